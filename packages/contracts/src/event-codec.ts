@@ -1,0 +1,52 @@
+import protobuf from 'protobufjs';
+import { PROTO_FILES, PROTO_ROOT } from './proto-files.js';
+
+/** Decoding options that give the same shapes as the generated `__Output` types. */
+const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
+
+let root: protobuf.Root | undefined;
+
+function eventsRoot(): protobuf.Root {
+  if (!root) {
+    const r = new protobuf.Root();
+    r.resolvePath = (_origin, target) => (target.startsWith('/') ? target : PROTO_ROOT + target);
+    r.loadSync(PROTO_FILES.events, { keepCase: false });
+    r.resolveAll();
+    root = r;
+  }
+  return root;
+}
+
+/** Thrown when a body cannot be encoded or decoded as the named message. */
+export class EventCodecError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EventCodecError';
+  }
+}
+
+function lookup(typeName: string): protobuf.Type {
+  try {
+    return eventsRoot().lookupType(typeName);
+  } catch (cause) {
+    throw new EventCodecError(`unknown event message type "${typeName}"`, { cause });
+  }
+}
+
+/** Protobuf-encodes a payload as the fully qualified message type, e.g. "select.events.v1.SampleCurated". */
+export function encodeMessage(typeName: string, payload: object): Buffer {
+  const type = lookup(typeName);
+  const invalid = type.verify(type.fromObject(payload as Record<string, unknown>));
+  if (invalid) throw new EventCodecError(`invalid ${typeName}: ${invalid}`);
+  return Buffer.from(type.encode(type.fromObject(payload as Record<string, unknown>)).finish());
+}
+
+/** Decodes a protobuf body into the `__Output` shape of the message type. */
+export function decodeMessage<T>(typeName: string, body: Uint8Array): T {
+  const type = lookup(typeName);
+  try {
+    return type.toObject(type.decode(body), TO_OBJECT) as T;
+  } catch (cause) {
+    throw new EventCodecError(`body is not a valid ${typeName}: ${(cause as Error).message}`, { cause });
+  }
+}
