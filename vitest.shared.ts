@@ -7,7 +7,7 @@ import { defineConfig, type UserConfig } from 'vitest/config';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
-function workspaceAliases(): Record<string, string> {
+export function workspaceAliases(): Record<string, string> {
   const aliases: Record<string, string> = {};
   for (const dir of readdirSync(join(root, 'packages'))) {
     const entry = join(root, 'packages', dir, 'src', 'index.ts');
@@ -21,6 +21,8 @@ export function packageConfig(overrides: UserConfig['test'] = {}): UserConfig {
     resolve: { alias: workspaceAliases() },
     test: {
       include: ['src/**/*.spec.ts', 'test/**/*.spec.ts'],
+      // Tests that stop or restart shared infrastructure run alone, after everything else: see vitest.config.ts.
+      exclude: ['**/node_modules/**', '**/dist/**', '**/*.fault.spec.ts'],
       testTimeout: 30_000,
       hookTimeout: 60_000,
       ...overrides,

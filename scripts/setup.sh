@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what the repository needs on this machine: Node packages from the lockfile (npm registry
+# only) and the generated proto types. Infrastructure (Kafka jars, ClickHouse) is installed by
+# infra/infra.sh up. Idempotent: a second run with an unchanged lockfile does nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "select needs Node.js 20 or newer (found $(node --version))" >&2
+  exit 1
+fi
+
+export ONNXRUNTIME_NODE_INSTALL=skip
+# Native addons (hnswlib-node, usearch) build with node-gyp; point it at this Node's own headers so it
+# never tries to download them.
+node_prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+if [ -f "$node_prefix/include/node/node.h" ]; then
+  export npm_config_nodedir="$node_prefix"
+fi
+stamp=node_modules/.select-lock-hash
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "==> npm ci (from package-lock.json)"
+  npm ci --no-audit --no-fund
+  echo "$want" > "$stamp"
+fi
+
+# npm 11 runs dependency install scripts only when allowed; make sure the native modules really load.
+for mod in sharp:vision onnxruntime-node:inference usearch:vector-index hnswlib-node:vector-index; do
+  name=${mod%%:*} pkg=${mod#*:}
+  [ -d "packages/$pkg" ] || continue
+  (cd "packages/$pkg" && node -e "require('$name')" 2>/dev/null) || {
+    echo "$name did not load; rebuilding it" >&2
+    npm rebuild "$name"
+    (cd "packages/$pkg" && node -e "require('$name')")
+  }
+done
+
+echo "==> generating proto types"
+NX_DAEMON=false npx nx run @select/contracts:codegen --outputStyle=static >/dev/null
