@@ -1,0 +1,2 @@
+// Public entry of @select/cli: The select command: infra, services, jobs and the main curation run
+export {};

@@ -1,0 +1,89 @@
+import { existsSync } from 'node:fs';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { collect, makeTempDir, outline } from './fixtures.test-util.js';
+import { OPENCLIPART_ROOT, parseSvgMetadata, readOpenClipart } from './openclipart.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => ({ dir, cleanup } = await makeTempDir()));
+afterEach(() => cleanup());
+
+/** The metadata layout openclipart SVGs carry (Inkscape / Creative Commons RDF). */
+function clipart(title: string, keywords: string[], body = '<circle cx="50" cy="25" r="20" fill="red"/>', encoding = 'UTF-8'): string {
+  return `<?xml version="1.0" encoding="${encoding}"?>
+<svg xmlns="http://www.w3.org/2000/svg" width="100" height="50">
+  <metadata>
+    <rdf:RDF xmlns:cc="http://web.resource.org/cc/" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+      <cc:Work rdf:about="">
+        <dc:title>${title}</dc:title>
+        <dc:description>drawn for a test</dc:description>
+        <dc:subject><rdf:Bag>${keywords.map((keyword) => `<rdf:li>${keyword}</rdf:li>`).join('')}</rdf:Bag></dc:subject>
+        <dc:creator><cc:Agent><dc:title>Someone Else</dc:title></cc:Agent></dc:creator>
+      </cc:Work>
+    </rdf:RDF>
+  </metadata>
+  ${body}
+</svg>`;
+}
+
+describe('readOpenClipart', () => {
+  it('captions each SVG from its title and keywords and renders it to a PNG of the asked size', async () => {
+    await mkdir(join(dir, 'animals', 'mammals'), { recursive: true });
+    await mkdir(join(dir, 'food'), { recursive: true });
+    await writeFile(join(dir, 'animals', 'mammals', 'bat.svg'), clipart('bat', ['mammal', 'Bat', 'animal']));
+    // A few openclipart files are ISO-8859-1: "café" must not come out mangled.
+    await writeFile(join(dir, 'food', 'cafe.svg'), Buffer.from(clipart('caf\u00e9 au lait', ['drink'], undefined, 'ISO-8859-1'), 'latin1'));
+    await writeFile(join(dir, 'food', 'broken.svg'), clipart('broken', ['bad'], '<circle cx="50" cy="25" r="20" fill="red">'));
+    await writeFile(join(dir, 'food', 'untitled.svg'), clipart('', [], undefined));
+    // Debian ships category folders that symlink into others; those are the same picture twice.
+    await symlink(join(dir, 'food', 'cafe.svg'), join(dir, 'animals', 'cafe-link.svg'));
+
+    const records = await collect(readOpenClipart({ root: dir, render: { size: 64 } }));
+    expect(outline(records)).toEqual(['animals/mammals/bat.svg', 'SVG_INVALID@food/broken.svg', 'food/cafe.svg', 'MISSING_CAPTION@food/untitled.svg']);
+    const [bat, , cafe] = records;
+    expect(bat?.ok && bat.sample).toMatchObject({ caption: 'bat, mammal, animal', category: 'animals', title: 'bat', description: 'drawn for a test' });
+    expect(cafe?.ok && cafe.sample.caption).toBe('caf\u00e9 au lait, drink');
+    const png = bat?.ok ? bat.sample.image?.bytes : undefined;
+    expect(png).toBeDefined();
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height, info.channels]).toEqual([64, 32, 3]);
+    // Flattened onto white: the corner is white, the circle's centre red.
+    expect([...data.subarray(0, 3)]).toEqual([255, 255, 255]);
+    const centre = (16 * 64 + 32) * 3;
+    expect([...data.subarray(centre, centre + 3)]).toEqual([255, 0, 0]);
+
+    const unrendered = await collect(readOpenClipart({ root: dir, render: false }));
+    expect(unrendered[0]?.ok && unrendered[0].sample.image).toBeUndefined();
+    // Without rendering the broken SVG still has readable metadata.
+    expect(outline(unrendered)[1]).toBe('food/broken.svg');
+  });
+
+  it('parses the metadata of a real openclipart file shape', () => {
+    const metadata = parseSvgMetadata(Buffer.from(clipart('stop sign', ['traffic', 'sign'])));
+    expect(metadata).toEqual({ title: 'stop sign', keywords: ['traffic', 'sign'], description: 'drawn for a test' });
+  });
+
+  it.runIf(existsSync(OPENCLIPART_ROOT))('reads the installed Debian openclipart-svg collection and resumes mid-way', async () => {
+    const first: Array<{ id: string; caption: string }> = [];
+    let resumeAt;
+    for await (const record of readOpenClipart({ render: { size: 32 } })) {
+      expect(record.ok).toBe(true);
+      if (record.ok) first.push({ id: record.sample.sourceId, caption: record.sample.caption });
+      if (first.length === 5) resumeAt = record.cursor;
+      if (first.length === 8) break;
+    }
+    expect(first[0]).toEqual({
+      id: 'animals/2_dead_frogs_lumen_desig_01.svg',
+      caption: expect.stringMatching(/^2 dead frogs, kwaakwaa, squeleton, /),
+    });
+    const resumed: string[] = [];
+    for await (const record of readOpenClipart({ render: false, resumeFrom: resumeAt })) {
+      if (record.ok) resumed.push(record.sample.sourceId);
+      if (resumed.length === 3) break;
+    }
+    expect(resumed).toEqual(first.slice(5).map((item) => item.id));
+  });
+});

@@ -1,0 +1,126 @@
+import { defineConfigSchema, grpcServerConfigSchema, type ConfigOf } from '@select/platform';
+
+/** Every option of the embedding service, from code > environment > default (see README for the table). */
+export const embeddingConfigSchema = defineConfigSchema({
+  ...grpcServerConfigSchema('EMBEDDING', { port: 50061 }),
+  modelsDir: {
+    env: 'EMBEDDING_MODELS_DIR',
+    type: 'string',
+    doc: 'Directory whose subdirectories are model exports (HF CLIP, timm, sentence-transformers); each is served under its directory name.',
+  },
+  defaultModel: {
+    env: 'EMBEDDING_DEFAULT_MODEL',
+    type: 'string',
+    optional: true,
+    doc: 'Model used when a request names none; unset: the first image-text model, else the first model by name.',
+  },
+  imageRoot: {
+    env: 'EMBEDDING_IMAGE_ROOT',
+    type: 'string',
+    optional: true,
+    doc: 'Directory EmbedImages may read `path` items from (symlinks may not leave it); unset: path items are refused.',
+  },
+  inferenceWorkers: {
+    env: 'EMBEDDING_INFERENCE_WORKERS',
+    type: 'int',
+    min: 1,
+    max: 64,
+    default: 1,
+    doc: 'Inference worker threads, each with its own ONNX Runtime session of every model.',
+  },
+  intraOpThreads: {
+    env: 'EMBEDDING_INTRA_OP_THREADS',
+    type: 'int',
+    min: 1,
+    max: 256,
+    optional: true,
+    doc: 'ONNX Runtime threads per operator in each worker; unset: the cores divided by the workers.',
+  },
+  preprocessThreads: {
+    env: 'EMBEDDING_PREPROCESS_THREADS',
+    type: 'int',
+    min: 1,
+    max: 64,
+    optional: true,
+    doc: 'Image decode/resize threads; unset: one per core.',
+  },
+  maxBatch: { env: 'EMBEDDING_MAX_BATCH', type: 'int', min: 1, max: 1024, default: 32, doc: 'Items per inference batch.' },
+  maxWaitMs: {
+    env: 'EMBEDDING_MAX_WAIT_MS',
+    type: 'int',
+    min: 0,
+    max: 10_000,
+    default: 5,
+    doc: 'How long a lone item waits for others to share its batch, in ms.',
+  },
+  maxQueue: {
+    env: 'EMBEDDING_MAX_QUEUE',
+    type: 'int',
+    min: 1,
+    default: 512,
+    doc: 'Items that may wait per model and modality; past it items fail with RESOURCE_EXHAUSTED.',
+  },
+  maxPendingImages: {
+    env: 'EMBEDDING_MAX_PENDING_IMAGES',
+    type: 'int',
+    min: 1,
+    default: 256,
+    doc: 'Images being decoded at once across all calls; past it items fail with RESOURCE_EXHAUSTED.',
+  },
+  streamWindow: {
+    env: 'EMBEDDING_STREAM_WINDOW',
+    type: 'int',
+    min: 1,
+    max: 4096,
+    default: 64,
+    doc: 'Items of one EmbedImages stream in flight; the server stops reading the stream until the oldest is answered.',
+  },
+  maxPixels: {
+    env: 'EMBEDDING_MAX_PIXELS',
+    type: 'int',
+    min: 1,
+    default: 40_000_000,
+    doc: 'Largest image accepted, in pixels (decompression-bomb guard).',
+  },
+  maxImageBytes: {
+    env: 'EMBEDDING_MAX_IMAGE_BYTES',
+    type: 'int',
+    min: 1,
+    default: 32 * 1024 * 1024,
+    doc: 'Largest encoded image accepted, in bytes (inline or read from the image root).',
+  },
+  maxTextChars: {
+    env: 'EMBEDDING_MAX_TEXT_CHARS',
+    type: 'int',
+    min: 1,
+    default: 100_000,
+    doc: 'Longest text accepted, in characters; longer texts fail alone, before tokenising.',
+  },
+  maxTextsPerCall: {
+    env: 'EMBEDDING_MAX_TEXTS_PER_CALL',
+    type: 'int',
+    min: 1,
+    default: 1024,
+    doc: 'Most texts in one EmbedTexts call.',
+  },
+  jobsDir: {
+    env: 'EMBEDDING_JOBS_DIR',
+    type: 'string',
+    optional: true,
+    doc: 'Where dataset-embedding jobs keep their state; unset: StartEmbedDataset is refused.',
+  },
+  kafkaTopicPrefix: {
+    env: 'EMBEDDING_KAFKA_TOPIC_PREFIX',
+    type: 'string',
+    default: '',
+    doc: 'Prefix of the Kafka topics job events go to (brokers from KAFKA_BROKERS).',
+  },
+  publishJobEvents: {
+    env: 'EMBEDDING_PUBLISH_JOB_EVENTS',
+    type: 'bool',
+    default: true,
+    doc: 'Publish dataset-job lifecycle and progress events to Kafka.',
+  },
+});
+
+export type EmbeddingConfig = ConfigOf<typeof embeddingConfigSchema>;

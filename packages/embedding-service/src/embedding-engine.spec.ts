@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddingEngine } from './embedding-engine.js';
+import { TextInputError, UnknownModelError, UnsupportedInputError } from './errors.js';
+import { MODELS_DIR, fixtureImage, maxAbsDiff, reference } from './fixtures.test-util.js';
+import { scanModels } from './model-layout.js';
+
+const TOLERANCE = 1e-4;
+
+describe('EmbeddingEngine reproduces the PyTorch reference vectors', () => {
+  let engine: EmbeddingEngine;
+  beforeAll(async () => {
+    engine = await EmbeddingEngine.start(await scanModels(MODELS_DIR), {
+      sessions: { workers: 1, intraOpThreads: 1 },
+      preprocess: { threads: 2 },
+      batching: { maxBatch: 8, maxWaitMs: 2 },
+      maxTextChars: 10_000,
+    });
+  });
+  afterAll(() => engine.close());
+
+  for (const model of ['tiny-clip', 'tiny-resnet']) {
+    it(`${model}: every test image (EXIF, grey, CMYK, alpha, 16-bit, animated, 1x1...), batched concurrently`, async () => {
+      const ref = reference.models[model]!;
+      const names = Object.keys(ref.images!);
+      const vectors = await Promise.all(names.map((n) => engine.embedImage(model, fixtureImage(n))));
+      names.forEach((n, i) => {
+        const diff = maxAbsDiff(vectors[i]!, ref.images![n]!.vector);
+        expect(diff, `${model} ${n}: max abs diff ${diff}`).toBeLessThan(TOLERANCE);
+      });
+    });
+  }
+
+  for (const model of ['tiny-clip', 'tiny-sentence']) {
+    it(`${model}: token ids, truncation and text vectors, padded in one batch`, async () => {
+      const ref = reference.models[model]!.texts!;
+      for (const t of ref) expect(engine.tokenize(model, t.text).ids).toEqual(t.ids);
+      const out = await engine.embedTexts(model, ref.map((t) => t.text));
+      out.forEach((r, i) => {
+        if (r instanceof Error) throw r;
+        expect(r.truncated).toBe(ref[i]!.truncated);
+        expect(maxAbsDiff(r.vector, ref[i]!.vector)).toBeLessThan(TOLERANCE);
+      });
+      expect(out.some((r) => !(r instanceof Error) && r.truncated)).toBe(true);
+    });
+  }
+
+  it('fails only the over-long text of a batch', async () => {
+    const out = await engine.embedTexts('tiny-clip', ['a dog', 'x'.repeat(20_000), 'a cat']);
+    expect(out[0]).not.toBeInstanceOf(Error);
+    expect(out[1]).toBeInstanceOf(TextInputError);
+    expect(out[2]).not.toBeInstanceOf(Error);
+  });
+
+  it('refuses unknown models and modalities a model lacks', async () => {
+    await expect(engine.embedImage('nope', fixtureImage('landscape.jpg'))).rejects.toBeInstanceOf(UnknownModelError);
+    await expect(engine.embedImage('tiny-sentence', fixtureImage('landscape.jpg'))).rejects.toBeInstanceOf(UnsupportedInputError);
+    await expect(engine.embedTexts('tiny-resnet', ['a dog'])).rejects.toBeInstanceOf(UnsupportedInputError);
+  });
+
+  it('describes each model from its exporter files, with ONNX hashes', () => {
+    const clip = engine.spec('tiny-clip');
+    expect(clip).toMatchObject({ kind: 'image-text', layout: 'hf-clip', dimension: 16 });
+    expect(clip.text?.maxTokens).toBe(77);
+    expect(Object.fromEntries(clip.files.map((f) => [f.name, f.sha256]))).toEqual(reference.models['tiny-clip']!.files);
+    expect(engine.spec('tiny-resnet')).toMatchObject({ kind: 'image-only', layout: 'timm', dimension: 256 });
+    expect(engine.spec('tiny-sentence')).toMatchObject({ kind: 'text-only', layout: 'sentence-transformers', dimension: 32 });
+  });
+});

@@ -1,0 +1,92 @@
+import { packageDefinition } from '@select/contracts';
+import { ServiceError, createGrpcServer, createLogger, serverOptionsFromConfig, type GrpcServer, type Logger } from '@select/platform';
+import { embedImagesHandler } from './embed-images.js';
+import { embedTextsHandler } from './embed-texts.js';
+import type { EmbeddingConfig } from './config.js';
+import { EmbeddingEngine } from './embedding-engine.js';
+import { scanModels, type ModelSpec } from './model-layout.js';
+import { getModelHandler, listModelsHandler } from './model-info.js';
+import { DatasetJobs } from './dataset-jobs.js';
+
+export const SERVICE_NAME = 'select.embedding.v1.EmbeddingService';
+
+export interface EmbeddingServer {
+  server: GrpcServer;
+  engine: EmbeddingEngine;
+  jobs: DatasetJobs;
+  /** Bound address, host:port. */
+  address: string;
+  /** Stop serving (graceful drain), finish queued work, release sessions and threads. */
+  close(): Promise<void>;
+}
+
+/** The default model: the configured one, else the first image-text model, else the first model. */
+export function pickDefaultModel(specs: ModelSpec[], configured: string | undefined): string {
+  if (configured) {
+    if (!specs.some((s) => s.name === configured)) {
+      throw new Error(`EMBEDDING_DEFAULT_MODEL=${configured} is not one of the models: ${specs.map((s) => s.name).join(', ')}`);
+    }
+    return configured;
+  }
+  return (specs.find((s) => s.kind === 'image-text') ?? specs[0])?.name ?? '';
+}
+
+/** Load the models, start the engine and the gRPC server (health, reflection, deadlines from @select/platform). */
+export async function startEmbeddingServer(config: EmbeddingConfig, options: { logger?: Logger } = {}): Promise<EmbeddingServer> {
+  const logger = options.logger ?? createLogger({ service: 'embedding-service' });
+  const specs = await scanModels(config.modelsDir);
+  if (specs.length === 0) throw new Error(`no model directories under ${config.modelsDir}`);
+  const defaultModel = pickDefaultModel(specs, config.defaultModel);
+  const engine = await EmbeddingEngine.start(specs, {
+    sessions: { workers: config.inferenceWorkers, intraOpThreads: config.intraOpThreads },
+    preprocess: { threads: config.preprocessThreads, maxPending: config.maxPendingImages, maxPixels: config.maxPixels },
+    batching: { maxBatch: config.maxBatch, maxWaitMs: config.maxWaitMs, maxQueue: config.maxQueue },
+    maxTextChars: config.maxTextChars,
+  });
+  for (const s of specs) {
+    logger.info({ model: s.name, kind: s.kind, layout: s.layout, dimension: s.dimension, files: s.files }, 'model loaded');
+  }
+  const jobs = new DatasetJobs(engine, {
+    jobsDir: config.jobsDir,
+    defaultModel,
+    logger,
+    topicPrefix: config.kafkaTopicPrefix,
+    publishEvents: config.publishJobEvents,
+  });
+  const server = createGrpcServer({ ...serverOptionsFromConfig(config), name: 'embedding-service', logger });
+  server.addService(packageDefinition('embedding'), SERVICE_NAME, {
+    EmbedImages: embedImagesHandler(engine, {
+      defaultModel,
+      imageRoot: config.imageRoot,
+      maxImageBytes: config.maxImageBytes,
+      window: config.streamWindow,
+    }),
+    EmbedTexts: embedTextsHandler(engine, { defaultModel, maxTextsPerCall: config.maxTextsPerCall }),
+    ListModels: listModelsHandler(engine),
+    GetModel: getModelHandler(engine),
+    StartEmbedDataset: jobs.startHandler(),
+    GetJob: jobs.getHandler(),
+    CancelJob: jobs.cancelHandler(),
+  });
+  let address: string;
+  try {
+    address = (await server.start()).address;
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+  logger.info({ address, models: specs.map((s) => s.name), defaultModel }, 'embedding service listening');
+  return {
+    server,
+    engine,
+    jobs,
+    address,
+    async close() {
+      await server.shutdown();
+      await jobs.close();
+      await engine.close();
+    },
+  };
+}
+
+export { ServiceError };

@@ -1,0 +1,98 @@
+import type { IHeaders } from 'kafkajs';
+import { EventsError } from './errors.js';
+
+/** The envelope every event carries in its Kafka headers; the body is the protobuf payload alone. */
+export interface EventEnvelope {
+  /** Unique id of the event (uuid v4 unless a replay passes the original id); consumers dedupe on it. */
+  id: string;
+  /** Fully qualified protobuf message name of the body, e.g. `select.events.v1.SampleCurated`. */
+  type: string;
+  /** Schema version of the body within its versioned proto package; 1 for everything in `select.events.v1`. */
+  schemaVersion: number;
+  /** When the producer created the event (not when Kafka stored it). */
+  time: Date;
+  /** Service that produced the event. */
+  source: string;
+  /** Encoding of the body; always `application/x-protobuf`. */
+  contentType: string;
+}
+
+/** One decoded event as a consumer's handler receives it. */
+export interface ReceivedEvent<T = unknown> {
+  envelope: EventEnvelope;
+  payload: T;
+  topic: string;
+  partition: number;
+  /** Kafka offset, a decimal string (64-bit). */
+  offset: string;
+  key: string | null;
+}
+
+/** Header names of the envelope. */
+export const ENVELOPE_HEADERS = {
+  id: 'event-id',
+  type: 'event-type',
+  schemaVersion: 'schema-version',
+  time: 'event-time',
+  source: 'source',
+  contentType: 'content-type',
+} as const;
+
+export const PROTOBUF_CONTENT_TYPE = 'application/x-protobuf';
+
+/** The schema version this library writes: the `v1` in `select.events.v1`. */
+export const SCHEMA_VERSION = 1;
+
+/** Envelope as Kafka headers; every value is a UTF-8 string. */
+export function envelopeHeaders(envelope: EventEnvelope): Record<string, string> {
+  return {
+    [ENVELOPE_HEADERS.id]: envelope.id,
+    [ENVELOPE_HEADERS.type]: envelope.type,
+    [ENVELOPE_HEADERS.schemaVersion]: String(envelope.schemaVersion),
+    [ENVELOPE_HEADERS.time]: envelope.time.toISOString(),
+    [ENVELOPE_HEADERS.source]: envelope.source,
+    [ENVELOPE_HEADERS.contentType]: envelope.contentType,
+  };
+}
+
+/**
+ * A header's value as a string. kafkajs hands received headers over as Buffers, and a header that occurs
+ * twice as an array; like Kafka's `lastHeader`, the last occurrence wins.
+ */
+export function headerValue(headers: IHeaders | undefined, name: string): string | undefined {
+  const raw = headers?.[name];
+  const last = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+  if (last === undefined || last === null) return undefined;
+  return Buffer.isBuffer(last) ? last.toString('utf8') : String(last);
+}
+
+/**
+ * Reads the envelope from received headers. event-id and event-type are required; a missing
+ * schema-version means 1, a missing event-time falls back to the broker timestamp, a missing
+ * content-type means protobuf. Anything present but unparseable is a BAD_ENVELOPE error.
+ */
+export function parseEnvelope(headers: IHeaders | undefined, brokerTimestampMs?: string): EventEnvelope {
+  const id = headerValue(headers, ENVELOPE_HEADERS.id)?.trim();
+  if (!id) throw new EventsError('BAD_ENVELOPE', `missing ${ENVELOPE_HEADERS.id} header`);
+  const type = headerValue(headers, ENVELOPE_HEADERS.type)?.trim();
+  if (!type) throw new EventsError('BAD_ENVELOPE', `missing ${ENVELOPE_HEADERS.type} header`);
+
+  const versionText = headerValue(headers, ENVELOPE_HEADERS.schemaVersion)?.trim();
+  const schemaVersion = versionText === undefined || versionText === '' ? SCHEMA_VERSION : Number(versionText);
+  if (!Number.isInteger(schemaVersion) || schemaVersion < 1) {
+    throw new EventsError('BAD_ENVELOPE', `${ENVELOPE_HEADERS.schemaVersion} "${versionText}" is not a positive integer`);
+  }
+
+  const timeText = headerValue(headers, ENVELOPE_HEADERS.time)?.trim();
+  const time = timeText ? new Date(timeText) : new Date(Number(brokerTimestampMs ?? Number.NaN));
+  if (Number.isNaN(time.getTime())) {
+    throw new EventsError('BAD_ENVELOPE', `${ENVELOPE_HEADERS.time} "${timeText ?? ''}" is not an ISO-8601 time`);
+  }
+
+  const contentType = headerValue(headers, ENVELOPE_HEADERS.contentType)?.trim() || PROTOBUF_CONTENT_TYPE;
+  if (contentType !== PROTOBUF_CONTENT_TYPE) {
+    throw new EventsError('BAD_ENVELOPE', `${ENVELOPE_HEADERS.contentType} "${contentType}" is not ${PROTOBUF_CONTENT_TYPE}`);
+  }
+
+  return { id, type, schemaVersion, time, source: headerValue(headers, ENVELOPE_HEADERS.source) ?? '', contentType };
+}

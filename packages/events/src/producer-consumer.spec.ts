@@ -1,0 +1,119 @@
+import type { JobProgress, JobProgress__Output, SampleCurated, SampleCurated__Output } from '@select/contracts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createEventConsumer, type EventConsumer } from './consumer.js';
+import type { ReceivedEvent } from './envelope.js';
+import { deleteTopicsWithPrefix, header, memoryLogger, randomPrefix, readRaw, waitFor } from './kafka.test-util.js';
+import { createEventProducer, type EventProducer } from './producer.js';
+import { EVENT_TYPES, resolveTopics } from './topics.js';
+
+const prefix = randomPrefix();
+const logger = memoryLogger();
+const topics = resolveTopics(prefix);
+const producers: EventProducer[] = [];
+const consumers: EventConsumer[] = [];
+
+function producer(): EventProducer {
+  const p = createEventProducer({ clientId: 'producer-test', source: 'curation', topicPrefix: prefix, logger });
+  producers.push(p);
+  return p;
+}
+
+function consumer(topic: 'samples' | 'jobs', received: ReceivedEvent[], extra: { maxBatch?: number } = {}): EventConsumer {
+  const c = createEventConsumer({
+    clientId: 'consumer-test',
+    groupId: `g-${randomPrefix()}`,
+    topics: [topic],
+    topicPrefix: prefix,
+    logger,
+    handleBatch: async (events) => {
+      received.push(...events);
+    },
+    ...extra,
+  });
+  consumers.push(c);
+  return c;
+}
+
+afterAll(async () => {
+  await Promise.all(consumers.map((c) => c.stop()));
+  await Promise.all(producers.map((p) => p.disconnect()));
+  await deleteTopicsWithPrefix(prefix);
+});
+
+describe('producer and consumer', () => {
+  it('deliver an event with its envelope and payload intact', async () => {
+    const p = producer();
+    await p.connect();
+    const sample: SampleCurated = {
+      sampleId: 'sample-1',
+      shiftId: 'shift-a',
+      strategy: 'laion-img2img',
+      classIndex: 207,
+      wnid: 'n02099601',
+      sourceId: 'laion-000123',
+      score: 0.8125,
+      shard: '00003.tar',
+      key: '000123',
+      provenance: { strategy: 'laion-img2img', paramsHash: 'ab12', sourceId: 'ref-9', score: 0.5, modelIds: ['clip@1a2b'], prompt: '', seed: '1234567890123', extra: { k: 'v' } },
+      width: 256,
+      height: 192,
+    };
+    const before = Date.now();
+    const envelope = await p.publish('samples', EVENT_TYPES.SampleCurated, sample);
+
+    const received: ReceivedEvent[] = [];
+    await consumer('samples', received).start();
+    await waitFor(() => received.length === 1, 'the event');
+
+    const [event] = received as ReceivedEvent<SampleCurated__Output>[];
+    expect(event?.envelope).toEqual(envelope);
+    expect(envelope).toMatchObject({ type: 'select.events.v1.SampleCurated', schemaVersion: 1, source: 'curation', contentType: 'application/x-protobuf' });
+    expect(envelope.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(envelope.time.getTime()).toBeGreaterThanOrEqual(before);
+    expect(event?.payload).toEqual(sample);
+    expect(event).toMatchObject({ topic: topics.samples.name, key: 'shift-a', offset: '0' });
+
+    // What a consumer in another language sees: plain UTF-8 string headers.
+    const [raw] = await readRaw(topics.samples.name, 1);
+    expect(raw && header(raw, 'event-id')).toBe(envelope.id);
+    expect(raw && header(raw, 'event-time')).toBe(envelope.time.toISOString());
+    expect(raw && header(raw, 'schema-version')).toBe('1');
+    expect(raw?.key?.toString()).toBe('shift-a');
+  });
+
+  it('keep the events of one key in publish order, across batches and partitions', async () => {
+    const p = producer();
+    await p.connect();
+    const jobs = ['job-a', 'job-b', 'job-c', 'job-d'];
+    const published: Promise<unknown>[] = [];
+    for (let done = 1; done <= 150; done += 1) {
+      for (const jobId of jobs) {
+        const progress: JobProgress = { jobId, kind: 'curate', done, total: 150, unit: 'images' };
+        published.push(p.publish('jobs', EVENT_TYPES.JobProgress, progress));
+      }
+    }
+    await Promise.all(published);
+
+    const received: ReceivedEvent[] = [];
+    await consumer('jobs', received, { maxBatch: 37 }).start();
+    await waitFor(() => received.length === 600, 'all 600 events');
+
+    for (const jobId of jobs) {
+      const ofJob = (received as ReceivedEvent<JobProgress__Output>[]).filter((e) => e.payload.jobId === jobId);
+      expect(ofJob.map((e) => Number(e.payload.done))).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
+      expect(new Set(ofJob.map((e) => e.partition)).size).toBe(1);
+      expect(ofJob.every((e) => e.key === jobId)).toBe(true);
+    }
+    expect(new Set(received.map((e) => e.envelope.id)).size).toBe(600);
+  });
+
+  it('reject publishes that cannot be delivered as asked, without sending anything', async () => {
+    const p = producer();
+    await expect(p.publish('samples', EVENT_TYPES.SampleCurated, {})).rejects.toMatchObject({ code: 'NOT_CONNECTED' });
+    await p.connect();
+    await expect(p.publish('samples', EVENT_TYPES.JobProgress, { jobId: 'x' })).rejects.toMatchObject({ code: 'TYPE_NOT_ON_TOPIC' });
+    await expect(p.publish('samples', EVENT_TYPES.SampleCurated, { provenance: 'not a message' })).rejects.toMatchObject({ code: 'INVALID_PAYLOAD' });
+    await p.disconnect();
+    await expect(p.publish('samples', EVENT_TYPES.SampleCurated, {})).rejects.toMatchObject({ code: 'NOT_CONNECTED' });
+  });
+});

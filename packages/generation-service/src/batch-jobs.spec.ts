@@ -1,0 +1,191 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { readShiftManifest, readWebDataset, type ManifestEntry } from '@select/datasets';
+import { createEventConsumer, type ReceivedEvent } from '@select/events';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { JobStatusMessage } from './batch-jobs.js';
+import type { GenerationServer } from './server.js';
+import { connect, startTestServer, TINY_SD_MODEL, tinyModelsDir, unaryCall } from './test-server.test-util.js';
+
+const BROKERS = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',');
+const prefix = `t-gen-${randomBytes(4).toString('hex')}-`;
+
+afterAll(async () => {
+  const admin = new Kafka({ clientId: 'generation-test', brokers: BROKERS, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics });
+  } finally {
+    await admin.disconnect();
+  }
+});
+
+const classBatch = (outputUri: string, imagesPerClass: number) => ({
+  shiftName: 'sd1000-txt2img-mini',
+  outputUri,
+  sampling: { model: 'tiny-sd', steps: 2, scheduler: 'SCHEDULER_UNIPC' },
+  classPrompts: { promptTemplate: 'A photo of {class}', wnids: ['n01440764', 'n01443537'], imagesPerClass },
+});
+
+async function waitFor(server: GenerationServer, jobId: string, done: (s: JobStatusMessage) => boolean): Promise<JobStatusMessage> {
+  const client = connect(server.address);
+  try {
+    let last: JobStatusMessage | undefined;
+    for (let i = 0; i < 400; i++) {
+      last = await unaryCall<JobStatusMessage>(client, 'getJob', { jobId });
+      if (done(last)) return last;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`job ${jobId} did not get there: ${JSON.stringify(last)}`);
+  } finally {
+    client.close();
+  }
+}
+
+async function manifest(dir: string): Promise<ManifestEntry[]> {
+  const out: ManifestEntry[] = [];
+  for await (const e of readShiftManifest(dir)) out.push(e);
+  return out;
+}
+
+describe('StartBatch', () => {
+  it('writes "A photo of {class}" with seeds 1..N per class into the shift, with provenance and Kafka events', async () => {
+    const shiftDir = mkdtempSync(join(tmpdir(), 'gen-shift-'));
+    const jobsDir = mkdtempSync(join(tmpdir(), 'gen-jobs-'));
+    const server = await startTestServer({ jobsDir, publishJobEvents: true, kafkaTopicPrefix: prefix, jobProgressIntervalMs: 0 });
+    const client = connect(server.address);
+    const events: ReceivedEvent[] = [];
+    const consumer = createEventConsumer({
+      brokers: BROKERS,
+      clientId: 'generation-test',
+      groupId: `${prefix}group`,
+      topicPrefix: prefix,
+      topics: ['jobs'],
+      handleBatch: async (batch) => void events.push(...batch),
+    });
+    try {
+      const started = await unaryCall<JobStatusMessage>(client, 'startBatch', classBatch(shiftDir, 2));
+      expect(started).toMatchObject({ kind: 'generate-batch', total: '4', unit: 'images', outputUri: shiftDir });
+      const final = await waitFor(server, started.jobId, (s) => s.state === 'JOB_STATE_SUCCEEDED' || s.state === 'JOB_STATE_FAILED');
+      expect(final).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', done: '4' });
+
+      const entries = await manifest(shiftDir);
+      expect(entries.map((e) => `${e.wnid}#${e.seed}`).sort()).toEqual(['n01440764#1', 'n01440764#2', 'n01443537#1', 'n01443537#2']);
+      const samples = [];
+      for await (const r of readWebDataset({ shards: join(shiftDir, entries[0]!.shard) })) if (r.ok) samples.push(r.sample);
+      const json = JSON.parse(samples[0]!.files.get('json')!.toString()) as Record<string, unknown>;
+      expect(JSON.stringify(json)).toContain('A photo of tench');
+      expect(JSON.stringify(json)).toContain('tiny-sd');
+
+      await consumer.start();
+      for (let i = 0; i < 200 && !events.some((e) => (e.payload as { state?: string }).state === 'JOB_STATE_SUCCEEDED'); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const lifecycle = events.filter((e) => e.envelope.type === 'select.events.v1.JobLifecycle').map((e) => (e.payload as { state: string }).state);
+      expect(lifecycle).toEqual(['JOB_STATE_RUNNING', 'JOB_STATE_SUCCEEDED']);
+      const progress = events.filter((e) => e.envelope.type === 'select.events.v1.JobProgress').map((e) => (e.payload as { done: string }).done);
+      expect(progress.at(-1)).toBe('4');
+      expect(events.every((e) => e.key === started.jobId)).toBe(true);
+    } finally {
+      await consumer.stop();
+      client.close();
+      await server.close();
+    }
+  });
+
+  it('resumes after a restart and after CancelJob without duplicating samples', async () => {
+    const shiftDir = mkdtempSync(join(tmpdir(), 'gen-shift-'));
+    const jobsDir = mkdtempSync(join(tmpdir(), 'gen-jobs-'));
+    const modelsDir = tinyModelsDir();
+    const request = classBatch(shiftDir, 8);
+
+    const first = await startTestServer({ jobsDir, modelsDir, jobProgressIntervalMs: 0 });
+    const client = connect(first.address);
+    const { jobId } = await unaryCall<JobStatusMessage>(client, 'startBatch', request);
+    await waitFor(first, jobId, (s) => Number(s.done) >= 3);
+    client.close();
+    await first.close(); // shutdown interrupts the job; its state stays RUNNING on disk
+
+    const second = await startTestServer({ jobsDir, modelsDir, jobProgressIntervalMs: 0 });
+    const client2 = connect(second.address);
+    try {
+      await waitFor(second, jobId, (s) => Number(s.done) >= 6);
+      const cancelled = await unaryCall<JobStatusMessage>(client2, 'cancelJob', { jobId });
+      expect(cancelled.state).toBe('JOB_STATE_CANCELLED');
+      const restarted = await unaryCall<JobStatusMessage>(client2, 'startBatch', request);
+      expect(restarted.jobId).toBe(jobId);
+      const final = await waitFor(second, jobId, (s) => s.state === 'JOB_STATE_SUCCEEDED' || s.state === 'JOB_STATE_FAILED');
+      expect(final).toMatchObject({ state: 'JOB_STATE_SUCCEEDED' });
+      const entries = await manifest(shiftDir);
+      expect(entries).toHaveLength(16);
+      expect(new Set(entries.map((e) => e.id)).size).toBe(16);
+    } finally {
+      client2.close();
+      await second.close();
+    }
+  });
+
+  it('makes one variation per reference image, label inherited (SD1000 img2img)', async () => {
+    const pool = mkdtempSync(join(tmpdir(), 'gen-pool-'));
+    const png = readFileSync(`${TINY_SD_MODEL}/../reference-unipc.png`);
+    for (const [wnid, file] of [['n01440764', 'a.png'], ['n01440764', 'b.png'], ['n01530575', 'c.png']] as const) {
+      mkdirSync(join(pool, wnid), { recursive: true });
+      writeFileSync(join(pool, wnid, file), png);
+    }
+    const shiftDir = mkdtempSync(join(tmpdir(), 'gen-shift-'));
+    const server = await startTestServer({ jobsDir: mkdtempSync(join(tmpdir(), 'gen-jobs-')) });
+    const client = connect(server.address);
+    try {
+      const { jobId } = await unaryCall<JobStatusMessage>(client, 'startBatch', {
+        shiftName: 'sd1000-img2img-mini',
+        outputUri: `file://${shiftDir}`,
+        sampling: { steps: 2 },
+        referenceImages: { inputUri: pool, inputFormat: 'imagefolder', variationsPerImage: 1 },
+      });
+      expect(await waitFor(server, jobId, (s) => s.state !== 'JOB_STATE_RUNNING' && s.state !== 'JOB_STATE_QUEUED')).toMatchObject({
+        state: 'JOB_STATE_SUCCEEDED',
+        done: '3',
+      });
+      const entries = await manifest(shiftDir);
+      expect(entries.map((e) => `${e.wnid} ${e.source_id}`).sort()).toEqual(['n01440764 n01440764/a.png', 'n01440764 n01440764/b.png', 'n01530575 n01530575/c.png']);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  it('rejects bad batches with a useful status', async () => {
+    const server = await startTestServer({ jobsDir: mkdtempSync(join(tmpdir(), 'gen-jobs-')) });
+    const client = connect(server.address);
+    try {
+      const base = classBatch(mkdtempSync(join(tmpdir(), 'gen-shift-')), 1);
+      await expect(unaryCall(client, 'startBatch', { ...base, classPrompts: { ...base.classPrompts, promptTemplate: 'a photo' } })).rejects.toMatchObject({
+        code: grpcStatus.INVALID_ARGUMENT,
+        details: expect.stringMatching(/\{class\}/),
+      });
+      await expect(unaryCall(client, 'startBatch', { ...base, classPrompts: { ...base.classPrompts, wnids: ['n99999999'] } })).rejects.toMatchObject({
+        code: grpcStatus.INVALID_ARGUMENT,
+      });
+      await expect(
+        unaryCall(client, 'startBatch', { ...base, classPrompts: undefined, referenceImages: { inputUri: '/tmp', inputFormat: '', variationsPerImage: 1 } }),
+      ).rejects.toMatchObject({ code: grpcStatus.FAILED_PRECONDITION, details: expect.stringMatching(/image-variations/) });
+      await expect(
+        unaryCall(client, 'startBatch', {
+          ...base,
+          sampling: { model: 'tiny-sd-variations' },
+          classPrompts: undefined,
+          referenceImages: { inputUri: '/tmp', inputFormat: 'parquet', variationsPerImage: 1 },
+        }),
+      ).rejects.toMatchObject({ code: grpcStatus.INVALID_ARGUMENT, details: expect.stringMatching(/input_format/) });
+      await expect(unaryCall(client, 'getJob', { jobId: 'gen-nope' })).rejects.toMatchObject({ code: grpcStatus.NOT_FOUND });
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+});

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { DynamicBatcher } from './dynamic-batcher.js';
+import { ClosedError, DeadlineExceededError, QueueFullError } from './errors.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function recordingBatcher(opts: { maxBatch?: number; maxWaitMs?: number; maxQueue?: number; concurrency?: number; runMs?: number }) {
+  const batches: number[][] = [];
+  const batcher = new DynamicBatcher<number, number>({
+    name: 'test',
+    ...opts,
+    runBatch: async (items) => {
+      batches.push(items);
+      await sleep(opts.runMs ?? 0);
+      return items.map((x) => (x < 0 ? new Error(`negative ${x}`) : x * 10));
+    },
+  });
+  return { batcher, batches };
+}
+
+describe('DynamicBatcher', () => {
+  it('groups concurrent callers into one batch and answers each in order', async () => {
+    const { batcher, batches } = recordingBatcher({ maxBatch: 8, maxWaitMs: 20 });
+    const results = await Promise.all([1, 2, 3, 4, 5].map((x) => batcher.submit(x)));
+    expect(results).toEqual([10, 20, 30, 40, 50]);
+    expect(batches).toEqual([[1, 2, 3, 4, 5]]);
+  });
+
+  it('runs a full batch at once and never exceeds maxBatch', async () => {
+    const { batcher, batches } = recordingBatcher({ maxBatch: 4, maxWaitMs: 10_000 });
+    const started = Date.now();
+    await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((x) => batcher.submit(x)));
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(batches).toEqual([
+      [1, 2, 3, 4],
+      [5, 6, 7, 8],
+    ]);
+  });
+
+  it('runs a partial batch once the oldest item has waited maxWaitMs', async () => {
+    const { batcher, batches } = recordingBatcher({ maxBatch: 64, maxWaitMs: 30 });
+    const started = Date.now();
+    await batcher.submit(1);
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(25);
+    expect(waited).toBeLessThan(500);
+    expect(batches).toEqual([[1]]);
+  });
+
+  it('fails only the item whose slot holds an Error', async () => {
+    const { batcher } = recordingBatcher({ maxBatch: 8, maxWaitMs: 5 });
+    const results = await Promise.allSettled([1, -2, 3].map((x) => batcher.submit(x)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+  });
+
+  it('refuses items past maxQueue with QueueFullError while the worker is busy', async () => {
+    const { batcher } = recordingBatcher({ maxBatch: 2, maxWaitMs: 0, maxQueue: 4, runMs: 100 });
+    const first = batcher.submit(0); // running
+    await sleep(5);
+    const queued = [1, 2, 3, 4].map((x) => batcher.submit(x));
+    await expect(batcher.submit(5)).rejects.toBeInstanceOf(QueueFullError);
+    expect(await Promise.all([first, ...queued])).toEqual([0, 10, 20, 30, 40]);
+  });
+
+  it('drops items whose deadline passed while they waited', async () => {
+    const { batcher, batches } = recordingBatcher({ maxBatch: 1, maxWaitMs: 0, runMs: 80 });
+    const busy = batcher.submit(1);
+    const late = batcher.submit(2, { deadline: Date.now() + 20 });
+    await expect(late).rejects.toBeInstanceOf(DeadlineExceededError);
+    await busy;
+    expect(batches).toEqual([[1]]);
+  });
+
+  it('removes an aborted item from the queue', async () => {
+    const { batcher, batches } = recordingBatcher({ maxBatch: 1, maxWaitMs: 0, runMs: 50 });
+    const busy = batcher.submit(1);
+    const controller = new AbortController();
+    const aborted = batcher.submit(2, { signal: controller.signal });
+    controller.abort(new Error('client went away'));
+    await expect(aborted).rejects.toThrow('client went away');
+    await busy;
+    expect(batches).toEqual([[1]]);
+  });
+
+  it('finishes queued work on close and refuses new work', async () => {
+    const { batcher } = recordingBatcher({ maxBatch: 2, maxWaitMs: 1000, runMs: 10 });
+    const pending = [1, 2, 3].map((x) => batcher.submit(x));
+    await batcher.close();
+    expect(await Promise.all(pending)).toEqual([10, 20, 30]);
+    await expect(batcher.submit(4)).rejects.toBeInstanceOf(ClosedError);
+  });
+});

@@ -1,0 +1,168 @@
+import { ClosedError, DeadlineExceededError, QueueFullError } from './errors.js';
+
+export interface DynamicBatcherOptions<I, O> {
+  /** Names the queue in errors and logs, e.g. 'clip-vit-b32 images'. */
+  name: string;
+  /** Runs one batch; must resolve with one result per item, in order (an Error in a slot fails that item only). */
+  runBatch: (items: I[]) => Promise<Array<O | Error>>;
+  /** @default 32 */
+  maxBatch?: number;
+  /**
+   * How long the oldest queued item may wait for companions before a partial batch runs anyway.
+   * @default 5
+   */
+  maxWaitMs?: number;
+  /**
+   * Items that may wait (not counting running batches); past this `submit` rejects with QueueFullError.
+   * @default 1024
+   */
+  maxQueue?: number;
+  /**
+   * Batches run at once; match it to the workers behind `runBatch`.
+   * @default 1
+   */
+  concurrency?: number;
+}
+
+/** @internal Options with every default filled in. */
+export function addBatcherDefaults<I, O>(options: DynamicBatcherOptions<I, O>): Required<DynamicBatcherOptions<I, O>> {
+  return { maxBatch: 32, maxWaitMs: 5, maxQueue: 1024, concurrency: 1, ...stripUndefined(options) };
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+export interface SubmitOptions {
+  /** Epoch ms after which the item is dropped if it has not started running. */
+  deadline?: number;
+  /** Aborting removes the item if it is still queued. */
+  signal?: AbortSignal;
+}
+
+interface Entry<I, O> {
+  item: I;
+  enqueuedAt: number;
+  deadline: number;
+  resolve(value: O): void;
+  reject(err: Error): void;
+  cleanup(): void;
+}
+
+/**
+ * Groups items from concurrent callers into batches: a batch runs as soon as `maxBatch` items wait, or when
+ * the oldest has waited `maxWaitMs`, whichever comes first, with at most `concurrency` batches running. The
+ * queue is bounded, so a flood is refused with QueueFullError (RESOURCE_EXHAUSTED) instead of growing memory;
+ * items whose deadline passes while queued are dropped without running.
+ */
+export class DynamicBatcher<I, O> {
+  private readonly opts: Required<DynamicBatcherOptions<I, O>>;
+  private readonly queue: Array<Entry<I, O>> = [];
+  private running = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly idleWaiters: Array<() => void> = [];
+
+  constructor(options: DynamicBatcherOptions<I, O>) {
+    this.opts = addBatcherDefaults(options);
+  }
+
+  /** Queue one item; resolves with its result once its batch has run. */
+  submit(item: I, options: SubmitOptions = {}): Promise<O> {
+    if (this.closed) return Promise.reject(new ClosedError(`the ${this.opts.name} batcher`));
+    if (this.queue.length >= this.opts.maxQueue) return Promise.reject(new QueueFullError(this.opts.name, this.opts.maxQueue));
+    if (options.signal?.aborted) return Promise.reject(abortReason(options.signal));
+    return new Promise<O>((resolve, reject) => {
+      const entry: Entry<I, O> = {
+        item,
+        enqueuedAt: Date.now(),
+        deadline: options.deadline ?? Infinity,
+        resolve,
+        reject,
+        cleanup: () => undefined,
+      };
+      const signal = options.signal;
+      if (signal) {
+        const onAbort = () => {
+          const i = this.queue.indexOf(entry);
+          if (i >= 0) {
+            this.queue.splice(i, 1);
+            reject(abortReason(signal));
+          }
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        entry.cleanup = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.queue.push(entry);
+      this.schedule();
+    });
+  }
+
+  /** Items waiting and batches running, for metrics and tests. */
+  get depth(): { queued: number; running: number } {
+    return { queued: this.queue.length, running: this.running };
+  }
+
+  /** Refuse new items, let queued and running ones finish. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.schedule(true);
+    while (this.running > 0 || this.queue.length > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  private schedule(flush = false): void {
+    while (this.running < this.opts.concurrency && this.queue.length > 0) {
+      const oldest = this.queue[0]!;
+      const waited = Date.now() - oldest.enqueuedAt;
+      if (!flush && this.queue.length < this.opts.maxBatch && waited < this.opts.maxWaitMs) {
+        if (!this.timer) {
+          this.timer = setTimeout(() => {
+            this.timer = null;
+            this.schedule(this.closed);
+          }, this.opts.maxWaitMs - waited);
+        }
+        return;
+      }
+      this.dispatch(this.queue.splice(0, this.opts.maxBatch));
+    }
+  }
+
+  private dispatch(batch: Array<Entry<I, O>>): void {
+    const now = Date.now();
+    const live: Array<Entry<I, O>> = [];
+    for (const e of batch) {
+      e.cleanup();
+      if (e.deadline <= now) e.reject(new DeadlineExceededError(this.opts.name, now - e.enqueuedAt));
+      else live.push(e);
+    }
+    if (live.length === 0) return;
+    this.running++;
+    this.opts
+      .runBatch(live.map((e) => e.item))
+      .then(
+        (results) => {
+          live.forEach((e, i) => {
+            const r = results[i];
+            if (r instanceof Error) e.reject(r);
+            else if (i >= results.length) e.reject(new Error(`batch of ${live.length} returned ${results.length} results`));
+            else e.resolve(r as O);
+          });
+        },
+        (err: unknown) => {
+          const error = err instanceof Error ? err : new Error(String(err));
+          for (const e of live) e.reject(error);
+        },
+      )
+      .finally(() => {
+        this.running--;
+        this.schedule(this.closed);
+        if (this.running === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
+  }
+}
+
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('aborted');
+}

@@ -1,0 +1,7 @@
+// Public entry of @select/inference: ONNX Runtime sessions in worker threads, dynamic batching across callers
+// with bounded queues and deadlines. The only package that imports onnxruntime-node.
+export { ClosedError, DeadlineExceededError, InferenceError, ModelLoadError, QueueFullError } from './errors.js';
+export { float32, int64, type ModelSignature, type TensorArray, type TensorData, type TensorType, type ValueInfo } from './tensor.js';
+export { SessionPool, type SessionPoolOptions } from './session-pool.js';
+export { DynamicBatcher, type DynamicBatcherOptions, type SubmitOptions } from './dynamic-batcher.js';
+export { startModuleWorker } from './worker-entry.js';

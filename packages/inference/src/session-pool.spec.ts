@@ -1,0 +1,47 @@
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InferenceError, ModelLoadError } from './errors.js';
+import { SessionPool } from './session-pool.js';
+import { float32 } from './tensor.js';
+
+const MODELS = fileURLToPath(new URL('../../../tools/fixtures/embedding/models/', import.meta.url));
+
+describe('SessionPool', () => {
+  let pool: SessionPool;
+  beforeAll(async () => {
+    pool = await SessionPool.open({ resnet: `${MODELS}tiny-resnet/model.onnx` }, { workers: 2, intraOpThreads: 1 });
+  });
+  afterAll(async () => {
+    await pool.close();
+  });
+
+  it('reports the graph signature of each model', () => {
+    expect(pool.signatures['resnet']?.inputs).toEqual([{ name: 'pixel_values', type: 'float32', shape: ['batch', 3, 224, 224] }]);
+    expect(pool.signatures['resnet']?.outputs[0]).toMatchObject({ name: 'features', shape: ['batch', 256] });
+  });
+
+  it('runs batches in worker threads while the event loop keeps ticking', async () => {
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 1);
+    const batch = new Float32Array(8 * 3 * 224 * 224).fill(0.5);
+    const runs = await Promise.all([0, 1, 2].map(() => pool.run('resnet', { pixel_values: float32(batch.slice(), [8, 3, 224, 224]) }, ['features'])));
+    clearInterval(ticker);
+    const first = runs[0]!['features']!.data as Float32Array;
+    for (const out of runs) {
+      expect(out['features']?.dims).toEqual([8, 256]);
+      // identical inputs, identical rows, whichever worker ran them
+      expect(Array.from((out['features']!.data as Float32Array).slice(0, 4))).toEqual(Array.from(first.slice(256, 260)));
+    }
+    expect(ticks).toBeGreaterThan(0);
+  });
+
+  it('turns a bad feed into an InferenceError and keeps serving', async () => {
+    await expect(pool.run('resnet', { pixel_values: float32(new Float32Array(10), [1, 10]) }, ['features'])).rejects.toBeInstanceOf(InferenceError);
+    const ok = await pool.run('resnet', { pixel_values: float32(new Float32Array(3 * 224 * 224), [1, 3, 224, 224]) }, ['features']);
+    expect(ok['features']?.dims).toEqual([1, 256]);
+  });
+
+  it('refuses a model file that is not ONNX', async () => {
+    await expect(SessionPool.open({ broken: `${MODELS}tiny-resnet/config.json` })).rejects.toBeInstanceOf(ModelLoadError);
+  });
+});

@@ -1,0 +1,214 @@
+import { availableParallelism } from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import { ClosedError, InferenceError, ModelLoadError } from './errors.js';
+import type { ModelSignature, TensorData } from './tensor.js';
+import { startModuleWorker } from './worker-entry.js';
+import type { FromWorker, SessionSettings, ToWorker, WorkerInit } from './worker-protocol.js';
+
+export interface SessionPoolOptions {
+  /**
+   * Worker threads; each opens its own session of every model and runs one batch at a time.
+   * @default 1 — on the 2-core reference machine one worker with all cores for intra-op parallelism beat
+   * two single-threaded workers (see tools/bench/embedding/README.md)
+   */
+  workers?: number;
+  /**
+   * Threads ONNX Runtime uses inside one operator, per worker.
+   * @default max(1, floor(availableParallelism() / workers))
+   */
+  intraOpThreads?: number;
+  /** @default 1 — models run with the sequential executor */
+  interOpThreads?: number;
+  /** @default 'all' */
+  graphOptimizationLevel?: SessionSettings['graphOptimizationLevel'];
+  /**
+   * Let idle intra-op threads spin for work. Spinning wins when inference has the cores to itself and loses
+   * when decoding threads share them.
+   * @default false — measured with the ViT-B/32 end-to-end benchmark (tools/bench/embedding/README.md)
+   */
+  allowSpinning?: boolean;
+}
+
+/** @internal Options with every default filled in. */
+export function addSessionPoolDefaults(options: SessionPoolOptions = {}): Required<SessionPoolOptions> {
+  const workers = Math.max(1, options.workers ?? 1);
+  return {
+    workers,
+    intraOpThreads: options.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / workers)),
+    interOpThreads: options.interOpThreads ?? 1,
+    graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+    allowSpinning: options.allowSpinning ?? false,
+  };
+}
+
+interface Pending {
+  resolve(outputs: Record<string, TensorData>): void;
+  reject(err: Error): void;
+  model: string;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: boolean;
+}
+
+/**
+ * ONNX Runtime sessions in worker threads. Sessions are created once when the pool starts and released when it
+ * closes; `run` sends one ready-made batch to an idle worker (or waits for one) and never blocks the caller's
+ * event loop. Batching across callers is the job of `DynamicBatcher`, on top.
+ */
+export class SessionPool {
+  private readonly waiting: Array<() => void> = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+
+  private constructor(
+    private readonly slots: Slot[],
+    readonly signatures: Readonly<Record<string, ModelSignature>>,
+    readonly options: Required<SessionPoolOptions>,
+  ) {
+    for (const slot of slots) {
+      slot.worker.on('message', (m: FromWorker) => this.onMessage(m));
+      slot.worker.on('error', (err) => this.failAll(new InferenceError('worker', err.message, { cause: err })));
+    }
+  }
+
+  /** Open every model (name → .onnx path) in every worker; rejects with ModelLoadError if one fails. */
+  static async open(models: Record<string, string>, options?: SessionPoolOptions): Promise<SessionPool> {
+    const opts = addSessionPoolDefaults(options);
+    const init: WorkerInit = {
+      models,
+      settings: {
+        intraOpThreads: opts.intraOpThreads,
+        interOpThreads: opts.interOpThreads,
+        graphOptimizationLevel: opts.graphOptimizationLevel,
+        allowSpinning: opts.allowSpinning,
+      },
+    };
+    const workers = Array.from({ length: opts.workers }, () => startModuleWorker(import.meta.url, 'session-worker', { workerData: init }));
+    try {
+      const ready = await Promise.all(workers.map((w) => waitReady(w)));
+      return new SessionPool(
+        workers.map((worker) => ({ worker, busy: false })),
+        ready[0]!,
+        opts,
+      );
+    } catch (err) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw err;
+    }
+  }
+
+  /** Names of the loaded models. */
+  get models(): string[] {
+    return Object.keys(this.signatures);
+  }
+
+  /**
+   * Run one batch on the first idle worker. `feeds` buffers are transferred to the worker: the caller must not
+   * touch them afterwards. Resolves with the requested outputs.
+   */
+  async run(model: string, feeds: Record<string, TensorData>, outputs: string[]): Promise<Record<string, TensorData>> {
+    if (this.closed) throw new ClosedError('the inference session pool');
+    if (!this.signatures[model]) throw new InferenceError(model, 'model is not loaded');
+    const slot = await this.acquire();
+    try {
+      const id = this.nextId++;
+      const message: ToWorker = { type: 'run', id, model, feeds, outputs };
+      const transfer = Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer);
+      return await new Promise<Record<string, TensorData>>((resolve, reject) => {
+        this.pending.set(id, { resolve, reject, model });
+        slot.worker.postMessage(message, transfer);
+      });
+    } finally {
+      this.release(slot);
+    }
+  }
+
+  /** Batches running now and batches waiting for a worker. */
+  get load(): { running: number; waiting: number } {
+    return { running: this.slots.filter((s) => s.busy).length, waiting: this.waiting.length };
+  }
+
+  /** Wait for running batches, release every session, stop the workers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.slots.some((s) => s.busy)) await new Promise<void>((r) => this.waiting.push(r));
+    await Promise.all(
+      this.slots.map(
+        (slot) =>
+          new Promise<void>((resolve) => {
+            slot.worker.once('exit', () => resolve());
+            slot.worker.on('message', (m: FromWorker) => {
+              if (m.type === 'closed') void slot.worker.terminate();
+            });
+            slot.worker.postMessage({ type: 'close' } satisfies ToWorker);
+          }),
+      ),
+    );
+  }
+
+  private acquire(): Promise<Slot> {
+    const idle = this.slots.find((s) => !s.busy);
+    if (idle) {
+      idle.busy = true;
+      return Promise.resolve(idle);
+    }
+    return new Promise<Slot>((resolve) => {
+      this.waiting.push(() => {
+        resolve(this.acquire());
+      });
+    });
+  }
+
+  private release(slot: Slot): void {
+    slot.busy = false;
+    this.waiting.shift()?.();
+  }
+
+  private onMessage(m: FromWorker): void {
+    if (m.type !== 'result' && m.type !== 'failed') return;
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (m.type === 'result') p.resolve(m.outputs);
+    else p.reject(new InferenceError(p.model, m.message));
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
+
+function waitReady(worker: Worker): Promise<Record<string, ModelSignature>> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: FromWorker) => {
+      if (m.type === 'ready') {
+        cleanup();
+        resolve(m.signatures);
+      } else if (m.type === 'load-failed') {
+        cleanup();
+        reject(new ModelLoadError(m.model, m.path, m.message));
+      }
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(new ModelLoadError('*', '*', err.message, { cause: err }));
+    };
+    const onExit = (code: number) => {
+      cleanup();
+      reject(new ModelLoadError('*', '*', `worker exited with code ${code} while loading`));
+    };
+    const cleanup = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+}

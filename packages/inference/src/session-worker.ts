@@ -1,0 +1,86 @@
+// One worker thread: opens a session per model once, then runs batches sent by the pool. ONNX Runtime's
+// Node binding computes synchronously, so this thread blocks while the main thread keeps serving.
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+import type { ModelSignature, TensorArray, TensorData, TensorType } from './tensor.js';
+
+const port = parentPort;
+if (!port) throw new Error('session-worker must run as a worker thread');
+const { models, settings } = workerData as WorkerInit;
+const sessions = new Map<string, ort.InferenceSession>();
+
+function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(message, transfer);
+}
+
+function signature(session: ort.InferenceSession): ModelSignature {
+  const info = (m: ort.InferenceSession.ValueMetadata) =>
+    m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] };
+  return { inputs: session.inputMetadata.map(info), outputs: session.outputMetadata.map(info) };
+}
+
+async function open(): Promise<void> {
+  const signatures: Record<string, ModelSignature> = {};
+  for (const [name, path] of Object.entries(models)) {
+    try {
+      const session = await ort.InferenceSession.create(path, {
+        intraOpNumThreads: settings.intraOpThreads,
+        interOpNumThreads: settings.interOpThreads,
+        graphOptimizationLevel: settings.graphOptimizationLevel,
+        executionMode: 'sequential',
+        extra: { session: { intra_op: { allow_spinning: settings.allowSpinning ? '1' : '0' } } },
+      });
+      sessions.set(name, session);
+      signatures[name] = signature(session);
+    } catch (err) {
+      post({ type: 'load-failed', model: name, path, message: (err as Error).message });
+      return;
+    }
+  }
+  post({ type: 'ready', signatures });
+}
+
+function toOutput(tensor: ort.Tensor): TensorData {
+  // copy out of the runtime's buffer so that the copy can be transferred without detaching runtime memory
+  const data = (tensor.data as TensorArray).slice();
+  return { type: tensor.type as TensorType, data, dims: [...tensor.dims] };
+}
+
+async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<void> {
+  const session = sessions.get(message.model);
+  if (!session) {
+    post({ type: 'failed', id: message.id, message: `model ${message.model} is not loaded in this worker` });
+    return;
+  }
+  try {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(message.feeds)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
+    const results = await session.run(feeds, message.outputs);
+    const outputs: Record<string, TensorData> = {};
+    const transfer: ArrayBuffer[] = [];
+    for (const name of message.outputs) {
+      const out = toOutput(results[name]!);
+      outputs[name] = out;
+      transfer.push(out.data.buffer as ArrayBuffer);
+    }
+    post({ type: 'result', id: message.id, outputs }, transfer);
+  } catch (err) {
+    post({ type: 'failed', id: message.id, message: (err as Error).message });
+  }
+}
+
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'run') {
+    void run(message);
+    return;
+  }
+  void (async () => {
+    for (const session of sessions.values()) await session.release();
+    sessions.clear();
+    post({ type: 'closed' });
+    port.close();
+  })();
+});
+
+void open();

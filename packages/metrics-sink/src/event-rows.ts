@@ -1,0 +1,158 @@
+// One table row per event: the envelope columns, then the payload flattened into snake_case columns.
+// Payloads arrive in proto-loader shape (camelCase, 64-bit integers as decimal strings, enums as names);
+// 64-bit values stay strings, which JSONEachRow reads into (U)Int64 columns without losing precision.
+import type {
+  EvaluationResult__Output,
+  JobLifecycle__Output,
+  JobProgress__Output,
+  SampleCurated__Output,
+  ShiftLifecycle__Output,
+  TrainingMetric__Output,
+} from '@select/contracts';
+import { EVENT_TYPES, type ReceivedEvent } from '@select/events';
+import { UnsupportedEventError } from './errors.js';
+import type { SinkTable } from './schema.js';
+
+export interface TableRow {
+  table: SinkTable;
+  row: Record<string, unknown>;
+}
+
+function envelopeColumns(event: ReceivedEvent, ingestedAt: Date): Record<string, unknown> {
+  const time = event.envelope.time;
+  return {
+    event_id: event.envelope.id,
+    event_time: time,
+    event_time_ms: ((time.getTime() % 1000) + 1000) % 1000,
+    source: event.envelope.source,
+    kafka_partition: event.partition,
+    kafka_offset: event.offset,
+    ingested_at: ingestedAt,
+  };
+}
+
+/** Decimal string of a 64-bit field; protobuf defaults make a missing one "0". */
+const int64 = (value: string | number | undefined | null): string => (value == null || value === '' ? '0' : String(value));
+
+function sampleColumns(p: SampleCurated__Output): Record<string, unknown> {
+  const prov = p.provenance;
+  return {
+    shift_id: p.shiftId,
+    sample_id: p.sampleId,
+    strategy: p.strategy,
+    class_index: p.classIndex,
+    wnid: p.wnid,
+    source_id: p.sourceId,
+    score: p.score,
+    shard: p.shard,
+    key: p.key,
+    width: p.width,
+    height: p.height,
+    provenance_strategy: prov?.strategy ?? '',
+    provenance_params_hash: prov?.paramsHash ?? '',
+    provenance_source_id: prov?.sourceId ?? '',
+    // NaN says "no provenance score", as the proto documents for a score that does not apply.
+    provenance_score: prov ? prov.score : Number.NaN,
+    provenance_model_ids: prov?.modelIds ?? [],
+    provenance_prompt: prov?.prompt ?? '',
+    provenance_seed: int64(prov?.seed),
+    provenance_extra: JSON.stringify(prov?.extra ?? {}),
+  };
+}
+
+function shiftColumns(p: ShiftLifecycle__Output): Record<string, unknown> {
+  return {
+    shift_id: p.shiftId,
+    name: p.name,
+    strategy: p.strategy,
+    phase: String(p.phase),
+    params_json: p.paramsJson,
+    params_hash: p.paramsHash,
+    sample_count: int64(p.sampleCount),
+    class_count: p.classCount,
+    shard_count: p.shardCount,
+    uri: p.uri,
+    message: p.message,
+  };
+}
+
+function jobLifecycleColumns(p: JobLifecycle__Output): Record<string, unknown> {
+  return {
+    event_type: 'JobLifecycle',
+    job_id: p.jobId,
+    kind: p.kind,
+    state: String(p.state),
+    message: p.message,
+    params_json: p.paramsJson,
+    done: '0',
+    total: '0',
+    unit: '',
+    rate_per_s: 0,
+  };
+}
+
+function jobProgressColumns(p: JobProgress__Output): Record<string, unknown> {
+  return {
+    event_type: 'JobProgress',
+    job_id: p.jobId,
+    kind: p.kind,
+    state: '',
+    message: p.message,
+    params_json: '',
+    done: int64(p.done),
+    total: int64(p.total),
+    unit: p.unit,
+    rate_per_s: p.ratePerS,
+  };
+}
+
+function trainingColumns(p: TrainingMetric__Output): Record<string, unknown> {
+  return {
+    run_id: p.runId,
+    shift_id: p.shiftId,
+    epoch: p.epoch,
+    step: int64(p.step),
+    split: p.split,
+    name: p.name,
+    value: p.value,
+  };
+}
+
+function evaluationColumns(p: EvaluationResult__Output): Record<string, unknown> {
+  return {
+    eval_id: p.evalId,
+    run_id: p.runId,
+    shift_id: p.shiftId,
+    model_id: p.modelId,
+    benchmark: p.benchmark,
+    metric: p.metric,
+    value: p.value,
+    num_samples: int64(p.numSamples),
+    params_json: p.paramsJson,
+  };
+}
+
+/**
+ * The table and row of one event. Throws for an event type the sink has no table for; the consumer retries
+ * and then dead-letters that event (the events library already dead-letters types a topic does not carry).
+ */
+export function eventToRow(event: ReceivedEvent, ingestedAt: Date): TableRow {
+  const base = envelopeColumns(event, ingestedAt);
+  const payload = event.payload;
+  switch (event.envelope.type) {
+    case EVENT_TYPES.SampleCurated:
+      return { table: 'samples', row: { ...base, ...sampleColumns(payload as SampleCurated__Output) } };
+    case EVENT_TYPES.ShiftLifecycle:
+      return { table: 'shifts', row: { ...base, ...shiftColumns(payload as ShiftLifecycle__Output) } };
+    case EVENT_TYPES.JobLifecycle:
+      return { table: 'jobs', row: { ...base, ...jobLifecycleColumns(payload as JobLifecycle__Output) } };
+    case EVENT_TYPES.JobProgress:
+      return { table: 'jobs', row: { ...base, ...jobProgressColumns(payload as JobProgress__Output) } };
+    case EVENT_TYPES.TrainingMetric:
+      return { table: 'training_metrics', row: { ...base, ...trainingColumns(payload as TrainingMetric__Output) } };
+    case EVENT_TYPES.EvaluationResult:
+      return { table: 'evaluation_results', row: { ...base, ...evaluationColumns(payload as EvaluationResult__Output) } };
+    default:
+      throw new UnsupportedEventError(`metrics-sink has no table for event type ${event.envelope.type} (event ${event.envelope.id})`);
+  }
+}

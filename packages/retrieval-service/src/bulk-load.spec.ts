@@ -1,0 +1,92 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parquetWriteFile } from 'hyparquet-writer';
+import { writeNpy } from '@select/datasets';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { clustered, startTestServer, tempDir } from './fixtures.test-util.js';
+import { RetrievalClient } from './retrieval-client.js';
+import type { JobStatusMsg } from './rpc-types.js';
+
+const D = 16;
+let dir: { path: string; remove: () => Promise<void> };
+const cleanup: (() => Promise<void> | void)[] = [];
+beforeEach(async () => {
+  dir = await tempDir('bulk-load-');
+});
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+  await dir.remove();
+});
+
+/** A clip-retrieval folder as clip-retrieval and the embedding service write it: two parts. */
+async function writeClipRetrievalFolder(root: string, parts: Float32Array[][]): Promise<void> {
+  for (const sub of ['metadata', 'img_emb', 'text_emb']) await mkdir(join(root, sub), { recursive: true });
+  let row = 0;
+  for (const [n, vectors] of parts.entries()) {
+    const flat = new Float32Array(vectors.length * D);
+    vectors.forEach((v, i) => flat.set(v, i * D));
+    await writeNpy(join(root, 'img_emb', `img_emb_${n}.npy`), flat, { dim: D });
+    await writeNpy(join(root, 'text_emb', `text_emb_${n}.npy`), flat.map((x) => -x), { dim: D });
+    const keys = vectors.map(() => `key${String(row++).padStart(5, '0')}`);
+    parquetWriteFile({
+      filename: join(root, 'metadata', `metadata_${n}.parquet`),
+      columnData: [
+        { name: 'image_path', data: keys.map((k) => `images/${k}.jpg`), type: 'STRING' },
+        { name: 'caption', data: keys.map((k) => `a photo of ${k}`), type: 'STRING' },
+        { name: 'key', data: keys, type: 'STRING' },
+        { name: 'wnid', data: keys.map((_, i) => `n0${i % 2}`), type: 'STRING' },
+      ],
+    });
+  }
+}
+
+async function waitForJob(client: RetrievalClient, jobId: string): Promise<JobStatusMsg> {
+  for (;;) {
+    const job = await client.getJob(jobId);
+    if (job.state !== 'JOB_STATE_RUNNING' && job.state !== 'JOB_STATE_QUEUED') return job;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('BulkLoad', () => {
+  it('loads a clip-retrieval folder with ids and metadata from the parquet', async () => {
+    const vectors = clustered(700, D, 5);
+    await writeClipRetrievalFolder(join(dir.path, 'pool'), [vectors.slice(0, 400), vectors.slice(400)]);
+    const running = await startTestServer(join(dir.path, 'data'), { addBatchSize: 128 });
+    const client = new RetrievalClient(running.address);
+    cleanup.push(() => running.close(), () => client.close());
+    await client.createIndex({ name: 'pool', dimension: D });
+
+    const started = await client.bulkLoad({ index: 'pool', inputUri: join(dir.path, 'pool'), idColumn: 'key', metadataColumns: ['wnid', 'caption'] });
+    expect(started).toMatchObject({ kind: 'bulk-load', unit: 'vectors', outputUri: 'pool' });
+    const job = await waitForJob(client, started.jobId);
+    expect(job).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', done: '700', total: '700' });
+    expect(job.message).toBe('loaded 700 vectors (0 replaced an existing id), skipped 0');
+
+    const hit = await client.search({ index: 'pool', queries: [vectors[450]!], k: 1, exact: true, includeMetadata: true });
+    expect(hit.results[0]!.neighbors[0]).toMatchObject({ id: 'key00450', metadata: { wnid: 'n00', caption: 'a photo of key00450' } });
+
+    // Text embeddings with row numbers as ids, into a second index; a file: URL works too.
+    await client.createIndex({ name: 'texts', dimension: D });
+    const textJob = await waitForJob(
+      client,
+      (await client.bulkLoad({ index: 'texts', inputUri: `file://${join(dir.path, 'pool')}`, embeddings: 'text_emb' })).jobId,
+    );
+    expect(textJob.state).toBe('JOB_STATE_SUCCEEDED');
+    const negated = Float32Array.from(vectors[10]!, (x) => -x);
+    const text = await client.search({ index: 'texts', queries: [negated], k: 1, exact: true });
+    expect(text.results[0]!.neighbors[0]!.id).toBe('10');
+  });
+
+  it('fails the job, naming both dimensions, when the embeddings do not fit the index', async () => {
+    await writeClipRetrievalFolder(join(dir.path, 'pool'), [clustered(10, D, 1)]);
+    const running = await startTestServer(join(dir.path, 'data'));
+    const client = new RetrievalClient(running.address);
+    cleanup.push(() => running.close(), () => client.close());
+    await client.createIndex({ name: 'wide', dimension: D * 2 });
+    const job = await waitForJob(client, (await client.bulkLoad({ index: 'wide', inputUri: join(dir.path, 'pool') })).jobId);
+    expect(job.state).toBe('JOB_STATE_FAILED');
+    expect(job.message).toBe(`the embeddings have dimension ${D}; index "wide" has ${D * 2}`);
+    expect((await client.getStats('wide')).size).toBe('0');
+  });
+});

@@ -1,0 +1,69 @@
+import { availableParallelism } from 'node:os';
+import { packageDefinition } from '@select/contracts';
+import { createGrpcServer, createLogger, serverOptionsFromConfig, type GrpcServer, type Logger } from '@select/platform';
+import { IndexCatalog } from '@select/vector-index';
+import { addVectorsHandler, removeIdsHandler } from './add-vectors.js';
+import { BulkLoadJobs } from './bulk-load.js';
+import type { RetrievalConfig } from './config.js';
+import { indexAdminHandlers } from './index-admin.js';
+import { SERVICE_NAME } from './retrieval-client.js';
+import { SearchGate } from './search-gate.js';
+import { rangeSearchHandler, searchHandler } from './search.js';
+
+export interface RetrievalServer {
+  server: GrpcServer;
+  catalog: IndexCatalog;
+  /** Bound address, host:port. */
+  address: string;
+  /** Drain the server, stop bulk loads, close every index (logs flushed; files stay). */
+  close(): Promise<void>;
+}
+
+/** Opens every index under `config.dataDir` (replaying logs) and serves them over gRPC. */
+export async function startRetrievalServer(config: RetrievalConfig, options: { logger?: Logger } = {}): Promise<RetrievalServer> {
+  const logger = options.logger ?? createLogger({ service: 'retrieval-service' });
+  const started = Date.now();
+  const threads = config.threads ?? availableParallelism();
+  const catalog = await IndexCatalog.open(config.dataDir, {
+    threads,
+    snapshotAfterLogBytes: config.snapshotAfterLogBytes,
+    logger,
+  });
+  for (const index of catalog.list()) {
+    logger.info({ index: index.name, vectors: index.size, spec: index.spec }, 'index loaded');
+  }
+  logger.info({ indexes: catalog.list().length, failed: catalog.failures().length, ms: Date.now() - started }, 'indexes opened');
+
+  const gate = new SearchGate(config.maxConcurrentSearches, config.maxQueuedSearches);
+  const jobs = new BulkLoadJobs(catalog, { batchSize: config.addBatchSize, logger });
+  const server = createGrpcServer({ ...serverOptionsFromConfig(config), name: 'retrieval-service', logger });
+  server.addService(packageDefinition('retrieval'), SERVICE_NAME, {
+    ...indexAdminHandlers(catalog),
+    AddVectors: addVectorsHandler(catalog, { batchSize: config.addBatchSize }),
+    RemoveIds: removeIdsHandler(catalog),
+    Search: searchHandler(catalog, gate),
+    RangeSearch: rangeSearchHandler(catalog, gate),
+    BulkLoad: jobs.startHandler(),
+    GetJob: jobs.getHandler(),
+  });
+  let address: string;
+  try {
+    address = (await server.start()).address;
+  } catch (error) {
+    await catalog.close();
+    throw error;
+  }
+  logger.info({ address, dataDir: config.dataDir, threads }, 'retrieval service listening');
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    catalog,
+    address,
+    close: () =>
+      (closing ??= (async () => {
+        await server.shutdown();
+        await jobs.close();
+        await catalog.close();
+      })()),
+  };
+}

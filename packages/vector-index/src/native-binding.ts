@@ -1,0 +1,81 @@
+// The only module that loads the native addon (native/vector_index.cc, built by `npm run build:native`).
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { VectorIndexError } from './errors.js';
+
+export type NativeMetric = 'ip' | 'l2sq';
+export type NativeScalar = 'f32' | 'f16' | 'i8';
+
+export interface NativeIndexOptions {
+  dimensions: number;
+  /** 'ip' scores by dot product (cosine when vectors are normalised), 'l2sq' by negative squared distance. */
+  metric: NativeMetric;
+  quantization: NativeScalar;
+  connectivity: number;
+  expansionAdd: number;
+}
+
+export interface NativeSearchOptions {
+  /** Results kept per query. */
+  capacity: number;
+  /** Brute force over every stored vector instead of the graph. */
+  exact: boolean;
+  /** Graph candidates explored per query (ef); raised to `capacity` when lower. */
+  breadth: number;
+  /** Smallest score kept (range search). */
+  floor?: number;
+  threads: number;
+  /** Per key: 1 = set. Without `invertMask` only set keys are searched; with it, set keys are skipped. */
+  mask?: Uint8Array;
+  invertMask?: boolean;
+}
+
+/** Results of a batch, CSR style: query q owns entries offsets[q] .. offsets[q + 1], best first. */
+export interface NativeResults {
+  keys: BigUint64Array;
+  scores: Float32Array;
+  offsets: Uint32Array;
+}
+
+export interface NativeIndex {
+  add(keys: BigUint64Array, vectors: Float32Array, threads: number): Promise<void>;
+  remove(keys: BigUint64Array): Promise<number>;
+  search(queries: Float32Array, options: NativeSearchOptions): Promise<NativeResults>;
+  save(path: string): Promise<void>;
+  load(path: string): Promise<void>;
+  size(): number;
+  memoryUsage(): number;
+  isa(): { graph: string; exact: string };
+}
+
+interface NativeModule {
+  NativeIndex: new (options: NativeIndexOptions) => NativeIndex;
+}
+
+// The same relative path from src/ (tests) and dist/ (built package).
+const ADDON = fileURLToPath(new URL('../build/Release/select_vector_index.node', import.meta.url));
+
+let loaded: NativeModule | undefined;
+
+/** The addon, loaded once; a clear error when it has not been built. */
+export function nativeModule(): NativeModule {
+  if (loaded) return loaded;
+  if (!existsSync(ADDON)) {
+    throw new VectorIndexError(
+      'INTERNAL',
+      `the native addon ${ADDON} is not built; run \`npm run build:native -w @select/vector-index\``,
+    );
+  }
+  try {
+    loaded = createRequire(import.meta.url)(ADDON) as NativeModule;
+  } catch (cause) {
+    throw new VectorIndexError('INTERNAL', `the native addon ${ADDON} failed to load; rebuild it`, { cause });
+  }
+  return loaded;
+}
+
+export function createNativeIndex(options: NativeIndexOptions): NativeIndex {
+  const { NativeIndex } = nativeModule();
+  return new NativeIndex(options);
+}

@@ -1,0 +1,4 @@
+import { packageConfig } from '../../vitest.shared.js';
+
+// The tests need the native addon; globalSetup builds it when it is missing or older than its sources.
+export default packageConfig({ globalSetup: ['./scripts/build-native.mjs'] });

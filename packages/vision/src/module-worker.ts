@@ -1,0 +1,22 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+
+// The same 10 lines live in @select/inference: neither library may depend on the other, and a worker entry
+// must sit in the package whose modules it imports.
+/**
+ * Start a worker on the module `name` beside `base` (pass `import.meta.url`): the compiled `.js` in a built
+ * package, else the `.ts` source through tsx's ESM hooks, registered inside the worker because workers do
+ * not inherit the parent's loaders.
+ */
+export function startModuleWorker(base: string, name: string, options: WorkerOptions = {}): Worker {
+  const js = new URL(`./${name}.js`, base);
+  if (existsSync(fileURLToPath(js))) return new Worker(js, options);
+  const ts = new URL(`./${name}.ts`, base);
+  const tsxRoot = dirname(createRequire(base).resolve('tsx/package.json'));
+  const api = pathToFileURL(join(tsxRoot, 'dist/esm/api/index.mjs')).href;
+  const code = `import(${JSON.stringify(api)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(ts.href)}); });`;
+  return new Worker(code, { ...options, eval: true });
+}

@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ImageDecodeError, PreprocessQueueFullError } from './errors.js';
+import { fromHfImageProcessorConfig } from './model-configs.js';
+import { preprocessImage } from './preprocess.js';
+import { PreprocessPool } from './preprocess-pool.js';
+
+const FIXTURES = fileURLToPath(new URL('../../../tools/fixtures/embedding/', import.meta.url));
+const spec = fromHfImageProcessorConfig(JSON.parse(readFileSync(join(FIXTURES, 'models/tiny-clip/preprocessor_config.json'), 'utf8')));
+
+describe('PreprocessPool', () => {
+  const pool = new PreprocessPool({ threads: 2, maxPending: 8 });
+  afterAll(() => pool.close());
+
+  it('gives the same tensors on worker threads as in-process', async () => {
+    const names = ['landscape.jpg', 'cmyk.jpg', 'alpha.png', 'animated.gif'];
+    const viaPool = await Promise.all(names.map((n) => pool.preprocess(readFileSync(join(FIXTURES, 'images', n)), spec)));
+    for (const [i, n] of names.entries()) {
+      const local = await preprocessImage(readFileSync(join(FIXTURES, 'images', n)), spec);
+      expect(viaPool[i]!.tensor).toEqual(local.tensor);
+      expect(viaPool[i]!.source.format).toBe(local.source.format);
+    }
+  });
+
+  it('reports a bad image as ImageDecodeError and keeps working', async () => {
+    await expect(pool.preprocess(new Uint8Array([1, 2, 3]), spec)).rejects.toBeInstanceOf(ImageDecodeError);
+    const ok = await pool.preprocess(readFileSync(join(FIXTURES, 'images/wide.webp')), spec);
+    expect(ok.tensor.length).toBe(3 * 224 * 224);
+  });
+
+  it('refuses work past maxPending instead of queueing without bound', async () => {
+    const bytes = readFileSync(join(FIXTURES, 'images/odd-portrait.png'));
+    const results = await Promise.allSettled(Array.from({ length: 12 }, () => pool.preprocess(bytes, spec)));
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(refused.length).toBe(4);
+    for (const r of refused) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(PreprocessQueueFullError);
+  });
+});

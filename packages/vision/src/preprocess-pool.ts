@@ -1,0 +1,136 @@
+import { availableParallelism } from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import sharp from 'sharp';
+import { addDecodeDefaults } from './decode.js';
+import { ImageDecodeError, PreprocessPoolError, PreprocessQueueFullError } from './errors.js';
+import { startModuleWorker } from './module-worker.js';
+import type { ImagePreprocessing, PreprocessedImage } from './preprocess.js';
+import type { PreprocessReply, PreprocessRequest, PreprocessWorkerInit } from './preprocess-protocol.js';
+
+export interface PreprocessPoolOptions {
+  /**
+   * Preprocessing threads.
+   * @default availableParallelism() — decoding and resizing share the cores with inference; on the 2-core
+   * reference machine two threads kept the inference worker fed (tools/bench/embedding/README.md)
+   */
+  threads?: number;
+  /**
+   * Images accepted and not yet answered (waiting or on a thread) past which `preprocess` refuses more.
+   * @default 256
+   */
+  maxPending?: number;
+  /**
+   * Images one thread works on at once: one decoding on libuv's pool while another is resized keeps a thread
+   * busy; more only oversubscribes the cores that inference needs.
+   * @default 2
+   */
+  perThread?: number;
+  /** Largest accepted image, in pixels. @default 40_000_000 */
+  maxPixels?: number;
+}
+
+/** @internal Options with every default filled in. */
+export function addPreprocessPoolDefaults(options: PreprocessPoolOptions = {}): Required<PreprocessPoolOptions> {
+  return {
+    threads: Math.max(1, options.threads ?? availableParallelism()),
+    maxPending: options.maxPending ?? 256,
+    perThread: Math.max(1, options.perThread ?? 2),
+    maxPixels: addDecodeDefaults({ maxPixels: options.maxPixels }).maxPixels,
+  };
+}
+
+interface Thread {
+  worker: Worker;
+  inFlight: number;
+}
+
+interface Pending {
+  resolve(value: PreprocessedImage): void;
+  reject(err: Error): void;
+  thread: Thread | null;
+  request: PreprocessRequest;
+}
+
+/**
+ * Decode + preprocess images on worker threads, least-loaded thread first. Bytes are copied once into the
+ * message (the caller's buffer may be a slice of a larger one); tensors come back by transfer.
+ */
+export class PreprocessPool {
+  private readonly threads: Thread[];
+  private readonly pending = new Map<number, Pending>();
+  private readonly waiting: Pending[] = [];
+  private nextId = 1;
+  private closed = false;
+  readonly options: Required<PreprocessPoolOptions>;
+
+  constructor(options?: PreprocessPoolOptions) {
+    this.options = addPreprocessPoolDefaults(options);
+    // sharp must be loaded by the main thread before any worker loads it (libvips initialises once per process)
+    void sharp.versions;
+    const init: PreprocessWorkerInit = { maxPixels: this.options.maxPixels };
+    this.threads = Array.from({ length: this.options.threads }, () => {
+      const thread: Thread = { worker: startModuleWorker(import.meta.url, 'preprocess-worker', { workerData: init }), inFlight: 0 };
+      thread.worker.on('message', (reply: PreprocessReply) => this.onReply(reply));
+      thread.worker.on('error', (err) => this.failThread(thread, err));
+      return thread;
+    });
+  }
+
+  /** Images being preprocessed now. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Decode and preprocess one encoded image; rejects with ImageDecodeError for bad images. */
+  preprocess(bytes: Uint8Array, spec: ImagePreprocessing): Promise<PreprocessedImage> {
+    if (this.closed) return Promise.reject(new PreprocessPoolError('the image preprocessing pool is shut down'));
+    if (this.pending.size >= this.options.maxPending) return Promise.reject(new PreprocessQueueFullError(this.options.maxPending));
+    const id = this.nextId++;
+    // a fresh buffer: Buffer#slice shares memory, and transferring would detach the caller's bytes
+    const request: PreprocessRequest = { id, bytes: new Uint8Array(bytes), spec };
+    return new Promise<PreprocessedImage>((resolve, reject) => {
+      const p: Pending = { resolve, reject, thread: null, request };
+      this.pending.set(id, p);
+      this.waiting.push(p);
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.waiting.length > 0) {
+      const thread = this.threads.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+      if (thread.inFlight >= this.options.perThread) return;
+      const p = this.waiting.shift()!;
+      p.thread = thread;
+      thread.inFlight++;
+      thread.worker.postMessage(p.request, [p.request.bytes.buffer as ArrayBuffer]);
+    }
+  }
+
+  /** Stop the threads once in-flight images are answered. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.pending.size > 0) await new Promise((r) => setTimeout(r, 5));
+    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+  }
+
+  private onReply(reply: PreprocessReply): void {
+    const p = this.pending.get(reply.id);
+    if (!p) return;
+    this.pending.delete(reply.id);
+    p.thread!.inFlight--;
+    this.dispatch();
+    if (reply.ok) p.resolve({ tensor: reply.tensor, source: reply.source });
+    else if (reply.reason) p.reject(new ImageDecodeError(reply.reason, reply.message));
+    else p.reject(new PreprocessPoolError(`image preprocessing failed: ${reply.message}`));
+  }
+
+  private failThread(thread: Thread, err: Error): void {
+    for (const [id, p] of this.pending) {
+      if (p.thread !== thread) continue;
+      this.pending.delete(id);
+      p.reject(new PreprocessPoolError(`a preprocessing thread died: ${err.message}`, { cause: err }));
+    }
+    thread.inFlight = 0;
+  }
+}

@@ -1,0 +1,31 @@
+// A preprocessing thread: sharp decodes on libuv's pool, the Pillow-exact resize runs here, off the main loop.
+import { parentPort, workerData } from 'node:worker_threads';
+import sharp from 'sharp';
+import { ImageDecodeError } from './errors.js';
+import { preprocessImage } from './preprocess.js';
+import type { PreprocessReply, PreprocessRequest, PreprocessWorkerInit } from './preprocess-protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('preprocess-worker must run as a worker thread');
+const { maxPixels } = workerData as PreprocessWorkerInit;
+// every image is new: libvips' operation cache would only hold memory
+sharp.cache(false);
+// parallelism comes from threads and images in flight; libvips' own threads per image would oversubscribe
+sharp.concurrency(1);
+
+port.on('message', (req: PreprocessRequest) => {
+  preprocessImage(req.bytes, req.spec, { maxPixels }).then(
+    ({ tensor, source }) => {
+      const reply: PreprocessReply = { id: req.id, ok: true, tensor, source };
+      port.postMessage(reply, [tensor.buffer as ArrayBuffer]);
+    },
+    (err: unknown) => {
+      const e = err as Error;
+      const reply: PreprocessReply =
+        e instanceof ImageDecodeError
+          ? { id: req.id, ok: false, reason: e.reason, message: e.message }
+          : { id: req.id, ok: false, reason: null, message: e.message };
+      port.postMessage(reply);
+    },
+  );
+});

@@ -1,0 +1,60 @@
+// One contender run of the generation benchmark, in its own process so its peak RSS is its own.
+//   node bench-ts.mjs pipeline|raw MODEL_DIR WIDTH HEIGHT STEPS THREADS
+// Prints one JSON line: per-step ms, whole-image ms, peak RSS.
+import { resourceUsage } from 'node:process';
+
+const [mode, modelDir, w, h, s, t] = process.argv.slice(2);
+const width = Number(w);
+const height = Number(h);
+const steps = Number(s);
+const threads = Number(t);
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+if (mode === 'raw') {
+  // The floor: onnxruntime-node's UNet session called directly in this thread with the pipeline's
+  // shapes (CFG batch 2) and the same session options, nothing around it.
+  const ort = (await import('onnxruntime-node')).default;
+  const session = await ort.InferenceSession.create(`${modelDir}/unet/model.onnx`, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    // As @select/inference's SessionPool sets it, so the comparison is of everything around the session.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  });
+  const hidden = session.inputMetadata.find((m) => m.name === 'encoder_hidden_states').shape.at(-1);
+  const latent = 4 * (height / 8) * (width / 8);
+  const feeds = () => ({
+    sample: new ort.Tensor('float32', new Float32Array(2 * latent).map(() => Math.random()), [2, 4, height / 8, width / 8]),
+    timestep: new ort.Tensor('float32', Float32Array.of(500), []),
+    encoder_hidden_states: new ort.Tensor('float32', new Float32Array(2 * 77 * hidden).map(() => Math.random() - 0.5), [2, 77, hidden]),
+  });
+  await session.run(feeds()); // warm-up: first run allocates the arena
+  const times = [];
+  for (let i = 0; i < steps; i++) {
+    const f = feeds();
+    const t0 = performance.now();
+    await session.run(f);
+    times.push(performance.now() - t0);
+  }
+  console.log(JSON.stringify({ stepMs: median(times), stepsMs: times, peakRssMiB: resourceUsage().maxRSS / 1024 }));
+} else {
+  const { StableDiffusionPipeline } = await import('@select/diffusion');
+  const pipeline = await StableDiffusionPipeline.load(modelDir, { intraOpThreads: threads });
+  const request = { mode: 'text-to-image', prompt: 'A photo of a tench', width, height, guidanceScale: 7.5, scheduler: 'unipc', seeds: [1n] };
+  await pipeline.generateAll({ ...request, steps: 1 }); // warm-up, as the peer gets
+  const marks = [];
+  const t0 = performance.now();
+  let wholeMs = 0;
+  for await (const event of pipeline.generate({ ...request, steps })) {
+    if (event.type === 'progress') marks.push(performance.now());
+    if (event.type === 'image') wholeMs = performance.now() - t0;
+  }
+  // Step k's time is the gap between progress events k-1 and k; step 1 also carries text encoding.
+  const stepTimes = marks.slice(1).map((m, i) => m - marks[i]);
+  await pipeline.dispose();
+  const stepMs = median(stepTimes.length > 0 ? stepTimes : [marks[0] - t0]);
+  // head: prompt encoding (first progress minus one step); tail: VAE decode + PNG encode.
+  const phases = { headMs: marks[0] - t0 - stepMs, tailMs: t0 + wholeMs - marks.at(-1) };
+  console.log(JSON.stringify({ stepMs, stepsMs: stepTimes, wholeMs, ...phases, peakRssMiB: resourceUsage().maxRSS / 1024 }));
+}

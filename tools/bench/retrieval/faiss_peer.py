@@ -1,0 +1,98 @@
+"""FAISS peer of the retrieval benchmark: IndexFlatIP (exact, also the ground truth) and IndexHNSWFlat
+with the same M / efConstruction, on the same files, driven by run.mjs in the same run.
+
+Builds both indexes, writes the exact top-k ids to --gt (int32, queries x k), prints one JSON line with
+the build facts, then answers commands on stdin, one JSON line each, so that the driver can interleave
+FAISS and service measurements (the machine is shared; interleaving keeps both under the same load):
+    flat          exact search of every query
+    hnsw <ef>     HNSW search of every query with efSearch = ef
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import faiss
+import numpy as np
+
+
+def rss_bytes():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def recall_at(found, truth, k):
+    hits = 0
+    for f, t in zip(found, truth):
+        hits += len(set(f[:k].tolist()) & set(t[:k].tolist()))
+    return hits / (truth.shape[0] * k)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--base", required=True)
+    p.add_argument("--queries", required=True)
+    p.add_argument("--dim", type=int, default=512)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--m", type=int, default=16)
+    p.add_argument("--ef-construction", type=int, default=128)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--gt", required=True)
+    a = p.parse_args()
+
+    faiss.omp_set_num_threads(a.threads)
+    xq = np.fromfile(a.queries, dtype=np.float32).reshape(-1, a.dim)
+    xb = np.fromfile(a.base, dtype=np.float32).reshape(-1, a.dim)
+    out = {"faiss_version": faiss.__version__, "threads": a.threads, "n": xb.shape[0], "queries": xq.shape[0]}
+
+    before = rss_bytes()
+    hnsw = faiss.IndexHNSWFlat(a.dim, a.m, faiss.METRIC_INNER_PRODUCT)
+    hnsw.hnsw.efConstruction = a.ef_construction
+    t = time.perf_counter()
+    hnsw.add(xb)
+    out["hnsw"] = {
+        "m": a.m,
+        "ef_construction": a.ef_construction,
+        "build_seconds": time.perf_counter() - t,
+        "memory_bytes": rss_bytes() - before,
+    }
+
+    flat = faiss.IndexFlatIP(a.dim)
+    flat.add(xb)
+    del xb
+    t = time.perf_counter()
+    _, truth = flat.search(xq, a.k)
+    out["flat"] = {"qps": xq.shape[0] / (time.perf_counter() - t)}
+    truth.astype(np.int32).tofile(a.gt)
+    print(json.dumps(out), flush=True)
+
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "flat":
+            t = time.perf_counter()
+            flat.search(xq, a.k)
+            seconds = time.perf_counter() - t
+            print(json.dumps({"qps": xq.shape[0] / seconds, "search_seconds": seconds}), flush=True)
+        elif words[0] == "hnsw":
+            ef = int(words[1])
+            hnsw.hnsw.efSearch = ef
+            t = time.perf_counter()
+            _, found = hnsw.search(xq, a.k)
+            seconds = time.perf_counter() - t
+            print(
+                json.dumps({"ef": ef, "recall": recall_at(found, truth, a.k), "qps": xq.shape[0] / seconds, "search_seconds": seconds}),
+                flush=True,
+            )
+        else:
+            print(json.dumps({"error": f"unknown command {words[0]}"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
