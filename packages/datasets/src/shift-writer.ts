@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { syncDirectory, writeFileDurably } from './durable-file.js';
+import { syncDirectory, writeFileAtomic } from '@select/platform';
 import { DatasetError, describeCause } from './errors.js';
 import { sniffImageFormat } from './image-decode.js';
 import { paramsHash, sampleId } from './sample-id.js';
@@ -417,9 +417,9 @@ export class ShiftWriter {
         },
       },
     };
-    await writeFileDurably(join(this.dir, SHIFT_FILES.classCounts), `[\n${counts.map((row) => JSON.stringify(row)).join(',\n')}\n]\n`);
-    await writeFileDurably(join(this.dir, SHIFT_FILES.timmInfo), `${JSON.stringify(timmInfo, null, 2)}\n`);
-    await writeFileDurably(join(this.dir, SHIFT_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`);
+    await writeFileAtomic(join(this.dir, SHIFT_FILES.classCounts), `[\n${counts.map((row) => JSON.stringify(row)).join(',\n')}\n]\n`);
+    await writeFileAtomic(join(this.dir, SHIFT_FILES.timmInfo), `${JSON.stringify(timmInfo, null, 2)}\n`);
+    await writeFileAtomic(join(this.dir, SHIFT_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`);
     return summary;
   }
 }

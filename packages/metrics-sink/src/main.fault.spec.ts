@@ -2,7 +2,7 @@
 // through a ClickHouse outage. Whatever happens, ClickHouse ends up with every event exactly once.
 import { afterEach, describe, expect, it } from 'vitest';
 import { sql, waitForClickHouse, type ClickHouse } from '@select/metrics';
-import { holdClickHouseUp, withClickHouseOutage } from './clickhouse-outage.test-util.js';
+import { holdClickHouseUp, withClickHouseOutage } from '@select/testing';
 import {
   createTestWorld,
   deadLetterCount,

@@ -2,7 +2,7 @@ import { createLogger } from '@select/platform';
 import { EVENT_TYPES, type EventEnvelope } from '@select/events';
 import { sql } from '@select/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { holdClickHouseUp } from './clickhouse-outage.test-util.js';
+import { holdClickHouseUp } from '@select/testing';
 import { resolveMetricsSinkConfig } from './config.js';
 import { createMetricsSink, type MetricsSink } from './sink.js';
 import {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBatchedWriter } from './batched-writer.js';
 import { waitForClickHouse, type ClickHouse } from './clickhouse.js';
-import { holdClickHouseUp, withClickHouseOutage } from './clickhouse-outage.test-util.js';
+import { holdClickHouseUp, withClickHouseOutage } from '@select/testing';
 import { ClickHouseQueryError, InvalidRowError, WriterClosedError, WriterGaveUpError } from './errors.js';
 import { sql } from './sql.js';
 import { createTestDatabase } from './test-database.test-util.js';

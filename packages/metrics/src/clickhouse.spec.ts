@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClickHouse, queryReadOnly, waitForClickHouse, type ClickHouse } from './clickhouse.js';
-import { holdClickHouseUp } from './clickhouse-outage.test-util.js';
+import { holdClickHouseUp } from '@select/testing';
 import { ClickHouseQueryError, ClickHouseUnavailableError, InvalidRowError, ReadOnlyQueryError } from './errors.js';
 import { assertReadOnlyStatement } from './read-only-statement.js';
 import { sql } from './sql.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClickHouse, type ClickHouse } from './clickhouse.js';
-import { holdClickHouseUp } from './clickhouse-outage.test-util.js';
+import { holdClickHouseUp } from '@select/testing';
 import { MigrationError } from './errors.js';
 import { runMigrations, type Migration } from './migrations.js';
 import { sql } from './sql.js';

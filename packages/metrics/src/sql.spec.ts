@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouse } from './clickhouse.js';
-import { holdClickHouseUp } from './clickhouse-outage.test-util.js';
+import { holdClickHouseUp } from '@select/testing';
 import { SqlValueError } from './errors.js';
 import { sql, sqlDate, sqlIdentifier, sqlNumber, sqlString, sqlValue } from './sql.js';
 import { createTestDatabase } from './test-database.test-util.js';

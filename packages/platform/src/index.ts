@@ -87,3 +87,4 @@ export {
 
 // Re-exported so services can name statuses and metadata without their own @grpc/grpc-js import.
 export { Metadata, status } from '@grpc/grpc-js';
+export { syncDirectory, syncFile, writeFileAtomic } from './durable-file.js';

@@ -1,7 +1,6 @@
 import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '@select/platform';
-import { syncDirectory, writeFileAtomic } from './durable-file.js';
+import { syncDirectory, writeFileAtomic, type Logger } from '@select/platform';
 import { CorruptIndexError, VectorIndexError } from './errors.js';
 import { addSpecDefaults, type IndexSpec } from './index-spec.js';
 import { SerialQueue } from './serial-queue.js';

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { syncDirectory, writeFileAtomic } from './durable-file.js';
+import { syncDirectory, writeFileAtomic } from '@select/platform';
 import { CorruptIndexError } from './errors.js';
 import type { Metadata } from './metadata-store.js';
 import type { VectorIndex } from './vector-index.js';

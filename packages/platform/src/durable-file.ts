@@ -14,9 +14,23 @@ export async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** Replaces `file` with `data` so that a reader sees the old or the new content, never a mix. */
-export async function writeFileDurably(file: string, data: string | Buffer): Promise<void> {
-  const temp = `${file}.tmp`;
+/** Makes one file's content durable (fsync). */
+export async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Replaces `path` with `data` so that, even after a crash, a reader sees the old content or all of the new,
+ * never a mix: write a temp file beside it, fsync, rename over, fsync the directory. A failed write leaves
+ * the old file and no temp file behind.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const temp = `${path}.tmp`;
   const handle = await open(temp, 'w');
   try {
     await handle.writeFile(data);
@@ -27,6 +41,6 @@ export async function writeFileDurably(file: string, data: string | Buffer): Pro
     throw error;
   }
   await handle.close();
-  await rename(temp, file);
-  await syncDirectory(dirname(file));
+  await rename(temp, path);
+  await syncDirectory(dirname(path));
 }

@@ -1,6 +1,6 @@
 // Tests that stop the shared ClickHouse server must not overlap with tests that need it up. A lock in the temp
 // directory coordinates every test process: tests using ClickHouse hold it shared, an outage holds it
-// exclusively and waits for the shared holders to finish. Keep a copy of this file in sync in metrics-sink.
+// exclusively and waits for the shared holders to finish. Shared by the metrics and metrics-sink tests.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
