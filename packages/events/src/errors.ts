@@ -18,6 +18,8 @@ export type EventsErrorCode =
   | 'BAD_BODY'
   /** Topics could not be created or did not get partition leaders in time. */
   | 'TOPIC_SETUP_FAILED'
+  /** No broker answered (wrong `brokers`, or Kafka is not running). */
+  | 'BROKER_UNAVAILABLE'
   /** `start()` called twice, or after `stop()`. */
   | 'CONSUMER_STATE';
 

@@ -23,8 +23,9 @@ export {
 } from './envelope.js';
 export { DLQ_HEADERS, type DeadLetterReason } from './dead-letter.js';
 export { EventsError, RetryableError, isRetryable, type EventsErrorCode } from './errors.js';
-export type { KafkaOptions } from './kafka-options.js';
+export { addKafkaDefaults, type KafkaOptions, type ResolvedKafkaOptions } from './kafka-options.js';
 export type { Logger } from './logger.js';
 export { ensureTopics } from './ensure-topics.js';
+export { describeTopics, type TopicState } from './describe-topics.js';
 export { createEventProducer, type EventProducer, type EventProducerOptions } from './producer.js';
 export { createEventConsumer, type EventConsumer, type EventConsumerOptions } from './consumer.js';

@@ -1,9 +1,10 @@
 // Helpers for the integration tests: isolated topic prefixes, raw kafkajs access, cleanup.
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, Partitioners, type KafkaMessage } from 'kafkajs';
+import { testBrokers } from '@select/testing';
 import type { Logger } from './logger.js';
 
-export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+export const BROKERS = testBrokers();
 
 /** A logger that keeps what it is given, so tests can assert on warnings without printing them. */
 export function memoryLogger(): Logger & { lines: { level: string; msg: string | undefined; obj: object }[] } {
@@ -27,17 +28,8 @@ export function testKafka(): Kafka {
   return new Kafka({ clientId: 'events-test', brokers: BROKERS, logLevel: logLevel.NOTHING });
 }
 
-/** Deletes every topic whose name starts with `prefix`. */
-export async function deleteTopicsWithPrefix(prefix: string): Promise<void> {
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-    if (topics.length > 0) await admin.deleteTopics({ topics });
-  } finally {
-    await admin.disconnect();
-  }
-}
+// Topic cleanup is shared by every package's Kafka tests.
+export { deleteTopicsWithPrefix } from '@select/testing';
 
 /** Produces messages as-is with a plain kafkajs producer (no envelope, no encoding). */
 export async function produceRaw(topic: string, messages: { key?: string; value: Buffer | string | null; headers?: Record<string, string> }[]): Promise<void> {

@@ -1,7 +1,6 @@
 // What the sink's integration tests share: an isolated topic prefix and database, event fixtures, the sink run
 // as a child process exactly as deployed (`node --import tsx src/main.ts`), and read-backs from ClickHouse and
 // the dead-letter topics.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type {
@@ -14,9 +13,10 @@ import type {
 } from '@select/contracts';
 import { createEventProducer, EVENT_TYPES, resolveTopics, type EventProducer } from '@select/events';
 import { createClickHouse, sql, type ClickHouse } from '@select/metrics';
+import { deleteTopicsWithPrefix, spawnWithJsonLogs, testBrokers, type JsonLogProcess } from '@select/testing';
 import { Kafka, logLevel } from 'kafkajs';
 
-const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const BROKERS = testBrokers();
 const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 
 export interface TestWorld {
@@ -45,24 +45,13 @@ export async function createTestWorld(): Promise<TestWorld> {
       const admin = createClickHouse({ database: 'default' });
       await admin.command(sql`DROP DATABASE IF EXISTS ${sql.id(database)}`);
       await Promise.all([admin.close(), ch.close()]);
-      await deleteTopics(prefix);
+      await deleteTopicsWithPrefix(prefix);
     },
   };
 }
 
 function kafkaAdmin(): ReturnType<Kafka['admin']> {
   return new Kafka({ clientId: 'metrics-sink-test', brokers: BROKERS, logLevel: logLevel.NOTHING }).admin();
-}
-
-async function deleteTopics(prefix: string): Promise<void> {
-  const admin = kafkaAdmin();
-  await admin.connect();
-  try {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-    if (topics.length > 0) await admin.deleteTopics({ topics });
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 /** Messages in all dead-letter topics of the prefix (0 when the DLQs do not exist). */
@@ -231,18 +220,11 @@ export async function tableCounts(ch: ClickHouse, table: string): Promise<{ dist
   }
 }
 
-export interface SinkProcess {
-  child: ChildProcess;
-  /** Log lines (parsed JSON) written so far. */
-  logs: Record<string, unknown>[];
-  /** Resolves with the exit code (or the signal name). */
-  exited: Promise<number | string>;
-  waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
-}
+export type SinkProcess = JsonLogProcess;
 
 /** Runs the sink as a child process with the test's prefix and database. */
 export function startSinkProcess(world: TestWorld, env: Record<string, string> = {}): SinkProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  return spawnWithJsonLogs(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: PACKAGE_DIR,
     env: {
       ...process.env,
@@ -256,45 +238,7 @@ export function startSinkProcess(world: TestWorld, env: Record<string, string> =
       LOG_LEVEL: 'info',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const logs: Record<string, unknown>[] = [];
-  let pending = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ msg: line });
-      }
-    }
-  });
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<number | string>((resolve) => {
-    child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
-  });
-  return {
-    child,
-    logs,
-    exited,
-    async waitForLog(msg, timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const found = logs.find((l) => l.msg === msg);
-        if (found) return found;
-        if (child.exitCode !== null || Date.now() > deadline) {
-          throw new Error(`sink never logged "${msg}"; stderr:\n${stderr.slice(-2000)}\nlast logs:\n${JSON.stringify(logs.slice(-10))}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    },
-  };
 }
 
 /** Polls until `check` returns true; throws after the timeout with `describe()` in the message. */

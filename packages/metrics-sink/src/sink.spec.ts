@@ -1,4 +1,4 @@
-import { createLogger } from '@select/platform';
+import { checkHealth, createLogger } from '@select/platform';
 import { EVENT_TYPES, type EventEnvelope } from '@select/events';
 import { sql } from '@select/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,12 @@ describe('metrics-sink (in process)', () => {
       expect(await tableCounts(world.ch, table), table).toMatchObject({ distinct: n, final: n });
     }
     expect(await deadLetterCount(world.prefix)).toBe(0);
+  });
+
+  it('answers the standard gRPC health check (grpc.health.v1) on its health port: SERVING', async () => {
+    const [sink] = sinks;
+    expect(sink?.healthAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(await checkHealth(sink?.healthAddress ?? '')).toBe('SERVING');
   });
 
   it('keeps the envelope and flattens the payload, 64-bit integers and NaN included', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClickHouse, queryReadOnly, waitForClickHouse, type ClickHouse } from './clickhouse.js';
+import { createClickHouse, queryReadOnly, queryReadOnlyTable, waitForClickHouse, type ClickHouse } from './clickhouse.js';
 import { holdClickHouseUp } from '@select/testing';
 import { ClickHouseQueryError, ClickHouseUnavailableError, InvalidRowError, ReadOnlyQueryError } from './errors.js';
 import { assertReadOnlyStatement } from './read-only-statement.js';
@@ -53,6 +53,20 @@ describe('ClickHouse connection', () => {
       { id: 'a' },
       { id: 'b' },
     ]);
+  });
+
+  it('returns ad-hoc results as columns in statement order with their types, for printing', async () => {
+    const table = await queryReadOnlyTable("SELECT id, class_index AS `1`, 'x' AS z FROM samples ORDER BY id", { database });
+    expect(table.columns).toEqual([
+      { name: 'id', type: 'String' },
+      { name: '1', type: 'Int32' },
+      { name: 'z', type: 'String' },
+    ]);
+    expect(table.rows).toEqual([
+      ['a', 1, 'x'],
+      ['b', 2, 'x'],
+    ]);
+    await expect(queryReadOnlyTable('DROP TABLE samples', { database })).rejects.toThrow(ReadOnlyQueryError);
   });
 
   it('refuses INSERT and DROP through the read-only path and leaves the data alone', async () => {

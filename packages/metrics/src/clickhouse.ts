@@ -148,6 +148,26 @@ export async function runReadOnly<T>(client: ClickHouseClient, userSql: string):
   }
 }
 
+/** An ad-hoc query's result with its columns in order and their ClickHouse types: what a table printer needs. */
+export interface ReadOnlyTable {
+  columns: { name: string; type: string }[];
+  /** One array per row, values in column order; JSON as in `query()` (64-bit integers as strings, NaN as null). */
+  rows: unknown[][];
+}
+
+export async function runReadOnlyTable(client: ClickHouseClient, userSql: string): Promise<ReadOnlyTable> {
+  const statement = assertReadOnlyStatement(userSql);
+  try {
+    // JSONCompact, not JSONEachRow: objects lose the column order (JavaScript puts integer-like keys first)
+    // and say nothing about types.
+    const result = await client.query({ query: statement, format: 'JSONCompact' });
+    const body = await result.json<unknown[]>();
+    return { columns: (body.meta ?? []).map(({ name, type }) => ({ name, type })), rows: body.data };
+  } catch (err) {
+    throw toClickHouseError(err, 'read-only query');
+  }
+}
+
 class ClickHouseConnection implements ClickHouse {
   private readonly writer: ClickHouseClient;
   private reader: ClickHouseClient | undefined;
@@ -220,10 +240,22 @@ export async function queryReadOnly<T = Record<string, unknown>>(
   userSql: string,
   options: Partial<ClickHouseOptions> = {},
 ): Promise<T[]> {
+  return withReader(options, (client) => runReadOnly<T>(client, userSql));
+}
+
+/**
+ * Like queryReadOnly, but returns the columns (names and ClickHouse types, in the statement's order) and the rows
+ * as arrays: for printing a result the user wrote, as `select sql` does.
+ */
+export async function queryReadOnlyTable(userSql: string, options: Partial<ClickHouseOptions> = {}): Promise<ReadOnlyTable> {
+  return withReader(options, (client) => runReadOnlyTable(client, userSql));
+}
+
+async function withReader<R>(options: Partial<ClickHouseOptions>, run: (client: ClickHouseClient) => Promise<R>): Promise<R> {
   const filled = addClickHouseDefaults(options);
   const client = openClient(filled, 'reader', filled.database);
   try {
-    return await runReadOnly<T>(client, userSql);
+    return await run(client);
   } finally {
     await client.close();
   }

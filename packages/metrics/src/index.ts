@@ -1,6 +1,13 @@
 // Public entry of @select/metrics: ClickHouse connection, SQL escaping, migrations, batched writer and
 // read-only queries, written for ClickHouse 18.16 (Debian) and current versions alike.
-export { createClickHouse, queryReadOnly, waitForClickHouse, type ClickHouse } from './clickhouse.js';
+export {
+  createClickHouse,
+  queryReadOnly,
+  queryReadOnlyTable,
+  waitForClickHouse,
+  type ClickHouse,
+  type ReadOnlyTable,
+} from './clickhouse.js';
 export { addClickHouseDefaults, clickHouseOptionsFromEnv, type ClickHouseOptions } from './options.js';
 export {
   sql,

@@ -76,6 +76,7 @@ export {
   type RetryOptions,
   type UnaryCallOptions,
 } from './client.js';
+export { checkHealth, type HealthCheckOptions, type HealthStatus } from './health-check.js';
 export {
   clientOptionsFromConfig,
   grpcClientConfigSchema,

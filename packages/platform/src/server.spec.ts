@@ -174,6 +174,28 @@ describe('handlers', () => {
   });
 });
 
+describe('message size limits', () => {
+  it('refuses a request larger than maxReceiveMessageBytes with RESOURCE_EXHAUSTED and serves smaller ones', async () => {
+    const { server } = await startEcho({ maxReceiveMessageBytes: 1024 });
+    const c = client(server.address);
+    expect(await unary<EchoReply>(c, 'Echo', { message: 'x'.repeat(900) })).toMatchObject({ message: 'x'.repeat(900) });
+    const error = await callError(unary(c, 'Echo', { message: 'x'.repeat(2048) }));
+    expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
+  });
+
+  it('fails a response larger than maxSendMessageBytes with RESOURCE_EXHAUSTED instead of sending it', async () => {
+    const { server } = await startEcho({ maxSendMessageBytes: 1024 });
+    const error = await callError(unary(client(server.address), 'Echo', { message: 'x'.repeat(2048) }));
+    expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
+  });
+
+  it('lets a client refuse responses larger than its own maxReceiveMessageBytes', async () => {
+    const { server } = await startEcho();
+    const error = await callError(unary(client(server.address, { maxReceiveMessageBytes: 1024 }), 'Echo', { message: 'x'.repeat(2048) }));
+    expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
+  });
+});
+
 describe('deadlines and cancellation', () => {
   it('ends a call with DEADLINE_EXCEEDED when the client deadline passes, and aborts the handler', async () => {
     let reason: unknown;
