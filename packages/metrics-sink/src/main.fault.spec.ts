@@ -2,6 +2,7 @@
 // through a ClickHouse outage. Whatever happens, ClickHouse ends up with every event exactly once.
 import { afterEach, describe, expect, it } from 'vitest';
 import { sql, waitForClickHouse, type ClickHouse } from '@select/metrics';
+import { checkHealth } from '@select/platform';
 import { holdClickHouseUp, withClickHouseOutage } from '@select/testing';
 import {
   createTestWorld,
@@ -103,7 +104,8 @@ describe('metrics-sink process', () => {
     world = await createTestWorld();
     const w = world;
     const sink = start();
-    await sink.waitForLog('metrics-sink started');
+    const health = String((await sink.waitForLog('metrics-sink started')).health);
+    expect(await checkHealth(health)).toBe('SERVING');
     await publishSamples(w.producer, 0, 500);
     await waitUntil(async () => (await tableCounts(w.ch, 'samples')).distinct > 0, 60_000, async () => 'no sample landed');
     release();
@@ -119,6 +121,8 @@ describe('metrics-sink process', () => {
         30_000,
         async () => 'the sink never noticed the outage',
       );
+      // Load balancers and `select status` see the outage through the standard health service.
+      expect(await checkHealth(health)).toBe('NOT_SERVING');
       await startClickHouse();
       await waitForClickHouse(w.ch, { timeoutMs: 60_000 });
     });
@@ -134,6 +138,7 @@ describe('metrics-sink process', () => {
       });
       expect(await deadLetterCount(w.prefix)).toBe(0);
       expect(sink.logs.map((l) => l.msg)).toContain('ClickHouse is back; inserting again');
+      expect(await checkHealth(health)).toBe('SERVING');
       sink.child.kill('SIGTERM');
       expect(await sink.exited).toBe(0);
     } finally {
