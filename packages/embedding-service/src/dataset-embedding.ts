@@ -1,14 +1,39 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { readCaptionedShards, readImageFolder, readOpenClipart, writeNpy, type Cursor, type PoolRecord } from '@select/datasets';
+import { setMaxListeners } from 'node:events';
+import { lstat, mkdir, readdir, readFile, rename } from 'node:fs/promises';
+import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import {
+  readCaptionedShards,
+  readClassShards,
+  readImageFolder,
+  readOpenClipart,
+  readParquetPool,
+  resolveShards,
+  SHIFT_FILES,
+  writeNpy,
+  type Cursor,
+  type PoolRecord,
+  type ShiftSummary,
+} from '@select/datasets';
 import { QueueFullError } from '@select/inference';
+import { writeFileAtomic } from '@select/platform';
 import { PreprocessQueueFullError } from '@select/vision';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { EmbeddingEngine, TextVector } from './embedding-engine.js';
 
-/** Pool layouts a dataset job reads. */
-export const DATASET_FORMATS = ['webdataset', 'imagefolder', 'openclipart'] as const;
+/**
+ * Pool layouts a dataset job reads, all through @select/datasets' readers:
+ * - `webdataset`: img2dataset-style shards (`key.jpg|png|webp` + `key.txt`), a path or brace pattern;
+ * - `parquet`: metadata parquet files (a path or brace pattern) whose rows name image files
+ *   (`image_path|path|filepath`, relative to the parquet file's folder) and captions;
+ * - `imagefolder`: `<root>/<wnid>/<file>`, no captions;
+ * - `shift`: a shift directory a ShiftWriter wrote (shards listed in shift.json), no captions;
+ * - `openclipart`: Debian's openclipart-svg, rendered.
+ */
+export const DATASET_FORMATS = ['webdataset', 'parquet', 'imagefolder', 'shift', 'openclipart'] as const;
 export type DatasetFormat = (typeof DATASET_FORMATS)[number];
+
+/** Formats whose samples carry a caption (embed_texts needs one). */
+export const CAPTIONED_FORMATS: readonly DatasetFormat[] = ['webdataset', 'parquet', 'openclipart'];
 
 /** What one job embeds, normalised from the request. */
 export interface DatasetJobParams {
@@ -33,30 +58,112 @@ export interface DatasetJobProgress {
   failed: number;
 }
 
+/** Images and texts of one job being embedded at once: bounds the memory a job holds (their bytes). */
+const WINDOW = 64;
+
 interface Row {
   key: string;
   caption: string;
+  label: string;
   url: string;
   sourceFile: string;
-  image: Uint8Array | undefined;
+  /** Encoded image bytes, or a file to read them from when the row is embedded. */
+  image: Uint8Array | string | undefined;
 }
 
-function rowFromRecord(format: DatasetFormat, rec: PoolRecord<unknown>): Row | null {
+/** A row after embedding: the vectors kept, the bytes gone. */
+interface EmbeddedRow {
+  row: Row;
+  image: Float32Array | null;
+  text: TextVector | null;
+}
+
+function rowFromRecord(rec: PoolRecord<unknown>): Row | null {
   if (!rec.ok) return null;
-  const s = rec.sample as { sourceId: string; file: string; caption?: string; image?: { bytes: Buffer }; metadata?: Record<string, unknown> };
-  const url = typeof s.metadata?.['url'] === 'string' ? s.metadata['url'] : '';
-  return { key: s.sourceId, caption: format === 'imagefolder' ? '' : (s.caption ?? ''), url, sourceFile: s.file, image: s.image?.bytes };
+  const s = rec.sample as {
+    sourceId: string;
+    file: string;
+    caption?: string;
+    wnid?: string;
+    url?: string;
+    path?: string;
+    image?: { bytes: Buffer };
+    metadata?: Record<string, unknown>;
+  };
+  const url = s.url ?? (typeof s.metadata?.['url'] === 'string' ? s.metadata['url'] : '');
+  // parquet rows name their image: a relative path is relative to the parquet file's folder
+  const image = s.image?.bytes ?? (s.path ? (isAbsolute(s.path) ? s.path : resolve(dirname(s.file), s.path)) : undefined);
+  return { key: s.sourceId, caption: s.caption ?? '', label: s.wnid ?? '', url, sourceFile: s.file, image };
 }
 
-function openReader(params: DatasetJobParams, resumeFrom: Cursor | undefined, signal: AbortSignal): AsyncIterable<PoolRecord<unknown>> {
+async function readShiftSummary(dir: string): Promise<ShiftSummary> {
+  return JSON.parse(await readFile(join(dir, SHIFT_FILES.summary), 'utf8')) as ShiftSummary;
+}
+
+async function openReader(params: DatasetJobParams, resumeFrom: Cursor | undefined, signal: AbortSignal): Promise<AsyncIterable<PoolRecord<unknown>>> {
   const common = { ...(resumeFrom ? { resumeFrom } : {}), signal };
   switch (params.inputFormat) {
     case 'webdataset':
       return readCaptionedShards({ shards: params.inputUri, ...common });
+    case 'parquet':
+      return readParquetPool({ metadata: params.inputUri, embeddings: 'none', ...common });
     case 'imagefolder':
       return readImageFolder({ root: params.inputUri, ...common });
+    case 'shift': {
+      const summary = await readShiftSummary(params.inputUri);
+      return readClassShards({ shards: summary.shards.map((s) => join(params.inputUri, s.name)), ...common });
+    }
     case 'openclipart':
       return readOpenClipart({ ...(params.inputUri ? { root: params.inputUri } : {}), ...common });
+  }
+}
+
+async function countFiles(dir: string, accept: (name: string) => boolean, depth: number): Promise<number> {
+  let n = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isDirectory() && depth > 0) n += await countFiles(join(dir, entry.name), accept, depth - 1);
+    else if (entry.isFile() && accept(entry.name)) n += 1;
+  }
+  return n;
+}
+
+/**
+ * How many samples the pool holds, for progress reporting; undefined when that is not known without reading
+ * the whole pool: WebDataset shards count only when img2dataset's `NNNNN_stats.json` (`successes`) sits beside
+ * every shard. A shift says in shift.json, parquet metadata is read once without images, folders are listed.
+ */
+export async function countSamples(params: DatasetJobParams, signal: AbortSignal): Promise<number | undefined> {
+  switch (params.inputFormat) {
+    case 'webdataset': {
+      let total = 0;
+      for (const shard of resolveShards(params.inputUri)) {
+        const stats = shard.replace(/\.tar$/, '_stats.json');
+        try {
+          const successes = (JSON.parse(await readFile(stats, 'utf8')) as { successes?: unknown }).successes;
+          if (typeof successes !== 'number') return undefined;
+          total += successes;
+        } catch {
+          return undefined;
+        }
+      }
+      return total;
+    }
+    case 'parquet': {
+      let total = 0;
+      for await (const _ of readParquetPool({ metadata: params.inputUri, embeddings: 'none', signal })) total++;
+      return total;
+    }
+    case 'imagefolder': {
+      // readImageFolder's default extensions, one class folder deep
+      const images = new Set(['.jpg', '.jpeg', '.png', '.webp']);
+      return countFiles(params.inputUri, (name) => images.has(extname(name).toLowerCase()), 1);
+    }
+    case 'shift':
+      return (await readShiftSummary(params.inputUri)).counts.samples;
+    case 'openclipart': {
+      const root = params.inputUri || '/usr/share/openclipart/svg';
+      return (await lstat(root).catch(() => null)) ? countFiles(root, (name) => name.endsWith('.svg'), 8) : undefined;
+    }
   }
 }
 
@@ -75,88 +182,68 @@ async function patiently<T>(work: () => Promise<T>, signal: AbortSignal): Promis
   }
 }
 
-/** One text, waiting out full queues (embedTexts reports them per slot instead of throwing). */
-function embedTextPatiently(engine: EmbeddingEngine, model: string, text: string, signal: AbortSignal): Promise<TextVector | Error> {
-  return patiently(async () => {
-    const [result] = await engine.embedTexts(model, [text], { signal });
-    if (result instanceof QueueFullError) throw result;
-    return result!;
-  }, signal);
-}
-
-async function atomicWrite(path: string, data: Uint8Array | ArrayBuffer): Promise<void> {
-  const tmp = `${path}.partial`;
-  await writeFile(tmp, data instanceof ArrayBuffer ? new Uint8Array(data) : data);
-  await rename(tmp, path);
+/** One row's vectors; a part that fails (unreadable file, undecodable image, bad text) leaves its slot null. */
+async function embedRow(engine: EmbeddingEngine, params: DatasetJobParams, row: Row, signal: AbortSignal): Promise<EmbeddedRow> {
+  const image = async () => {
+    if (!params.embedImages || row.image === undefined) return null;
+    const bytes = typeof row.image === 'string' ? await readFile(row.image) : row.image;
+    return patiently(() => engine.embedImage(params.model, bytes, { signal }), signal);
+  };
+  const text = async () => {
+    if (!params.embedTexts) return null;
+    const result = await patiently(async () => {
+      const [r] = await engine.embedTexts(params.model, [row.caption], { signal });
+      // embedTexts reports a full queue in the slot; throw it so that it is waited out like an image's
+      if (r instanceof QueueFullError) throw r;
+      return r!;
+    }, signal);
+    return result instanceof Error ? null : result;
+  };
+  const [i, t] = await Promise.all([image().catch(() => null), text()]);
+  signal.throwIfAborted();
+  return { row: { ...row, image: undefined }, image: i, text: t };
 }
 
 /**
- * Embed one chunk of rows and write its three row-aligned files. Rows whose image or text fails are left out of
- * all three, so row i of img_emb_N.npy, text_emb_N.npy and metadata_N.parquet is always the same sample.
+ * Write one chunk's three row-aligned files. Rows whose image or text failed are left out of all three, so row i
+ * of img_emb_N.npy, text_emb_N.npy and metadata_N.parquet is always the same sample.
  */
-async function writeChunk(engine: EmbeddingEngine, params: DatasetJobParams, rows: Row[], index: number, signal: AbortSignal): Promise<{ written: number; dropped: number }> {
-  const window = 64;
-  const images: Array<Float32Array | null> = new Array<Float32Array | null>(rows.length).fill(null);
-  if (params.embedImages) {
-    for (let start = 0; start < rows.length; start += window) {
-      signal.throwIfAborted();
-      const slice = rows.slice(start, start + window);
-      const out = await Promise.all(
-        slice.map((r) => (r.image ? patiently(() => engine.embedImage(params.model, r.image!, { signal }), signal).catch(() => null) : Promise.resolve(null))),
-      );
-      out.forEach((v, i) => (images[start + i] = v));
-    }
-  }
-  const texts: Array<TextVector | null> = new Array<TextVector | null>(rows.length).fill(null);
-  if (params.embedTexts) {
-    for (let start = 0; start < rows.length; start += 256) {
-      signal.throwIfAborted();
-      const slice = rows.slice(start, start + 256);
-      const out = await engine.embedTexts(params.model, slice.map((r) => r.caption), { signal });
-      for (const [i, v] of out.entries()) {
-        // a text refused by a full queue is retried, not dropped; other failures drop the row
-        const result = v instanceof QueueFullError ? await embedTextPatiently(engine, params.model, slice[i]!.caption, signal) : v;
-        texts[start + i] = result instanceof Error ? null : result;
-      }
-    }
-  }
-  const keep = rows.map((_, i) => (!params.embedImages || images[i] !== null) && (!params.embedTexts || texts[i] !== null));
-  const kept = rows.filter((_, i) => keep[i]);
+async function writeChunk(engine: EmbeddingEngine, params: DatasetJobParams, rows: EmbeddedRow[], index: number): Promise<{ written: number; dropped: number }> {
+  const kept = rows.filter((r) => (!params.embedImages || r.image) && (!params.embedTexts || r.text));
   const dim = engine.spec(params.model).dimension;
-  const pack = (vectors: Array<Float32Array | null>) => {
+  const pack = (vectors: Float32Array[]) => {
     const out = new Float32Array(kept.length * dim);
-    let row = 0;
-    vectors.forEach((v, i) => {
-      if (keep[i]) out.set(v!, row++ * dim);
-    });
+    vectors.forEach((v, i) => out.set(v, i * dim));
     return out;
   };
-  const dir = params.outputDir;
-  if (params.embedImages) {
-    await writeNpy(join(dir, 'img_emb', `img_emb_${index}.npy.partial`), pack(images), { dim });
-    await rename(join(dir, 'img_emb', `img_emb_${index}.npy.partial`), join(dir, 'img_emb', `img_emb_${index}.npy`));
-  }
-  if (params.embedTexts) {
-    await writeNpy(join(dir, 'text_emb', `text_emb_${index}.npy.partial`), pack(texts.map((t) => t?.vector ?? null)), { dim });
-    await rename(join(dir, 'text_emb', `text_emb_${index}.npy.partial`), join(dir, 'text_emb', `text_emb_${index}.npy`));
-  }
+  const npy = async (sub: string, vectors: Float32Array[]) => {
+    const path = join(params.outputDir, sub, `${sub}_${index}.npy`);
+    await writeNpy(`${path}.partial`, pack(vectors), { dim });
+    await rename(`${path}.partial`, path);
+  };
+  if (params.embedImages) await npy('img_emb', kept.map((r) => r.image!));
+  if (params.embedTexts) await npy('text_emb', kept.map((r) => r.text!.vector));
+  const column = (name: string, data: string[]) => ({ name, data, type: 'STRING' as const });
   const parquet = parquetWriteBuffer({
     columnData: [
-      { name: 'image_path', data: kept.map((r) => r.key), type: 'STRING' },
-      { name: 'caption', data: kept.map((r) => r.caption), type: 'STRING' },
-      { name: 'url', data: kept.map((r) => r.url), type: 'STRING' },
-      { name: 'source_file', data: kept.map((r) => r.sourceFile), type: 'STRING' },
+      column('image_path', kept.map((r) => r.row.key)),
+      column('caption', kept.map((r) => r.row.caption)),
+      column('url', kept.map((r) => r.row.url)),
+      column('label', kept.map((r) => r.row.label)),
+      column('source_file', kept.map((r) => r.row.sourceFile)),
     ],
   });
-  await atomicWrite(join(dir, 'metadata', `metadata_${index}.parquet`), parquet);
+  await writeFileAtomic(join(params.outputDir, 'metadata', `metadata_${index}.parquet`), new Uint8Array(parquet));
   return { written: kept.length, dropped: rows.length - kept.length };
 }
 
 /**
  * Embed a pool into clip-retrieval's layout under `params.outputDir`: img_emb/img_emb_N.npy,
  * text_emb/text_emb_N.npy (float32, L2-normalised, rows x dim) and metadata/metadata_N.parquet, row-aligned.
+ * Up to WINDOW rows are embedded at once, in read order; only their vectors stay until a file is written.
  * Starts from `progress` (a fresh job: file 0, no cursor) and calls `checkpoint` after every file set, which is
- * what makes the job resumable: files are renamed into place before the checkpoint that covers them.
+ * what makes the job resumable: files are renamed into place before the checkpoint that covers them, and a
+ * restart rewrites any file past the checkpoint with the same rows.
  */
 export async function embedDataset(
   engine: EmbeddingEngine,
@@ -170,32 +257,48 @@ export async function embedDataset(
     if (sub === 'text_emb' && !params.embedTexts) continue;
     await mkdir(join(params.outputDir, sub), { recursive: true });
   }
+  // every row in flight listens for the job's abort
+  setMaxListeners(WINDOW * 4, signal);
   let state = { ...progress };
-  let rows: Row[] = [];
+  let chunk: EmbeddedRow[] = [];
   let unreadable = 0;
   let cursor = state.cursor;
   const flush = async () => {
-    if (rows.length === 0 && unreadable === 0) return;
+    if (chunk.length === 0 && unreadable === 0) return;
     let written = 0;
     let dropped = 0;
-    if (rows.length > 0) ({ written, dropped } = await writeChunk(engine, params, rows, state.fileIndex, signal));
+    if (chunk.length > 0) ({ written, dropped } = await writeChunk(engine, params, chunk, state.fileIndex));
     state = {
-      fileIndex: rows.length > 0 ? state.fileIndex + 1 : state.fileIndex,
+      fileIndex: chunk.length > 0 ? state.fileIndex + 1 : state.fileIndex,
       cursor,
       done: state.done + written,
       failed: state.failed + dropped + unreadable,
     };
-    rows = [];
+    chunk = [];
     unreadable = 0;
     await checkpoint(state);
   };
-  for await (const rec of openReader(params, state.cursor, signal)) {
-    signal.throwIfAborted();
-    const row = rowFromRecord(params.inputFormat, rec);
-    if (row) rows.push(row);
+  // rows in flight, oldest first; each settles to its embedded row (or null for an unreadable record)
+  const inFlight: Array<{ cursor: Cursor; result: Promise<EmbeddedRow | null> }> = [];
+  const takeOldest = async () => {
+    const { cursor: at, result } = inFlight.shift()!;
+    const embedded = await result;
+    if (embedded) chunk.push(embedded);
     else unreadable++;
-    cursor = rec.cursor;
-    if (rows.length >= params.rowsPerFile) await flush();
+    cursor = at;
+    if (chunk.length >= params.rowsPerFile) await flush();
+  };
+  try {
+    for await (const rec of await openReader(params, state.cursor, signal)) {
+      signal.throwIfAborted();
+      const row = rowFromRecord(rec);
+      inFlight.push({ cursor: rec.cursor, result: row ? embedRow(engine, params, row, signal) : Promise.resolve(null) });
+      if (inFlight.length >= WINDOW) await takeOldest();
+    }
+    while (inFlight.length > 0) await takeOldest();
+  } finally {
+    // rows still in flight after a failure or abort settle on their own; nothing may reject unobserved
+    for (const r of inFlight) r.result.catch(() => undefined);
   }
   await flush();
   return state;

@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEventProducer, type EventProducer } from '@select/events';
-import { ServiceError, type CallContext, type Logger } from '@select/platform';
-import { DATASET_FORMATS, embedDataset, type DatasetFormat, type DatasetJobParams, type DatasetJobProgress } from './dataset-embedding.js';
+import { ServiceError, writeFileAtomic, type CallContext, type Logger } from '@select/platform';
+import { CAPTIONED_FORMATS, DATASET_FORMATS, countSamples, embedDataset, type DatasetFormat, type DatasetJobParams, type DatasetJobProgress } from './dataset-embedding.js';
 import type { EmbeddingEngine } from './embedding-engine.js';
 import { toServiceError } from './item-errors.js';
-import type { EmbedDatasetRequest, JobStateName, JobStatusMsg } from './rpc-types.js';
+import type { commonV1, embeddingV1, eventsV1 } from '@select/contracts';
+
+type EmbedDatasetRequest = embeddingV1.EmbedDatasetRequest__Output;
+type JobStatusMsg = commonV1.JobStatus__Output;
 
 export const JOB_KIND = 'embed-dataset';
 const DEFAULT_ROWS_PER_FILE = 10_000;
@@ -30,8 +33,10 @@ export interface DatasetJobsOptions {
 interface JobRecord {
   jobId: string;
   params: DatasetJobParams;
-  state: JobStateName;
+  state: commonV1.JobState__Output;
   progress: DatasetJobProgress;
+  /** Samples in the pool (counted when the job starts); 0 while unknown. */
+  total: number;
   message: string;
   createdUnixMs: number;
   updatedUnixMs: number;
@@ -75,16 +80,16 @@ export class DatasetJobs {
       throw toServiceError(err);
     }
     if (!(DATASET_FORMATS as readonly string[]).includes(req.inputFormat)) {
-      throw ServiceError.invalidArgument(
-        `input_format "${req.inputFormat}" is not one of ${DATASET_FORMATS.join(', ')} (parquet pools hold URLs, not images: download them to WebDataset shards first)`,
-      );
+      throw ServiceError.invalidArgument(`input_format "${req.inputFormat}" is not one of ${DATASET_FORMATS.join(', ')}`);
     }
     const inputFormat = req.inputFormat as DatasetFormat;
     if (!req.embedImages && !req.embedTexts) throw ServiceError.invalidArgument('set embed_images, embed_texts or both');
     if (req.embedImages && !spec.image) throw ServiceError.invalidArgument(`model ${model} is ${spec.kind}: it does not embed images`);
     if (req.embedTexts && !spec.text) throw ServiceError.invalidArgument(`model ${model} is ${spec.kind}: it does not embed texts`);
-    if (req.embedTexts && inputFormat === 'imagefolder') throw ServiceError.invalidArgument('an imagefolder pool has no captions to embed');
-    const inputUri = inputFormat === 'webdataset' ? req.inputUri : req.inputUri ? localPath(req.inputUri, 'input_uri') : '';
+    if (req.embedTexts && !CAPTIONED_FORMATS.includes(inputFormat)) throw ServiceError.invalidArgument(`a ${inputFormat} pool has no captions to embed`);
+    // shard and parquet patterns stay patterns; directories must be absolute
+    const pattern = inputFormat === 'webdataset' || inputFormat === 'parquet';
+    const inputUri = pattern ? req.inputUri : req.inputUri ? localPath(req.inputUri, 'input_uri') : '';
     if (!inputUri && inputFormat !== 'openclipart') throw ServiceError.invalidArgument('input_uri is required');
     return {
       model,
@@ -116,6 +121,7 @@ export class DatasetJobs {
           params,
           state: 'JOB_STATE_RUNNING',
           progress: { fileIndex: 0, cursor: undefined, done: 0, failed: 0 },
+          total: 0,
           message: 'started',
           createdUnixMs: now,
           updatedUnixMs: now,
@@ -157,11 +163,11 @@ export class DatasetJobs {
   }
 
   getHandler() {
-    return (req: { jobId: string }) => this.get(req.jobId);
+    return (req: commonV1.JobRef__Output) => this.get(req.jobId);
   }
 
   cancelHandler() {
-    return (req: { jobId: string }, _ctx: CallContext) => this.cancel(req.jobId);
+    return (req: commonV1.JobRef__Output, _ctx: CallContext) => this.cancel(req.jobId);
   }
 
   /** Stop running jobs (they stay resumable) and the event producer. */
@@ -177,9 +183,14 @@ export class DatasetJobs {
     const { record, controller } = run;
     const log = this.options.logger.child({ jobId: record.jobId });
     const startedAt = Date.now();
-    const doneAtStart = record.progress.done;
+    const doneAtStart = processed(record.progress);
     await this.lifecycle(record);
     try {
+      // counted once per run, before the first file: a pool may have grown since a stopped run
+      record.total = (await countSamples(record.params, controller.signal).catch((err: unknown) => {
+        log.warn({ err }, 'cannot count the pool; progress goes without a total');
+        return undefined;
+      })) ?? 0;
       await embedDataset(
         this.engine,
         record.params,
@@ -187,23 +198,24 @@ export class DatasetJobs {
         async (progress) => {
           record.progress = progress;
           record.updatedUnixMs = Date.now();
-          record.message = `${progress.fileIndex} files, ${progress.done} rows, ${progress.failed} dropped`;
+          record.message = `${progress.fileIndex} files, ${progress.done} rows written, ${progress.failed} dropped`;
           await this.save(record);
           const seconds = (Date.now() - startedAt) / 1000;
-          await this.publish('select.events.v1.JobProgress', record.jobId, {
+          const payload: eventsV1.JobProgress = {
             jobId: record.jobId,
             kind: JOB_KIND,
-            done: String(progress.done),
-            total: '0',
-            unit: 'samples',
-            ratePerS: seconds > 0 ? (progress.done - doneAtStart) / seconds : 0,
+            done: String(processed(progress)),
+            total: String(record.total),
+            unit: UNIT,
+            ratePerS: seconds > 0 ? (processed(progress) - doneAtStart) / seconds : 0,
             message: record.message,
-          });
+          };
+          await this.publish('select.events.v1.JobProgress', record.jobId, payload);
         },
         controller.signal,
       );
       record.state = 'JOB_STATE_SUCCEEDED';
-      record.message = `done: ${record.progress.done} rows in ${record.progress.fileIndex} files, ${record.progress.failed} dropped`;
+      record.message = `done: ${record.progress.done} rows written in ${record.progress.fileIndex} files, ${record.progress.failed} dropped`;
     } catch (err) {
       if (controller.signal.aborted) {
         record.state = 'JOB_STATE_CANCELLED';
@@ -264,20 +276,22 @@ export class DatasetJobs {
 
   private async save(record: JobRecord): Promise<void> {
     await mkdir(this.options.jobsDir!, { recursive: true });
-    const path = this.file(record.jobId);
-    await writeFile(`${path}.partial`, JSON.stringify(record, null, 1));
-    await rename(`${path}.partial`, path);
+    await writeFileAtomic(this.file(record.jobId), JSON.stringify(record, null, 1));
   }
 }
+
+/** Progress counts samples read, written or dropped, so that `done` reaches `total`. */
+const UNIT = 'samples';
+const processed = (p: DatasetJobProgress) => p.done + p.failed;
 
 function status(r: JobRecord): JobStatusMsg {
   return {
     jobId: r.jobId,
     kind: JOB_KIND,
     state: r.state,
-    done: String(r.progress.done),
-    total: '0',
-    unit: 'samples',
+    done: String(processed(r.progress)),
+    total: String(r.total ?? 0),
+    unit: UNIT,
     message: r.message,
     createdUnixMs: String(r.createdUnixMs),
     updatedUnixMs: String(r.updatedUnixMs),

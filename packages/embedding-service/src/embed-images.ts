@@ -4,7 +4,7 @@ import { ServiceError } from '@select/platform';
 import type { EmbeddingEngine } from './embedding-engine.js';
 import { classify, itemError } from './item-errors.js';
 import { readImageFile } from './image-source.js';
-import type { EmbedImageRequest, EmbedImageResponse } from './rpc-types.js';
+import type { embeddingV1 } from '@select/contracts';
 
 export interface EmbedImagesSettings {
   defaultModel: string;
@@ -13,6 +13,9 @@ export interface EmbedImagesSettings {
   /** Items of one stream in flight at once. */
   window: number;
 }
+
+type EmbedImageRequest = embeddingV1.EmbedImageRequest__Output;
+type EmbedImageResponse = embeddingV1.EmbedImageResponse;
 
 async function embedOne(engine: EmbeddingEngine, req: EmbedImageRequest, settings: EmbedImagesSettings, ctx: CallContext): Promise<EmbedImageResponse> {
   const itemId = req.itemId;

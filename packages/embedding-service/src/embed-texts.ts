@@ -2,7 +2,7 @@ import type { CallContext } from '@select/platform';
 import { ServiceError } from '@select/platform';
 import type { EmbeddingEngine } from './embedding-engine.js';
 import { classify, itemError, toServiceError } from './item-errors.js';
-import type { EmbedTextsRequest, TextEmbeddingMsg } from './rpc-types.js';
+import type { embeddingV1 } from '@select/contracts';
 
 export interface EmbedTextsSettings {
   defaultModel: string;
@@ -14,7 +14,7 @@ export interface EmbedTextsSettings {
  * an unknown model or a model without a text tower fails the call.
  */
 export function embedTextsHandler(engine: EmbeddingEngine, settings: EmbedTextsSettings) {
-  return async function embedTexts(req: EmbedTextsRequest, ctx: CallContext): Promise<{ embeddings: TextEmbeddingMsg[] }> {
+  return async function embedTexts(req: embeddingV1.EmbedTextsRequest__Output, ctx: CallContext): Promise<embeddingV1.EmbedTextsResponse> {
     const model = req.model || settings.defaultModel;
     if (req.texts.length > settings.maxTextsPerCall) {
       throw ServiceError.invalidArgument(`${req.texts.length} texts in one call; the limit is ${settings.maxTextsPerCall}, split the batch`);
@@ -25,7 +25,7 @@ export function embedTextsHandler(engine: EmbeddingEngine, settings: EmbedTextsS
     } catch (err) {
       throw toServiceError(err);
     }
-    const embeddings = results.map((r, i): TextEmbeddingMsg => {
+    const embeddings = results.map((r, i): embeddingV1.TextEmbedding => {
       if (!(r instanceof Error)) return { vector: Array.from(r.vector), tokenCount: r.tokenCount, truncated: r.truncated };
       if (!classify(r).expected) ctx.logger.error({ err: r, index: i }, 'text item failed');
       return { vector: [], tokenCount: 0, truncated: false, error: itemError(String(i), r) };

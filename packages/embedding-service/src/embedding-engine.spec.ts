@@ -1,10 +1,24 @@
+import { availableParallelism } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddingEngine } from './embedding-engine.js';
+import { DeadlineExceededError } from '@select/inference';
 import { TextInputError, UnknownModelError, UnsupportedInputError } from './errors.js';
 import { MODELS_DIR, fixtureImage, maxAbsDiff, reference } from './fixtures.test-util.js';
 import { scanModels } from './model-layout.js';
 
 const TOLERANCE = 1e-4;
+
+describe('EmbeddingEngine threads', () => {
+  it('defaults to the measured thread counts: one inference worker with every core, one preprocessing thread per core', async () => {
+    const specs = await scanModels(MODELS_DIR);
+    const engine = await EmbeddingEngine.start(specs.filter((s) => s.name === 'tiny-resnet'));
+    try {
+      expect(engine.threads).toEqual({ inferenceWorkers: 1, intraOpThreads: availableParallelism(), preprocessThreads: availableParallelism() });
+    } finally {
+      await engine.close();
+    }
+  });
+});
 
 describe('EmbeddingEngine reproduces the PyTorch reference vectors', () => {
   let engine: EmbeddingEngine;
@@ -18,7 +32,7 @@ describe('EmbeddingEngine reproduces the PyTorch reference vectors', () => {
   });
   afterAll(() => engine.close());
 
-  for (const model of ['tiny-clip', 'tiny-resnet']) {
+  for (const model of ['tiny-clip', 'tiny-clip-combined', 'tiny-resnet']) {
     it(`${model}: every test image (EXIF, grey, CMYK, alpha, 16-bit, animated, 1x1...), batched concurrently`, async () => {
       const ref = reference.models[model]!;
       const names = Object.keys(ref.images!);
@@ -30,7 +44,7 @@ describe('EmbeddingEngine reproduces the PyTorch reference vectors', () => {
     });
   }
 
-  for (const model of ['tiny-clip', 'tiny-sentence']) {
+  for (const model of ['tiny-clip', 'tiny-clip-combined', 'tiny-sentence']) {
     it(`${model}: token ids, truncation and text vectors, padded in one batch`, async () => {
       const ref = reference.models[model]!.texts!;
       for (const t of ref) expect(engine.tokenize(model, t.text).ids).toEqual(t.ids);
@@ -51,6 +65,15 @@ describe('EmbeddingEngine reproduces the PyTorch reference vectors', () => {
     expect(out[2]).not.toBeInstanceOf(Error);
   });
 
+  it('drops items whose deadline passes while they wait, and answers the others', async () => {
+    const image = fixtureImage('odd-portrait.png');
+    const patient = Array.from({ length: 40 }, () => engine.embedImage('tiny-clip', image));
+    const hurried = Array.from({ length: 5 }, () => engine.embedImage('tiny-clip', image, { deadline: Date.now() + 1 }));
+    const [p, h] = await Promise.all([Promise.allSettled(patient), Promise.allSettled(hurried)]);
+    expect(p.every((r) => r.status === 'fulfilled')).toBe(true);
+    for (const r of h) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(DeadlineExceededError);
+  });
+
   it('refuses unknown models and modalities a model lacks', async () => {
     await expect(engine.embedImage('nope', fixtureImage('landscape.jpg'))).rejects.toBeInstanceOf(UnknownModelError);
     await expect(engine.embedImage('tiny-sentence', fixtureImage('landscape.jpg'))).rejects.toBeInstanceOf(UnsupportedInputError);
@@ -62,6 +85,11 @@ describe('EmbeddingEngine reproduces the PyTorch reference vectors', () => {
     expect(clip).toMatchObject({ kind: 'image-text', layout: 'hf-clip', dimension: 16 });
     expect(clip.text?.maxTokens).toBe(77);
     expect(Object.fromEntries(clip.files.map((f) => [f.name, f.sha256]))).toEqual(reference.models['tiny-clip']!.files);
+    // optimum's single-graph export: both towers name one model.onnx, listed (and opened) once
+    const combined = engine.spec('tiny-clip-combined');
+    expect(combined).toMatchObject({ kind: 'image-text', layout: 'hf-clip', dimension: 16 });
+    expect(combined.image?.onnx).toBe(combined.text?.onnx);
+    expect(Object.fromEntries(combined.files.map((f) => [f.name, f.sha256]))).toEqual(reference.models['tiny-clip-combined']!.files);
     expect(engine.spec('tiny-resnet')).toMatchObject({ kind: 'image-only', layout: 'timm', dimension: 256 });
     expect(engine.spec('tiny-sentence')).toMatchObject({ kind: 'text-only', layout: 'sentence-transformers', dimension: 32 });
   });

@@ -1,4 +1,5 @@
-import { DynamicBatcher, SessionPool, float32, int64, type ModelSignature, type SessionPoolOptions, type SubmitOptions } from '@select/inference';
+import { relative } from 'node:path';
+import { DynamicBatcher, SessionPool, float32, int64, type ModelSignature, type SessionPoolOptions, type SubmitOptions, type TensorData } from '@select/inference';
 import { PreprocessPool, outputSize, tensorLength, type PreprocessPoolOptions } from '@select/vision';
 import { ModelLayoutError, TextInputError, UnknownModelError, UnsupportedInputError } from './errors.js';
 import type { ModelSpec } from './model-layout.js';
@@ -30,13 +31,13 @@ export interface TextVector {
 
 interface LoadedModel {
   spec: ModelSpec;
-  imageBatcher?: DynamicBatcher<Float32Array, Float32Array>;
-  textBatcher?: DynamicBatcher<number[], Float32Array>;
-  tokenizer?: TextTokenizer;
+  imageBatcher: DynamicBatcher<Float32Array, Float32Array> | undefined;
+  textBatcher: DynamicBatcher<number[], Float32Array> | undefined;
+  tokenizer: TextTokenizer | undefined;
 }
 
-const imageSession = (name: string) => `${name}#image`;
-const textSession = (name: string) => `${name}#text`;
+/** Session key of a graph: one session per file, so a combined CLIP graph serving both towers is opened once. */
+const sessionKey = (spec: ModelSpec, onnx: string) => `${spec.name}:${relative(spec.dir, onnx)}`;
 
 /** Divide by the Euclidean norm (a zero vector stays zero). */
 export function l2Normalize(v: Float32Array): Float32Array {
@@ -51,6 +52,114 @@ function lastDim(sig: ModelSignature, output: string): number | string | undefin
   const shape = sig.outputs.find((o) => o.name === output)?.shape;
   return shape?.[shape.length - 1];
 }
+
+function checkedOutput(spec: ModelSpec, onnx: string, sig: ModelSignature, wanted: string): string {
+  const output = sig.outputs.some((o) => o.name === wanted) ? wanted : sig.outputs[0]!.name;
+  const dim = lastDim(sig, output);
+  if (typeof dim === 'number' && dim !== spec.dimension) {
+    throw new ModelLayoutError(spec.dir, `config says dimension ${spec.dimension}, ${onnx} output ${output} has ${dim}`);
+  }
+  return output;
+}
+
+/**
+ * Inputs a tower's graph requires beyond its own: a combined CLIP graph (optimum's single model.onnx) takes
+ * input_ids, attention_mask and pixel_values in every run, whichever embedding is wanted. The other tower gets
+ * the smallest valid input, one item: the empty text (start and end token) for an image batch, one black image
+ * for a text batch. The first costs a 2-token text pass per batch, next to nothing; the second costs one image's
+ * vision pass per text batch (for ViT-B/32 about what embedding one more image costs), which a split export
+ * avoids. Returns a factory: feeds are transferred to the worker, so every batch needs fresh buffers.
+ */
+function companionFeeds(spec: ModelSpec, sig: ModelSignature, own: ReadonlySet<string>, tokenizer: TextTokenizer | undefined): () => Record<string, TensorData> {
+  const makers: Array<() => [string, TensorData]> = [];
+  for (const { name } of sig.inputs) {
+    if (own.has(name)) continue;
+    if ((name === 'input_ids' || name === 'attention_mask' || name === 'token_type_ids') && tokenizer) {
+      const ids = tokenizer.encode('').ids;
+      const fill = (i: number) => (name === 'input_ids' ? BigInt(ids[i]!) : name === 'attention_mask' ? 1n : 0n);
+      makers.push(() => [name, int64(BigInt64Array.from(ids, (_, i) => fill(i)), [1, ids.length])]);
+    } else if (name === 'pixel_values' && spec.image) {
+      const { width, height } = outputSize(spec.image.preprocessing);
+      makers.push(() => [name, float32(new Float32Array(3 * height * width), [1, 3, height, width])]);
+    } else {
+      throw new ModelLayoutError(spec.dir, `graph input ${name} is neither this tower's input nor one the service knows how to fill`);
+    }
+  }
+  return () => Object.fromEntries(makers.map((make) => make()));
+}
+
+function imageBatcher(spec: ModelSpec, sessions: SessionPool, batching: BatchDefaults, tokenizer: TextTokenizer | undefined): DynamicBatcher<Float32Array, Float32Array> {
+  const tower = spec.image!;
+  const session = sessionKey(spec, tower.onnx);
+  const sig = sessions.signatures[session]!;
+  const input = sig.inputs.some((i) => i.name === tower.input) ? tower.input : sig.inputs[0]!.name;
+  const output = checkedOutput(spec, tower.onnx, sig, tower.output);
+  const companions = companionFeeds(spec, sig, new Set([input]), tokenizer);
+  const { width, height } = outputSize(tower.preprocessing);
+  const per = tensorLength(tower.preprocessing);
+  return new DynamicBatcher<Float32Array, Float32Array>({
+    name: `${spec.name} images`,
+    ...batching,
+    runBatch: async (items) => {
+      const batch = new Float32Array(items.length * per);
+      items.forEach((t, i) => batch.set(t, i * per));
+      const out = await sessions.run(session, { ...companions(), [input]: float32(batch, [items.length, 3, height, width]) }, [output]);
+      const result = out[output]!;
+      const d = result.dims[result.dims.length - 1]!;
+      const data = result.data as Float32Array;
+      return items.map((_, i) => l2Normalize(data.slice(i * d, (i + 1) * d)));
+    },
+  });
+}
+
+function textBatcher(spec: ModelSpec, sessions: SessionPool, batching: BatchDefaults, tokenizer: TextTokenizer): DynamicBatcher<number[], Float32Array> {
+  const tower = spec.text!;
+  const session = sessionKey(spec, tower.onnx);
+  const sig = sessions.signatures[session]!;
+  const inputs = new Set(sig.inputs.map((i) => i.name));
+  const own = new Set(['input_ids', 'attention_mask', 'token_type_ids'].filter((n) => inputs.has(n)));
+  const output = checkedOutput(spec, tower.onnx, sig, tower.output);
+  const companions = companionFeeds(spec, sig, own, undefined);
+  return new DynamicBatcher<number[], Float32Array>({
+    name: `${spec.name} texts`,
+    ...batching,
+    runBatch: async (items) => {
+      const b = items.length;
+      const len = Math.max(...items.map((ids) => ids.length));
+      const ids = new BigInt64Array(b * len).fill(BigInt(tokenizer.padId));
+      const mask = new BigInt64Array(b * len);
+      items.forEach((row, i) => {
+        row.forEach((id, j) => {
+          ids[i * len + j] = BigInt(id);
+          mask[i * len + j] = 1n;
+        });
+      });
+      const feeds: Record<string, TensorData> = { ...companions(), input_ids: int64(ids, [b, len]), attention_mask: int64(mask, [b, len]) };
+      if (own.has('token_type_ids')) feeds['token_type_ids'] = int64(new BigInt64Array(b * len), [b, len]);
+      for (const name of Object.keys(feeds)) if (!inputs.has(name)) delete feeds[name];
+      const out = await sessions.run(session, feeds, [output]);
+      const result = out[output]!;
+      const data = result.data as Float32Array;
+      if (tower.pooling === 'projected') {
+        const d = result.dims[result.dims.length - 1]!;
+        return items.map((_, i) => l2Normalize(data.slice(i * d, (i + 1) * d)));
+      }
+      // mean over the real tokens of each row (sentence-transformers' Pooling, mean mode)
+      const h = result.dims[2]!;
+      return items.map((row, i) => {
+        const v = new Float32Array(h);
+        for (let j = 0; j < row.length; j++) {
+          const base = (i * len + j) * h;
+          for (let k = 0; k < h; k++) v[k] = v[k]! + data[base + k]!;
+        }
+        for (let k = 0; k < h; k++) v[k] = v[k]! / row.length;
+        return l2Normalize(v);
+      });
+    },
+  });
+}
+
+type BatchDefaults = Required<BatchingOptions> & { concurrency: number };
 
 /**
  * The embedding machinery behind the gRPC surface: ONNX sessions in worker threads, image preprocessing on its
@@ -68,90 +177,21 @@ export class EmbeddingEngine {
   static async start(specs: ModelSpec[], options: EngineOptions = {}): Promise<EmbeddingEngine> {
     const onnx: Record<string, string> = {};
     for (const s of specs) {
-      if (s.image) onnx[imageSession(s.name)] = s.image.onnx;
-      if (s.text) onnx[textSession(s.name)] = s.text.onnx;
+      for (const tower of [s.image, s.text]) if (tower) onnx[sessionKey(s, tower.onnx)] = tower.onnx;
     }
     const sessions = await SessionPool.open(onnx, options.sessions);
     const preprocessor = new PreprocessPool(options.preprocess);
-    const batching = { maxBatch: 32, maxWaitMs: 5, maxQueue: 512, ...options.batching };
-    const concurrency = sessions.options.workers;
+    const batching: BatchDefaults = { maxBatch: 32, maxWaitMs: 5, maxQueue: 512, ...options.batching, concurrency: sessions.options.workers };
     const models = new Map<string, LoadedModel>();
     try {
       for (const spec of specs) {
-        const loaded: LoadedModel = { spec };
-        if (spec.image) {
-          const tower = spec.image;
-          const sig = sessions.signatures[imageSession(spec.name)]!;
-          const input = sig.inputs.some((i) => i.name === tower.input) ? tower.input : sig.inputs[0]!.name;
-          const output = sig.outputs.some((o) => o.name === tower.output) ? tower.output : sig.outputs[0]!.name;
-          const dim = lastDim(sig, output);
-          if (typeof dim === 'number' && dim !== spec.dimension) {
-            throw new ModelLayoutError(spec.dir, `config says dimension ${spec.dimension}, ${tower.onnx} outputs ${dim}`);
-          }
-          const { width, height } = outputSize(tower.preprocessing);
-          const per = tensorLength(tower.preprocessing);
-          loaded.imageBatcher = new DynamicBatcher<Float32Array, Float32Array>({
-            name: `${spec.name} images`,
-            ...batching,
-            concurrency,
-            runBatch: async (items) => {
-              const batch = new Float32Array(items.length * per);
-              items.forEach((t, i) => batch.set(t, i * per));
-              const out = await sessions.run(imageSession(spec.name), { [input]: float32(batch, [items.length, 3, height, width]) }, [output]);
-              const result = out[output]!;
-              const d = result.dims[result.dims.length - 1]!;
-              const data = result.data as Float32Array;
-              return items.map((_, i) => l2Normalize(data.slice(i * d, (i + 1) * d)));
-            },
-          });
-        }
-        if (spec.text) {
-          const tower = spec.text;
-          const tokenizer = new TextTokenizer(tower.tokenizerJson, tower.tokenizerConfig, tower.maxTokens);
-          const sig = sessions.signatures[textSession(spec.name)]!;
-          const inputs = new Set(sig.inputs.map((i) => i.name));
-          const output = sig.outputs.some((o) => o.name === tower.output) ? tower.output : sig.outputs[0]!.name;
-          loaded.tokenizer = tokenizer;
-          loaded.textBatcher = new DynamicBatcher<number[], Float32Array>({
-            name: `${spec.name} texts`,
-            ...batching,
-            concurrency,
-            runBatch: async (items) => {
-              const b = items.length;
-              const len = Math.max(...items.map((ids) => ids.length));
-              const ids = new BigInt64Array(b * len).fill(BigInt(tokenizer.padId));
-              const mask = new BigInt64Array(b * len);
-              items.forEach((row, i) => {
-                row.forEach((id, j) => {
-                  ids[i * len + j] = BigInt(id);
-                  mask[i * len + j] = 1n;
-                });
-              });
-              const feeds = { input_ids: int64(ids, [b, len]), attention_mask: int64(mask, [b, len]) } as Record<string, ReturnType<typeof int64>>;
-              if (inputs.has('token_type_ids')) feeds['token_type_ids'] = int64(new BigInt64Array(b * len), [b, len]);
-              for (const name of Object.keys(feeds)) if (!inputs.has(name)) delete feeds[name];
-              const out = await sessions.run(textSession(spec.name), feeds, [output]);
-              const result = out[output]!;
-              const data = result.data as Float32Array;
-              if (tower.pooling === 'projected') {
-                const d = result.dims[result.dims.length - 1]!;
-                return items.map((_, i) => l2Normalize(data.slice(i * d, (i + 1) * d)));
-              }
-              // mean over the real tokens of each row (sentence-transformers' Pooling, mean mode)
-              const h = result.dims[2]!;
-              return items.map((row, i) => {
-                const v = new Float32Array(h);
-                for (let j = 0; j < row.length; j++) {
-                  const base = (i * len + j) * h;
-                  for (let k = 0; k < h; k++) v[k] = v[k]! + data[base + k]!;
-                }
-                for (let k = 0; k < h; k++) v[k] = v[k]! / row.length;
-                return l2Normalize(v);
-              });
-            },
-          });
-        }
-        models.set(spec.name, loaded);
+        const tokenizer = spec.text ? new TextTokenizer(spec.text.tokenizerJson, spec.text.tokenizerConfig, spec.text.maxTokens) : undefined;
+        models.set(spec.name, {
+          spec,
+          tokenizer,
+          imageBatcher: spec.image ? imageBatcher(spec, sessions, batching, tokenizer) : undefined,
+          textBatcher: tokenizer ? textBatcher(spec, sessions, batching, tokenizer) : undefined,
+        });
       }
     } catch (err) {
       await sessions.close();
@@ -159,6 +199,15 @@ export class EmbeddingEngine {
       throw err;
     }
     return new EmbeddingEngine(models, sessions, preprocessor, options.maxTextChars ?? 100_000);
+  }
+
+  /** Threads the engine runs on, as configured or defaulted (SessionPoolOptions, PreprocessPoolOptions). */
+  get threads(): { inferenceWorkers: number; intraOpThreads: number; preprocessThreads: number } {
+    return {
+      inferenceWorkers: this.sessions.options.workers,
+      intraOpThreads: this.sessions.options.intraOpThreads,
+      preprocessThreads: this.preprocessor.options.threads,
+    };
   }
 
   /** Specs of the loaded models, by name. */

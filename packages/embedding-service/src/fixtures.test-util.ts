@@ -16,15 +16,16 @@ export interface ReferenceText {
 export interface ReferenceModel {
   kind: string;
   dimension: number;
-  images?: Record<string, { width: number; height: number; vector: number[] }>;
+  images?: Record<string, { width?: number; height?: number; vector: number[] }>;
   texts?: ReferenceText[];
   files: Record<string, string>;
 }
 
-export const reference = JSON.parse(readFileSync(join(FIXTURES, 'reference/reference.json'), 'utf8')) as {
-  images: string[];
-  models: Record<string, ReferenceModel>;
-};
+const readReference = (file: string) => JSON.parse(readFileSync(join(FIXTURES, 'reference', file), 'utf8')) as unknown;
+
+/** reference.json (generate.py) with tiny-clip-combined.json (generate_combined.py, optimum's exporter) merged in. */
+export const reference = readReference('reference.json') as { images: string[]; models: Record<string, ReferenceModel> };
+reference.models['tiny-clip-combined'] = readReference('tiny-clip-combined.json') as ReferenceModel;
 
 export function fixtureImage(name: string): Buffer {
   return readFileSync(join(FIXTURES, 'images', name));

@@ -1,16 +1,16 @@
 import type { EmbeddingEngine } from './embedding-engine.js';
 import { toServiceError } from './item-errors.js';
 import type { ModelSpec } from './model-layout.js';
-import type { ModelInfoMsg, ModelKindName } from './rpc-types.js';
+import type { embeddingV1 } from '@select/contracts';
 
-const KIND: Record<ModelSpec['kind'], ModelKindName> = {
+const KIND: Record<ModelSpec['kind'], embeddingV1.ModelKind__Output> = {
   'image-text': 'MODEL_KIND_IMAGE_TEXT',
   'image-only': 'MODEL_KIND_IMAGE_ONLY',
   'text-only': 'MODEL_KIND_TEXT_ONLY',
 };
 
 /** A model spec as the ModelInfo message: kind, dimension, preprocessing, context length, ONNX hashes. */
-export function modelInfo(spec: ModelSpec): ModelInfoMsg {
+export function modelInfo(spec: ModelSpec): embeddingV1.ModelInfo {
   const p = spec.image?.preprocessing;
   const crop = p?.crop ?? null;
   const resizeSize = !p ? 0 : p.resize.mode === 'shortest-edge' ? p.resize.size : p.resize.height;
@@ -36,13 +36,13 @@ export function modelInfo(spec: ModelSpec): ModelInfoMsg {
 }
 
 export function listModelsHandler(engine: EmbeddingEngine) {
-  return function listModels(): { models: ModelInfoMsg[] } {
+  return function listModels(): embeddingV1.ListModelsResponse {
     return { models: engine.specs.map(modelInfo) };
   };
 }
 
 export function getModelHandler(engine: EmbeddingEngine) {
-  return function getModel(req: { name: string }): ModelInfoMsg {
+  return function getModel(req: embeddingV1.GetModelRequest__Output): embeddingV1.ModelInfo {
     try {
       return modelInfo(engine.spec(req.name));
     } catch (err) {

@@ -2,43 +2,13 @@ import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { loadProto } from '@select/contracts';
 import { createLogger, resolveConfig } from '@select/platform';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { embeddingConfigSchema } from './config.js';
 import { MODELS_DIR, fixtureImage, maxAbsDiff, reference } from './fixtures.test-util.js';
-import type { EmbedImageRequest, EmbedImageResponse, ModelInfoMsg, TextEmbeddingMsg } from './rpc-types.js';
+import { connect, embedStream, unaryCall, type Client, type EmbedImageRequest, type ModelInfoMsg, type TextEmbeddingMsg } from './grpc-client.test-util.js';
 import { startEmbeddingServer, type EmbeddingServer } from './server.js';
-
-type Client = grpc.Client & Record<string, (...args: never[]) => unknown>;
-
-function connect(address: string): Client {
-  const Service = loadProto('embedding').select.embedding.v1.EmbeddingService;
-  return new Service(address, grpc.credentials.createInsecure()) as unknown as Client;
-}
-
-function unaryCall<T>(client: Client, method: string, request: object, deadlineMs = 10_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const fn = client[method] as unknown as (r: object, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: T) => void) => void;
-    fn.call(client, request, { deadline: Date.now() + deadlineMs }, (err, value) => (err ? reject(err) : resolve(value)));
-  });
-}
-
-/** Send every request, half-close, collect every response. */
-function embedStream(client: Client, requests: Array<Partial<EmbedImageRequest>>): Promise<EmbedImageResponse[]> {
-  return new Promise((resolve, reject) => {
-    const call = (client['embedImages'] as unknown as (o: grpc.CallOptions) => grpc.ClientDuplexStream<object, EmbedImageResponse>).call(client, {
-      deadline: Date.now() + 30_000,
-    });
-    const out: EmbedImageResponse[] = [];
-    call.on('data', (r: EmbedImageResponse) => out.push(r));
-    call.on('error', reject);
-    call.on('end', () => resolve(out));
-    for (const r of requests) call.write(r);
-    call.end();
-  });
-}
 
 async function start(overrides: Record<string, unknown>, imageRoot?: string): Promise<EmbeddingServer> {
   const config = resolveConfig(
@@ -71,7 +41,7 @@ describe('EmbeddingService over gRPC', () => {
   it('streams vectors back in order, tagged, with per-item errors, and the stream goes on', async () => {
     const jpeg = fixtureImage('landscape.jpg');
     const bomb = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#204060' } }).png().toBuffer();
-    const requests: Array<Partial<EmbedImageRequest>> = [
+    const requests: EmbedImageRequest[] = [
       { itemId: 'a', image: jpeg },
       { itemId: 'empty', image: Buffer.alloc(0) },
       { itemId: 'truncated', image: jpeg.subarray(0, 3000) },
@@ -144,6 +114,7 @@ describe('EmbeddingService over gRPC', () => {
     const { models } = await unaryCall<{ models: ModelInfoMsg[] }>(client, 'listModels', {});
     expect(models.map((m) => [m.name, m.kind, m.dimension])).toEqual([
       ['tiny-clip', 'MODEL_KIND_IMAGE_TEXT', 16],
+      ['tiny-clip-combined', 'MODEL_KIND_IMAGE_TEXT', 16],
       ['tiny-resnet', 'MODEL_KIND_IMAGE_ONLY', 256],
       ['tiny-sentence', 'MODEL_KIND_TEXT_ONLY', 32],
     ]);
@@ -156,38 +127,54 @@ describe('EmbeddingService over gRPC', () => {
     expect((await unaryCall<ModelInfoMsg>(client, 'getModel', { name: 'tiny-clip' })).maxTextTokens).toBe(77);
   });
 
-  it('honours deadlines: a call whose deadline passes gets DEADLINE_EXCEEDED', async () => {
-    await expect(unaryCall(client, 'embedTexts', { texts: ['a'] }, -1)).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
-  });
 });
 
-describe('EmbeddingService under a flood', () => {
-  it('answers RESOURCE_EXHAUSTED per item when the queues are full, and keeps serving', async () => {
-    const running = await start({ maxPendingImages: 2, streamWindow: 64, maxQueue: 4, maxBatch: 2, maxWaitMs: 50 });
+describe('deadlines and threads', () => {
+  it('ends a call at its deadline with DEADLINE_EXCEEDED, the client\'s or the server default, and serves the next one', async () => {
+    // one image per batch: 300 images take far longer than the deadlines below
+    const running = await start({ maxBatch: 1, maxWaitMs: 0, streamWindow: 512, maxPendingImages: 512, maxQueue: 512, defaultDeadlineMs: 200 });
     const client = connect(running.address);
     try {
-      const jpeg = fixtureImage('odd-portrait.png');
-      const responses = await embedStream(client, Array.from({ length: 40 }, (_, i) => ({ itemId: String(i), image: jpeg })));
-      expect(responses.map((r) => r.itemId)).toEqual(Array.from({ length: 40 }, (_, i) => String(i)));
-      const exhausted = responses.filter((r) => r.error?.code === 'RESOURCE_EXHAUSTED');
-      expect(exhausted.length).toBeGreaterThan(0);
-      expect(responses.filter((r) => r.embedding).length).toBeGreaterThan(0);
-      expect(responses.every((r) => r.embedding || r.error?.code === 'RESOURCE_EXHAUSTED')).toBe(true);
+      const image = fixtureImage('odd-portrait.png');
+      const backlog = Array.from({ length: 300 }, (_, i) => ({ itemId: String(i), image }));
+      // the client's own deadline, then none at all: the server's default (EMBEDDING_DEFAULT_DEADLINE_MS) ends it
+      for (const deadlineMs of [150, Infinity]) {
+        const started = Date.now();
+        await expect(embedStream(client, backlog, deadlineMs), `deadline ${deadlineMs}`).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+        expect(Date.now() - started).toBeLessThan(3000);
+      }
+      const { embeddings } = await unaryCall<{ embeddings: TextEmbeddingMsg[] }>(client, 'embedTexts', { texts: ['a photo of a dog'] });
+      expect(maxAbsDiff(embeddings[0]!.vector, reference.models['tiny-clip']!.texts![0]!.vector)).toBeLessThan(1e-4);
+      const [after] = await embedStream(client, [{ itemId: 'after', image: fixtureImage('landscape.jpg') }]);
+      expect(maxAbsDiff(after!.embedding!.vector, reference.models['tiny-clip']!.images!['landscape.jpg']!.vector)).toBeLessThan(1e-4);
+    } finally {
+      client.close();
+      await running.close();
+    }
+  }, 30_000);
 
-      const { embeddings } = await unaryCall<{ embeddings: TextEmbeddingMsg[] }>(client, 'embedTexts', {
-        texts: Array.from({ length: 12 }, (_, i) => `text ${i}`),
-      });
-      expect(embeddings.filter((e) => e.error?.code === 'RESOURCE_EXHAUSTED').length).toBeGreaterThan(0);
-      // after the flood, a lone request is served normally
-      const [after] = await embedStream(client, [{ itemId: 'after', image: jpeg }]);
-      expect(after!.embedding!.vector).toHaveLength(16);
+  it('takes its thread counts from the environment, and two inference workers give the same vectors', async () => {
+    const env = {
+      EMBEDDING_MODELS_DIR: MODELS_DIR,
+      EMBEDDING_PORT: '0',
+      EMBEDDING_PUBLISH_JOB_EVENTS: 'false',
+      EMBEDDING_INFERENCE_WORKERS: '2',
+      EMBEDDING_INTRA_OP_THREADS: '1',
+      EMBEDDING_PREPROCESS_THREADS: '3',
+    };
+    const running = await startEmbeddingServer(resolveConfig(embeddingConfigSchema, {}, env), { logger: createLogger({ service: 'embedding-test', level: 'silent' }) });
+    const client = connect(running.address);
+    try {
+      expect(running.engine.threads).toEqual({ inferenceWorkers: 2, intraOpThreads: 1, preprocessThreads: 3 });
+      const names = Object.keys(reference.models['tiny-clip']!.images!);
+      const responses = await embedStream(client, names.map((n) => ({ itemId: n, image: fixtureImage(n) })));
+      for (const r of responses) expect(maxAbsDiff(r.embedding!.vector, reference.models['tiny-clip']!.images![r.itemId]!.vector)).toBeLessThan(1e-4);
     } finally {
       client.close();
       await running.close();
     }
   });
 });
-
 
 describe('dataset jobs over gRPC', () => {
   it('refuses StartEmbedDataset without a jobs dir and reports unknown jobs as NOT_FOUND', async () => {

@@ -5,3 +5,4 @@ export { float32, int64, type ModelSignature, type TensorArray, type TensorData,
 export { SessionPool, type SessionPoolOptions } from './session-pool.js';
 export { DynamicBatcher, type DynamicBatcherOptions, type SubmitOptions } from './dynamic-batcher.js';
 export { startModuleWorker } from './worker-entry.js';
+export { ortSessionOptions, signatureOf, type SessionSettings, type ValueMetadataLike } from './session-options.js';

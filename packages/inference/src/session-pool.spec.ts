@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InferenceError, ModelLoadError } from './errors.js';
+import { ClosedError, InferenceError, ModelLoadError } from './errors.js';
 import { SessionPool } from './session-pool.js';
 import { float32 } from './tensor.js';
 
@@ -39,6 +39,16 @@ describe('SessionPool', () => {
     await expect(pool.run('resnet', { pixel_values: float32(new Float32Array(10), [1, 10]) }, ['features'])).rejects.toBeInstanceOf(InferenceError);
     const ok = await pool.run('resnet', { pixel_values: float32(new Float32Array(3 * 224 * 224), [1, 3, 224, 224]) }, ['features']);
     expect(ok['features']?.dims).toEqual([1, 256]);
+  });
+
+  it('close() lets a running batch finish, releases the sessions, and refuses work after', async () => {
+    const own = await SessionPool.open({ resnet: `${MODELS}tiny-resnet/model.onnx` }, { workers: 1, intraOpThreads: 1 });
+    const input = () => ({ pixel_values: float32(new Float32Array(4 * 3 * 224 * 224), [4, 3, 224, 224]) });
+    const running = own.run('resnet', input(), ['features']);
+    const closing = own.close();
+    expect((await running)['features']?.dims).toEqual([4, 256]);
+    await closing;
+    await expect(own.run('resnet', input(), ['features'])).rejects.toBeInstanceOf(ClosedError);
   });
 
   it('refuses a model file that is not ONNX', async () => {

@@ -3,7 +3,8 @@ import type { Worker } from 'node:worker_threads';
 import { ClosedError, InferenceError, ModelLoadError } from './errors.js';
 import type { ModelSignature, TensorData } from './tensor.js';
 import { startModuleWorker } from './worker-entry.js';
-import type { FromWorker, SessionSettings, ToWorker, WorkerInit } from './worker-protocol.js';
+import type { SessionSettings } from './session-options.js';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 
 export interface SessionPoolOptions {
   /**

@@ -2,6 +2,7 @@
 // Node binding computes synchronously, so this thread blocks while the main thread keeps serving.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import { ortSessionOptions, signatureOf } from './session-options.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 import type { ModelSignature, TensorArray, TensorData, TensorType } from './tensor.js';
 
@@ -14,25 +15,13 @@ function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
 }
 
-function signature(session: ort.InferenceSession): ModelSignature {
-  const info = (m: ort.InferenceSession.ValueMetadata) =>
-    m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] };
-  return { inputs: session.inputMetadata.map(info), outputs: session.outputMetadata.map(info) };
-}
-
 async function open(): Promise<void> {
   const signatures: Record<string, ModelSignature> = {};
   for (const [name, path] of Object.entries(models)) {
     try {
-      const session = await ort.InferenceSession.create(path, {
-        intraOpNumThreads: settings.intraOpThreads,
-        interOpNumThreads: settings.interOpThreads,
-        graphOptimizationLevel: settings.graphOptimizationLevel,
-        executionMode: 'sequential',
-        extra: { session: { intra_op: { allow_spinning: settings.allowSpinning ? '1' : '0' } } },
-      });
+      const session = await ort.InferenceSession.create(path, ortSessionOptions(settings));
       sessions.set(name, session);
-      signatures[name] = signature(session);
+      signatures[name] = signatureOf(session);
     } catch (err) {
       post({ type: 'load-failed', model: name, path, message: (err as Error).message });
       return;

@@ -1,12 +1,5 @@
+import type { SessionSettings } from './session-options.js';
 import type { ModelSignature, TensorData } from './tensor.js';
-
-/** ONNX Runtime session settings, identical for every session a worker opens. */
-export interface SessionSettings {
-  intraOpThreads: number;
-  interOpThreads: number;
-  graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
-  allowSpinning: boolean;
-}
 
 export interface WorkerInit {
   models: Record<string, string>;

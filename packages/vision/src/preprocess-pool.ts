@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '@select/inference';
 import sharp from 'sharp';
 import { addDecodeDefaults } from './decode.js';
 import { ImageDecodeError, PreprocessPoolError, PreprocessQueueFullError } from './errors.js';
-import { startModuleWorker } from './module-worker.js';
 import type { ImagePreprocessing, PreprocessedImage } from './preprocess.js';
 import type { PreprocessReply, PreprocessRequest, PreprocessWorkerInit } from './preprocess-protocol.js';
 

@@ -38,6 +38,61 @@ describe('preprocessing matches the Python reference pixel for pixel', () => {
   }
 });
 
+describe('decoding policy, case by case (README table)', () => {
+  const decode = (name: string) => decodeImage(readFileSync(join(FIXTURES, 'images', name)));
+  const pixel = (data: Uint8Array, width: number, x: number, y: number) => Array.from(data.subarray((y * width + x) * 3, (y * width + x) * 3 + 3));
+
+  it('EXIF orientation is applied: a 300x225 JPEG tagged Orientation 6 comes out 225x300', async () => {
+    const { image, source } = await decode('exif-rotated.jpg');
+    expect(source).toMatchObject({ width: 300, height: 225, orientation: 6 });
+    expect([image.width, image.height]).toEqual([225, 300]);
+  });
+
+  it('grayscale is replicated to three equal channels', async () => {
+    const { image, source } = await decode('grayscale.jpg');
+    expect(source.space).toBe('b-w');
+    let unequal = 0;
+    for (let i = 0; i < image.data.length; i += 3) if (image.data[i] !== image.data[i + 1] || image.data[i] !== image.data[i + 2]) unequal++;
+    expect(unequal).toBe(0);
+  });
+
+  it('CMYK JPEGs become RGB (Pillow\'s plain formula: the crops equal Pillow\'s above, cmyk.jpg)', async () => {
+    const { image, source } = await decode('cmyk.jpg');
+    expect(source.space).toBe('cmyk');
+    expect(image.data.length).toBe(image.width * image.height * 3);
+  });
+
+  it('transparency is composited onto white, not dropped', async () => {
+    const { image, source } = await decode('alpha.png');
+    expect(source.hasAlpha).toBe(true);
+    expect(pixel(image.data, image.width, 0, 0)).toEqual([255, 255, 255]); // the fully transparent corner
+  });
+
+  it('16-bit PNGs keep the high byte of each sample, grey included (Pillow would clip grey at 255)', async () => {
+    for (const name of ['rgb16.png', 'gray16.png']) {
+      const bytes = readFileSync(join(FIXTURES, 'images', name));
+      const { image, source } = await decodeImage(bytes);
+      expect(source.space).toMatch(/16$/);
+      const { data, info } = await sharp(bytes).toColourspace(name === 'rgb16.png' ? 'rgb16' : 'grey16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
+      const samples = new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2);
+      const channels = info.channels;
+      for (let p = 0; p < image.width * image.height; p += 97) {
+        for (let c = 0; c < 3; c++) expect(image.data[p * 3 + c]).toBe(samples[p * channels + (channels === 1 ? 0 : c)]! >> 8);
+      }
+    }
+  });
+
+  it('animated images give their first frame only', async () => {
+    const bytes = readFileSync(join(FIXTURES, 'images', 'animated.gif'));
+    const { image, source } = await decodeImage(bytes);
+    expect(source.pages).toBe(3);
+    expect([image.width, image.height]).toEqual([100, 80]);
+    const frame = (page: number) => sharp(bytes, { page }).flatten({ background: '#ffffff' }).removeAlpha().raw().toBuffer();
+    expect(Buffer.from(image.data).equals(await frame(0))).toBe(true);
+    expect(Buffer.from(image.data).equals(await frame(1))).toBe(false);
+  });
+});
+
 describe('bad images fail clearly, by reason', () => {
   const landscape = readFileSync(join(FIXTURES, 'images/landscape.jpg'));
   const spec = specs['tiny-clip']!;
