@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the repository needs on this machine: Node packages from the lockfile (npm registry
-# only) and the generated proto types. Infrastructure (Kafka jars, ClickHouse) is installed by
+# Installs what the repository needs on this machine: Debian data packages the tests read (WordNet 3.0,
+# the openclipart SVG collection), timm's wheel (its ImageNet class lists, from PyPI), Node packages
+# from the lockfile (npm registry only) and the generated proto types. Infrastructure (Kafka jars, ClickHouse) is installed by
 # infra/infra.sh up. Idempotent: a second run with an unchanged lockfile does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,28 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then
   echo "select needs Node.js 20 or newer (found $(node --version))" >&2
   exit 1
+fi
+
+# Debian packages: wordnet-base (the taxonomy is rebuilt from WordNet 3.0 and checked against the shipped
+# table) and openclipart-svg (a real ~8,000-item image-text pool for the openclipart reader).
+missing=()
+for deb in wordnet-base openclipart-svg; do
+  dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "install ok installed" || missing+=("$deb")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> apt-get install ${missing[*]}"
+  as_root=()
+  [ "$(id -u)" = 0 ] || as_root=(sudo -n)
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+fi
+
+# timm's wheel holds the ImageNet class lists the taxonomy is built from; the taxonomy test rebuilds the
+# table from it byte for byte.
+timm_wheel=.work/cache/timm-1.0.31-py3-none-any.whl
+if [ ! -f "$timm_wheel" ]; then
+  echo "==> pip download timm==1.0.31 (class lists for the taxonomy check)"
+  python3 -m pip download --quiet --no-deps --dest .work/cache timm==1.0.31
 fi
 
 export ONNXRUNTIME_NODE_INSTALL=skip

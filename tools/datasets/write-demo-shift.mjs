@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Writes a small shift with @select/datasets' ShiftWriter for check_webdataset.py to read back:
-// openclipart SVGs (Debian openclipart-svg) rendered to PNG and re-encoded to JPEG when the collection
-// is installed, labelled by their top-level folder; synthetic JPEGs otherwise.
+// Writes a small shift with @select/datasets' ShiftWriter for check_webdataset.py to read back, with a
+// suspend() and resume halfway: openclipart SVGs (Debian openclipart-svg) rendered to PNG and
+// re-encoded to JPEG when the collection is installed, labelled by their top-level folder; synthetic
+// JPEGs otherwise.
 //   npx tsc -b packages/datasets/tsconfig.lib.json
 //   node tools/datasets/write-demo-shift.mjs <out-dir> [samples=300] [per-shard=64]
 import { existsSync } from 'node:fs';
@@ -40,14 +41,23 @@ for await (const item of source) {
   if (picked.length === samples) break;
 }
 const classes = [...new Set(picked.map((item) => item.label))].sort();
-const writer = await ShiftWriter.open(out, {
+const options = {
   name: 'demo-openclipart',
   strategy: 'demo',
   params: { source: existsSync(OPENCLIPART_ROOT) ? 'openclipart' : 'synthetic' },
   classes,
   maxSamplesPerShard: Number(perShardText),
-});
+};
+// Written the way a paused job writes: the first half, suspend() with a shard left open, then a new
+// writer that continues it. The result must read back like a shift written in one go.
+const half = Math.floor(picked.length / 2);
+let writer = await ShiftWriter.open(out, options);
 for (const [i, item] of picked.entries()) {
+  if (i === half) {
+    const suspended = await writer.suspend();
+    console.log(`suspended after ${i} samples: ${suspended.counts.samples} committed, ${suspended.open_shard?.samples ?? 0} in open shard ${suspended.open_shard?.name ?? '-'}`);
+    writer = await ShiftWriter.open(out, options);
+  }
   await writer.add({ sourceId: item.sourceId, wnid: item.label, image: item.image, score: i / picked.length, extra: { caption: item.caption } });
 }
 const summary = await writer.close();

@@ -68,4 +68,18 @@ describe('decodeImages', () => {
     const resized = await collect(decodeImages(readCaptionedShards({ shards: shard }), { shortSide: 5 }));
     expect(resized[0]?.ok && resized[0].sample.pixels).toMatchObject({ width: 10, height: 5 });
   });
+
+  it('rejects a truncated JPEG, as Pillow does without LOAD_TRUNCATED_IMAGES', async () => {
+    const jpeg = await makeImage(7, 'jpeg', 64, 48);
+    const shard = join(dir, '00000.tar');
+    await writeTarFile(shard, [
+      { name: 'cut.jpg', data: jpeg.subarray(0, Math.floor(jpeg.length * 0.6)) },
+      { name: 'cut.txt', data: 'half an image' },
+      { name: 'whole.jpg', data: jpeg },
+      { name: 'whole.txt', data: 'a whole image' },
+    ]);
+    const decoded = await collect(decodeImages(readCaptionedShards({ shards: shard })));
+    expect(outline(decoded)).toEqual(['IMAGE_DECODE@cut', 'whole']);
+    expect(decoded[0]?.ok === false && decoded[0].error.message).toContain(`${shard} [cut]: image does not decode`);
+  });
 });

@@ -41,4 +41,30 @@ describe('readClassShards', () => {
     const unchecked = await collect(readClassShards({ shards: shard }));
     expect(outline(unchecked)).toEqual(['a', 'b', 'MISSING_LABEL@c', 'd', 'MISSING_LABEL@e', 'f']);
   });
+
+  it('reads released ImageNet++ shards (class index in the json) and resumes from any cursor', async () => {
+    // The published shifts carry the label only in each sample's json, next to the wnid.
+    for (const shard of [0, 1]) {
+      const members = [];
+      for (let i = 0; i < 3; i++) {
+        const key = `s${shard}_${i}`;
+        members.push({ name: `${key}.jpg`, data: await makeImage(shard * 3 + i) }, { name: `${key}.json`, data: JSON.stringify({ cls: i, wnid: CLASSES[i] }) });
+      }
+      await writeTarFile(join(dir, `0000${shard}.tar`), members);
+    }
+    const shards = '{00000..00001}.tar';
+    const all = await collect(readClassShards({ shards, root: dir, classes: CLASSES }));
+    expect(all.map((record) => record.ok && [record.sample.key, record.sample.classIndex])).toEqual([
+      ['s0_0', 0],
+      ['s0_1', 1],
+      ['s0_2', 2],
+      ['s1_0', 0],
+      ['s1_1', 1],
+      ['s1_2', 2],
+    ]);
+    for (const [i, record] of all.entries()) {
+      const rest = await collect(readClassShards({ shards, root: dir, classes: CLASSES, resumeFrom: record.cursor }));
+      expect(outline(rest), `resume after record ${i}`).toEqual(outline(all.slice(i + 1)));
+    }
+  });
 });

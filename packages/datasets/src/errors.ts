@@ -43,7 +43,7 @@ export type DatasetErrorCode =
   | 'SHIFT_MISMATCH'
   /** The shift directory is inconsistent in a way a restart cannot repair (a committed shard is gone). */
   | 'SHIFT_CORRUPT'
-  /** The shift writer was used after close() or after a failed commit. */
+  /** The shift writer was used after close() or suspend(), or after a failed write. */
   | 'SHIFT_CLOSED';
 
 /** Where a record error happened: the file and, where there is one, the record key inside it. */

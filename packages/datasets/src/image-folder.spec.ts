@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { collect, makeImage, makeTempDir, outline } from './fixtures.test-util.js';
@@ -56,5 +56,23 @@ describe('readImageFolder', () => {
       const rest = await collect(readImageFolder({ root: dir, resumeFrom: record.cursor }));
       expect(outline(rest), `resume after record ${i}`).toEqual(outline(all.slice(i + 1)));
     }
+  });
+
+  it('reports an image file it cannot read by path and goes on with the next', async () => {
+    await writeTree();
+    // A dangling link looks like an image by its name but has nothing behind it.
+    await symlink(join(dir, 'gone.jpg'), join(dir, 'n01443537', 'b-broken.jpg'));
+    const records = await collect(readImageFolder({ root: dir }));
+    expect(outline(records)).toEqual([
+      'n01440764/a.JPEG',
+      'n01440764/b.JPEG',
+      'FILE_UNREADABLE@n01443537/b-broken.jpg',
+      'n01443537/c.png',
+      'n01484850/d.webp',
+      'n01484850/e.jpg',
+      'n99999999/x.jpg',
+    ]);
+    const broken = records[2];
+    expect(broken?.ok === false && broken.error.message).toContain(`${join(dir, 'n01443537', 'b-broken.jpg')} [n01443537/b-broken.jpg]: cannot read image`);
   });
 });

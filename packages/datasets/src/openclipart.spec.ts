@@ -66,7 +66,10 @@ describe('readOpenClipart', () => {
     expect(metadata).toEqual({ title: 'stop sign', keywords: ['traffic', 'sign'], description: 'drawn for a test' });
   });
 
-  it.runIf(existsSync(OPENCLIPART_ROOT))('reads the installed Debian openclipart-svg collection and resumes mid-way', async () => {
+  it('reads the installed Debian openclipart-svg collection and resumes mid-way', async () => {
+    if (!existsSync(OPENCLIPART_ROOT)) {
+      throw new Error(`${OPENCLIPART_ROOT} is missing: install Debian's openclipart-svg (scripts/setup.sh does)`);
+    }
     const first: Array<{ id: string; caption: string }> = [];
     let resumeAt;
     for await (const record of readOpenClipart({ render: { size: 32 } })) {

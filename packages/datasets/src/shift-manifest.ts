@@ -10,6 +10,8 @@ export const SHIFT_FILES = {
   /** timm's wds reader looks for this to know split sizes and shard lists (`--train-split train`). */
   timmInfo: '_info.json',
   lock: '.writer.lock',
+  /** Written by ShiftWriter.suspend(): the samples of the shard left open under its temporary name. */
+  openShard: 'open-shard.json',
 } as const;
 
 /** One line of manifest.jsonl: one sample of the shift. Field names are snake_case, as on disk. */

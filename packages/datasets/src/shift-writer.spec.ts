@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFile, readdir, readFile, stat, truncate } from 'node:fs/promises';
+import { appendFile, readdir, readFile, stat, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -50,6 +50,20 @@ async function expectManifestMatchesShards(target: string): Promise<ManifestEntr
   expect(read).toEqual(manifest.map((entry) => ({ key: entry.key, shard: entry.shard, cls: entry.class_index, wnid: entry.wnid })));
   expect(new Set(manifest.map((entry) => entry.id)).size).toBe(manifest.length);
   return manifest;
+}
+
+/** The shards of `target` must be byte for byte those of a fresh shift fed samples 0..count-1 in one go. */
+async function expectShardsOfUninterruptedRun(target: string, count: number): Promise<void> {
+  const clean = join(dir, 'uninterrupted');
+  await writeShift(clean, count);
+  expect(await shardDigests(target)).toEqual(await shardDigests(clean));
+}
+
+/** Adds samples 0..count-1 to a new shift in `target` and suspends it. */
+async function suspendAfter(target: string, count: number): Promise<ShiftSummary> {
+  const writer = await ShiftWriter.open(target, OPTIONS);
+  for (let i = 0; i < count; i++) await writer.add(await crashTestSample(i));
+  return writer.suspend();
 }
 
 describe('ShiftWriter', () => {
@@ -168,8 +182,7 @@ describe('ShiftWriter', () => {
 
     const manifest = await expectManifestMatchesShards(crashed);
     expect(manifest.map((entry) => entry.source_id)).toEqual(Array.from({ length: 10 }, (_, i) => `pool/${String(i).padStart(4, '0')}`));
-    await writeShift(join(dir, 'clean'), 10);
-    expect(await shardDigests(crashed)).toEqual(await shardDigests(join(dir, 'clean')));
+    await expectShardsOfUninterruptedRun(crashed, 10);
   });
 
   it('after a crash inside a commit, drops the half-listed shard and the torn manifest line', async () => {
@@ -190,6 +203,64 @@ describe('ShiftWriter', () => {
     for (let i = 0; i < 9; i++) await writer.add(await crashTestSample(i));
     await writer.close();
     expect((await expectManifestMatchesShards(target)).length).toBe(9);
+  });
+
+  it('suspends without completing: keeps the open shard, and a later open continues it to the shards an uninterrupted run writes', async () => {
+    const target = join(dir, 'suspended');
+    const writer = await ShiftWriter.open(target, OPTIONS);
+    for (let i = 0; i < 7; i++) await writer.add(await crashTestSample(i));
+    const summary = await writer.suspend();
+    expect(summary).toMatchObject({ complete: false, counts: { samples: 6, shards: 2 }, open_shard: { name: '00002.tar', samples: 1 } });
+    expect((await readdir(target)).filter((name) => name.includes('.tar') || name.startsWith('.') || name.startsWith('open')).sort()).toEqual([
+      '00000.tar',
+      '00001.tar',
+      '00002.tar.tmp',
+      'open-shard.json',
+    ]);
+    await expect(writer.add(await crashTestSample(7))).rejects.toMatchObject({ code: 'SHIFT_CLOSED' });
+    await expect(writer.close()).rejects.toMatchObject({ code: 'SHIFT_CLOSED' });
+
+    // The directory is free again, in this process too; the open shard's sample is known.
+    const resumed = await ShiftWriter.open(target, OPTIONS);
+    expect(resumed.size).toBe(7);
+    const added: boolean[] = [];
+    for (let i = 0; i < 10; i++) added.push((await resumed.add(await crashTestSample(i))).added);
+    expect(added).toEqual([false, false, false, false, false, false, false, true, true, true]);
+    expect((await resumed.close()).open_shard).toBeNull();
+    expect((await readdir(target)).filter((name) => name.endsWith('.tmp') || name === 'open-shard.json')).toEqual([]);
+    expect((await expectManifestMatchesShards(target)).map((entry) => entry.source_id)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `pool/${String(i).padStart(4, '0')}`),
+    );
+    await expectShardsOfUninterruptedRun(target, 10);
+  });
+
+  it('after a crash past a resumed open shard, keeps what suspend kept and drops what came after', async () => {
+    const target = join(dir, 'suspended');
+    await suspendAfter(target, 4);
+    // A second process resumes, appends sample 4 to the open shard and is killed before the commit.
+    await crashAfter(target, 5);
+    const kept = JSON.parse(await readFile(join(target, 'open-shard.json'), 'utf8')) as { bytes: number };
+    expect((await stat(join(target, '00001.tar.tmp'))).size).toBeGreaterThan(kept.bytes);
+    const resumed = await ShiftWriter.open(target, OPTIONS);
+    const ids = await Promise.all(Array.from({ length: 5 }, async (_, i) => resumed.idFor(await crashTestSample(i))));
+    expect(ids.map((id) => resumed.has(id))).toEqual([true, true, true, true, false]);
+    for (let i = 0; i < 10; i++) await resumed.add(await crashTestSample(i));
+    await resumed.close();
+    expect(await expectManifestMatchesShards(target)).toHaveLength(10);
+    await expectShardsOfUninterruptedRun(target, 10);
+  });
+
+  it('starts the open shard afresh when the file suspend kept is gone', async () => {
+    const target = join(dir, 'suspended');
+    await suspendAfter(target, 7);
+    await unlink(join(target, '00002.tar.tmp'));
+    const resumed = await ShiftWriter.open(target, OPTIONS);
+    expect(resumed.size).toBe(6);
+    expect(resumed.has(resumed.idFor(await crashTestSample(6)))).toBe(false);
+    expect((await readdir(target)).includes('open-shard.json')).toBe(false);
+    for (let i = 0; i < 10; i++) await resumed.add(await crashTestSample(i));
+    expect((await resumed.close()).counts.samples).toBe(10);
+    expect(await expectManifestMatchesShards(target)).toHaveLength(10);
   });
 });
 

@@ -107,8 +107,14 @@ export interface ShiftSummary {
   readonly updated_at: string;
   /** True once close() has written the last shard. */
   readonly complete: boolean;
+  /** Committed samples, shards and non-empty classes; samples of an open shard are not counted. */
   readonly counts: { readonly samples: number; readonly shards: number; readonly classes: number };
   readonly shards: ReadonlyArray<{ readonly name: string; readonly samples: number; readonly bytes: number }>;
+  /**
+   * The shard suspend() left open (kept under its temporary name, continued by the next open()) and
+   * how many samples it holds; null when none is.
+   */
+  readonly open_shard: { readonly name: string; readonly samples: number } | null;
 }
 
 /** One row of class_counts.json. */
@@ -121,6 +127,14 @@ export interface ClassCount {
 interface OpenShard {
   index: number;
   file: TarShardFile;
+  entries: ManifestEntry[];
+}
+
+/** open-shard.json: what suspend() kept of the open shard. */
+interface OpenShardCheckpoint {
+  shard: string;
+  /** The temporary shard file's length at suspend(); bytes past it were written after and are cut off. */
+  bytes: number;
   entries: ManifestEntry[];
 }
 
@@ -151,8 +165,10 @@ export class ShiftWriter {
   private current: OpenShard | undefined;
   private tail: Promise<void> = Promise.resolve();
   private state: 'open' | 'closed' | 'failed' = 'open';
-  // Set when close() starts: add() calls made before still go through, later ones are refused.
+  // Set when close() or suspend() starts: add() calls made before still go through, later ones are refused.
   private closing = false;
+  // Whether open-shard.json is on disk; the commit of the shard it describes removes it.
+  private checkpointed = false;
   private failure: unknown;
   private readonly hash: string;
   // Opened once recovery has cut the manifest back to its committed lines.
@@ -179,15 +195,19 @@ export class ShiftWriter {
       await takeLock(absolute);
       const previous = await readSummary(absolute);
       if (previous !== undefined) assertSameShift(absolute, previous, resolved);
-      await removeTemporaryFiles(absolute);
       const created = new ShiftWriter(absolute, resolved, previous?.created_at ?? new Date().toISOString());
       writer = created;
       created.shards.push(...(await recoverCommitted(absolute, (entry) => created.remember(entry))));
+      created.current = await resumeOpenShard(absolute, created.shards.length);
+      created.checkpointed = created.current !== undefined;
+      for (const entry of created.current?.entries ?? []) created.ids.add(entry.id);
+      await removeTemporaryFiles(absolute, created.current?.file.path);
       created.manifest = await open(join(absolute, SHIFT_FILES.manifest), 'a');
-      await created.writeSummaries(false);
+      await created.writeSummaries(false, created.openShardInfo());
       return created;
     } catch (error) {
       await writer?.manifest?.close();
+      await writer?.current?.file.abandon();
       openDirectories.delete(absolute);
       await unlink(join(absolute, SHIFT_FILES.lock)).catch(() => undefined);
       throw error;
@@ -250,27 +270,72 @@ export class ShiftWriter {
     return { id, key, added: true };
   }
 
-  /** Writes the last, partial shard and marks the shift complete. */
+  /** Writes the last, partial shard and marks the shift complete: it takes no more samples, ever. */
   async close(): Promise<ShiftSummary> {
+    return this.finish('close', async () => {
+      if (this.current !== undefined) await this.commit();
+      return this.writeSummaries(true, null);
+    });
+  }
+
+  /**
+   * Stops writing without completing the shift, so that a later `ShiftWriter.open` on the directory
+   * (in this process or another) continues it: for a job that is cancelled, paused or shut down.
+   * Waits for the add() calls already made (later ones are refused), keeps every committed shard, and
+   * keeps the open shard as it is — fsynced under its temporary name, its samples listed in
+   * open-shard.json — so the next open() appends to it and `has()` knows its samples; no short shard is
+   * committed, so the shards stay the ones an uninterrupted run writes. Releases the directory.
+   *
+   * On a writer that failed earlier (a write error), nothing more is written: the directory is
+   * released and the call rejects with SHIFT_CLOSED carrying the failure; open() then continues after
+   * the last committed shard.
+   */
+  async suspend(): Promise<ShiftSummary> {
+    if (this.state === 'failed') {
+      await this.release();
+      this.assertWritable();
+    }
+    return this.finish('suspend', async () => {
+      const shard = this.current;
+      if (shard === undefined) return this.writeSummaries(false, null);
+      const checkpoint: OpenShardCheckpoint = { shard: shardName(shard.index), bytes: await shard.file.pause(), entries: shard.entries };
+      this.current = undefined;
+      await writeFileAtomic(join(this.dir, SHIFT_FILES.openShard), `${JSON.stringify(checkpoint)}\n`);
+      this.checkpointed = true;
+      return this.writeSummaries(false, { name: checkpoint.shard, samples: shard.entries.length });
+    });
+  }
+
+  /** close() and suspend(): refuse new adds, let queued ones finish, run `end`, release the directory. */
+  private async finish(call: 'close' | 'suspend', end: () => Promise<ShiftSummary>): Promise<ShiftSummary> {
     this.assertWritable();
-    if (this.closing) throw new DatasetError('SHIFT_CLOSED', 'close() was already called', { file: this.dir });
+    if (this.closing) throw new DatasetError('SHIFT_CLOSED', `${call}() after close() or suspend() was already called`, { file: this.dir });
     this.closing = true;
     await this.tail;
-    this.assertWritable();
     try {
-      if (this.current !== undefined) await this.commit();
-      const summary = await this.writeSummaries(true);
-      await this.manifest?.close();
+      this.assertWritable();
+      const summary = await end();
       this.state = 'closed';
       return summary;
     } catch (error) {
-      this.state = 'failed';
-      this.failure = error;
+      if (this.state !== 'failed') {
+        this.state = 'failed';
+        this.failure = error;
+      }
       throw error;
     } finally {
-      openDirectories.delete(this.dir);
-      await unlink(join(this.dir, SHIFT_FILES.lock)).catch(() => undefined);
+      await this.release();
     }
+  }
+
+  /** Closes the files and gives the directory back to the next open(). */
+  private async release(): Promise<void> {
+    await this.manifest?.close().catch(() => undefined);
+    this.manifest = undefined;
+    await this.current?.file.abandon();
+    this.current = undefined;
+    openDirectories.delete(this.dir);
+    await unlink(join(this.dir, SHIFT_FILES.lock)).catch(() => undefined);
   }
 
   private assertWritable(): void {
@@ -367,7 +432,16 @@ export class ShiftWriter {
     await manifest.sync();
     for (const entry of shard.entries) this.countClass(entry);
     this.shards.push({ name, samples: shard.entries.length, bytes });
-    await this.writeSummaries(false);
+    if (this.checkpointed) {
+      // Only the shard just committed can have had a checkpoint; it is stale now.
+      await unlink(join(this.dir, SHIFT_FILES.openShard)).catch(() => undefined);
+      this.checkpointed = false;
+    }
+    await this.writeSummaries(false, null);
+  }
+
+  private openShardInfo(): ShiftSummary['open_shard'] {
+    return this.current === undefined ? null : { name: shardName(this.current.index), samples: this.current.entries.length };
   }
 
   private remember(entry: ManifestEntry): void {
@@ -381,7 +455,7 @@ export class ShiftWriter {
     else counted.count++;
   }
 
-  private async writeSummaries(complete: boolean): Promise<ShiftSummary> {
+  private async writeSummaries(complete: boolean, openShard: ShiftSummary['open_shard']): Promise<ShiftSummary> {
     const samples = this.shards.reduce((sum, shard) => sum + shard.samples, 0);
     const summary: ShiftSummary = {
       format: 'select-shift/1',
@@ -397,6 +471,7 @@ export class ShiftWriter {
       complete,
       counts: { samples, shards: this.shards.length, classes: this.classCounts.size },
       shards: this.shards.map((shard) => ({ ...shard })),
+      open_shard: openShard,
     };
     const counts: ClassCount[] = [];
     const { classes } = this.options;
@@ -495,8 +570,54 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function removeTemporaryFiles(dir: string): Promise<void> {
-  for (const name of await readdir(dir)) if (name.endsWith('.tmp')) await unlink(join(dir, name));
+async function removeTemporaryFiles(dir: string, keep: string | undefined): Promise<void> {
+  for (const name of await readdir(dir)) if (name.endsWith('.tmp') && join(dir, name) !== keep) await unlink(join(dir, name));
+}
+
+/**
+ * The shard a suspend() left open, reopened for appending when open-shard.json describes the shard
+ * after the last committed one and the temporary file still holds exactly its samples (in order) in
+ * its first `bytes` bytes. Anything else — a stale checkpoint whose shard was committed since, a
+ * missing or damaged file — is dropped, and the writer starts that shard afresh as after a crash.
+ */
+async function resumeOpenShard(dir: string, committedShards: number): Promise<OpenShard | undefined> {
+  const file = join(dir, SHIFT_FILES.openShard);
+  let checkpoint: OpenShardCheckpoint;
+  try {
+    checkpoint = JSON.parse(await readFile(file, 'utf8')) as OpenShardCheckpoint;
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    await unlink(file);
+    return undefined;
+  }
+  const name = shardName(committedShards);
+  const path = join(dir, `${name}.tmp`);
+  const size = await stat(path).then(
+    (info) => info.size,
+    () => -1,
+  );
+  const usable =
+    checkpoint.shard === name &&
+    Number.isSafeInteger(checkpoint.bytes) &&
+    size >= checkpoint.bytes &&
+    Array.isArray(checkpoint.entries) &&
+    checkpoint.entries.length > 0 &&
+    (await keysInShard(path, checkpoint.bytes)).join('\n') === checkpoint.entries.map((entry) => entry.key).join('\n');
+  if (!usable) {
+    await unlink(file);
+    return undefined;
+  }
+  return { index: committedShards, file: await TarShardFile.resume(path, checkpoint.bytes), entries: checkpoint.entries };
+}
+
+/** Sample keys (one `.cls` member each) in the first `bytes` bytes of a shard the writer wrote. */
+async function keysInShard(file: string, bytes: number): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const item of readTarMembers(file)) {
+    if (item.kind === 'cut' || item.member.end > bytes) break;
+    if (item.member.name.endsWith('.cls')) keys.push(item.member.name.slice(0, -'.cls'.length));
+  }
+  return keys;
 }
 
 /**

@@ -28,6 +28,23 @@ export class TarShardFile {
     return new TarShardFile(path, await open(path, 'w'));
   }
 
+  /**
+   * Reopens a shard that {@link pause} left, to append after its first `bytes` bytes; anything past
+   * them (members a crashed writer appended after the pause) is cut off.
+   */
+  static async resume(path: string, bytes: number): Promise<TarShardFile> {
+    const handle = await open(path, 'r+');
+    try {
+      await handle.truncate(bytes);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    const file = new TarShardFile(path, handle);
+    file.written = bytes;
+    return file;
+  }
+
   /** Bytes written so far, end-of-archive blocks not included. */
   get bytes(): number {
     return this.written;
@@ -56,6 +73,13 @@ export class TarShardFile {
     await this.handle.sync();
     await this.handle.close();
     return this.written + END_OF_ARCHIVE.length;
+  }
+
+  /** Syncs and closes without the end-of-archive blocks, so {@link resume} can append later; returns the bytes written. */
+  async pause(): Promise<number> {
+    await this.handle.sync();
+    await this.handle.close();
+    return this.written;
   }
 
   /** Closes without syncing, for a shard that will be thrown away. */

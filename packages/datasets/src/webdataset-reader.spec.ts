@@ -105,4 +105,34 @@ describe('readWebDataset', () => {
       expect(outline(rest), `resume after record ${i}`).toEqual(outline(all.slice(i + 1)));
     }
   });
+
+  it('resumes by seeking to the cursor: the bytes before it are never read again', async () => {
+    const shard = await writeShard(0, ['a0', 'a1', 'a2', 'a3']);
+    const all = await collect(readWebDataset({ shards: shard }));
+    const cursor = all[1]?.cursor ?? { shard: 0, offset: 0 };
+    // Garbage over everything before the cursor: a reader that re-read the shard from the start would fail.
+    const handle = await open(shard, 'r+');
+    await handle.write(Buffer.alloc(cursor.offset, 0x41), 0, cursor.offset, 0);
+    await handle.close();
+    expect(outline(await collect(readWebDataset({ shards: shard, resumeFrom: cursor })))).toEqual(['a2', 'a3']);
+    expect(outline(await collect(readWebDataset({ shards: shard })))).toEqual(['SHARD_CORRUPT']);
+  });
+
+  it('streams members larger than its read chunk and members that straddle chunk boundaries intact', async () => {
+    // 9 MiB is more than twice the reader's 4 MiB chunk; the small members around it land at odd offsets.
+    const big = Buffer.alloc(9 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
+    const small = Array.from({ length: 40 }, (_, i) => Buffer.alloc(150_000 + i * 777, i));
+    const members: TarFixtureMember[] = small.slice(0, 20).map((data, i) => ({ name: `s${String(i).padStart(2, '0')}.bin`, data }));
+    members.push({ name: 'big.bin', data: big });
+    members.push(...small.slice(20).map((data, i) => ({ name: `s${i + 20}.bin`, data })));
+    const shard = join(dir, '00000.tar');
+    await writeTarFile(shard, members);
+    const records = await collect(readWebDataset({ shards: shard }));
+    expect(records).toHaveLength(41);
+    for (const [i, record] of records.entries()) {
+      const expected = members[i]!.data as Buffer;
+      expect(record.ok && record.sample.files.get('bin')?.equals(expected), `member ${members[i]!.name}`).toBe(true);
+    }
+  });
 });

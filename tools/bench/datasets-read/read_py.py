@@ -5,11 +5,13 @@ Decoding means the same as on the TypeScript side: every image fully decoded to 
 array (`.decode('pil')`, then np.asarray). With --workers N the shards are split over N processes,
 as a torch DataLoader with num_workers=N would split them.
 
-    python read_py.py --workers 1 '<dir>/{00000..00009}.tar'   -> prints one JSON line
+    python read_py.py --workers 1 '<dir>/{00000..00009}.tar'   -> prints one JSON line (samples,
+    pixels, seconds, cpuSeconds of this process and its workers, errors)
 """
 import argparse
 import json
 import multiprocessing
+import resource
 import time
 
 import numpy as np
@@ -37,16 +39,30 @@ def main():
     args = parser.parse_args()
     urls = list(wds.shardlists.expand_urls(args.pattern))
     start = time.perf_counter()
+    cpu_start = cpu_seconds()
     if args.workers == 1:
         samples, pixels = read(urls)
     else:
         parts = [urls[i :: args.workers] for i in range(args.workers)]
-        with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-            results = pool.map(read, parts)
+        pool = multiprocessing.get_context("fork").Pool(args.workers)
+        results = pool.map(read, parts)
+        # Reaped workers only count in RUSAGE_CHILDREN once joined.
+        pool.close()
+        pool.join()
         samples = sum(r[0] for r in results)
         pixels = sum(r[1] for r in results)
     seconds = time.perf_counter() - start
-    print(json.dumps({"samples": samples, "pixels": pixels, "seconds": seconds, "errors": 0}))
+    cpu = cpu_seconds() - cpu_start
+    print(json.dumps({"samples": samples, "pixels": pixels, "seconds": seconds, "cpuSeconds": cpu, "errors": 0}))
+
+
+def cpu_seconds():
+    """User + system time of this process and its joined worker processes."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 if __name__ == "__main__":

@@ -84,34 +84,49 @@ for (const shard of shards) readFileSync(join(poolDir, shard));
 
 const contenders = [
   { name: 'ts-serial', label: 'TypeScript, 1 image at a time', command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '1'] },
-  { name: 'ts-parallel', label: 'TypeScript, 4 images in flight (default)', command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '4'] },
+  { name: 'ts-parallel', label: 'TypeScript, 16 images in flight (default)', command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '16'] },
+  { name: 'ts-parallel-4', label: 'TypeScript, 4 images in flight', command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '4'] },
   { name: 'py-serial', label: 'Python webdataset + Pillow, 1 process', command: python, args: [join(here, 'read_py.py'), pattern, '--workers', '1'] },
   { name: 'py-parallel', label: `Python webdataset + Pillow, ${availableParallelism()} processes`, command: python, args: [join(here, 'read_py.py'), pattern, '--workers', String(availableParallelism())] },
 ];
 const runs = Object.fromEntries(contenders.map((contender) => [contender.name, []]));
+const cpuRuns = Object.fromEntries(contenders.map((contender) => [contender.name, []]));
 // The machine may be shared; the load average says how far to trust the numbers.
 const loadBefore = loadavg()[0];
+const uptimeBefore = run('uptime', []).trim();
 for (let repeat = 0; repeat < repeats; repeat++) {
   // Interleaved, so drift in machine load hits every contender alike.
   for (const contender of contenders) {
     const result = JSON.parse(run(contender.command, contender.args).trim().split('\n').pop());
     if (result.samples !== images || result.errors !== 0) throw new Error(`${contender.name} read ${result.samples} samples with ${result.errors} errors`);
     runs[contender.name].push(result.seconds);
-    console.log(`  ${contender.name.padEnd(12)} run ${repeat + 1}: ${(images / result.seconds).toFixed(0)} samples/s`);
+    cpuRuns[contender.name].push(result.cpuSeconds);
+    console.log(
+      `  ${contender.name.padEnd(12)} run ${repeat + 1}: ${(images / result.seconds).toFixed(0)} samples/s, ${((result.cpuSeconds / images) * 1e6).toFixed(0)} µs CPU per sample`,
+    );
   }
 }
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const rate = Object.fromEntries(Object.entries(runs).map(([name, seconds]) => [name, images / median(seconds)]));
+// CPU time per sample (all threads and worker processes): what the wall-clock rate would be on an idle
+// machine with every core busy, and far less disturbed by other jobs than wall time.
+const cpuPerSample = Object.fromEntries(Object.entries(cpuRuns).map(([name, seconds]) => [name, median(seconds) / images]));
 const ratios = {
   parallel: rate['ts-parallel'] / rate['py-parallel'],
   serial: rate['ts-serial'] / rate['py-serial'],
   tsParallelVsPySerial: rate['ts-parallel'] / rate['py-serial'],
+  cpuEfficiencySerial: cpuPerSample['py-serial'] / cpuPerSample['ts-serial'],
+  cpuEfficiencyParallel: cpuPerSample['py-parallel'] / cpuPerSample['ts-parallel'],
 };
 
 console.log(`\ndatasets-read: ${images} JPEGs ${WIDTH}x${HEIGHT} (q${JPEG_QUALITY}, ${(poolBytes / 1e6).toFixed(0)} MB in ${shards.length} shards), full decode to RGB, median of ${repeats}`);
-for (const contender of contenders) console.log(`  ${contender.label.padEnd(48)} ${rate[contender.name].toFixed(0).padStart(6)} samples/s`);
+for (const contender of contenders) {
+  const cpu = `${(cpuPerSample[contender.name] * 1e6).toFixed(0)} µs CPU per sample`;
+  console.log(`  ${contender.label.padEnd(48)} ${rate[contender.name].toFixed(0).padStart(6)} samples/s  ${cpu}`);
+}
 console.log(`  ratio TS/Python, both parallel:  ${ratios.parallel.toFixed(2)}x`);
 console.log(`  ratio TS/Python, both serial:    ${ratios.serial.toFixed(2)}x`);
+console.log(`  CPU efficiency TS/Python (samples per CPU-second): ${ratios.cpuEfficiencySerial.toFixed(2)}x serial, ${ratios.cpuEfficiencyParallel.toFixed(2)}x parallel`);
 
 const pythonVersions = JSON.parse(
   run(python, ['-c', 'import json, sys, PIL, numpy, webdataset; print(json.dumps({"python": sys.version.split()[0], "pillow": PIL.__version__, "numpy": numpy.__version__, "webdataset": webdataset.__version__}))']),
@@ -129,6 +144,7 @@ const result = {
     libvips: sharp.versions.vips,
     uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE ?? 4),
     loadAverage1m: { before: Number(loadBefore.toFixed(2)), after: Number(loadavg()[0].toFixed(2)) },
+    uptime: { before: uptimeBefore, after: run('uptime', []).trim() },
     ...pythonVersions,
   },
   pool: { images, width: WIDTH, height: HEIGHT, jpegQuality: JPEG_QUALITY, shards: shards.length, bytes: poolBytes },
@@ -136,6 +152,8 @@ const result = {
   repeats,
   samplesPerSecond: Object.fromEntries(Object.entries(rate).map(([name, value]) => [name, Math.round(value)])),
   secondsPerRun: runs,
+  cpuMicrosecondsPerSample: Object.fromEntries(Object.entries(cpuPerSample).map(([name, value]) => [name, Math.round(value * 1e6)])),
+  cpuSecondsPerRun: cpuRuns,
   ratios: Object.fromEntries(Object.entries(ratios).map(([name, value]) => [name, Number(value.toFixed(3))])),
 };
 mkdirSync(join(root, 'tools/bench/results'), { recursive: true });
