@@ -1,7 +1,7 @@
+import type { commonV1, retrievalV1 } from '@select/contracts';
 import { ServiceError, type CallContext } from '@select/platform';
 import type { AddItem, IndexCatalog, PersistentIndex } from '@select/vector-index';
 import { mapErrors } from './errors.js';
-import type { AddVectorRequest, AddVectorsResponse, ItemErrorMsg, RemoveIdsRequest } from './rpc-types.js';
 import { decodeVector } from './vector-codec.js';
 
 export interface AddVectorsOptions {
@@ -17,14 +17,14 @@ export interface AddVectorsOptions {
  * half-way is not rolled back: the batches before the failure stay applied.
  */
 export function addVectorsHandler(catalog: IndexCatalog, options: AddVectorsOptions) {
-  return (requests: AsyncIterable<AddVectorRequest>, ctx: CallContext): Promise<AddVectorsResponse> =>
+  return (requests: AsyncIterable<retrievalV1.AddVectorRequest__Output>, ctx: CallContext): Promise<retrievalV1.AddVectorsResponse> =>
     mapErrors(async () => {
       let index: PersistentIndex | undefined;
       let pending: AddItem[] = [];
       let added = 0;
       let replaced = 0;
       let seen = 0;
-      const errors: ItemErrorMsg[] = [];
+      const errors: commonV1.ItemError[] = [];
       const flush = async () => {
         if (!index || pending.length === 0) return;
         const batch = pending;
@@ -66,7 +66,7 @@ export function addVectorsHandler(catalog: IndexCatalog, options: AddVectorsOpti
 
 /** RemoveIds: unknown ids are ignored; the removal is durable before the response. */
 export function removeIdsHandler(catalog: IndexCatalog) {
-  return (request: RemoveIdsRequest): Promise<{ removed: string }> =>
+  return (request: retrievalV1.RemoveIdsRequest__Output): Promise<retrievalV1.RemoveIdsResponse> =>
     mapErrors(async () => {
       const index = catalog.get(request.index);
       if (request.ids.length === 0) throw ServiceError.invalidArgument('ids must not be empty');

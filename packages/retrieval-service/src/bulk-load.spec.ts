@@ -4,8 +4,7 @@ import { parquetWriteFile } from 'hyparquet-writer';
 import { writeNpy } from '@select/datasets';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { clustered, startTestServer, tempDir } from './fixtures.test-util.js';
-import { RetrievalClient } from './retrieval-client.js';
-import type { JobStatusMsg } from './rpc-types.js';
+import { RetrievalClient, type JobStatusMsg } from './retrieval-client.js';
 
 const D = 16;
 let dir: { path: string; remove: () => Promise<void> };
@@ -76,6 +75,49 @@ describe('BulkLoad', () => {
     const negated = Float32Array.from(vectors[10]!, (x) => -x);
     const text = await client.search({ index: 'texts', queries: [negated], k: 1, exact: true });
     expect(text.results[0]!.neighbors[0]!.id).toBe('10');
+  });
+
+  it('reports a job after a restart and resumes it from its checkpoint', async () => {
+    const vectors = clustered(12_000, D, 7);
+    const parts = [0, 1, 2, 3].map((p) => vectors.slice(p * 3000, (p + 1) * 3000));
+    await writeClipRetrievalFolder(join(dir.path, 'pool'), parts);
+    const data = join(dir.path, 'data');
+    const first = await startTestServer(data, { addBatchSize: 16 });
+    const firstClient = new RetrievalClient(first.address);
+    await firstClient.createIndex({ name: 'pool', dimension: D });
+    const { jobId } = await firstClient.bulkLoad({ index: 'pool', inputUri: join(dir.path, 'pool'), idColumn: 'key' });
+    let before = await firstClient.getJob(jobId);
+    while (Number(before.done) < 500) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      before = await firstClient.getJob(jobId);
+    }
+    // A stop half-way: the job is checkpointed, not ended.
+    firstClient.close();
+    await first.close();
+    expect(before.state).toBe('JOB_STATE_RUNNING');
+
+    const second = await startTestServer(data, { addBatchSize: 16 });
+    const client = new RetrievalClient(second.address);
+    cleanup.push(() => second.close(), () => client.close());
+    const resumed = await client.getJob(jobId);
+    expect(resumed).toMatchObject({ jobId, kind: 'bulk-load', total: '12000', createdUnixMs: before.createdUnixMs });
+    expect(Number(resumed.done)).toBeGreaterThanOrEqual(Number(before.done));
+    const job = await waitForJob(client, jobId);
+    expect(job).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', done: '12000' });
+    // Nothing before the checkpoint was read twice (a re-read row would count as replaced).
+    expect(job.message).toBe('loaded 12000 vectors (0 replaced an existing id), skipped 0');
+    expect((await client.getStats('pool')).size).toBe('12000');
+    const last = await client.search({ index: 'pool', queries: [vectors[11_999]!], k: 1, exact: true });
+    expect(last.results[0]!.neighbors[0]!.id).toBe('key11999');
+
+    // Finished jobs are reported after a restart too.
+    client.close();
+    await second.close();
+    cleanup.length = 0;
+    const third = await startTestServer(data);
+    const thirdClient = new RetrievalClient(third.address);
+    cleanup.push(() => third.close(), () => thirdClient.close());
+    expect(await thirdClient.getJob(jobId)).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', message: job.message });
   });
 
   it('fails the job, naming both dimensions, when the embeddings do not fit the index', async () => {

@@ -67,21 +67,18 @@ export async function statusOf(call: Promise<unknown>): Promise<string> {
   return 'OK';
 }
 
-/** Mulberry32, for reproducible vectors. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
+/** Reproducible values in [0, 1): the fractional part of a scaled sine of a counter started at `seed`. */
+function sineNoise(seed: number): () => number {
+  let i = seed * 7919;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    const x = Math.sin(++i * 12.9898 + 78.233) * 43758.5453;
+    return x - Math.floor(x);
   };
 }
 
-/** n vectors of dimension d around a few random centres. */
+/** n vectors of dimension d around a few pseudo-random centres. */
 export function clustered(n: number, d: number, seed = 1, clusters = 10): Float32Array[] {
-  const next = rng(seed);
+  const next = sineNoise(seed);
   const centres = Array.from({ length: clusters }, () => Float32Array.from({ length: d }, () => next() * 2 - 1));
   return Array.from({ length: n }, () => {
     const c = centres[Math.floor(next() * clusters)]!;

@@ -1,13 +1,13 @@
+import type { retrievalV1 } from '@select/contracts';
 import type { CallContext } from '@select/platform';
 import type { IndexCatalog } from '@select/vector-index';
 import { mapErrors } from './errors.js';
 import { indexInfo, metricFromProto, quantizationFromProto } from './index-info.js';
-import type { CreateIndexRequest, IndexInfo, IndexRef, ListIndexesResponse } from './rpc-types.js';
 
 /** CreateIndex, GetStats, Snapshot, ListIndexes and DropIndex over one catalog. */
 export function indexAdminHandlers(catalog: IndexCatalog) {
   return {
-    CreateIndex: (request: CreateIndexRequest, ctx: CallContext): Promise<IndexInfo> =>
+    CreateIndex: (request: retrievalV1.CreateIndexRequest__Output, ctx: CallContext): Promise<retrievalV1.IndexInfo> =>
       mapErrors(async () => {
         const ann = request.ann;
         const index = await catalog.create(request.name, {
@@ -23,9 +23,9 @@ export function indexAdminHandlers(catalog: IndexCatalog) {
         return indexInfo(index);
       }),
 
-    GetStats: (request: IndexRef): Promise<IndexInfo> => mapErrors(async () => indexInfo(catalog.get(request.name))),
+    GetStats: (request: retrievalV1.IndexRef__Output): Promise<retrievalV1.IndexInfo> => mapErrors(async () => indexInfo(catalog.get(request.name))),
 
-    Snapshot: (request: IndexRef, ctx: CallContext): Promise<IndexInfo> =>
+    Snapshot: (request: retrievalV1.IndexRef__Output, ctx: CallContext): Promise<retrievalV1.IndexInfo> =>
       mapErrors(async () => {
         const started = Date.now();
         const stats = await catalog.get(request.name).snapshot();
@@ -33,11 +33,11 @@ export function indexAdminHandlers(catalog: IndexCatalog) {
         return indexInfo(catalog.get(request.name));
       }),
 
-    ListIndexes: (): Promise<ListIndexesResponse> =>
+    ListIndexes: (): Promise<retrievalV1.ListIndexesResponse> =>
       mapErrors(async () => {
         const healthy = catalog.list().map(indexInfo);
         // Indexes that failed to load are listed too, with the reason, so an operator sees them.
-        const failed = catalog.failures().map(({ name, error }): IndexInfo => ({
+        const failed = catalog.failures().map(({ name, error }): retrievalV1.IndexInfo__Output => ({
           name,
           dimension: 0,
           metric: 'METRIC_UNSPECIFIED',
@@ -52,7 +52,7 @@ export function indexAdminHandlers(catalog: IndexCatalog) {
         return { indexes: [...healthy, ...failed].sort((a, b) => a.name.localeCompare(b.name)) };
       }),
 
-    DropIndex: (request: IndexRef, ctx: CallContext): Promise<{ dropped: boolean }> =>
+    DropIndex: (request: retrievalV1.IndexRef__Output, ctx: CallContext): Promise<retrievalV1.DropIndexResponse> =>
       mapErrors(async () => {
         const dropped = await catalog.drop(request.name);
         if (dropped) ctx.logger.info({ index: request.name }, 'index dropped');

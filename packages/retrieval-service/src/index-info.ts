@@ -1,6 +1,10 @@
 import type { IndexStats, Metric, PersistentIndex, Quantization } from '@select/vector-index';
 import { ServiceError } from '@select/platform';
-import type { IndexInfo, MetricName, QuantizationName } from './rpc-types.js';
+import type { retrievalV1 } from '@select/contracts';
+
+type MetricName = retrievalV1.Metric__Output;
+type QuantizationName = retrievalV1.Quantization__Output;
+type IndexInfo = retrievalV1.IndexInfo__Output;
 
 const METRIC_TO_PROTO: Record<Metric, MetricName> = {
   cosine: 'METRIC_COSINE',

@@ -1,5 +1,5 @@
 import type { ClientWritableStream, ServiceError as GrpcServiceError } from '@grpc/grpc-js';
-import { packageDefinition } from '@select/contracts';
+import type { commonV1, retrievalV1 } from '@select/contracts';
 import {
   GrpcCallError,
   Metadata,
@@ -9,21 +9,19 @@ import {
   type GrpcClientOptions,
   type UnaryCallOptions,
 } from '@select/platform';
-import type {
-  AddVectorsResponse,
-  FilterMsg,
-  IndexInfo,
-  JobStatusMsg,
-  ListIndexesResponse,
-  MetricName,
-  QuantizationName,
-  SearchResponse,
-} from './rpc-types.js';
-import { encodeVector } from './vector-codec.js';
+import { SERVICE_NAME, retrievalPackageDefinition } from './retrieval-definition.js';
+import type { WithQueryVectors } from './search-codec.js';
+import { encodeVector, type VectorLike } from './vector-codec.js';
 
-export const SERVICE_NAME = 'select.retrieval.v1.RetrievalService';
-
-export type VectorLike = Float32Array | readonly number[];
+// Responses as this client returns them: the generated output shapes (64-bit counts as decimal strings).
+export type AddVectorsResponse = retrievalV1.AddVectorsResponse__Output;
+export type IndexInfo = retrievalV1.IndexInfo__Output;
+export type SearchResponse = retrievalV1.SearchResponse__Output;
+export type QueryResultMsg = retrievalV1.QueryResult__Output;
+export type NeighborMsg = retrievalV1.Neighbor__Output;
+export type JobStatusMsg = commonV1.JobStatus__Output;
+export type MetricName = retrievalV1.Metric__Output;
+export type QuantizationName = retrievalV1.Quantization__Output;
 
 export interface CreateIndexInput {
   name: string;
@@ -83,12 +81,26 @@ export interface BulkLoadInput {
   metadataColumns?: readonly string[];
 }
 
-function filterMsg(filter: FilterInput | undefined): FilterMsg | undefined {
+function filterMsg(filter: FilterInput | undefined): retrievalV1.Filter | undefined {
   if (!filter) return undefined;
   return {
     allowIds: [...(filter.allowIds ?? [])],
     denyIds: [...(filter.denyIds ?? [])],
     metadataEquals: { ...filter.metadataEquals },
+  };
+}
+
+/** The fields Search and RangeSearch requests share. */
+function queryFields(input: SearchInput | RangeSearchInput) {
+  return {
+    index: input.index,
+    // Written straight into the request bytes by the package definition's serializer.
+    queries: input.queries,
+    exact: input.exact ?? false,
+    efSearch: input.efSearch ?? 0,
+    filter: filterMsg(input.filter),
+    includeMetadata: input.includeMetadata ?? false,
+    compact: input.compact ?? false,
   };
 }
 
@@ -107,7 +119,7 @@ export class RetrievalClient {
   constructor(address: string, options: GrpcClientOptions = {}) {
     this.address = address;
     this.defaultDeadlineMs = options.defaultDeadlineMs ?? 30_000;
-    this.client = createGrpcClient(packageDefinition('retrieval'), SERVICE_NAME, address, {
+    this.client = createGrpcClient(retrievalPackageDefinition(), SERVICE_NAME, address, {
       idempotentMethods: ['Search', 'RangeSearch', 'GetStats', 'ListIndexes', 'GetJob'],
       ...options,
     });
@@ -173,45 +185,22 @@ export class RetrievalClient {
   }
 
   async removeIds(index: string, ids: readonly string[], options?: UnaryCallOptions): Promise<number> {
-    const response = await unary<{ removed: string }>(this.client, 'RemoveIds', { index, ids }, options);
+    const response = await unary<retrievalV1.RemoveIdsResponse__Output>(this.client, 'RemoveIds', { index, ids }, options);
     return Number(response.removed);
   }
 
   search(input: SearchInput, options?: UnaryCallOptions): Promise<SearchResponse> {
-    return unary<SearchResponse>(
-      this.client,
-      'Search',
-      {
-        index: input.index,
-        queries: input.queries.map((vector) => ({ vectorF32: encodeVector(vector) })),
-        k: input.k,
-        exact: input.exact ?? false,
-        efSearch: input.efSearch ?? 0,
-        filter: filterMsg(input.filter),
-        includeMetadata: input.includeMetadata ?? false,
-        compact: input.compact ?? false,
-      },
-      options,
-    );
+    const request: WithQueryVectors<retrievalV1.SearchRequest> = { ...queryFields(input), k: input.k };
+    return unary<SearchResponse>(this.client, 'Search', request, options);
   }
 
   rangeSearch(input: RangeSearchInput, options?: UnaryCallOptions): Promise<SearchResponse> {
-    return unary<SearchResponse>(
-      this.client,
-      'RangeSearch',
-      {
-        index: input.index,
-        queries: input.queries.map((vector) => ({ vectorF32: encodeVector(vector) })),
-        minSimilarity: input.minSimilarity,
-        maxResults: input.maxResults ?? 0,
-        exact: input.exact ?? false,
-        efSearch: input.efSearch ?? 0,
-        filter: filterMsg(input.filter),
-        includeMetadata: input.includeMetadata ?? false,
-        compact: input.compact ?? false,
-      },
-      options,
-    );
+    const request: WithQueryVectors<retrievalV1.RangeSearchRequest> = {
+      ...queryFields(input),
+      minSimilarity: input.minSimilarity,
+      maxResults: input.maxResults ?? 0,
+    };
+    return unary<SearchResponse>(this.client, 'RangeSearch', request, options);
   }
 
   getStats(name: string, options?: UnaryCallOptions): Promise<IndexInfo> {
@@ -223,11 +212,11 @@ export class RetrievalClient {
   }
 
   async listIndexes(options?: UnaryCallOptions): Promise<IndexInfo[]> {
-    return (await unary<ListIndexesResponse>(this.client, 'ListIndexes', {}, options)).indexes;
+    return (await unary<retrievalV1.ListIndexesResponse__Output>(this.client, 'ListIndexes', {}, options)).indexes;
   }
 
   async dropIndex(name: string, options?: UnaryCallOptions): Promise<boolean> {
-    return (await unary<{ dropped: boolean }>(this.client, 'DropIndex', { name }, options)).dropped;
+    return (await unary<retrievalV1.DropIndexResponse__Output>(this.client, 'DropIndex', { name }, options)).dropped;
   }
 
   bulkLoad(input: BulkLoadInput, options?: UnaryCallOptions): Promise<JobStatusMsg> {

@@ -1,28 +1,27 @@
 import { ServiceError, type CallContext } from '@select/platform';
-import type { IndexCatalog, QueryNeighbors, SearchFilter } from '@select/vector-index';
+import type { retrievalV1 } from '@select/contracts';
+import type { IndexCatalog, PersistentIndex, QueryNeighbors, SearchFilter } from '@select/vector-index';
 import { mapErrors } from './errors.js';
-import type { FilterMsg, QueryMsg, RangeSearchRequest, SearchRequest, SearchResponse } from './rpc-types.js';
 import type { SearchGate } from './search-gate.js';
-import { decodeVector } from './vector-codec.js';
+import type { QueryMatrix, SearchResponseOut, WithQueryMatrix } from './search-codec.js';
 
-/** The queries of a request as one flat matrix; each must have the index's dimension. */
-export function flattenQueries(queries: readonly QueryMsg[], dimension: number): Float32Array {
-  if (queries.length === 0) throw ServiceError.invalidArgument('queries must not be empty');
-  const out = new Float32Array(queries.length * dimension);
-  queries.forEach((query, q) => {
-    const vector = decodeVector(query);
-    if (typeof vector === 'string') throw ServiceError.invalidArgument(`query ${q}: ${vector}`, { details: { query: q } });
-    if (vector.length !== dimension) {
-      throw ServiceError.invalidArgument(`query ${q} has ${vector.length} components; the index has dimension ${dimension}`, {
-        details: { query: q },
-      });
-    }
-    out.set(vector, q * dimension);
-  });
-  return out;
+/** The queries of a request as one flat matrix, once each is checked to have the index's dimension. */
+export function flattenQueries(queries: QueryMatrix, dimension: number): Float32Array {
+  if (queries.problem) {
+    const { query, message } = queries.problem;
+    throw ServiceError.invalidArgument(`query ${query}: ${message}`, { details: { query } });
+  }
+  if (queries.lengths.length === 0) throw ServiceError.invalidArgument('queries must not be empty');
+  const q = queries.lengths.findIndex((n) => n !== dimension);
+  if (q >= 0) {
+    throw ServiceError.invalidArgument(`query ${q} has ${queries.lengths[q]} components; the index has dimension ${dimension}`, {
+      details: { query: q },
+    });
+  }
+  return queries.values;
 }
 
-function filterFromProto(filter: FilterMsg | null | undefined): SearchFilter | undefined {
+function filterFromProto(filter: retrievalV1.Filter__Output | null): SearchFilter | undefined {
   if (!filter) return undefined;
   return {
     allowIds: filter.allowIds,
@@ -31,7 +30,7 @@ function filterFromProto(filter: FilterMsg | null | undefined): SearchFilter | u
   };
 }
 
-function toResponse(results: QueryNeighbors[], request: { includeMetadata: boolean; compact: boolean }): SearchResponse {
+function toResponse(results: QueryNeighbors[], request: { includeMetadata: boolean; compact: boolean }): SearchResponseOut {
   if (request.compact) {
     return {
       results: results.map((r) => ({
@@ -56,54 +55,63 @@ function toResponse(results: QueryNeighbors[], request: { includeMetadata: boole
   };
 }
 
-function checkLayout(request: { includeMetadata: boolean; compact: boolean }): void {
-  if (request.compact && request.includeMetadata) {
-    throw ServiceError.invalidArgument('compact results carry no metadata: set include_metadata or compact, not both');
-  }
+type QueryRequest = WithQueryMatrix<retrievalV1.SearchRequest__Output> | WithQueryMatrix<retrievalV1.RangeSearchRequest__Output>;
+
+/**
+ * What Search and RangeSearch share: the checks, the index, the query matrix, a slot at the gate, and
+ * the response; `check` validates the request's own fields (before it waits for a slot) and `search`
+ * runs its kind of search.
+ */
+function queryHandler<R extends QueryRequest>(
+  catalog: IndexCatalog,
+  gate: SearchGate,
+  check: (request: R) => void,
+  search: (index: PersistentIndex, queries: Float32Array, request: R, common: CommonOptions) => Promise<QueryNeighbors[]>,
+) {
+  return (request: R, ctx: CallContext): Promise<SearchResponseOut> =>
+    mapErrors(async () => {
+      if (request.compact && request.includeMetadata) {
+        throw ServiceError.invalidArgument('compact results carry no metadata: set include_metadata or compact, not both');
+      }
+      const index = catalog.get(request.index);
+      const queries = flattenQueries(request.queries, index.spec.dimension);
+      check(request);
+      const common = { exact: request.exact, efSearch: request.efSearch, filter: filterFromProto(request.filter), signal: ctx.signal };
+      const results = await gate.run(() => search(index, queries, request, common), ctx.signal);
+      return toResponse(results, request);
+    });
+}
+
+interface CommonOptions {
+  exact: boolean;
+  efSearch: number;
+  filter: SearchFilter | undefined;
+  signal: AbortSignal;
 }
 
 /** Search: k nearest per query, approximate (HNSW) unless `exact`; allow/deny/metadata filters. */
 export function searchHandler(catalog: IndexCatalog, gate: SearchGate) {
-  return (request: SearchRequest, ctx: CallContext): Promise<SearchResponse> =>
-    mapErrors(async () => {
-      checkLayout(request);
-      const index = catalog.get(request.index);
-      const queries = flattenQueries(request.queries, index.spec.dimension);
+  return queryHandler<WithQueryMatrix<retrievalV1.SearchRequest__Output>>(
+    catalog,
+    gate,
+    (request) => {
       if (!request.k) throw ServiceError.invalidArgument('k must be at least 1', { details: { field: 'k' } });
-      const results = await gate.run(
-        () =>
-          index.search(queries, {
-            k: request.k,
-            exact: request.exact,
-            efSearch: request.efSearch,
-            filter: filterFromProto(request.filter),
-            signal: ctx.signal,
-          }),
-        ctx.signal,
-      );
-      return toResponse(results, request);
-    });
+    },
+    (index, queries, request, common) => index.search(queries, { ...common, k: request.k }),
+  );
 }
 
 /** RangeSearch: every neighbour scoring at least `min_similarity`, up to `max_results` per query. */
 export function rangeSearchHandler(catalog: IndexCatalog, gate: SearchGate) {
-  return (request: RangeSearchRequest, ctx: CallContext): Promise<SearchResponse> =>
-    mapErrors(async () => {
-      checkLayout(request);
-      const index = catalog.get(request.index);
-      const queries = flattenQueries(request.queries, index.spec.dimension);
-      const results = await gate.run(
-        () =>
-          index.rangeSearch(queries, {
-            minScore: request.minSimilarity,
-            ...(request.maxResults ? { maxResults: request.maxResults } : {}),
-            exact: request.exact,
-            efSearch: request.efSearch,
-            filter: filterFromProto(request.filter),
-            signal: ctx.signal,
-          }),
-        ctx.signal,
-      );
-      return toResponse(results, request);
-    });
+  return queryHandler<WithQueryMatrix<retrievalV1.RangeSearchRequest__Output>>(
+    catalog,
+    gate,
+    () => undefined,
+    (index, queries, request, common) =>
+      index.rangeSearch(queries, {
+        ...common,
+        minScore: request.minSimilarity,
+        ...(request.maxResults ? { maxResults: request.maxResults } : {}),
+      }),
+  );
 }

@@ -1,13 +1,12 @@
 import { availableParallelism } from 'node:os';
-import { packageDefinition } from '@select/contracts';
 import { createGrpcServer, createLogger, serverOptionsFromConfig, type GrpcServer, type Logger } from '@select/platform';
 import { IndexCatalog } from '@select/vector-index';
 import { addVectorsHandler, removeIdsHandler } from './add-vectors.js';
 import { BulkLoadJobs } from './bulk-load.js';
 import type { RetrievalConfig } from './config.js';
 import { indexAdminHandlers } from './index-admin.js';
-import { SERVICE_NAME } from './retrieval-client.js';
 import { SearchGate } from './search-gate.js';
+import { SERVICE_NAME, retrievalPackageDefinition } from './retrieval-definition.js';
 import { rangeSearchHandler, searchHandler } from './search.js';
 
 export interface RetrievalServer {
@@ -35,9 +34,9 @@ export async function startRetrievalServer(config: RetrievalConfig, options: { l
   logger.info({ indexes: catalog.list().length, failed: catalog.failures().length, ms: Date.now() - started }, 'indexes opened');
 
   const gate = new SearchGate(config.maxConcurrentSearches, config.maxQueuedSearches);
-  const jobs = new BulkLoadJobs(catalog, { batchSize: config.addBatchSize, logger });
+  const jobs = await BulkLoadJobs.open(catalog, { batchSize: config.addBatchSize, logger });
   const server = createGrpcServer({ ...serverOptionsFromConfig(config), name: 'retrieval-service', logger });
-  server.addService(packageDefinition('retrieval'), SERVICE_NAME, {
+  server.addService(retrievalPackageDefinition(), SERVICE_NAME, {
     ...indexAdminHandlers(catalog),
     AddVectors: addVectorsHandler(catalog, { batchSize: config.addBatchSize }),
     RemoveIds: removeIdsHandler(catalog),
@@ -50,6 +49,7 @@ export async function startRetrievalServer(config: RetrievalConfig, options: { l
   try {
     address = (await server.start()).address;
   } catch (error) {
+    await jobs.close();
     await catalog.close();
     throw error;
   }
@@ -61,8 +61,8 @@ export async function startRetrievalServer(config: RetrievalConfig, options: { l
     address,
     close: () =>
       (closing ??= (async () => {
-        await server.shutdown();
-        await jobs.close();
+        // Bulk loads stop (checkpointed, to resume at the next start) while the server drains its calls.
+        await Promise.all([server.shutdown(), jobs.close()]);
         await catalog.close();
       })()),
   };

@@ -5,8 +5,12 @@ import {
   type RangeSearchInput,
   type SearchInput,
   type VectorInput,
+  type AddVectorsResponse,
+  type IndexInfo,
+  type NeighborMsg,
+  type QueryResultMsg,
+  type SearchResponse,
 } from './retrieval-client.js';
-import type { AddVectorsResponse, IndexInfo, NeighborMsg, QueryResultMsg, SearchResponse } from './rpc-types.js';
 
 /** FNV-1a (32-bit) of the id's UTF-16 code units: stable across processes and languages that copy it. */
 export function shardOf(id: string, shards: number): number {

@@ -17,8 +17,11 @@ export function decodeVector(message: VectorMessage): number[] | Float32Array | 
   return out;
 }
 
+/** A vector as callers hand it over. */
+export type VectorLike = Float32Array | readonly number[];
+
 /** Packed little-endian float32 bytes of a vector, for `vector_f32`. */
-export function encodeVector(vector: Float32Array | readonly number[]): Buffer {
+export function encodeVector(vector: VectorLike): Buffer {
   const floats = vector instanceof Float32Array ? vector : Float32Array.from(vector);
   return Buffer.from(floats.buffer, floats.byteOffset, floats.byteLength);
 }

@@ -12,6 +12,7 @@ export interface NativeIndexOptions {
   /** 'ip' scores by dot product (cosine when vectors are normalised), 'l2sq' by negative squared distance. */
   metric: NativeMetric;
   quantization: NativeScalar;
+  /** Links a new node gets on every level (usearch's `connectivity`); base-level nodes keep up to twice that. */
   connectivity: number;
   expansionAdd: number;
 }
@@ -33,7 +34,8 @@ export interface NativeSearchOptions {
 
 /** Results of a batch, CSR style: query q owns entries offsets[q] .. offsets[q + 1], best first. */
 export interface NativeResults {
-  keys: BigUint64Array;
+  /** Keys as doubles: exact, since keys are dense row numbers. */
+  keys: Float64Array;
   scores: Float32Array;
   offsets: Uint32Array;
 }

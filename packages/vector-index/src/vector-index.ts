@@ -363,15 +363,16 @@ export class VectorIndex {
     if (n > SEARCH_LIMITS.maxQueries) {
       throw invalidArgument(`at most ${SEARCH_LIMITS.maxQueries} queries per call, got ${n}`);
     }
-    const out = new Float32Array(queries);
+    // Only cosine rewrites the queries (normalising them), and only then is the caller's array copied.
+    const out = this.spec.metric === 'cosine' ? new Float32Array(queries) : queries;
     for (let q = 0; q < n; q++) {
       let norm = 0;
-      for (let i = q * d; i < (q + 1) * d; i++) {
-        const x = out[i]!;
-        if (!Number.isFinite(x)) {
-          throw invalidArgument(`query ${q} component ${i - q * d} is ${x}; NaN and Inf are not allowed`, { query: q });
-        }
-        norm += x * x;
+      for (let i = q * d; i < (q + 1) * d; i++) norm += out[i]! * out[i]!;
+      // The sum of squares (in doubles, so no float32 component can overflow it) is finite exactly when
+      // every component is: one test per query instead of one per component.
+      if (!Number.isFinite(norm)) {
+        const at = out.subarray(q * d, (q + 1) * d).findIndex((x) => !Number.isFinite(x));
+        throw invalidArgument(`query ${q} component ${at} is ${out[q * d + at]}; NaN and Inf are not allowed`, { query: q });
       }
       if (this.spec.metric === 'cosine') {
         if (norm === 0) throw invalidArgument(`query ${q} is a zero vector, which has no cosine similarity`, { query: q });
@@ -497,7 +498,7 @@ export class VectorIndex {
       const from = found.offsets[q]!;
       const to = found.offsets[q + 1]!;
       for (let i = from; i < to; i++) {
-        const key = Number(found.keys[i]!);
+        const key = found.keys[i]!;
         const id = this.idByKey[key];
         // A key removed while the search ran has no id any more; it is dropped.
         if (id === undefined) continue;

@@ -4,7 +4,7 @@
 // synthetic vectors in the same run.
 //
 //   node tools/bench/retrieval/run.mjs [--n 1000000] [--queries 10000] [--dim 512] [--k 10]
-//        [--m 16] [--ef-construction 128] [--ef 16,24,32,40,48,56,64,96,128] [--batch 1000] [--rounds 2] [--out FILE]
+//        [--m 16] [--ef-construction 128] [--ef 16,24,32,36,40,44,48,56,64,96,128] [--batch 1000] [--rounds 2] [--out FILE]
 //
 // The machine is shared (2 cores, other work running), so searches are interleaved — FAISS at one
 // setting, then the service at the same setting — and each QPS is the best of --rounds passes.
@@ -14,7 +14,7 @@
 // Data and ground truth are cached under tools/bench/.cache/retrieval. Results: tools/bench/results/retrieval.json.
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -34,7 +34,7 @@ const { values: flags } = parseArgs({
     k: { type: 'string', default: '10' },
     m: { type: 'string', default: '16' },
     'ef-construction': { type: 'string', default: '128' },
-    ef: { type: 'string', default: '16,24,32,40,48,56,64,96,128' },
+    ef: { type: 'string', default: '16,24,32,36,40,44,48,56,64,96,128' },
     batch: { type: 'string', default: '1000' },
     target: { type: 'string', default: '0.95' },
     rounds: { type: 'string', default: '2' },
@@ -159,7 +159,13 @@ function interpolatedAtTarget(sweep) {
   return a.qps + ((TARGET - a.recall) / (b.recall - a.recall)) * (b.qps - a.qps);
 }
 
+/** The 1, 5 and 15 minute load averages (the machine is shared: this says how busy it was). */
+function load() {
+  return loadavg().map((x) => Math.round(x * 100) / 100);
+}
+
 async function main() {
+  const loadAtStart = load();
   mkdirSync(cache, { recursive: true });
   log(`data: ${N} x ${D}, ${Q} queries (clustered synthetic)`);
   execFileSync(python, [join(here, 'make_data.py'), '--n', String(N), '--queries', String(Q), '--dim', String(D), '--out', cache], {
@@ -266,7 +272,7 @@ async function main() {
   };
   const result = {
     when: new Date().toISOString(),
-    machine: machine(),
+    machine: { ...machine(), load_at_start: loadAtStart, load_at_end: load() },
     params: { n: N, queries: Q, dim: D, k: K, m: M, ef_construction: EFC, ef: EFS, batch: BATCH, rounds: ROUNDS, target_recall: TARGET, metric: 'inner product on unit vectors' },
     service,
     faiss,
