@@ -27,3 +27,11 @@ export class ModelNotFoundError extends ServiceError {
     super(status.NOT_FOUND, message, options);
   }
 }
+
+/** The ONNX pipeline failed while generating (a runtime error, or its worker thread died). */
+export class GenerationFailedError extends ServiceError {
+  override readonly name = 'GenerationFailedError';
+  constructor(message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(status.INTERNAL, message, options);
+  }
+}

@@ -1,4 +1,5 @@
 import { crc32 } from 'node:zlib';
+import { decodeImage, ImageDecodeError, type RgbImage } from '@select/vision';
 import sharp from 'sharp';
 import { DiffusionInputError } from './errors.js';
 
@@ -79,35 +80,36 @@ export function readEmbeddedParameters(bytes: Uint8Array): string | undefined {
 
 /**
  * Decodes an uploaded image to an NCHW float tensor in [-1, 1] of exactly width×height (the VAE
- * encoder's input): EXIF orientation applied, alpha flattened onto white, resized with Lanczos to fill.
- * Passing no size keeps the image's own, rounded down to a multiple of 8 (diffusers' default).
+ * encoder's input). Decoding is @select/vision's policy (EXIF orientation applied, transparency
+ * composited onto white, CMYK and 16-bit handled as Pillow does, decompression bombs refused); a resize,
+ * when needed, is Lanczos to fill as diffusers' VaeImageProcessor does (vision resamples only bicubic
+ * and bilinear). Passing no size keeps the image's own, rounded down to a multiple of 8 (diffusers' default).
  */
 export async function decodeInitImage(
   bytes: Uint8Array,
   size?: { width: number; height: number },
 ): Promise<{ tensor: Float32Array; width: number; height: number }> {
-  let raw: { data: Buffer; info: sharp.OutputInfo };
+  let rgb: RgbImage;
   try {
-    const meta = await sharp(bytes).metadata();
-    const width = size?.width ?? Math.floor((meta.autoOrient?.width ?? meta.width ?? 0) / 8) * 8;
-    const height = size?.height ?? Math.floor((meta.autoOrient?.height ?? meta.height ?? 0) / 8) * 8;
-    if (width < 8 || height < 8) throw new Error(`image is ${meta.width}×${meta.height}, smaller than 8×8`);
-    raw = await sharp(bytes)
-      .rotate()
-      .flatten({ background: '#ffffff' })
-      .toColourspace('srgb')
-      .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    rgb = (await decodeImage(bytes)).image;
   } catch (cause) {
-    throw new DiffusionInputError(`init image cannot be decoded: ${(cause as Error).message}`, { cause });
+    if (!(cause instanceof ImageDecodeError)) throw cause;
+    throw new DiffusionInputError(`init image cannot be decoded: ${cause.message}`, { cause });
   }
-  const { width, height, channels } = raw.info;
+  const width = size?.width ?? Math.floor(rgb.width / 8) * 8;
+  const height = size?.height ?? Math.floor(rgb.height / 8) * 8;
+  if (width < 8 || height < 8) throw new DiffusionInputError(`init image is ${rgb.width}×${rgb.height}, smaller than 8×8`);
+  let pixels = rgb.data;
+  if (width !== rgb.width || height !== rgb.height) {
+    pixels = await sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 } })
+      .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
+      .raw()
+      .toBuffer();
+  }
   const plane = width * height;
   const tensor = new Float32Array(3 * plane);
   for (let p = 0; p < plane; p++) {
-    for (let c = 0; c < 3; c++) tensor[c * plane + p] = (raw.data[p * channels + c]! / 255) * 2 - 1;
+    for (let c = 0; c < 3; c++) tensor[c * plane + p] = (pixels[p * 3 + c]! / 255) * 2 - 1;
   }
   return { tensor, width, height };
 }

@@ -3,7 +3,7 @@
 export { ClipTokenizer, type TokenizedPrompt } from './clip-tokenizer.js';
 export { createScheduler, type CreateSchedulerOptions } from './create-scheduler.js';
 export { DdimScheduler } from './ddim-scheduler.js';
-export { DiffusionInputError, ModelLoadError, ModelNotFoundError } from './errors.js';
+export { DiffusionInputError, GenerationFailedError, ModelLoadError, ModelNotFoundError } from './errors.js';
 export { EulerAncestralScheduler, EulerDiscreteScheduler } from './euler-discrete-scheduler.js';
 export {
   DEFAULT_LIMITS,
@@ -14,7 +14,7 @@ export {
   type ResolvedRequest,
 } from './generation-request.js';
 export { PARAMETERS_KEYWORD, readEmbeddedParameters, type OutputFormat } from './image-codec.js';
-export { gaussianNoise, philox4x32 } from './philox-random.js';
+export { gaussianNoise, philox4x32, POSTERIOR_NOISE_STREAM } from './philox-random.js';
 export type { Scheduler } from './scheduler.js';
 export {
   SCHEDULER_CLASS_NAMES,

@@ -5,7 +5,8 @@
  * a stream never depends on how many numbers another stream consumed.
  *
  * Streams used by the pipelines: 0 — the initial latents (or the image-to-image noise); 1 + k — the
- * fresh noise of denoising step k (Euler ancestral, DDIM with eta > 0).
+ * fresh noise of denoising step k (Euler ancestral, DDIM with eta > 0); POSTERIOR_NOISE_STREAM
+ * (2^32 − 1) — the image-to-image sample of the VAE posterior.
  *
  * Not torch's generator: a seed gives different images here than in diffusers. Bit-identity rests on
  * Math.log/cos/sin, which V8 computes with its own fdlibm port rather than the platform libm.
@@ -48,6 +49,9 @@ export function philox4x32(counter: readonly [number, number, number, number], k
 }
 
 const TWO_POW_32 = 4294967296;
+
+/** Stream of the image-to-image VAE posterior sample: the last one, far from the step streams 1 + k. */
+export const POSTERIOR_NOISE_STREAM = 0xffffffff;
 
 /** Splits a signed 64-bit seed into the Philox key. */
 function seedKey(seed: bigint): [number, number] {

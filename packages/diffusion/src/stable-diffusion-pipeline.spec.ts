@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { f32, maxAbsDiff, pipelineReference, TINY_SD_DIR, TINY_SD_MODEL, TINY_SD_VARIATIONS_MODEL } from '../test/tiny-sd-fixture.js';
@@ -7,6 +11,7 @@ import { readEmbeddedParameters } from './image-codec.js';
 import { StableDiffusionPipeline } from './stable-diffusion-pipeline.js';
 
 const ref = pipelineReference();
+const execFileAsync = promisify(execFile);
 let pipeline: StableDiffusionPipeline;
 
 beforeAll(async () => {
@@ -69,7 +74,7 @@ describe('tiny SD export vs optimum ORTStableDiffusionPipeline', () => {
     expect(maxAbsDiff(ours, await referenceRgb(c.png))).toBeLessThanOrEqual(1);
   });
 
-  it('image-to-image (DDIM, strength 0.75) matches', async () => {
+  it('image-to-image (DDIM, strength 0.75, a sample of the VAE posterior) matches', async () => {
     const i2i = ref.img2img;
     const [image] = await pipeline.generateAll(
       {
@@ -82,7 +87,7 @@ describe('tiny SD export vs optimum ORTStableDiffusionPipeline', () => {
         scheduler: 'ddim',
         seeds: [0n],
       },
-      { initialNoise: () => f32(i2i.noise) },
+      { initialNoise: () => f32(i2i.noise), posteriorNoise: () => f32(i2i.posteriorNoise) },
     );
     expect(maxAbsDiff(await rgbOf(image!.image), await referenceRgb(i2i.png))).toBeLessThanOrEqual(1);
   });
@@ -133,6 +138,15 @@ describe('StableDiffusionPipeline', () => {
     }
   });
 
+  it('truncates an over-long prompt to 77 tokens, says so first and records it in the image', async () => {
+    const events = [];
+    for await (const e of pipeline.generate({ ...request, prompt: ref.longPrompt, seeds: [1n], steps: 1 })) events.push(e);
+    expect(events[0]).toMatchObject({ type: 'notice', message: expect.stringMatching(/prompt truncated to 77 tokens/) });
+    const notice = events.find((e) => e.type === 'notice')!;
+    const image = events.find((e) => e.type === 'image')!;
+    expect(JSON.parse(readEmbeddedParameters(image.image)!)).toMatchObject({ prompt: ref.longPrompt, notices: [notice.message] });
+  });
+
   it('streams one progress event per step, with previews on request', async () => {
     const events = [];
     for await (const e of pipeline.generate({ ...request, seeds: [1n], steps: 3, previews: true })) events.push(e);
@@ -146,8 +160,10 @@ describe('StableDiffusionPipeline', () => {
   it('stops within one step when the signal aborts', async () => {
     const controller = new AbortController();
     const steps: number[] = [];
+    let stepsRun = 0;
     const run = async (): Promise<void> => {
-      for await (const e of pipeline.generate({ ...request, steps: 50, seeds: [1n] }, { signal: controller.signal })) {
+      const options = { signal: controller.signal, onLatents: () => void stepsRun++ };
+      for await (const e of pipeline.generate({ ...request, steps: 50, seeds: [1n] }, options)) {
         if (e.type === 'progress') {
           steps.push(e.step);
           if (e.step === 2) controller.abort(new Error('client went away'));
@@ -156,6 +172,39 @@ describe('StableDiffusionPipeline', () => {
     };
     await expect(run()).rejects.toThrow('client went away');
     expect(steps).toEqual([1, 2]);
+    // The worker runs ahead of the consumer, but it reads the abort flag before every UNet call: of 50
+    // steps it ran the two seen, the one in flight when the abort came, and at most a couple more
+    // that finished before the consumer got to step 2.
+    expect(stepsRun).toBeGreaterThanOrEqual(2);
+    expect(stepsRun).toBeLessThan(8);
+    // The worker left the loop and is free: the next request is served.
+    expect(await pipeline.generateAll({ ...request, steps: 1, seeds: [1n] })).toHaveLength(1);
+  });
+
+  it('gives the same images to concurrent requests as to sequential ones (their loops interleave in one worker)', async () => {
+    const a = { ...request, seeds: [31n], steps: 5 };
+    const b = { ...request, scheduler: 'euler-ancestral', seeds: [32n], steps: 7 } as const;
+    const [ca, cb] = await Promise.all([pipeline.generateAll(a), pipeline.generateAll(b)]);
+    const sa = await pipeline.generateAll(a);
+    const sb = await pipeline.generateAll(b);
+    expect([ca[0]!.image.equals(sa[0]!.image), cb[0]!.image.equals(sb[0]!.image)]).toEqual([true, true]);
+  });
+
+  it('gives the same bytes in a fresh process (a restart)', async () => {
+    const req = { mode: 'text-to-image', prompt: 'a tench', steps: 3, scheduler: 'euler-ancestral', seeds: [21n], format: 'jpeg' } as const;
+    const [here] = await pipeline.generateAll(req);
+    const script = [
+      `import { StableDiffusionPipeline } from './src/index.ts';`,
+      `import { createHash } from 'node:crypto';`,
+      `const p = await StableDiffusionPipeline.load(${JSON.stringify(TINY_SD_MODEL)}, { name: "tiny-sd" });`,
+      `const [image] = await p.generateAll({ ...${JSON.stringify({ ...req, seeds: undefined })}, seeds: [21n] });`,
+      `console.log(createHash('sha256').update(image.image).digest('hex'));`,
+      `await p.dispose();`,
+    ].join('\n');
+    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+    });
+    expect(stdout.trim()).toBe(createHash('sha256').update(here!.image).digest('hex'));
   });
 
   it.each([

@@ -1,20 +1,18 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import type { TensorData, ValueInfo } from '@select/inference';
+import { fromHfImageProcessorConfig, ImageDecodeError, preprocessImage, type ImagePreprocessing } from '@select/vision';
 import { ClipTokenizer } from './clip-tokenizer.js';
 import { createScheduler } from './create-scheduler.js';
 import { DiffusionInputError, ModelLoadError } from './errors.js';
 import { DEFAULT_LIMITS, resolveRequest, type GenerationLimits, type GenerationRequest, type ResolvedRequest } from './generation-request.js';
 import { decodedToRgb, decodeInitImage, encodeImage, latentPreviewPng } from './image-codec.js';
-import { gaussianNoise } from './philox-random.js';
-import type { Scheduler } from './scheduler.js';
+import { gaussianNoise, POSTERIOR_NOISE_STREAM } from './philox-random.js';
+import { PipelineWorker } from './pipeline-worker.js';
+import type { Component } from './pipeline-worker-protocol.js';
 import { schedulerKindOfClass, type SchedulerKind } from './scheduler-config.js';
-import { SessionPool, type TensorData, type ValueInfo } from '@select/inference';
 
 export type PipelineKind = 'text-to-image' | 'image-variation';
-
-/** ONNX files of an export, by their directory name. */
-type Component = 'unet' | 'vae_decoder' | 'vae_encoder' | 'text_encoder' | 'image_encoder';
 
 /** What a loaded model can do and its defaults (ListModels). */
 export interface ModelInfo {
@@ -44,13 +42,21 @@ export type GenerationEvent =
     };
 
 export interface GenerateOptions {
-  /** Aborting stops the denoising loop before the next UNet call and ends the generator with the signal's reason. */
+  /**
+   * Aborting stops the denoising loop before its next UNet call (within one step) and ends the
+   * generator with the signal's reason once the worker has left the loop.
+   */
   signal?: AbortSignal;
   /** Replaces the seeded initial noise of image `imageIndex` (tests compare with diffusers this way). */
   initialNoise?: (imageIndex: number) => Float32Array;
+  /** Replaces the seeded standard-normal sample of the image-to-image VAE posterior. */
+  posteriorNoise?: (imageIndex: number) => Float32Array;
   /** Replaces the seeded per-step noise of stochastic schedulers. */
   stepNoise?: (imageIndex: number, stepIndex: number) => Float32Array;
-  /** Sees the latents after every step (tests, debugging). */
+  /**
+   * Sees the latents after every step the worker ran, including steps finished after an abort that
+   * were never yielded (tests, debugging).
+   */
   onLatents?: (imageIndex: number, stepIndex: number, latents: Float32Array) => void;
 }
 
@@ -68,11 +74,6 @@ export interface LoadModelOptions {
   limits?: GenerationLimits;
 }
 
-// CLIP image preprocessing constants (openai/clip-vit-large-patch14's preprocessor_config.json), used
-// when an image-variation export has no feature_extractor/preprocessor_config.json.
-const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
-const CLIP_STD = [0.26862954, 0.26130258, 0.27577711];
-
 /**
  * A Stable Diffusion ONNX export loaded from disk (the optimum layout: text_encoder/, unet/,
  * vae_decoder/, vae_encoder/, tokenizer/, scheduler/; or an image-variations export with image_encoder/
@@ -81,11 +82,11 @@ const CLIP_STD = [0.26862954, 0.26130258, 0.27577711];
 export class StableDiffusionPipeline {
   private constructor(
     readonly info: ModelInfo,
-    private readonly pool: SessionPool,
+    private readonly worker: PipelineWorker,
     private readonly tokenizer: ClipTokenizer | undefined,
     private readonly schedulerConfig: Record<string, unknown>,
     private readonly scalingFactor: number,
-    private readonly clipPreprocess: { size: number; mean: number[]; std: number[] },
+    private readonly clipPreprocess: ImagePreprocessing,
     private readonly limits: GenerationLimits,
   ) {}
 
@@ -114,13 +115,13 @@ export class StableDiffusionPipeline {
     if (await exists('vae_encoder/model.onnx')) files.vae_encoder = 'vae_encoder/model.onnx';
     if (isVariation) files.image_encoder = 'image_encoder/model.onnx';
     else files.text_encoder = 'text_encoder/model.onnx';
-    let pool: SessionPool;
+    let worker: PipelineWorker;
     try {
-      // One worker: the components run one after another, and a step never blocks the event loop.
-      pool = await SessionPool.open(
-        Object.fromEntries(Object.entries(files).map(([name, rel]) => [name, join(directory, rel)])),
-        { workers: 1, intraOpThreads: options.intraOpThreads ?? 2 },
-      );
+      // One worker per model: the components run one after another, and a step never blocks the event loop.
+      worker = await PipelineWorker.open({
+        models: Object.fromEntries(Object.entries(files).map(([name, rel]) => [name, join(directory, rel)])),
+        intraOpThreads: options.intraOpThreads ?? 2,
+      });
     } catch (cause) {
       throw new ModelLoadError(`cannot load the ONNX models of ${directory}: ${(cause as Error).message}`, { cause });
     }
@@ -129,9 +130,8 @@ export class StableDiffusionPipeline {
       const blocks = Array.isArray(vaeConfig['block_out_channels']) ? vaeConfig['block_out_channels'].length : 4;
       const vaeScale = 2 ** (blocks - 1);
       const sampleSize = typeof unetConfig['sample_size'] === 'number' ? unetConfig['sample_size'] : 64;
-      const preprocessor = (await readJson('feature_extractor/preprocessor_config.json', false)) ?? {};
-      const crop = preprocessor['crop_size'];
-      const cropSize = typeof crop === 'number' ? crop : ((crop as { height?: number } | undefined)?.height ?? 224);
+      // CLIPImageProcessor's defaults (openai/clip-vit-large-patch14) when the export has no feature_extractor/.
+      const clipPreprocess = fromHfImageProcessorConfig((await readJson('feature_extractor/preprocessor_config.json', false)) ?? {});
       const className = typeof schedulerConfig['_class_name'] === 'string' ? schedulerConfig['_class_name'] : '';
       const info: ModelInfo = {
         name: options.name ?? directory.replace(/\/+$/, '').split('/').pop()!,
@@ -145,19 +145,15 @@ export class StableDiffusionPipeline {
       };
       return new StableDiffusionPipeline(
         info,
-        pool,
+        worker,
         tokenizer,
         schedulerConfig,
         typeof vaeConfig['scaling_factor'] === 'number' ? vaeConfig['scaling_factor'] : 0.18215,
-        {
-          size: cropSize,
-          mean: (preprocessor['image_mean'] as number[] | undefined) ?? CLIP_MEAN,
-          std: (preprocessor['image_std'] as number[] | undefined) ?? CLIP_STD,
-        },
+        clipPreprocess,
         options.limits ?? DEFAULT_LIMITS,
       );
     } catch (err) {
-      await pool.close();
+      await worker.close();
       throw err;
     }
   }
@@ -178,7 +174,9 @@ export class StableDiffusionPipeline {
 
   /**
    * Generates the request's images one after another, yielding a progress event per denoising step
-   * and each image when it is done. Classifier-free guidance runs cond and uncond in one UNet batch.
+   * and each image when it is done. Each image's whole denoising loop (UNet with cond and uncond in
+   * one batch, guidance, scheduler step) and VAE decode run in the pipeline's worker thread; progress
+   * streams back without the loop ever waiting for this thread.
    */
   async *generate(request: GenerationRequest, options: GenerateOptions = {}): AsyncGenerator<GenerationEvent> {
     const req = this.resolve(request);
@@ -188,16 +186,19 @@ export class StableDiffusionPipeline {
 
     // Conditioning: [uncond; cond] along the batch, as diffusers concatenates them.
     let conditioning: TensorData;
-    let initLatents: Float32Array | undefined;
+    let posterior: { mean: Float32Array; std: Float32Array } | undefined;
+    // Also written into every image's parameters, so a batch job's provenance says what the model saw.
+    const notices: string[] = [];
     let width = req.width ?? this.info.defaultWidth;
     let height = req.height ?? this.info.defaultHeight;
     if (req.mode === 'image-variation') {
       conditioning = await this.encodeReferenceImage(request.referenceImage!, guided);
     } else {
       const cond = this.tokenizer!.encode(req.prompt);
-      if (cond.truncation) yield { type: 'notice', message: cond.truncation };
       const uncond = this.tokenizer!.encode(req.negativePrompt);
-      if (uncond.truncation) yield { type: 'notice', message: `negative ${uncond.truncation}` };
+      if (cond.truncation) notices.push(cond.truncation);
+      if (uncond.truncation) notices.push(`negative ${uncond.truncation}`);
+      for (const message of notices) yield { type: 'notice', message };
       conditioning = await this.encodeText(guided ? [uncond.ids, cond.ids] : [cond.ids]);
     }
     if (req.mode === 'image-to-image') {
@@ -208,7 +209,7 @@ export class StableDiffusionPipeline {
       if (width > this.limits.maxSide || height > this.limits.maxSide) {
         throw new DiffusionInputError(`init image is ${width}×${height}, above the limit of ${this.limits.maxSide}; pass width and height`);
       }
-      initLatents = await this.encodeImage(init.tensor, width, height);
+      posterior = await this.encodeImage(init.tensor, width, height);
     }
     signal?.throwIfAborted();
 
@@ -216,32 +217,42 @@ export class StableDiffusionPipeline {
     const latentSize = latentShape.reduce((a, b) => a * b, 1);
     for (let imageIndex = 0; imageIndex < req.seeds.length; imageIndex++) {
       const seed = req.seeds[imageIndex]!;
+      // Built here too so that a scheduler the config cannot make fails before the worker is involved,
+      // and to know which steps need injected noise.
       const scheduler = createScheduler(req.scheduler, this.schedulerConfig, req.steps, { eta: req.eta });
-      const n = scheduler.timesteps.length;
-      const noise = options.initialNoise?.(imageIndex) ?? gaussianNoise(seed, 0, latentSize);
-      let start = 0;
-      let latents: Float32Array;
-      if (initLatents) {
-        // diffusers' get_timesteps: skip the first (1 − strength) of the schedule.
-        start = n - Math.min(Math.floor(n * req.strength), n);
-        latents = scheduler.addNoise(initLatents, noise, start);
-      } else {
-        latents = noise.map((x) => x * scheduler.initNoiseSigma);
-      }
-      for (let i = start; i < n; i++) {
-        signal?.throwIfAborted();
-        const modelOutput = await this.denoise(scheduler, latents, i, latentShape, conditioning, guided ? req.guidanceScale : undefined);
-        const stepNoise = scheduler.stochastic ? (options.stepNoise?.(imageIndex, i) ?? gaussianNoise(seed, 1 + i, latentSize)) : undefined;
-        latents = scheduler.step(modelOutput, i, latents, stepNoise);
-        options.onLatents?.(imageIndex, i, latents);
-        const progress: GenerationEvent = { type: 'progress', imageIndex, step: i - start + 1, totalSteps: n - start };
-        if (req.previews) progress.previewPng = await latentPreviewPng(latents, width / 8, height / 8);
+      const stepNoise =
+        options.stepNoise && scheduler.stochastic ? Array.from(scheduler.timesteps, (_t, i) => options.stepNoise!(imageIndex, i).slice()) : undefined;
+      let decoded: Float32Array | undefined;
+      const events = this.worker.denoise(
+        {
+          scheduler: req.scheduler,
+          schedulerConfig: this.schedulerConfig,
+          steps: req.steps,
+          eta: req.eta,
+          seed,
+          latentShape,
+          conditioning: { ...conditioning, data: conditioning.data.slice() },
+          guidanceScale: guided ? req.guidanceScale : undefined,
+          initLatents: posterior && this.samplePosterior(posterior, options.posteriorNoise?.(imageIndex) ?? gaussianNoise(seed, POSTERIOR_NOISE_STREAM, latentSize)),
+          strength: req.strength,
+          initialNoise: options.initialNoise?.(imageIndex).slice(),
+          stepNoise,
+          reportLatents: req.previews || options.onLatents !== undefined,
+          scalingFactor: this.scalingFactor,
+        },
+        { signal, onStep: (m) => options.onLatents?.(imageIndex, m.stepIndex, m.latents!) },
+      );
+      for await (const event of events) {
+        if (event.type === 'decoded') {
+          decoded = event.image;
+          break;
+        }
+        const progress: GenerationEvent = { type: 'progress', imageIndex, step: event.step, totalSteps: event.totalSteps };
+        if (req.previews) progress.previewPng = await latentPreviewPng(event.latents!, width / 8, height / 8);
         yield progress;
       }
-      signal?.throwIfAborted();
-      const decoded = await this.decodeLatents(latents, latentShape);
-      const parametersJson = JSON.stringify(this.parameters(req, imageIndex, seed, width, height));
-      const encoded = await encodeImage(decodedToRgb(decoded, width, height), width, height, req.format, parametersJson);
+      const parametersJson = JSON.stringify(this.parameters(req, imageIndex, seed, width, height, notices));
+      const encoded = await encodeImage(decodedToRgb(decoded!, width, height), width, height, req.format, parametersJson);
       yield { type: 'image', imageIndex, seed, image: encoded.bytes, mimeType: encoded.mimeType, parametersJson, width, height };
     }
   }
@@ -255,19 +266,11 @@ export class StableDiffusionPipeline {
 
   /** Releases the ONNX sessions and stops the worker. */
   async dispose(): Promise<void> {
-    await this.pool.close();
-  }
-
-  /** Runs one component; feeds are transferred to the worker (pass copies of anything reused). */
-  private async run(component: Component, feeds: Record<string, TensorData>, preferredOutput: string): Promise<TensorData> {
-    const outputs = this.pool.signatures[component]!.outputs.map((o) => o.name);
-    const name = outputs.includes(preferredOutput) ? preferredOutput : outputs[0]!;
-    const out = await this.pool.run(component, feeds, [name]);
-    return out[name]!;
+    await this.worker.close();
   }
 
   private input(component: Component, index = 0): ValueInfo {
-    return this.pool.signatures[component]!.inputs[index]!;
+    return this.worker.signatures[component]!.inputs[index]!;
   }
 
   /** Text embeddings (last_hidden_state) of a batch of token-id rows. */
@@ -278,31 +281,22 @@ export class StableDiffusionPipeline {
     const input = this.input('text_encoder');
     const dims = [rows.length, length];
     const feed: TensorData = input.type === 'int32' ? { type: 'int32', dims, data: Int32Array.from(ids, Number) } : { type: 'int64', dims, data: ids };
-    const hidden = await this.run('text_encoder', { [input.name]: feed }, 'last_hidden_state');
+    const hidden = await this.worker.run('text_encoder', { [input.name]: feed }, 'last_hidden_state');
     return { type: 'float32', dims: hidden.dims, data: hidden.data as Float32Array };
   }
 
   private async encodeReferenceImage(bytes: Uint8Array, guided: boolean): Promise<TensorData> {
-    const { size, mean, std } = this.clipPreprocess;
-    let raw: Buffer;
+    let pixels: Float32Array;
     try {
-      // CLIPImageProcessor: shortest side to `size` (bicubic), centre crop size×size.
-      raw = await sharp(bytes)
-        .rotate()
-        .flatten({ background: '#ffffff' })
-        .toColourspace('srgb')
-        .resize(size, size, { fit: 'cover', position: 'centre', kernel: 'cubic' })
-        .removeAlpha()
-        .raw()
-        .toBuffer();
+      // CLIPImageProcessor with Pillow's resampling, pixel for pixel (@select/vision).
+      pixels = (await preprocessImage(bytes, this.clipPreprocess)).tensor;
     } catch (cause) {
-      throw new DiffusionInputError(`reference image cannot be decoded: ${(cause as Error).message}`, { cause });
+      if (!(cause instanceof ImageDecodeError)) throw cause;
+      throw new DiffusionInputError(`reference image cannot be decoded: ${cause.message}`, { cause });
     }
-    const plane = size * size;
-    const pixels = new Float32Array(3 * plane);
-    for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) pixels[c * plane + p] = (raw[p * 3 + c]! / 255 - mean[c]!) / std[c]!;
     const input = this.input('image_encoder');
-    const embeds = (await this.run('image_encoder', { [input.name]: { type: 'float32', dims: [1, 3, size, size], data: pixels } }, 'image_embeds'))
+    const { height, width } = this.clipPreprocess.crop ?? { height: pixels.length / 3, width: 1 };
+    const embeds = (await this.worker.run('image_encoder', { [input.name]: { type: 'float32', dims: [1, 3, height, width], data: pixels } }, 'image_embeds'))
       .data as Float32Array;
     // The UNet attends to one "token": the projected image embedding; unconditional is all zeros.
     const dim = embeds.length;
@@ -311,64 +305,29 @@ export class StableDiffusionPipeline {
     return { type: 'float32', dims: [guided ? 2 : 1, 1, dim], data };
   }
 
-  private async encodeImage(pixels: Float32Array, width: number, height: number): Promise<Float32Array> {
+  /** The VAE posterior of the init image: the encoder's mean and log-variance, as diffusers' DiagonalGaussianDistribution reads them. */
+  private async encodeImage(pixels: Float32Array, width: number, height: number): Promise<{ mean: Float32Array; std: Float32Array }> {
     const input = this.input('vae_encoder');
-    const params = (await this.run('vae_encoder', { [input.name]: { type: 'float32', dims: [1, 3, height, width], data: pixels } }, 'latent_parameters'))
+    const params = (await this.worker.run('vae_encoder', { [input.name]: { type: 'float32', dims: [1, 3, height, width], data: pixels } }, 'latent_parameters'))
       .data as Float32Array;
-    // latent_parameters holds mean and log-variance; the posterior mean keeps image-to-image
-    // deterministic without spending a noise stream on it.
     const size = 4 * (height / 8) * (width / 8);
-    return params.subarray(0, size).map((x) => x * this.scalingFactor);
+    const std = params.subarray(size, 2 * size).map((logvar) => Math.exp(0.5 * Math.min(20, Math.max(-30, logvar))));
+    return { mean: params.slice(0, size), std };
   }
 
-  private async decodeLatents(latents: Float32Array, shape: number[]): Promise<Float32Array> {
-    const scaled = latents.map((x) => x / this.scalingFactor);
-    return (await this.run('vae_decoder', { [this.input('vae_decoder').name]: { type: 'float32', dims: shape, data: scaled } }, 'sample'))
-      .data as Float32Array;
+  /**
+   * A sample of the posterior, scaled: (mean + std·ε)·scaling_factor — what optimum's
+   * ORTStableDiffusionImg2ImgPipeline (diffusers' retrieve_latents, sample_mode "sample") starts from.
+   * float32 rounding after each operation, as torch computes it.
+   */
+  private samplePosterior(posterior: { mean: Float32Array; std: Float32Array }, epsilon: Float32Array): Float32Array {
+    const { mean, std } = posterior;
+    const out = new Float32Array(mean.length);
+    for (let i = 0; i < out.length; i++) out[i] = Math.fround(mean[i]! + Math.fround(std[i]! * epsilon[i]!)) * this.scalingFactor;
+    return out;
   }
 
-  private async denoise(
-    scheduler: Scheduler,
-    latents: Float32Array,
-    stepIndex: number,
-    shape: number[],
-    conditioning: TensorData,
-    guidanceScale: number | undefined,
-  ): Promise<Float32Array> {
-    const input = scheduler.scaleModelInput(latents, stepIndex);
-    const batch = guidanceScale === undefined ? 1 : 2;
-    const sample = new Float32Array(batch * input.length);
-    for (let b = 0; b < batch; b++) sample.set(input, b * input.length);
-    const t = scheduler.timesteps[stepIndex]!;
-    const timestepInfo = this.pool.signatures['unet']!.inputs.find((x) => x.name === 'timestep');
-    const dims = timestepInfo && timestepInfo.shape.length > 0 ? [1] : [];
-    // optimum casts the scheduler's (possibly fractional) timestep to the input's dtype: truncation for int64.
-    const timestep: TensorData =
-      timestepInfo?.type === 'int64'
-        ? { type: 'int64', dims, data: BigInt64Array.of(BigInt(Math.trunc(t))) }
-        : { type: 'float32', dims, data: Float32Array.of(t) };
-    const out = await this.run(
-      'unet',
-      {
-        sample: { type: 'float32', dims: [batch, ...shape.slice(1)], data: sample },
-        timestep,
-        // Copied: feeds are transferred to the worker, and the conditioning serves every step.
-        encoder_hidden_states: { ...conditioning, data: conditioning.data.slice() },
-      },
-      'out_sample',
-    );
-    const pred = out.data as Float32Array;
-    if (guidanceScale === undefined) return pred;
-    const size = input.length;
-    const guidedOut = new Float32Array(size);
-    for (let i = 0; i < size; i++) {
-      const u = pred[i]!;
-      guidedOut[i] = u + guidanceScale * (pred[size + i]! - u);
-    }
-    return guidedOut;
-  }
-
-  private parameters(req: ResolvedRequest, imageIndex: number, seed: bigint, width: number, height: number): Record<string, unknown> {
+  private parameters(req: ResolvedRequest, imageIndex: number, seed: bigint, width: number, height: number, notices: string[]): Record<string, unknown> {
     return {
       model: this.info.name,
       mode: req.mode,
@@ -382,7 +341,8 @@ export class StableDiffusionPipeline {
       ...(req.scheduler === 'ddim' && req.eta > 0 ? { eta: req.eta } : {}),
       seed: seed.toString(),
       image_index: imageIndex,
-      rng: 'philox4x32-10+box-muller (stream 0: initial noise, 1+k: step k noise)',
+      ...(notices.length > 0 ? { notices } : {}),
+      rng: 'philox4x32-10+box-muller (stream 0: initial noise, 1+k: step k noise, 2^32-1: image-to-image VAE posterior sample)',
       software: '@select/diffusion',
     };
   }

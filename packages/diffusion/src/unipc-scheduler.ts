@@ -72,7 +72,9 @@ export class UniPcScheduler implements Scheduler {
 
   #convertModelOutput(modelOutput: Float32Array, sample: Float32Array, stepIndex: number): Float32Array {
     const { alpha, sigma } = alphaSigma(this.sigmas[stepIndex]!);
+    // Config fields read once: a lookup per element on the config object costs more than the math.
     const prediction = this.config.prediction_type;
+    const predictX0 = this.config.predict_x0;
     const out = new Float32Array(sample.length);
     for (let i = 0; i < sample.length; i++) {
       const m = modelOutput[i]!;
@@ -81,7 +83,7 @@ export class UniPcScheduler implements Scheduler {
       if (prediction === 'epsilon') x0 = (x - sigma * m) / alpha;
       else if (prediction === 'sample') x0 = m;
       else x0 = alpha * x - sigma * m;
-      out[i] = this.config.predict_x0 ? x0 : (x - alpha * x0) / sigma;
+      out[i] = predictX0 ? x0 : (x - alpha * x0) / sigma;
     }
     return out;
   }
@@ -129,16 +131,14 @@ export class UniPcScheduler implements Scheduler {
     const { R, b, hPhi1, Bh } = this.#coefficients(hh, rks, order);
     let rhosP: number[] = [];
     if (D1s.length > 0) rhosP = order === 2 ? [0.5] : solveLinear(R.slice(0, -1).map((row) => row.slice(0, -1)), b.slice(0, -1));
+    const { alpha: alphaS0 } = alphaSigma(this.sigmas[stepIndex]!);
     const out = new Float32Array(x.length);
     for (let j = 0; j < x.length; j++) {
       let predRes = 0;
       for (let k = 0; k < D1s.length; k++) predRes += rhosP[k]! * D1s[k]![j]!;
-      if (predictX0) {
-        out[j] = (sigmaT / sigmaS0) * x[j]! - alphaT * hPhi1 * m0[j]! - alphaT * Bh * predRes;
-      } else {
-        const { alpha: alphaS0 } = alphaSigma(this.sigmas[stepIndex]!);
-        out[j] = (alphaT / alphaS0) * x[j]! - sigmaT * hPhi1 * m0[j]! - sigmaT * Bh * predRes;
-      }
+      out[j] = predictX0
+        ? (sigmaT / sigmaS0) * x[j]! - alphaT * hPhi1 * m0[j]! - alphaT * Bh * predRes
+        : (alphaT / alphaS0) * x[j]! - sigmaT * hPhi1 * m0[j]! - sigmaT * Bh * predRes;
     }
     return out;
   }

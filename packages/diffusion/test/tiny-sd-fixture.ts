@@ -22,7 +22,7 @@ export interface PipelineReference {
   initialLatents: string;
   cases: { scheduler: 'ddim' | 'euler' | 'euler-ancestral' | 'unipc'; timesteps: number[]; stepNoise: string[]; latentsPerStep: string[]; image: string; png: string }[];
   variation: { scheduler: 'unipc'; reference: string; guidanceScale: number; imageEmbeds: string; initialLatents: string; image: string; png: string };
-  img2img: { scheduler: 'ddim'; strength: number; init: string; noise: string; timesteps: number[]; image: string; png: string };
+  img2img: { scheduler: 'ddim'; strength: number; init: string; noise: string; posteriorNoise: string; timesteps: number[]; image: string; png: string };
 }
 
 export const pipelineReference = (): PipelineReference =>

@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { readShiftManifest, readWebDataset, type ManifestEntry } from '@select/datasets';
+import { readEmbeddedParameters } from '@select/diffusion';
 import { createEventConsumer, type ReceivedEvent } from '@select/events';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { JobStatusMessage } from './batch-jobs.js';
 import type { GenerationServer } from './server.js';
-import { connect, startTestServer, TINY_SD_MODEL, tinyModelsDir, unaryCall } from './test-server.test-util.js';
+import { collect, connect, openStream, startTestServer, TINY_SD_MODEL, tinyModelsDir, unaryCall } from './test-server.test-util.js';
 
 const BROKERS = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',');
 const prefix = `t-gen-${randomBytes(4).toString('hex')}-`;
@@ -25,10 +26,10 @@ afterAll(async () => {
   }
 });
 
-const classBatch = (outputUri: string, imagesPerClass: number) => ({
+const classBatch = (outputUri: string, imagesPerClass: number, format = 'IMAGE_FORMAT_PNG') => ({
   shiftName: 'sd1000-txt2img-mini',
   outputUri,
-  sampling: { model: 'tiny-sd', steps: 2, scheduler: 'SCHEDULER_UNIPC' },
+  sampling: { model: 'tiny-sd', steps: 2, scheduler: 'SCHEDULER_UNIPC', format },
   classPrompts: { promptTemplate: 'A photo of {class}', wnids: ['n01440764', 'n01443537'], imagesPerClass },
 });
 
@@ -69,7 +70,8 @@ describe('StartBatch', () => {
       handleBatch: async (batch) => void events.push(...batch),
     });
     try {
-      const started = await unaryCall<JobStatusMessage>(client, 'startBatch', classBatch(shiftDir, 2));
+      // JPEG: the shift writer stores JPEG bytes as they are, so the stored image can be compared.
+      const started = await unaryCall<JobStatusMessage>(client, 'startBatch', classBatch(shiftDir, 2, 'IMAGE_FORMAT_JPEG'));
       expect(started).toMatchObject({ kind: 'generate-batch', total: '4', unit: 'images', outputUri: shiftDir });
       const final = await waitFor(server, started.jobId, (s) => s.state === 'JOB_STATE_SUCCEEDED' || s.state === 'JOB_STATE_FAILED');
       expect(final).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', done: '4' });
@@ -78,9 +80,17 @@ describe('StartBatch', () => {
       expect(entries.map((e) => `${e.wnid}#${e.seed}`).sort()).toEqual(['n01440764#1', 'n01440764#2', 'n01443537#1', 'n01443537#2']);
       const samples = [];
       for await (const r of readWebDataset({ shards: join(shiftDir, entries[0]!.shard) })) if (r.ok) samples.push(r.sample);
-      const json = JSON.parse(samples[0]!.files.get('json')!.toString()) as Record<string, unknown>;
-      expect(JSON.stringify(json)).toContain('A photo of tench');
-      expect(JSON.stringify(json)).toContain('tiny-sd');
+      const sample = samples[0]!;
+      const json = JSON.parse(sample.files.get('json')!.toString()) as { prompt: string; seed: number; extra: { parameters: Record<string, unknown> } };
+      expect(json).toMatchObject({ prompt: 'A photo of tench', extra: { parameters: { model: 'tiny-sd', steps: 2, scheduler: 'unipc', seed: String(json.seed) } } });
+      // The provenance is enough to regenerate the exact image: the same prompt, seed and sampling over
+      // TextToImage give the stored bytes, parameters embedded in the JPEG included.
+      const stored = sample.files.get('jpg')!;
+      expect(JSON.parse(readEmbeddedParameters(stored)!)).toEqual(json.extra.parameters);
+      const again = await collect(
+        openStream(client, 'textToImage', { prompt: json.prompt, sampling: { ...classBatch(shiftDir, 1, 'IMAGE_FORMAT_JPEG').sampling, seeds: [String(json.seed)] } }),
+      );
+      expect(again.find((e) => e.image)!.image!.image.equals(stored)).toBe(true);
 
       await consumer.start();
       for (let i = 0; i < 200 && !events.some((e) => (e.payload as { state?: string }).state === 'JOB_STATE_SUCCEEDED'); i++) {

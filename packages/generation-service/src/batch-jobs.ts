@@ -2,40 +2,24 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { commonV1, eventsV1, generationV1 } from '@select/contracts';
 import { readClassShards, readImageFolder, ShiftWriter, type ShiftSample } from '@select/datasets';
 import type { GenerationRequest, StableDiffusionPipeline } from '@select/diffusion';
 import { createEventProducer, type EventProducer } from '@select/events';
 import { ServiceError, status as GrpcStatus, type Logger } from '@select/platform';
 import { loadImageNetTaxonomy } from '@select/taxonomy';
 import type { ModelRegistry } from './model-registry.js';
-import { samplingToRequest, type SamplingParamsMessage } from './request-mapping.js';
+import { samplingToRequest } from './request-mapping.js';
 
 export const BATCH_JOB_KIND = 'generate-batch';
 
-export interface BatchRequestMessage {
-  shiftName: string;
-  outputUri: string;
-  sampling: SamplingParamsMessage | null;
-  classPrompts?: { promptTemplate: string; wnids: string[]; imagesPerClass: number } | null;
-  referenceImages?: { inputUri: string; inputFormat: string; variationsPerImage: number } | null;
-  source?: 'classPrompts' | 'referenceImages';
-}
+/** select.generation.v1.BatchRequest as the server receives it (and keeps it on disk). */
+export type BatchRequestMessage = generationV1.BatchRequest__Output;
 
-export type JobState = 'JOB_STATE_QUEUED' | 'JOB_STATE_RUNNING' | 'JOB_STATE_SUCCEEDED' | 'JOB_STATE_FAILED' | 'JOB_STATE_CANCELLED';
+type JobState = commonV1.JobState__Output;
 
 /** select.common.v1.JobStatus as the service returns it (and keeps it on disk). */
-export interface JobStatusMessage {
-  jobId: string;
-  kind: string;
-  state: JobState;
-  done: string;
-  total: string;
-  unit: string;
-  message: string;
-  createdUnixMs: string;
-  updatedUnixMs: string;
-  outputUri: string;
-}
+export type JobStatusMessage = commonV1.JobStatus__Output;
 
 interface StoredJob {
   status: JobStatusMessage;
@@ -212,7 +196,7 @@ export class BatchJobs {
       const publishProgress = async (): Promise<void> => {
         lastProgress = Date.now();
         await this.update(job, { done: String(done), message: `${done} images` }, false);
-        await this.publish('select.events.v1.JobProgress', status.jobId, {
+        const event: eventsV1.JobProgress = {
           jobId: status.jobId,
           kind: BATCH_JOB_KIND,
           done: String(done),
@@ -220,7 +204,8 @@ export class BatchJobs {
           unit: 'images',
           ratePerS: done / Math.max(1e-3, (Date.now() - startedAt) / 1000),
           message: `${done} images`,
-        });
+        };
+        await this.publish('select.events.v1.JobProgress', status.jobId, event);
       };
       const progress = async (): Promise<void> => {
         done++;
@@ -293,13 +278,14 @@ export class BatchJobs {
     await writeFile(`${file}.tmp`, JSON.stringify(job));
     await rename(`${file}.tmp`, file);
     if (lifecycle) {
-      await this.publish('select.events.v1.JobLifecycle', job.status.jobId, {
+      const event: eventsV1.JobLifecycle = {
         jobId: job.status.jobId,
         kind: BATCH_JOB_KIND,
         state: job.status.state,
         message: job.status.message,
         paramsJson: JSON.stringify(canonicalRequest(job.request)),
-      });
+      };
+      await this.publish('select.events.v1.JobLifecycle', job.status.jobId, event);
     }
   }
 

@@ -1,15 +1,8 @@
+import type { generationV1 } from '@select/contracts';
 import type { GenerationRequest } from '@select/diffusion';
 import { ServiceError, type CallContext, type ServerStreamHandler } from '@select/platform';
 import type { ModelRegistry } from './model-registry.js';
-import {
-  SCHEDULER_ENUM,
-  samplingToRequest,
-  toEventMessage,
-  type ImageToImageMessage,
-  type ImageVariationMessage,
-  type SamplingParamsMessage,
-  type TextToImageMessage,
-} from './request-mapping.js';
+import { SCHEDULER_ENUM, samplingToRequest, toEventMessage, type SamplingParamsMessage } from './request-mapping.js';
 
 export interface GenerateHandlerOptions {
   maxConcurrentCalls: number;
@@ -29,7 +22,7 @@ export function generateHandlers(models: ModelRegistry, options: GenerateHandler
     }
   };
 
-  async function* run(sampling: SamplingParamsMessage | null, request: GenerationRequest, ctx: CallContext): AsyncGenerator<Record<string, unknown>> {
+  async function* run(sampling: SamplingParamsMessage | null, request: GenerationRequest, ctx: CallContext): AsyncGenerator<generationV1.GenerationEvent> {
     const pipeline = models.get(sampling?.model ?? '', request.mode === 'image-variation' ? 'image-variation' : 'text-to-image');
     pipeline.resolve(request); // INVALID_ARGUMENT before the call takes a slot
     if (active >= options.maxConcurrentCalls) {
@@ -43,10 +36,10 @@ export function generateHandlers(models: ModelRegistry, options: GenerateHandler
     }
   }
 
-  const TextToImage: ServerStreamHandler<TextToImageMessage, Record<string, unknown>> = (req, ctx) =>
+  const TextToImage: ServerStreamHandler<generationV1.TextToImageRequest__Output, generationV1.GenerationEvent> = (req, ctx) =>
     run(req.sampling, { mode: 'text-to-image', prompt: req.prompt, negativePrompt: req.negativePrompt, ...samplingToRequest(req.sampling) }, ctx);
 
-  const ImageToImage: ServerStreamHandler<ImageToImageMessage, Record<string, unknown>> = (req, ctx) => {
+  const ImageToImage: ServerStreamHandler<generationV1.ImageToImageRequest__Output, generationV1.GenerationEvent> = (req, ctx) => {
     checkImage('init_image', req.initImage);
     return run(
       req.sampling,
@@ -62,12 +55,12 @@ export function generateHandlers(models: ModelRegistry, options: GenerateHandler
     );
   };
 
-  const ImageVariation: ServerStreamHandler<ImageVariationMessage, Record<string, unknown>> = (req, ctx) => {
+  const ImageVariation: ServerStreamHandler<generationV1.ImageVariationRequest__Output, generationV1.GenerationEvent> = (req, ctx) => {
     checkImage('reference_image', req.referenceImage);
     return run(req.sampling, { mode: 'image-variation', referenceImage: req.referenceImage, ...samplingToRequest(req.sampling) }, ctx);
   };
 
-  const ListModels = () => ({
+  const ListModels = (): generationV1.ListModelsResponse => ({
     models: models.list().map(({ info }) => ({
       name: info.name,
       pipeline: info.pipeline,

@@ -1,33 +1,10 @@
+import type { generationV1 } from '@select/contracts';
 import { DiffusionInputError, type GenerationRequest, type GenerationEvent, type SchedulerKind } from '@select/diffusion';
 
-// Proto messages as @grpc/proto-loader hands them over (longs and enums as strings, defaults filled).
-export interface SamplingParamsMessage {
-  model: string;
-  width: number;
-  height: number;
-  steps: number;
-  guidanceScale: number;
-  scheduler: string;
-  seeds: string[];
-  numImages: number;
-  format: string;
-  previews: boolean;
-}
-export interface TextToImageMessage {
-  prompt: string;
-  negativePrompt: string;
-  sampling: SamplingParamsMessage | null;
-}
-export interface ImageToImageMessage extends TextToImageMessage {
-  initImage: Buffer;
-  strength: number;
-}
-export interface ImageVariationMessage {
-  referenceImage: Buffer;
-  sampling: SamplingParamsMessage | null;
-}
+/** SamplingParams as the server receives it (longs and enums as strings, defaults filled). */
+export type SamplingParamsMessage = generationV1.SamplingParams__Output;
 
-const SCHEDULERS: Readonly<Record<string, SchedulerKind | undefined>> = {
+const SCHEDULERS: Readonly<Record<generationV1.Scheduler__Output, SchedulerKind | undefined>> = {
   SCHEDULER_UNSPECIFIED: undefined,
   SCHEDULER_DDIM: 'ddim',
   SCHEDULER_EULER: 'euler',
@@ -35,7 +12,7 @@ const SCHEDULERS: Readonly<Record<string, SchedulerKind | undefined>> = {
   SCHEDULER_UNIPC: 'unipc',
 };
 
-export const SCHEDULER_ENUM: Readonly<Record<SchedulerKind, string>> = {
+export const SCHEDULER_ENUM: Readonly<Record<SchedulerKind, generationV1.Scheduler__Output>> = {
   ddim: 'SCHEDULER_DDIM',
   euler: 'SCHEDULER_EULER',
   'euler-ancestral': 'SCHEDULER_EULER_ANCESTRAL',
@@ -82,7 +59,7 @@ export function samplingToRequest(sampling: SamplingParamsMessage | null): Omit<
 }
 
 /** A library event → GenerationEvent message (oneof by field presence). */
-export function toEventMessage(event: GenerationEvent): Record<string, unknown> {
+export function toEventMessage(event: GenerationEvent): generationV1.GenerationEvent {
   switch (event.type) {
     case 'notice':
       return { notice: { message: event.message } };

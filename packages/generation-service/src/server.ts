@@ -1,6 +1,6 @@
-import { packageDefinition } from '@select/contracts';
+import { packageDefinition, type commonV1, type generationV1 } from '@select/contracts';
 import { createGrpcServer, createLogger, serverOptionsFromConfig, type GrpcServer, type Logger } from '@select/platform';
-import { BatchJobs, type BatchRequestMessage } from './batch-jobs.js';
+import { BatchJobs } from './batch-jobs.js';
 import type { GenerationConfig } from './config.js';
 import { generateHandlers } from './generate-handlers.js';
 import { ModelRegistry } from './model-registry.js';
@@ -36,9 +36,9 @@ export async function startGenerationServer(config: GenerationConfig, options: {
   const server = createGrpcServer({ ...serverOptionsFromConfig(config), name: 'generation-service', logger });
   server.addService(packageDefinition('generation'), SERVICE_NAME, {
     ...generateHandlers(models, { maxConcurrentCalls: config.maxConcurrentCalls, maxImageBytes: config.maxImageBytes }),
-    StartBatch: (req: BatchRequestMessage) => jobs.start(req),
-    GetJob: (req: { jobId: string }) => jobs.get(req.jobId),
-    CancelJob: (req: { jobId: string }) => jobs.cancel(req.jobId),
+    StartBatch: (req: generationV1.BatchRequest__Output) => jobs.start(req),
+    GetJob: (req: commonV1.JobRef__Output) => jobs.get(req.jobId),
+    CancelJob: (req: commonV1.JobRef__Output) => jobs.cancel(req.jobId),
   });
   let address: string;
   try {

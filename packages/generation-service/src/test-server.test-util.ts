@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { loadProto } from '@select/contracts';
+import { loadProto, type generationV1 } from '@select/contracts';
 import { createLogger, resolveConfig } from '@select/platform';
 import { generationConfigSchema } from './config.js';
 import { startGenerationServer, type GenerationServer } from './server.js';
@@ -43,16 +43,18 @@ export function unaryCall<T>(client: Client, method: string, request: object, de
   });
 }
 
-export function openStream(client: Client, method: string, request: object, options: grpc.CallOptions = {}): grpc.ClientReadableStream<Record<string, unknown>> {
-  const fn = client[method] as unknown as (r: object, o: grpc.CallOptions) => grpc.ClientReadableStream<Record<string, unknown>>;
+type Event = generationV1.GenerationEvent__Output;
+
+export function openStream(client: Client, method: string, request: object, options: grpc.CallOptions = {}): grpc.ClientReadableStream<Event> {
+  const fn = client[method] as unknown as (r: object, o: grpc.CallOptions) => grpc.ClientReadableStream<Event>;
   return fn.call(client, request, { deadline: Date.now() + 30_000, ...options });
 }
 
 /** Collects a server stream; rejects with the call's error. */
-export function collect(stream: grpc.ClientReadableStream<Record<string, unknown>>): Promise<Record<string, unknown>[]> {
+export function collect(stream: grpc.ClientReadableStream<Event>): Promise<Event[]> {
   return new Promise((resolve, reject) => {
-    const out: Record<string, unknown>[] = [];
-    stream.on('data', (m: Record<string, unknown>) => out.push(m));
+    const out: Event[] = [];
+    stream.on('data', (m: Event) => out.push(m));
     stream.on('error', reject);
     stream.on('end', () => resolve(out));
   });

@@ -11,7 +11,7 @@
 // tools/bench/.cache/generation (git-ignored, ~5 GB, a few minutes to build the first time).
 // Python: $GENERATION_BENCH_PYTHON, else a venv under tools/bench/generation/.venv from requirements.txt.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,12 +79,15 @@ for (const c of configs) {
   const pick = (name, field) => median(runs[name].map((o) => o[field]));
   const summary = {
     config: c.name,
+    date: new Date().toISOString(),
+    loadAverage1m: { before: Number(loadBefore.toFixed(2)), now: Number(loadavg()[0].toFixed(2)) },
     width: c.width,
     height: c.height,
     steps: c.steps,
     scheduler: 'unipc',
     guidance: 7.5,
     stepMs: { raw: pick('raw', 'stepMs'), ours: pick('ours', 'stepMs'), optimum: pick('optimum', 'stepMs') },
+    stepMeanMs: { raw: pick('raw', 'stepMeanMs'), ours: pick('ours', 'stepMeanMs'), optimum: pick('optimum', 'stepMeanMs') },
     wholeImageMs: { ours: pick('ours', 'wholeMs'), optimum: pick('optimum', 'wholeMs') },
     promptEncodingMs: { ours: pick('ours', 'headMs'), optimum: pick('optimum', 'headMs') },
     decodeAndEncodeMs: { ours: pick('ours', 'tailMs'), optimum: pick('optimum', 'tailMs') },
@@ -92,10 +95,13 @@ for (const c of configs) {
     runs,
   };
   summary.stepOverheadVsRaw = summary.stepMs.ours / summary.stepMs.raw - 1;
+  summary.stepMeanOverheadVsRaw = summary.stepMeanMs.ours / summary.stepMeanMs.raw - 1;
+  // Each repeat runs raw and ours back to back: the median of their ratios cancels most load drift.
+  summary.stepOverheadVsRawPaired = median(runs.ours.map((o, i) => o.stepMs / runs.raw[i].stepMs)) - 1;
   summary.speedupVsOptimum = { step: summary.stepMs.optimum / summary.stepMs.ours, wholeImage: summary.wholeImageMs.optimum / summary.wholeImageMs.ours };
   results.push(summary);
   console.log(
-    `${c.name}: step overhead vs raw ORT ${(summary.stepOverheadVsRaw * 100).toFixed(1)} %, ` +
+    `${c.name}: step overhead vs raw ORT ${(summary.stepOverheadVsRaw * 100).toFixed(1)} % (median; paired ${(summary.stepOverheadVsRawPaired * 100).toFixed(1)} %, mean ${(summary.stepMeanOverheadVsRaw * 100).toFixed(1)} %), ` +
       `vs optimum ${summary.speedupVsOptimum.step.toFixed(2)}× per step, ${summary.speedupVsOptimum.wholeImage.toFixed(2)}× whole image`,
   );
 }
@@ -122,11 +128,23 @@ const result = {
     'raw = onnxruntime-node UNet session.run in the calling thread with the pipeline shapes (batch 2 for CFG), same session options; the floor for a step',
     'ours = StableDiffusionPipeline.generate (UNet in a worker thread, scheduler in TS); step = gap between progress events',
     'optimum = ORTStableDiffusionPipeline with UniPCMultistepScheduler, same export and thread count; step = gap between callback_on_step_end calls',
-    'whole image = text encoding + all steps + VAE decode + PNG encode, after one warm-up generation',
+    'whole image = text encoding + all steps + VAE decode + PNG encode, after one warm-up generation of the same request (raw: as many warm-up runs as steps)',
+    'stepMeanMs: mean step time (ours: from the gaps between progress events); a check on the median',
+    'results with carriedOver: true were not rerun in this run; their date and loadAverage1m are their own',
   ],
   repeats,
   results,
 };
+// Configs not run this time keep their last result (with its own date and machine load), so that a
+// quick `--sizes tiny` run does not drop the SD-1.5 numbers that take many minutes to measure.
+const resultsFile = join(root, 'tools/bench/results/generation.json');
+if (existsSync(resultsFile)) {
+  const previous = JSON.parse(readFileSync(resultsFile, 'utf8'));
+  for (const old of previous.results ?? []) {
+    if (results.some((r) => r.config === old.config)) continue;
+    results.push({ ...old, date: old.date ?? previous.date, loadAverage1m: old.loadAverage1m ?? previous.machine?.loadAverage1m, carriedOver: true });
+  }
+}
 mkdirSync(join(root, 'tools/bench/results'), { recursive: true });
-writeFileSync(join(root, 'tools/bench/results/generation.json'), `${JSON.stringify(result, null, 2)}\n`);
+writeFileSync(resultsFile, `${JSON.stringify(result, null, 2)}\n`);
 console.log('wrote tools/bench/results/generation.json');
