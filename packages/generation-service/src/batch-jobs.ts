@@ -37,15 +37,6 @@ export interface BatchJobsOptions {
   progressIntervalMs?: number;
 }
 
-/**
- * Writers of interrupted (cancelled, shut down) jobs, kept open: ShiftWriter.close() marks a shift
- * complete, and a complete shift takes no more samples, so an interrupted job must not close it. A job
- * resumed in this process picks its writer up here; a new process recovers the directory instead (the
- * writer's lock names a dead pid). Process-wide because ShiftWriter allows one writer per directory
- * per process.
- */
-const suspendedWriters = new Map<string, ShiftWriter>();
-
 const TERMINAL: ReadonlySet<JobState> = new Set(['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED']);
 
 /**
@@ -181,9 +172,9 @@ export class BatchJobs {
       const sampling = samplingToRequest(request.sampling);
       const classPrompts = request.classPrompts && (request.source ?? 'classPrompts') === 'classPrompts' ? request.classPrompts : undefined;
       const dir = outputDir(request.outputUri);
-      writer = suspendedWriters.get(dir);
-      suspendedWriters.delete(dir);
-      writer ??= await ShiftWriter.open(dir, {
+      // A suspended shift (an interrupted run of this job, in this process or an earlier one) continues where
+      // it stopped, open shard included.
+      writer = await ShiftWriter.open(dir, {
         name: request.shiftName,
         strategy: classPrompts ? 'sd-txt2img' : 'sd-img2img',
         params: { ...canonicalRequest(request), model: pipeline.info.name },
@@ -258,8 +249,12 @@ export class BatchJobs {
     } catch (err) {
       const reason = signal.aborted ? signal.reason : err;
       const shuttingDown = signal.aborted && (reason as { code?: number } | undefined)?.code === GrpcStatus.UNAVAILABLE;
-      // Never closed here: a closed shift is complete, and every unfinished job is meant to be resumable.
-      if (writer) suspendedWriters.set(writer.dir, writer);
+      // Suspended, never closed: a closed shift is complete, and every unfinished job is meant to be resumable.
+      // suspend() keeps the committed shards and the open one and releases the directory for the resume.
+      if (writer) {
+        await writer.suspend().catch((suspendErr: unknown) => log.warn({ err: suspendErr }, 'could not suspend the shift writer'));
+        writer = undefined;
+      }
       if (shuttingDown) {
         // Left RUNNING on disk so the next process resumes it.
         await this.update(job, { message: 'interrupted by shutdown; resumes on restart' }, false);
