@@ -7,6 +7,11 @@ import { ensureTopics, TOPICS } from '@select/events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli, runSelect, startSelect } from './cli.test-util.js';
 
+// The infrastructure the tests run against, as the CLI reports it (CI may point elsewhere than the defaults).
+const KAFKA_BROKER = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',')[0]!;
+const CLICKHOUSE_URL = (process.env['CLICKHOUSE_URL'] ?? 'http://127.0.0.1:8123').replace(/\/+$/, '');
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 const id = randomBytes(4).toString('hex');
 const database = `select_test_cli_${id}`;
 const prefix = `t-cli-${id}-`;
@@ -151,8 +156,8 @@ describe('select (built, as a child process)', () => {
       const up = await runSelect(['status', '--sink', address], env);
       expect(up.stderr).toBe('');
       expect(up.code).toBe(0);
-      expect(up.stdout).toMatch(/^kafka +ok +127\.0\.0\.1:9092 +broker answers; 10 of 10/m);
-      expect(up.stdout).toMatch(new RegExp(`^clickhouse +ok +http://127\\.0\\.0\\.1:8123 +ClickHouse [\\d.]+; database ${database}: \\d+ tables`, 'm'));
+      expect(up.stdout).toMatch(new RegExp(`^kafka +ok +${escapeRegExp(KAFKA_BROKER)} +broker answers; 10 of 10`, 'm'));
+      expect(up.stdout).toMatch(new RegExp(`^clickhouse +ok +${escapeRegExp(CLICKHOUSE_URL)} +ClickHouse [\\d.]+; database ${database}: \\d+ tables`, 'm'));
       expect(up.stdout).toMatch(new RegExp(`^metrics-sink +ok +${address.replace(/\./g, '\\.')} +gRPC health: SERVING`, 'm'));
 
       // The tables the sink created are there for ad-hoc SQL.
