@@ -6,25 +6,16 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import { readShiftManifest, readWebDataset, type ManifestEntry } from '@select/datasets';
 import { readEmbeddedParameters } from '@select/diffusion';
 import { createEventConsumer, type ReceivedEvent } from '@select/events';
-import { Kafka, logLevel } from 'kafkajs';
+import { deleteTopicsWithPrefix, testBrokers } from '@select/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { JobStatusMessage } from './batch-jobs.js';
 import type { GenerationServer } from './server.js';
 import { collect, connect, openStream, startTestServer, TINY_SD_MODEL, tinyModelsDir, unaryCall } from './test-server.test-util.js';
 
-const BROKERS = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',');
+const BROKERS = testBrokers();
 const prefix = `t-gen-${randomBytes(4).toString('hex')}-`;
 
-afterAll(async () => {
-  const admin = new Kafka({ clientId: 'generation-test', brokers: BROKERS, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-    if (topics.length > 0) await admin.deleteTopics({ topics });
-  } finally {
-    await admin.disconnect();
-  }
-});
+afterAll(() => deleteTopicsWithPrefix(prefix, BROKERS));
 
 const classBatch = (outputUri: string, imagesPerClass: number, format = 'IMAGE_FORMAT_PNG') => ({
   shiftName: 'sd1000-txt2img-mini',
