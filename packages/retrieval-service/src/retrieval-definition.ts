@@ -1,5 +1,11 @@
 import { packageDefinition } from '@select/contracts';
-import { decodeQueryMatrix, encodeQueryField, encodeSearchResponse, type SearchResponseOut, type WithQueryVectors } from './search-codec.js';
+import {
+  decodeQueryMatrix,
+  encodeQueryField,
+  encodeSearchResponse,
+  type SearchResponseOut,
+  type WithQueryVectors,
+} from './search-codec.js';
 
 export const SERVICE_NAME = 'select.retrieval.v1.RetrievalService';
 
@@ -13,8 +19,9 @@ interface Method {
 /**
  * The retrieval package definition that the service and its client use: proto-loader's, with the fast
  * paths of search-codec.ts on Search and RangeSearch. The service decodes the queries into a matrix
- * (handlers receive `WithQueryMatrix` requests) and writes responses with encodeSearchResponse; the
- * client writes the query vectors of `WithQueryVectors` requests straight into the request bytes.
+ * (handlers receive `WithQueryMatrix` requests) and writes responses with encodeSearchResponse (or
+ * sends the bytes a handler already wrote); the client writes the query vectors of `WithQueryVectors`
+ * requests straight into the request bytes.
  */
 export function retrievalPackageDefinition(): PackageDefinition {
   const base = packageDefinition('retrieval');
@@ -30,7 +37,8 @@ export function retrievalPackageDefinition(): PackageDefinition {
         const { queries, rest } = decodeQueryMatrix(bytes);
         return { ...(method.requestDeserialize(rest) as object), queries };
       },
-      responseSerialize: (value: SearchResponseOut) => encodeSearchResponse(value),
+      // Compact responses come from the handlers already encoded (encodeFlatResponse).
+      responseSerialize: (value: SearchResponseOut | Buffer) => (Buffer.isBuffer(value) ? value : encodeSearchResponse(value)),
     };
   }
   return { ...base, [SERVICE_NAME]: service as PackageDefinition[string] };

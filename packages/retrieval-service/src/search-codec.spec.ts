@@ -1,7 +1,13 @@
 import { packageDefinition } from '@select/contracts';
 import { describe, expect, it } from 'vitest';
 import { SERVICE_NAME } from './retrieval-definition.js';
-import { decodeQueryMatrix, encodeQueryField, encodeSearchResponse, type SearchResponseOut } from './search-codec.js';
+import {
+  decodeQueryMatrix,
+  encodeFlatResponse,
+  encodeQueryField,
+  encodeSearchResponse,
+  type SearchResponseOut,
+} from './search-codec.js';
 
 interface ProtoLoaderMethod {
   requestSerialize: (value: object) => Buffer;
@@ -32,6 +38,23 @@ describe('encodeSearchResponse', () => {
       ],
     };
     expect(protoLoader('Search').responseDeserialize(encodeSearchResponse(response))).toEqual(response);
+  });
+
+  it('writes compact responses from flat results as a client reads them', () => {
+    const bytes = encodeFlatResponse({
+      ids: ['a', 'ü'.repeat(200), 'c', 'd'],
+      scores: Float32Array.from([1, -2.5, 0.5, 0.25]),
+      offsets: Uint32Array.from([0, 2, 2, 4]),
+      truncated: Uint8Array.from([0, 0, 1]),
+    });
+    const response: SearchResponseOut = {
+      results: [
+        { neighbors: [], truncated: false, ids: ['a', 'ü'.repeat(200)], scores: [1, -2.5] },
+        { neighbors: [], truncated: false, ids: [], scores: [] },
+        { neighbors: [], truncated: true, ids: ['c', 'd'], scores: [0.5, 0.25] },
+      ],
+    };
+    expect(protoLoader('Search').responseDeserialize(bytes)).toEqual(response);
   });
 });
 

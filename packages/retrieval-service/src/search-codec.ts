@@ -5,6 +5,7 @@
 // between bytes and one Float32Array matrix directly, and SearchResponse is written into one buffer
 // sized up front. Every other field still goes through proto-loader.
 import type { retrievalV1 } from '@select/contracts';
+import type { FlatNeighbors } from '@select/vector-index';
 import type { VectorLike } from './vector-codec.js';
 
 /**
@@ -150,6 +151,47 @@ export function encodeSearchResponse(response: SearchResponseOut): Buffer {
       for (const score of r.scores) w.float(score);
     }
   });
+  return w.buffer;
+}
+
+function idsSize(ids: readonly string[], from: number, to: number): number {
+  let size = 0;
+  for (let i = from; i < to; i++) size += delimited(utf8Size(ids[i]!));
+  return size;
+}
+
+/**
+ * Protobuf bytes of a compact SearchResponse (`ids` / `scores` per query) straight from flat results:
+ * no object per neighbour or per query on the way, which is most of what the event loop did per query.
+ */
+export function encodeFlatResponse(found: FlatNeighbors): Buffer {
+  const queries = found.offsets.length - 1;
+  const sizes = new Uint32Array(queries);
+  let total = 0;
+  for (let q = 0; q < queries; q++) {
+    const from = found.offsets[q]!;
+    const to = found.offsets[q + 1]!;
+    const size = (found.truncated[q] ? 2 : 0) + idsSize(found.ids, from, to) + (to > from ? delimited(4 * (to - from)) : 0);
+    sizes[q] = size;
+    total += delimited(size);
+  }
+  const w = new Writer(total);
+  for (let q = 0; q < queries; q++) {
+    const from = found.offsets[q]!;
+    const to = found.offsets[q + 1]!;
+    w.byte(RESPONSE_RESULTS);
+    w.varint(sizes[q]!);
+    if (found.truncated[q]) {
+      w.byte(RESULT_TRUNCATED);
+      w.byte(1);
+    }
+    for (let i = from; i < to; i++) w.string(RESULT_IDS, found.ids[i]!);
+    if (to > from) {
+      w.byte(RESULT_SCORES);
+      w.varint(4 * (to - from));
+      w.floats(found.scores.subarray(from, to));
+    }
+  }
   return w.buffer;
 }
 

@@ -1,9 +1,9 @@
 import { ServiceError, type CallContext } from '@select/platform';
 import type { retrievalV1 } from '@select/contracts';
-import type { IndexCatalog, PersistentIndex, QueryNeighbors, SearchFilter } from '@select/vector-index';
+import type { FlatNeighbors, IndexCatalog, PersistentIndex, QueryNeighbors, RangeSearchOptions, SearchFilter } from '@select/vector-index';
 import { mapErrors } from './errors.js';
 import type { SearchGate } from './search-gate.js';
-import type { QueryMatrix, SearchResponseOut, WithQueryMatrix } from './search-codec.js';
+import { encodeFlatResponse, type QueryMatrix, type SearchResponseOut, type WithQueryMatrix } from './search-codec.js';
 
 /** The queries of a request as one flat matrix, once each is checked to have the index's dimension. */
 export function flattenQueries(queries: QueryMatrix, dimension: number): Float32Array {
@@ -30,17 +30,7 @@ function filterFromProto(filter: retrievalV1.Filter__Output | null): SearchFilte
   };
 }
 
-function toResponse(results: QueryNeighbors[], request: { includeMetadata: boolean; compact: boolean }): SearchResponseOut {
-  if (request.compact) {
-    return {
-      results: results.map((r) => ({
-        neighbors: [],
-        truncated: r.truncated,
-        ids: r.neighbors.map((n) => n.id),
-        scores: r.neighbors.map((n) => n.score),
-      })),
-    };
-  }
+function toResponse(results: QueryNeighbors[], request: { includeMetadata: boolean }): SearchResponseOut {
   return {
     results: results.map((r) => ({
       neighbors: r.neighbors.map((n) => ({
@@ -57,18 +47,25 @@ function toResponse(results: QueryNeighbors[], request: { includeMetadata: boole
 
 type QueryRequest = WithQueryMatrix<retrievalV1.SearchRequest__Output> | WithQueryMatrix<retrievalV1.RangeSearchRequest__Output>;
 
+/** One kind of search, with results as objects (for Neighbor messages) or flat (for compact responses). */
+interface SearchKind<R> {
+  objects: (index: PersistentIndex, queries: Float32Array, request: R, common: CommonOptions) => Promise<QueryNeighbors[]>;
+  flat: (index: PersistentIndex, queries: Float32Array, request: R, common: CommonOptions) => Promise<FlatNeighbors>;
+}
+
 /**
  * What Search and RangeSearch share: the checks, the index, the query matrix, a slot at the gate, and
  * the response; `check` validates the request's own fields (before it waits for a slot) and `search`
- * runs its kind of search.
+ * runs its kind of search. Compact responses are written to bytes here, from flat results (see
+ * encodeFlatResponse); the service definition sends such bytes as they are.
  */
 function queryHandler<R extends QueryRequest>(
   catalog: IndexCatalog,
   gate: SearchGate,
   check: (request: R) => void,
-  search: (index: PersistentIndex, queries: Float32Array, request: R, common: CommonOptions) => Promise<QueryNeighbors[]>,
+  search: SearchKind<R>,
 ) {
-  return (request: R, ctx: CallContext): Promise<SearchResponseOut> =>
+  return (request: R, ctx: CallContext): Promise<SearchResponseOut | Buffer> =>
     mapErrors(async () => {
       if (request.compact && request.includeMetadata) {
         throw ServiceError.invalidArgument('compact results carry no metadata: set include_metadata or compact, not both');
@@ -77,8 +74,10 @@ function queryHandler<R extends QueryRequest>(
       const queries = flattenQueries(request.queries, index.spec.dimension);
       check(request);
       const common = { exact: request.exact, efSearch: request.efSearch, filter: filterFromProto(request.filter), signal: ctx.signal };
-      const results = await gate.run(() => search(index, queries, request, common), ctx.signal);
-      return toResponse(results, request);
+      if (request.compact) {
+        return encodeFlatResponse(await gate.run(() => search.flat(index, queries, request, common), ctx.signal));
+      }
+      return toResponse(await gate.run(() => search.objects(index, queries, request, common), ctx.signal), request);
     });
 }
 
@@ -97,7 +96,10 @@ export function searchHandler(catalog: IndexCatalog, gate: SearchGate) {
     (request) => {
       if (!request.k) throw ServiceError.invalidArgument('k must be at least 1', { details: { field: 'k' } });
     },
-    (index, queries, request, common) => index.search(queries, { ...common, k: request.k }),
+    {
+      objects: (index, queries, request, common) => index.search(queries, { ...common, k: request.k }),
+      flat: (index, queries, request, common) => index.searchFlat(queries, { ...common, k: request.k }),
+    },
   );
 }
 
@@ -107,11 +109,17 @@ export function rangeSearchHandler(catalog: IndexCatalog, gate: SearchGate) {
     catalog,
     gate,
     () => undefined,
-    (index, queries, request, common) =>
-      index.rangeSearch(queries, {
-        ...common,
-        minScore: request.minSimilarity,
-        ...(request.maxResults ? { maxResults: request.maxResults } : {}),
-      }),
+    {
+      objects: (index, queries, request, common) => index.rangeSearch(queries, rangeOptions(request, common)),
+      flat: (index, queries, request, common) => index.rangeSearchFlat(queries, rangeOptions(request, common)),
+    },
   );
+}
+
+function rangeOptions(request: WithQueryMatrix<retrievalV1.RangeSearchRequest__Output>, common: CommonOptions): RangeSearchOptions {
+  return {
+    ...common,
+    minScore: request.minSimilarity,
+    ...(request.maxResults ? { maxResults: request.maxResults } : {}),
+  };
 }

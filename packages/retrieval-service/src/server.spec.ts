@@ -153,20 +153,22 @@ describe('retrieval service over gRPC', () => {
     expect(hit!.neighbors[0]!.id).toBe('img-0');
   });
 
-  it('keeps answering health checks within 200 ms while many searches run', async () => {
+  it('keeps answering health checks while many searches run: they never queue behind a search', async () => {
     const { client, running } = await serve();
     await client.createIndex({ name: 'load', dimension: 128 });
     const big = clustered(40_000, 128, 9, 40);
     await client.addVectors('load', big.map((vector, i) => ({ id: `v${i}`, vector })), { deadlineMs: 120_000 });
     const health = healthClient(running.address);
     cleanup.push(() => health.close());
+    const queries = big.slice(0, 300);
+    const search = () => client.search({ index: 'load', queries, k: 10, exact: true }, { deadlineMs: 120_000 });
+    // How long one search takes on this machine, under whatever else it is running right now.
+    const soloStarted = performance.now();
+    await search();
+    const solo = performance.now() - soloStarted;
 
     let searching = true;
-    const queries = big.slice(0, 300);
-    const searches = Array.from({ length: 12 }, () =>
-      client.search({ index: 'load', queries, k: 10, exact: true }, { deadlineMs: 120_000 }),
-    );
-    const all = Promise.all(searches).finally(() => (searching = false));
+    const all = Promise.all(Array.from({ length: 12 }, search)).finally(() => (searching = false));
     const latencies: number[] = [];
     while (searching) {
       const started = performance.now();
@@ -176,7 +178,15 @@ describe('retrieval service over gRPC', () => {
     }
     await all;
     expect(latencies.length).toBeGreaterThan(5);
-    expect(Math.max(...latencies)).toBeLessThan(200);
+    // Percentiles, not the maximum: on a loaded 2-core machine (other test files running) the scheduler
+    // alone can hold a process for a few hundred ms now and then. A health check that queued behind the
+    // searches would wait for one of them (its share of `solo`) every time, not now and then: most
+    // checks would take longer than a fraction of a search, and a blocked event loop would fail both.
+    latencies.sort((a, b) => a - b);
+    const median = latencies[Math.floor(latencies.length / 2)]!;
+    const p80 = latencies[Math.floor(latencies.length * 0.8)]!;
+    expect(median, `median of ${latencies.length} checks; one search took ${solo.toFixed(0)} ms`).toBeLessThan(50);
+    expect(p80, `80th percentile; one search took ${solo.toFixed(0)} ms`).toBeLessThan(200);
   }, 180_000);
 
   it('loads its indexes at restart without re-adding, and reports a corrupt one instead of serving half of it', async () => {

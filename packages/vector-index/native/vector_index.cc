@@ -16,6 +16,10 @@
 #include <malloc.h>
 #endif
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include <usearch/index_dense.hpp>
 
 #include <algorithm>
@@ -23,9 +27,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <memory>
+#include <set>
 #include <shared_mutex>
 #include <stdexcept>
 #include <string>
@@ -180,6 +186,8 @@ struct state_t {
     std::size_t dimensions = 0;
     mutable context_pool_t contexts;
     mutable scratch_pool_t scratch;
+    // 2 MiB regions of stored vectors already backed by huge pages (see use_huge_pages).
+    std::set<std::uintptr_t> huge_regions;
 };
 
 // The graph inside usearch's dense index, which f32 searches walk themselves (see graph_walk). The
@@ -958,6 +966,68 @@ static void release_free_memory() noexcept {
 #endif
 }
 
+// Backs the stored vectors of slots [from, to) with 2 MiB pages. A graph walk reads vectors at random
+// across the whole index; at 1M x 512 that is 2 GB, far beyond what the TLB covers with 4 KiB pages, so
+// nearly every vector read also walked the page tables. Measured here on 2 GB of vectors: 840 ns per
+// random vector read with 4 KiB pages, 685 ns with 2 MiB pages. Transparent huge pages are opt-in on
+// this kind of machine (`madvise` mode), so usearch's arenas are advised (future faults get huge pages)
+// and what is already there is collapsed (MADV_COLLAPSE, Linux 6.1+; about 1 s per 2 GB). Only 2 MiB
+// regions lying wholly inside one mapping are touched, so no other memory of the process is advised.
+// Best effort: where the kernel refuses, the vectors stay on small pages, as before.
+static void use_huge_pages(state_t& state, std::size_t from, std::size_t to) noexcept {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    constexpr std::uintptr_t huge = std::uintptr_t(2) << 20;
+#if !defined(MADV_COLLAPSE)
+    constexpr int collapse = 25;
+#else
+    constexpr int collapse = MADV_COLLAPSE;
+#endif
+    try {
+        dense_t::values_proxy_t values(state.index);
+        std::vector<std::uintptr_t> regions;
+        for (std::size_t slot = from; slot < to; ++slot) {
+            auto address = reinterpret_cast<std::uintptr_t>(values[static_cast<dense_t::compressed_slot_t>(slot)]);
+            std::uintptr_t region = address & ~(huge - 1);
+            if (address && (regions.empty() || regions.back() != region))
+                regions.push_back(region);
+        }
+        std::sort(regions.begin(), regions.end());
+        regions.erase(std::unique(regions.begin(), regions.end()), regions.end());
+        regions.erase(std::remove_if(regions.begin(), regions.end(),
+                                     [&](std::uintptr_t r) { return state.huge_regions.count(r) != 0; }),
+                      regions.end());
+        if (regions.empty())
+            return;
+        // The process's mappings, [start, end), sorted by start.
+        std::vector<std::pair<std::uintptr_t, std::uintptr_t>> mappings;
+        std::ifstream maps("/proc/self/maps");
+        std::string line;
+        while (std::getline(maps, line)) {
+            std::size_t dash = line.find('-');
+            if (dash == std::string::npos)
+                continue;
+            mappings.emplace_back(std::stoull(line.substr(0, dash), nullptr, 16),
+                                  std::stoull(line.substr(dash + 1), nullptr, 16));
+        }
+        for (std::uintptr_t region : regions) {
+            auto it = std::upper_bound(mappings.begin(), mappings.end(), std::make_pair(region, ~std::uintptr_t(0)));
+            if (it == mappings.begin())
+                continue;
+            --it;
+            if (region < it->first || region + huge > it->second)
+                continue;
+            void* at = reinterpret_cast<void*>(region);
+            if (madvise(at, huge, MADV_HUGEPAGE) == 0)
+                madvise(at, huge, collapse);
+            state.huge_regions.insert(region);
+        }
+    } catch (...) {
+    }
+#else
+    (void)state, (void)from, (void)to;
+#endif
+}
+
 // ---------------------------------------------------------------------------------------------------
 // N-API glue.
 
@@ -1156,6 +1226,7 @@ class native_index_t : public Napi::ObjectWrap<native_index_t> {
                         if (!index.try_reserve(index_limits_t(want, kThreadContexts)))
                             throw std::bad_alloc();
                     }
+                    std::size_t slots_before = graph_of(index).size();
                     std::size_t used = std::max<std::size_t>(1, std::min(threads, n));
                     std::atomic<std::size_t> next{0};
                     std::vector<std::string> failures(used);
@@ -1177,6 +1248,8 @@ class native_index_t : public Napi::ObjectWrap<native_index_t> {
                     for (auto& f : failures)
                         if (!f.empty())
                             throw std::runtime_error("add failed: " + f);
+                    // Slots are appended; reused ones (after removals) lie in regions handled before.
+                    use_huge_pages(*state, slots_before, graph_of(index).size());
                 }
                 release_free_memory();
             },
@@ -1290,6 +1363,8 @@ class native_index_t : public Napi::ObjectWrap<native_index_t> {
                     throw std::runtime_error("load failed: the file was written by an index of another shape");
                 // The file records only the metric's kind; loading picks usearch's built-in kernel for it.
                 index.change_metric(graph_metric(state->dimensions, state->metric, expected_scalar));
+                state->huge_regions.clear();
+                use_huge_pages(*state, 0, graph_of(index).size());
                 if (!index.try_reserve(index_limits_t(std::max<std::size_t>(1024, index.size()), kThreadContexts)))
                     throw std::bad_alloc();
             },

@@ -17,6 +17,7 @@ export {
   VectorIndex,
   type AddBatch,
   type AddItem,
+  type FlatNeighbors,
   type ItemProblem,
   type Neighbor,
   type QueryNeighbors,

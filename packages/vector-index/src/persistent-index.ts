@@ -8,6 +8,7 @@ import { loadSnapshot, snapshotDir, writeSnapshot } from './snapshot.js';
 import {
   VectorIndex,
   type AddItem,
+  type FlatNeighbors,
   type ItemProblem,
   type QueryNeighbors,
   type RangeSearchOptions,
@@ -202,6 +203,18 @@ export class PersistentIndex {
   rangeSearch(queries: Float32Array, options: RangeSearchOptions): Promise<QueryNeighbors[]> {
     this.assertUsable();
     return this.index.rangeSearch(queries, options);
+  }
+
+  /** `search` with flat results (VectorIndex.searchFlat). */
+  searchFlat(queries: Float32Array, options: SearchOptions): Promise<FlatNeighbors> {
+    this.assertUsable();
+    return this.index.searchFlat(queries, options);
+  }
+
+  /** `rangeSearch` with flat results (VectorIndex.rangeSearchFlat). */
+  rangeSearchFlat(queries: Float32Array, options: RangeSearchOptions): Promise<FlatNeighbors> {
+    this.assertUsable();
+    return this.index.rangeSearchFlat(queries, options);
   }
 
   /** Writes a snapshot and starts an empty log; searches go on meanwhile, mutations wait. */

@@ -98,6 +98,24 @@ describe('VectorIndex search', () => {
     expect(capped!.neighbors).toHaveLength(5);
     expect(capped!.truncated).toBe(true);
   });
+
+  it('gives the same answers in flat arrays (searchFlat, rangeSearchFlat), removed ids left out', async () => {
+    const { index } = await build({ dimension: d }, stored);
+    await index.remove(['v0', 'v1', 'v2']);
+    const asFlat = (rows: Awaited<ReturnType<VectorIndex['search']>>) => ({
+      ids: rows.flatMap((r) => r.neighbors.map((n) => n.id)),
+      scores: Float32Array.from(rows.flatMap((r) => r.neighbors.map((n) => n.score))),
+      offsets: Uint32Array.from([0, ...rows.map((_, q) => rows.slice(0, q + 1).reduce((n, r) => n + r.neighbors.length, 0))]),
+      truncated: Uint8Array.from(rows, (r) => Number(r.truncated)),
+    });
+    for (const exact of [false, true]) {
+      const flat = await index.searchFlat(queries, { k: 10, exact, filter: { denyIds: ['v3'] } });
+      expect(flat).toEqual(asFlat(await index.search(queries, { k: 10, exact, filter: { denyIds: ['v3'] } })));
+      expect(flat.ids).not.toContain('v0');
+    }
+    const range = { minScore: 0.5, exact: true, maxResults: 7 };
+    expect(await index.rangeSearchFlat(queries, range)).toEqual(asFlat(await index.rangeSearch(queries, range)));
+  });
 });
 
 describe('VectorIndex updates and bad input', () => {

@@ -95,6 +95,26 @@ export interface QueryNeighbors {
   truncated: boolean;
 }
 
+/**
+ * Results of a batch in flat arrays, as a server writes them out: no object per neighbour. Query q owns
+ * entries offsets[q] .. offsets[q + 1] of `ids` and `scores`, best first.
+ */
+export interface FlatNeighbors {
+  ids: string[];
+  scores: Float32Array;
+  offsets: Uint32Array;
+  /** Range search only: per query, 1 when maxResults was reached (more neighbours may lie above minScore). */
+  truncated: Uint8Array;
+}
+
+/** Results by key, before ids (and metadata) are attached; removed keys already dropped. */
+interface KeyedResults {
+  keys: number[];
+  scores: number[];
+  offsets: number[];
+  truncated: boolean[];
+}
+
 export interface VectorIndexOptions {
   /** Native threads per search or add. @default os.availableParallelism() */
   threads?: number;
@@ -255,6 +275,25 @@ export class VectorIndex {
 
   /** The k nearest stored vectors of each query (queries: n x dimension, flat). */
   async search(queries: Float32Array, options: SearchOptions): Promise<QueryNeighbors[]> {
+    return this.toNeighbors(await this.searchKeys(queries, options));
+  }
+
+  /** `search`, with the results in flat arrays and without metadata: what a server puts on the wire. */
+  async searchFlat(queries: Float32Array, options: SearchOptions): Promise<FlatNeighbors> {
+    return this.toFlat(await this.searchKeys(queries, options));
+  }
+
+  /** Every stored vector scoring >= minScore against each query, best first, up to maxResults. */
+  async rangeSearch(queries: Float32Array, options: RangeSearchOptions): Promise<QueryNeighbors[]> {
+    return this.toNeighbors(await this.rangeSearchKeys(queries, options));
+  }
+
+  /** `rangeSearch`, with the results in flat arrays and without metadata. */
+  async rangeSearchFlat(queries: Float32Array, options: RangeSearchOptions): Promise<FlatNeighbors> {
+    return this.toFlat(await this.rangeSearchKeys(queries, options));
+  }
+
+  private searchKeys(queries: Float32Array, options: SearchOptions): Promise<KeyedResults> {
     const k = options.k;
     if (!Number.isInteger(k) || k < 1 || k > SEARCH_LIMITS.maxK) {
       throw invalidArgument(`k must be an integer from 1 to ${SEARCH_LIMITS.maxK}, got ${k}`, { field: 'k' });
@@ -272,8 +311,7 @@ export class VectorIndex {
     });
   }
 
-  /** Every stored vector scoring >= minScore against each query, best first, up to maxResults. */
-  async rangeSearch(queries: Float32Array, options: RangeSearchOptions): Promise<QueryNeighbors[]> {
+  private rangeSearchKeys(queries: Float32Array, options: RangeSearchOptions): Promise<KeyedResults> {
     const maxResults = options.maxResults ?? SEARCH_LIMITS.defaultRangeResults;
     if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > SEARCH_LIMITS.maxRangeResults) {
       throw invalidArgument(`max_results must be an integer from 1 to ${SEARCH_LIMITS.maxRangeResults}, got ${maxResults}`, {
@@ -448,11 +486,18 @@ export class VectorIndex {
       signal: AbortSignal | undefined;
       rangeLimit: number | undefined;
     },
-  ): Promise<QueryNeighbors[]> {
+  ): Promise<KeyedResults> {
     const d = this.spec.dimension;
     const n = queries.length / d;
+    const out: KeyedResults = { keys: [], scores: [], offsets: [0], truncated: [] };
     const admitted = plan.filter ? plan.filter.admitted : this.size;
-    if (admitted <= 0) return Array.from({ length: n }, () => ({ neighbors: [], truncated: false }));
+    if (admitted <= 0) {
+      for (let q = 0; q < n; q++) {
+        out.offsets.push(0);
+        out.truncated.push(false);
+      }
+      return out;
+    }
 
     const exact =
       plan.exact || admitted <= EXACT_BELOW || (plan.filter !== undefined && admitted <= this.size * EXACT_FILTER_SHARE);
@@ -465,48 +510,79 @@ export class VectorIndex {
       ...(plan.rangeLimit === undefined ? {} : { floor: plan.rangeLimit }),
       ...(plan.filter ? { mask: plan.filter.mask, invertMask: plan.filter.invert } : {}),
     };
+    const range = plan.rangeLimit !== undefined;
 
-    const results: QueryNeighbors[] = [];
     const chunk = exact ? EXACT_CHUNK : ANN_CHUNK;
     for (let start = 0; start < n; start += chunk) {
       plan.signal?.throwIfAborted();
       const slice = queries.subarray(start * d, Math.min(n, start + chunk) * d);
       const found = await this.native.search(slice, { ...base, exact, breadth });
-      const range = plan.rangeLimit !== undefined;
-      const rows = this.toNeighbors(found, plan.capacity, range);
-      if (!exact && plan.filter && plan.rangeLimit === undefined) {
-        // The walk may run dry inside a selective filter; those queries are answered exactly.
+      // The walk may run dry inside a selective filter; those queries are answered exactly.
+      let again: { found: NativeResults; row: Map<number, number> } | undefined;
+      if (!exact && plan.filter && !range) {
         const wanted = Math.min(plan.capacity, admitted);
-        const short = rows.flatMap((row, q) => (row.neighbors.length < wanted ? [q] : []));
+        const short: number[] = [];
+        for (let q = 0; q + 1 < found.offsets.length; q++) {
+          if (this.liveCount(found, q) < wanted) short.push(q);
+        }
         if (short.length > 0) {
-          const again = new Float32Array(short.length * d);
-          short.forEach((q, i) => again.set(slice.subarray(q * d, (q + 1) * d), i * d));
-          const exactFound = await this.native.search(again, { ...base, exact: true, breadth });
-          const exactRows = this.toNeighbors(exactFound, plan.capacity, range);
-          short.forEach((q, i) => (rows[q] = exactRows[i]!));
+          const vectors = new Float32Array(short.length * d);
+          short.forEach((q, i) => vectors.set(slice.subarray(q * d, (q + 1) * d), i * d));
+          const exactFound = await this.native.search(vectors, { ...base, exact: true, breadth });
+          again = { found: exactFound, row: new Map(short.map((q, i) => [q, i])) };
         }
       }
-      results.push(...rows);
+      for (let q = 0; q + 1 < found.offsets.length; q++) {
+        const i = again?.row.get(q);
+        if (i === undefined) this.appendRow(out, found, q, plan.capacity, range);
+        else this.appendRow(out, again!.found, i, plan.capacity, range);
+      }
     }
-    return results;
+    return out;
   }
 
-  private toNeighbors(found: NativeResults, capacity: number, range: boolean): QueryNeighbors[] {
+  private liveCount(found: NativeResults, q: number): number {
+    let live = 0;
+    for (let i = found.offsets[q]!; i < found.offsets[q + 1]!; i++) if (this.idByKey[found.keys[i]!] !== undefined) live++;
+    return live;
+  }
+
+  private appendRow(out: KeyedResults, found: NativeResults, q: number, capacity: number, range: boolean): void {
+    const from = found.offsets[q]!;
+    const to = found.offsets[q + 1]!;
+    for (let i = from; i < to; i++) {
+      const key = found.keys[i]!;
+      // A key removed while the search ran has no id any more; it is dropped.
+      if (this.idByKey[key] === undefined) continue;
+      out.keys.push(key);
+      out.scores.push(found.scores[i]!);
+    }
+    out.offsets.push(out.keys.length);
+    out.truncated.push(range && to - from >= capacity);
+  }
+
+  private toNeighbors(found: KeyedResults): QueryNeighbors[] {
     const rows: QueryNeighbors[] = [];
     for (let q = 0; q + 1 < found.offsets.length; q++) {
       const neighbors: Neighbor[] = [];
-      const from = found.offsets[q]!;
-      const to = found.offsets[q + 1]!;
-      for (let i = from; i < to; i++) {
+      for (let i = found.offsets[q]!; i < found.offsets[q + 1]!; i++) {
         const key = found.keys[i]!;
-        const id = this.idByKey[key];
-        // A key removed while the search ran has no id any more; it is dropped.
-        if (id === undefined) continue;
-        neighbors.push({ id, score: found.scores[i]!, metadata: this.metadataStore.get(key) });
+        neighbors.push({ id: this.idByKey[key]!, score: found.scores[i]!, metadata: this.metadataStore.get(key) });
       }
-      rows.push({ neighbors, truncated: range && to - from >= capacity });
+      rows.push({ neighbors, truncated: found.truncated[q]! });
     }
     return rows;
+  }
+
+  private toFlat(found: KeyedResults): FlatNeighbors {
+    const ids = new Array<string>(found.keys.length);
+    for (let i = 0; i < ids.length; i++) ids[i] = this.idByKey[found.keys[i]!]!;
+    return {
+      ids,
+      scores: Float32Array.from(found.scores),
+      offsets: Uint32Array.from(found.offsets),
+      truncated: Uint8Array.from(found.truncated, Number),
+    };
   }
 }
 

@@ -62,6 +62,24 @@ function rss(pid) {
   return { rss: kb('VmRSS'), peak: kb('VmHWM') };
 }
 
+/** Bytes of a process's anonymous memory on transparent huge pages (the index's vectors, when they got them). */
+function hugePages(pid) {
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return Number(/^AnonHugePages:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 1/100 s). */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** This process's CPU seconds (the bench client). */
+function ownCpuSeconds() {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
 function machine() {
   const cpu = cpus();
   return {
@@ -87,7 +105,9 @@ function readRows(fd, start, count) {
 }
 
 async function startService(dataDir) {
-  const child = spawn(process.execPath, [join(repo, 'packages', 'retrieval-service', 'dist', 'main.js')], {
+  // SERVICE_NODE_ARGS: extra node flags for the service only, for diagnosis (e.g. "--trace-gc --cpu-prof").
+  const nodeArgs = (process.env.SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, join(repo, 'packages', 'retrieval-service', 'dist', 'main.js')], {
     env: { ...process.env, RETRIEVAL_DATA_DIR: dataDir, RETRIEVAL_PORT: '0', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -132,17 +152,26 @@ function recallAt(results, truth) {
   return hits / (results.length * K);
 }
 
-async function searchAll(client, queries, options) {
+async function searchAll(client, queries, options, servicePid) {
   const tasks = [];
   for (let start = 0; start < Q; start += BATCH) {
     const slice = [];
     for (let q = start; q < Math.min(Q, start + BATCH); q++) slice.push(queries.subarray(q * D, (q + 1) * D));
     tasks.push(() => client.search({ index: 'bench', queries: slice, k: K, compact: true, ...options }, { deadlineMs: 3_600_000 }));
   }
+  const serviceCpu = cpuSeconds(servicePid);
+  const clientCpu = ownCpuSeconds();
   const started = performance.now();
   const responses = await pool(tasks, 2);
   const seconds = (performance.now() - started) / 1000;
-  return { seconds, qps: Q / seconds, results: responses.flatMap((r) => r.results.map((x) => x.ids)) };
+  return {
+    seconds,
+    qps: Q / seconds,
+    // CPU time per query of each process: the client runs on the same 2 cores as the service.
+    service_cpu_us_per_query: ((cpuSeconds(servicePid) - serviceCpu) / Q) * 1e6,
+    client_cpu_us_per_query: ((ownCpuSeconds() - clientCpu) / Q) * 1e6,
+    results: responses.flatMap((r) => r.results.map((x) => x.ids)),
+  };
 }
 
 /** QPS of the cheapest setting that reaches the target recall (the first ef, sweeping upwards). */
@@ -228,19 +257,27 @@ async function main() {
     service.memory_bytes = built.rss - idle.rss;
     service.peak_rss_bytes = built.peak;
     service.index_bytes_reported = Number(stats.memoryBytes);
-    log(`service build ${service.build_seconds.toFixed(1)} s, memory ${(service.memory_bytes / 2 ** 30).toFixed(2)} GiB`);
+    service.huge_page_bytes = hugePages(child.pid);
+    log(`service build ${service.build_seconds.toFixed(1)} s, memory ${(service.memory_bytes / 2 ** 30).toFixed(2)} GiB (${(service.huge_page_bytes / 2 ** 30).toFixed(2)} GiB on huge pages)`);
 
     const queries = new Float32Array(readFileSync(queryPath).buffer.slice(0));
     log('exact search: service, then FAISS IndexFlatIP');
-    const exact = await searchAll(client, queries, { exact: true });
+    const exact = await searchAll(client, queries, { exact: true }, child.pid);
     service.exact = { qps: exact.qps, search_seconds: exact.seconds, recall: recallAt(exact.results, truth) };
     faiss.flat = await ask('flat');
     log(`  service ${exact.qps.toFixed(0)} QPS (recall vs FAISS flat ${service.exact.recall.toFixed(4)}), FAISS ${faiss.flat.qps.toFixed(0)} QPS`);
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, ef] of EFS.entries()) {
         const theirs = await ask(`hnsw ${ef}`);
-        const run = await searchAll(client, queries, { efSearch: ef });
-        const ours = { ef, recall: recallAt(run.results, truth), qps: run.qps, search_seconds: run.seconds };
+        const run = await searchAll(client, queries, { efSearch: ef }, child.pid);
+        const ours = {
+          ef,
+          recall: recallAt(run.results, truth),
+          qps: run.qps,
+          search_seconds: run.seconds,
+          service_cpu_us_per_query: run.service_cpu_us_per_query,
+          client_cpu_us_per_query: run.client_cpu_us_per_query,
+        };
         if (round === 0) {
           service.sweep.push(ours);
           faiss.hnsw.sweep.push(theirs);
@@ -248,7 +285,8 @@ async function main() {
           if (ours.qps > service.sweep[i].qps) service.sweep[i] = ours;
           if (theirs.qps > faiss.hnsw.sweep[i].qps) faiss.hnsw.sweep[i] = theirs;
         }
-        log(`  round ${round + 1} ef ${ef}: service recall ${ours.recall.toFixed(4)} ${ours.qps.toFixed(0)} QPS | FAISS recall ${theirs.recall.toFixed(4)} ${theirs.qps.toFixed(0)} QPS`);
+        const cpu = `cpu/query service ${ours.service_cpu_us_per_query.toFixed(0)} us, client ${ours.client_cpu_us_per_query.toFixed(0)} us`;
+        log(`  round ${round + 1} ef ${ef}: service recall ${ours.recall.toFixed(4)} ${ours.qps.toFixed(0)} QPS (${cpu}) | FAISS recall ${theirs.recall.toFixed(4)} ${theirs.qps.toFixed(0)} QPS (cpu/query ${theirs.cpu_us_per_query.toFixed(0)} us)`);
       }
     }
   } finally {
