@@ -15,6 +15,11 @@ export interface NativeIndexOptions {
   /** Links a new node gets on every level (usearch's `connectivity`); base-level nodes keep up to twice that. */
   connectivity: number;
   expansionAdd: number;
+  /**
+   * Address space reserved up front for an f32 index's vectors (untouched pages cost no memory); when
+   * it fills up the vectors move to a reservation twice as large. @default 32 GiB
+   */
+  reserveBytes?: number;
 }
 
 export interface NativeSearchOptions {
@@ -47,6 +52,7 @@ export interface NativeIndex {
   save(path: string): Promise<void>;
   load(path: string): Promise<void>;
   size(): number;
+  /** Bytes of the graph and the stored vectors. */
   memoryUsage(): number;
   isa(): { graph: string; exact: string };
 }
