@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status as grpcStatus } from '@grpc/grpc-js';
@@ -15,7 +15,18 @@ import { collect, connect, openStream, startTestServer, TINY_SD_MODEL, tinyModel
 const BROKERS = testBrokers();
 const prefix = `t-gen-${randomBytes(4).toString('hex')}-`;
 
-afterAll(() => deleteTopicsWithPrefix(prefix, BROKERS));
+// Every directory a test makes (shifts, job state, pools) goes when the file is done.
+const made: string[] = [];
+function tempDir(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), name));
+  made.push(dir);
+  return dir;
+}
+
+afterAll(async () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+  await deleteTopicsWithPrefix(prefix, BROKERS);
+});
 
 const classBatch = (outputUri: string, imagesPerClass: number, format = 'IMAGE_FORMAT_PNG') => ({
   shiftName: 'sd1000-txt2img-mini',
@@ -47,8 +58,8 @@ async function manifest(dir: string): Promise<ManifestEntry[]> {
 
 describe('StartBatch', () => {
   it('writes "A photo of {class}" with seeds 1..N per class into the shift, with provenance and Kafka events', async () => {
-    const shiftDir = mkdtempSync(join(tmpdir(), 'gen-shift-'));
-    const jobsDir = mkdtempSync(join(tmpdir(), 'gen-jobs-'));
+    const shiftDir = tempDir('gen-shift-');
+    const jobsDir = tempDir('gen-jobs-');
     const server = await startTestServer({ jobsDir, publishJobEvents: true, kafkaBrokers: BROKERS, kafkaTopicPrefix: prefix, jobProgressIntervalMs: 0 });
     const client = connect(server.address);
     const events: ReceivedEvent[] = [];
@@ -101,8 +112,8 @@ describe('StartBatch', () => {
   }, 120_000);
 
   it('resumes after a restart and after CancelJob without duplicating samples', async () => {
-    const shiftDir = mkdtempSync(join(tmpdir(), 'gen-shift-'));
-    const jobsDir = mkdtempSync(join(tmpdir(), 'gen-jobs-'));
+    const shiftDir = tempDir('gen-shift-');
+    const jobsDir = tempDir('gen-jobs-');
     const modelsDir = tinyModelsDir();
     const request = classBatch(shiftDir, 8);
 
@@ -133,14 +144,14 @@ describe('StartBatch', () => {
   });
 
   it('makes one variation per reference image, label inherited (SD1000 img2img)', async () => {
-    const pool = mkdtempSync(join(tmpdir(), 'gen-pool-'));
+    const pool = tempDir('gen-pool-');
     const png = readFileSync(`${TINY_SD_MODEL}/../reference-unipc.png`);
     for (const [wnid, file] of [['n01440764', 'a.png'], ['n01440764', 'b.png'], ['n01530575', 'c.png']] as const) {
       mkdirSync(join(pool, wnid), { recursive: true });
       writeFileSync(join(pool, wnid, file), png);
     }
-    const shiftDir = mkdtempSync(join(tmpdir(), 'gen-shift-'));
-    const server = await startTestServer({ jobsDir: mkdtempSync(join(tmpdir(), 'gen-jobs-')) });
+    const shiftDir = tempDir('gen-shift-');
+    const server = await startTestServer({ jobsDir: tempDir('gen-jobs-') });
     const client = connect(server.address);
     try {
       const { jobId } = await unaryCall<JobStatusMessage>(client, 'startBatch', {
@@ -162,10 +173,10 @@ describe('StartBatch', () => {
   });
 
   it('rejects bad batches with a useful status', async () => {
-    const server = await startTestServer({ jobsDir: mkdtempSync(join(tmpdir(), 'gen-jobs-')) });
+    const server = await startTestServer({ jobsDir: tempDir('gen-jobs-') });
     const client = connect(server.address);
     try {
-      const base = classBatch(mkdtempSync(join(tmpdir(), 'gen-shift-')), 1);
+      const base = classBatch(tempDir('gen-shift-'), 1);
       await expect(unaryCall(client, 'startBatch', { ...base, classPrompts: { ...base.classPrompts, promptTemplate: 'a photo' } })).rejects.toMatchObject({
         code: grpcStatus.INVALID_ARGUMENT,
         details: expect.stringMatching(/\{class\}/),
