@@ -206,8 +206,6 @@ class slab_t {
         stride_ = (row_bytes + 63) / 64 * 64;
         reserve_bytes_ = reserve_bytes;
     }
-    bool active() const noexcept { return base_ != nullptr; }
-    std::size_t stride() const noexcept { return stride_; }
     std::size_t row_bytes() const noexcept { return row_bytes_; }
     char* row(std::size_t slot) const noexcept { return base_ + slot * stride_; }
     // Bytes of rows in use (what is resident, give or take one huge page).
@@ -221,8 +219,12 @@ class slab_t {
         if (rows <= capacity_rows_)
             return false;
         std::size_t want = std::max({rows, capacity_rows_ * 2, std::size_t(1)});
-        // A generous reservation first (address space only), then just what is needed.
+        // A generous reservation first (address space only, on Linux), then just what is needed.
+#if defined(__linux__)
         std::size_t generous = std::max(want, reserve_bytes_ / stride_);
+#else
+        std::size_t generous = want;
+#endif
         char* fresh = nullptr;
         std::size_t fresh_rows = 0;
         for (std::size_t attempt : {generous, want}) {
@@ -253,11 +255,12 @@ class slab_t {
 #else
         constexpr int collapse_advice = MADV_COLLAPSE;
 #endif
-        std::size_t end = std::min(round_up(used_rows_ * stride_), mapped_bytes_);
+        std::size_t used = used_rows_ * stride_;
+        std::size_t end = std::min(round_up(used), mapped_bytes_);
         if (end > collapsed_bytes_)
             madvise(base_ + collapsed_bytes_, end - collapsed_bytes_, collapse_advice);
-        // The last region may fill up later; it is asked again then.
-        collapsed_bytes_ = end - std::min(end, (used_rows_ * stride_) % huge ? huge : 0);
+        // Wholly filled regions are done; a partly filled last one is asked again after the next add.
+        collapsed_bytes_ = used / huge * huge;
 #endif
     }
 
