@@ -4,7 +4,7 @@
 // session.run() computes synchronously: here it blocks this thread, never the service's event loop.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type { ModelSignature, TensorArray, TensorData, TensorType } from '@select/inference';
+import { signatureOf, type ModelSignature, type TensorArray, type TensorData, type TensorType } from '@select/inference';
 import { createScheduler } from './create-scheduler.js';
 import { gaussianNoise } from './philox-random.js';
 import type { Component, DenoiseJob, FromPipelineWorker, PipelineWorkerInit, ToPipelineWorker } from './pipeline-worker-protocol.js';
@@ -16,12 +16,6 @@ const sessions = new Map<Component, ort.InferenceSession>();
 
 function post(message: FromPipelineWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
-}
-
-function signature(session: ort.InferenceSession): ModelSignature {
-  const info = (m: ort.InferenceSession.ValueMetadata) =>
-    m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] };
-  return { inputs: session.inputMetadata.map(info), outputs: session.outputMetadata.map(info) };
 }
 
 async function open(): Promise<void> {
@@ -38,7 +32,7 @@ async function open(): Promise<void> {
         extra: { session: { intra_op: { allow_spinning: '0' } } },
       });
       sessions.set(component, session);
-      signatures[component] = signature(session);
+      signatures[component] = signatureOf(session);
     } catch (err) {
       post({ type: 'load-failed', component, message: (err as Error).message });
       return;
