@@ -329,15 +329,17 @@ struct state_t {
 // below fail to compile if its layout changes.
 using graph_t = index_gt<distance_punned_t, dense_t::vector_key_t, dense_t::compressed_slot_t,
                          dense_t::dynamic_allocator_t, dense_t::tape_allocator_t>;
+// One template serves every private member reached this way: each tag names a member's type and
+// declares `member_of(tag)`, which the explicit instantiation below the tag defines.
+template <typename tag_at, typename tag_at::type member_at> struct expose_t {
+    friend typename tag_at::type member_of(tag_at) { return member_at; }
+};
 struct graph_member_tag {
     using type = graph_t* dense_t::*;
-    friend type graph_member(graph_member_tag);
+    friend type member_of(graph_member_tag);
 };
-template <typename tag_at, typename tag_at::type member_at> struct expose_member_t {
-    friend typename tag_at::type graph_member(tag_at) { return member_at; }
-};
-template struct expose_member_t<graph_member_tag, &dense_t::typed_>;
-static graph_t const& graph_of(dense_t const& index) { return *(index.*graph_member(graph_member_tag{})); }
+template struct expose_t<graph_member_tag, &dense_t::typed_>;
+static graph_t const& graph_of(dense_t const& index) { return *(index.*member_of(graph_member_tag{})); }
 
 // usearch's table of vector pointers (one per slot) and its own vector storage, reached the same way:
 // f32 vectors live in our slab, and the table points into it.
@@ -345,24 +347,18 @@ using vectors_lookup_t = buffer_gt<byte_t*, aligned_allocator_gt<byte_t*, 64>>;
 using vectors_tape_t = memory_mapping_allocator_gt<8>;
 struct lookup_member_tag {
     using type = vectors_lookup_t dense_t::*;
-    friend type lookup_member(lookup_member_tag);
+    friend type member_of(lookup_member_tag);
 };
 struct tape_member_tag {
     using type = vectors_tape_t dense_t::*;
-    friend type tape_member(tape_member_tag);
+    friend type member_of(tape_member_tag);
 };
-template <typename tag_at, typename tag_at::type member_at> struct expose_lookup_t {
-    friend typename tag_at::type lookup_member(tag_at) { return member_at; }
-};
-template <typename tag_at, typename tag_at::type member_at> struct expose_tape_t {
-    friend typename tag_at::type tape_member(tag_at) { return member_at; }
-};
-template struct expose_lookup_t<lookup_member_tag, &dense_t::vectors_lookup_>;
-template struct expose_tape_t<tape_member_tag, &dense_t::vectors_tape_allocator_>;
+template struct expose_t<lookup_member_tag, &dense_t::vectors_lookup_>;
+template struct expose_t<tape_member_tag, &dense_t::vectors_tape_allocator_>;
 
 // Points usearch's vector table at the slab's rows for slots [from, to).
 static void point_into_slab(state_t& state, std::size_t from, std::size_t to) noexcept {
-    auto& lookup = state.index.*lookup_member(lookup_member_tag{});
+    auto& lookup = state.index.*member_of(lookup_member_tag{});
     for (std::size_t slot = from; slot < to; ++slot)
         lookup[slot] = reinterpret_cast<byte_t*>(state.slab.row(slot));
 }
@@ -939,12 +935,9 @@ static float score_of(metric_t metric, float distance) noexcept {
 
 struct entry_slot_tag {
     using type = std::size_t graph_t::*;
-    friend type entry_slot_member(entry_slot_tag);
+    friend type member_of(entry_slot_tag);
 };
-template <typename tag_at, typename tag_at::type member_at> struct expose_entry_t {
-    friend typename tag_at::type entry_slot_member(tag_at) { return member_at; }
-};
-template struct expose_entry_t<entry_slot_tag, &graph_t::entry_slot_>;
+template struct expose_t<entry_slot_tag, &graph_t::entry_slot_>;
 
 template <bool l2>
 static void graph_walk(state_t const& state, float const* query, std::size_t breadth, filter_t const& filter,
@@ -975,7 +968,7 @@ static void graph_walk(state_t const& state, float const* query, std::size_t bre
     auto one = [&](float const* v) noexcept { return l2 ? kernels.l2sq(query, v, d) : -kernels.dot(query, v, d); };
 
     // Greedy descent through the upper levels.
-    std::uint32_t entry = static_cast<std::uint32_t>(graph.*entry_slot_member(entry_slot_tag{}));
+    std::uint32_t entry = static_cast<std::uint32_t>(graph.*member_of(entry_slot_tag{}));
     float entry_distance = one(vector_of(entry));
     for (std::size_t level = graph.max_level(); level > 0; --level) {
         for (bool moved = true; moved;) {
@@ -1431,7 +1424,7 @@ class native_index_t : public Napi::ObjectWrap<native_index_t> {
                     for (auto& th : pool)
                         th.join();
                     if (in_slab) {
-                        auto& lookup = index.*lookup_member(lookup_member_tag{});
+                        auto& lookup = index.*member_of(lookup_member_tag{});
                         for (std::size_t i = 0; i != n; ++i) {
                             std::uint32_t slot = slots[i];
                             if (slot == std::numeric_limits<std::uint32_t>::max())
@@ -1600,7 +1593,7 @@ class native_index_t : public Napi::ObjectWrap<native_index_t> {
                 if (in_slab) {
                     slab.set_used(rows);
                     point_into_slab(*state, 0, rows);
-                    (index.*tape_member(tape_member_tag{})).reset();
+                    (index.*member_of(tape_member_tag{})).reset();
                 }
                 if (index.dimensions() != state->dimensions || index.metric_kind() != expected_metric ||
                     index.scalar_kind() != expected_scalar)
