@@ -34,6 +34,10 @@ if [ ! -f "$timm_wheel" ]; then
   python3 -m pip download --quiet --no-deps --dest .work/cache timm==1.0.31
 fi
 
+# The project's Python environment (.work/py): timm training backend, sentence-encoder export, reference
+# checks, interoperability clients, chdb. pip's cache serves PyTorch's big wheels after the first install.
+bash scripts/python-env.sh >/dev/null
+
 export ONNXRUNTIME_NODE_INSTALL=skip
 # Native addons (hnswlib-node, usearch) build with node-gyp; point it at this Node's own headers so it
 # never tries to download them.
