@@ -11,6 +11,8 @@ export type { JobProgress, JobProgress__Output } from './generated/select/events
 export type { TrainingMetric, TrainingMetric__Output } from './generated/select/events/v1/TrainingMetric.js';
 export type { EvaluationResult, EvaluationResult__Output } from './generated/select/events/v1/EvaluationResult.js';
 export type { ShiftPhase } from './generated/select/events/v1/ShiftPhase.js';
+export type { CandidateDecision, CandidateDecision__Output } from './generated/select/events/v1/CandidateDecision.js';
+export type { CurationTask, CurationTask__Output } from './generated/select/events/v1/CurationTask.js';
 export type { Provenance, Provenance__Output } from './generated/select/common/v1/Provenance.js';
 export type { ItemError, ItemError__Output } from './generated/select/common/v1/ItemError.js';
 export type { JobStatus, JobStatus__Output } from './generated/select/common/v1/JobStatus.js';

@@ -1,4 +1,6 @@
 import type {
+  CandidateDecision__Output,
+  CurationTask__Output,
   EvaluationResult__Output,
   JobLifecycle__Output,
   JobProgress__Output,
@@ -15,6 +17,8 @@ export const EVENT_TYPES = {
   JobProgress: 'select.events.v1.JobProgress',
   TrainingMetric: 'select.events.v1.TrainingMetric',
   EvaluationResult: 'select.events.v1.EvaluationResult',
+  CandidateDecision: 'select.events.v1.CandidateDecision',
+  CurationTask: 'select.events.v1.CurationTask',
 } as const;
 
 /** The decoded payload shape of each event type, as a consumer's handler receives it. */
@@ -25,6 +29,8 @@ export interface EventPayloads {
   'select.events.v1.JobProgress': JobProgress__Output;
   'select.events.v1.TrainingMetric': TrainingMetric__Output;
   'select.events.v1.EvaluationResult': EvaluationResult__Output;
+  'select.events.v1.CandidateDecision': CandidateDecision__Output;
+  'select.events.v1.CurationTask': CurationTask__Output;
 }
 
 /** One Kafka topic: its partition count, the payload field that is its key, and the messages it carries. */
@@ -45,6 +51,8 @@ export interface TopicRegistry {
   jobs: TopicSpec;
   training: TopicSpec;
   evaluations: TopicSpec;
+  decisions: TopicSpec;
+  curationTasks: TopicSpec;
 }
 
 /** Every topic of the system. Names end in the schema major version; a breaking change gets a new `.v2` topic. */
@@ -84,6 +92,20 @@ export const TOPICS: TopicRegistry = {
     messageTypes: [EVENT_TYPES.EvaluationResult],
     description: 'Scores of evaluations of trained models and analyses of shifts.',
   },
+  decisions: {
+    name: 'select.curation.decisions.v1',
+    partitions: 6,
+    key: 'shift_id',
+    messageTypes: [EVENT_TYPES.CandidateDecision],
+    description: 'One event per candidate a curation step decided on: kept or dropped, step, reason, score.',
+  },
+  curationTasks: {
+    name: 'select.curation.tasks.v1',
+    partitions: 12,
+    key: 'task_id',
+    messageTypes: [EVENT_TYPES.CurationTask],
+    description: 'Shard tasks of curation builds, consumed by the curator workers\' consumer group.',
+  },
 };
 
 export type TopicKey = keyof TopicRegistry;
@@ -111,6 +133,8 @@ export function resolveTopics(prefix = ''): TopicRegistry {
     jobs: resolve(TOPICS.jobs),
     training: resolve(TOPICS.training),
     evaluations: resolve(TOPICS.evaluations),
+    decisions: resolve(TOPICS.decisions),
+    curationTasks: resolve(TOPICS.curationTasks),
   };
 }
 

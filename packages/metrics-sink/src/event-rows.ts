@@ -2,6 +2,7 @@
 // Payloads arrive in proto-loader shape (camelCase, 64-bit integers as decimal strings, enums as names);
 // 64-bit values stay strings, which JSONEachRow reads into (U)Int64 columns without losing precision.
 import type {
+  CandidateDecision__Output,
   EvaluationResult__Output,
   JobLifecycle__Output,
   JobProgress__Output,
@@ -132,6 +133,25 @@ function evaluationColumns(p: EvaluationResult__Output): Record<string, unknown>
   };
 }
 
+/** Compact decision rows: no envelope columns (see schema-curation.ts); the event time stays. */
+function decisionColumns(event: ReceivedEvent, p: CandidateDecision__Output): Record<string, unknown> {
+  return {
+    shift_id: p.shiftId,
+    source_id: p.sourceId,
+    seed: int64(p.seed),
+    step: p.step,
+    stage: p.stage,
+    kept: p.kept ? 1 : 0,
+    reason: p.reason,
+    score: p.score,
+    class_index: p.classIndex,
+    strategy: p.strategy,
+    source: p.source,
+    task_id: p.taskId,
+    event_time: event.envelope.time,
+  };
+}
+
 /**
  * The table and row of one event. Throws for an event type the sink has no table for; the consumer retries
  * and then dead-letters that event (the events library already dead-letters types a topic does not carry).
@@ -152,6 +172,8 @@ export function eventToRow(event: ReceivedEvent, ingestedAt: Date): TableRow {
       return { table: 'training_metrics', row: { ...base, ...trainingColumns(payload as TrainingMetric__Output) } };
     case EVENT_TYPES.EvaluationResult:
       return { table: 'evaluation_results', row: { ...base, ...evaluationColumns(payload as EvaluationResult__Output) } };
+    case EVENT_TYPES.CandidateDecision:
+      return { table: 'curation_decisions', row: decisionColumns(event, payload as CandidateDecision__Output) };
     default:
       throw new UnsupportedEventError(`metrics-sink has no table for event type ${event.envelope.type} (event ${event.envelope.id})`);
   }

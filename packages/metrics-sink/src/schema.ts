@@ -6,6 +6,7 @@
 // events of one millisecond, and events of one entity share a partition because it is the Kafka key.
 // Never edit an applied migration (the runner refuses it); add a new one.
 import type { Migration } from '@select/metrics';
+import { CURATION_MIGRATIONS, DECISION_COLUMNS } from './schema-curation.js';
 
 /** Columns every table starts with, taken from the event envelope. */
 export const ENVELOPE_COLUMNS = [
@@ -95,6 +96,7 @@ export const TABLE_COLUMNS = {
     'num_samples',
     'params_json',
   ],
+  curation_decisions: DECISION_COLUMNS,
 } as const;
 
 export type SinkTable = keyof typeof TABLE_COLUMNS;
@@ -253,4 +255,5 @@ SELECT
 FROM jobs FINAL
 GROUP BY job_id`,
   },
+  ...CURATION_MIGRATIONS,
 ];

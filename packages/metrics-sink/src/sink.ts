@@ -17,7 +17,7 @@ import { eventToRow } from './event-rows.js';
 import { METRICS_SINK_MIGRATIONS, TABLE_COLUMNS, type SinkTable } from './schema.js';
 
 /** Every topic of the registry: the sink materialises all of them. */
-export const SINK_TOPICS: TopicKey[] = ['samples', 'shifts', 'jobs', 'training', 'evaluations'];
+export const SINK_TOPICS: TopicKey[] = ['samples', 'shifts', 'jobs', 'training', 'evaluations', 'decisions'];
 
 export interface MetricsSinkOptions {
   config: MetricsSinkConfig;
