@@ -1,7 +1,14 @@
 // Public entry of @select/contracts: the protos of every service and event, their generated types,
 // and the loaders that services and clients use.
 export { PROTO_FILES, PROTO_LOADER_OPTIONS, PROTO_ROOT, type ProtoArea } from './proto-files.js';
-export { loadProto, packageDefinition } from './load.js';
+export { loadPackageDefinition, loadProto, packageDefinition } from './load.js';
+export {
+  buildFileDescriptors,
+  decodeFileDescriptor,
+  encodeFileDescriptors,
+  type FileDescriptorObject,
+  type FileDescriptorOptions,
+} from './file-descriptors.js';
 export { EventCodecError, decodeMessage, encodeMessage } from './event-codec.js';
 
 export type { SampleCurated, SampleCurated__Output } from './generated/select/events/v1/SampleCurated.js';
@@ -13,6 +20,7 @@ export type { EvaluationResult, EvaluationResult__Output } from './generated/sel
 export type { ShiftPhase } from './generated/select/events/v1/ShiftPhase.js';
 export type { CandidateDecision, CandidateDecision__Output } from './generated/select/events/v1/CandidateDecision.js';
 export type { CurationTask, CurationTask__Output } from './generated/select/events/v1/CurationTask.js';
+export type { LabelMapping, LabelMapping__Output } from './generated/select/events/v1/LabelMapping.js';
 export type { Provenance, Provenance__Output } from './generated/select/common/v1/Provenance.js';
 export type { ItemError, ItemError__Output } from './generated/select/common/v1/ItemError.js';
 export type { JobStatus, JobStatus__Output } from './generated/select/common/v1/JobStatus.js';

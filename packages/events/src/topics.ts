@@ -2,6 +2,7 @@ import type {
   CandidateDecision__Output,
   CurationTask__Output,
   EvaluationResult__Output,
+  LabelMapping__Output,
   JobLifecycle__Output,
   JobProgress__Output,
   SampleCurated__Output,
@@ -19,6 +20,7 @@ export const EVENT_TYPES = {
   EvaluationResult: 'select.events.v1.EvaluationResult',
   CandidateDecision: 'select.events.v1.CandidateDecision',
   CurationTask: 'select.events.v1.CurationTask',
+  LabelMapping: 'select.events.v1.LabelMapping',
 } as const;
 
 /** The decoded payload shape of each event type, as a consumer's handler receives it. */
@@ -31,6 +33,7 @@ export interface EventPayloads {
   'select.events.v1.EvaluationResult': EvaluationResult__Output;
   'select.events.v1.CandidateDecision': CandidateDecision__Output;
   'select.events.v1.CurationTask': CurationTask__Output;
+  'select.events.v1.LabelMapping': LabelMapping__Output;
 }
 
 /** One Kafka topic: its partition count, the payload field that is its key, and the messages it carries. */
@@ -96,8 +99,8 @@ export const TOPICS: TopicRegistry = {
     name: 'select.curation.decisions.v1',
     partitions: 6,
     key: 'shift_id',
-    messageTypes: [EVENT_TYPES.CandidateDecision],
-    description: 'One event per candidate a curation step decided on: kept or dropped, step, reason, score.',
+    messageTypes: [EVENT_TYPES.CandidateDecision, EVENT_TYPES.LabelMapping],
+    description: 'One event per candidate a curation step decided on (kept or dropped, step, reason, score); label mapping tables of schema-mapping builds.',
   },
   curationTasks: {
     name: 'select.curation.tasks.v1',

@@ -4,6 +4,7 @@
 import type {
   CandidateDecision__Output,
   EvaluationResult__Output,
+  LabelMapping__Output,
   JobLifecycle__Output,
   JobProgress__Output,
   SampleCurated__Output,
@@ -172,6 +173,11 @@ export function eventToRow(event: ReceivedEvent, ingestedAt: Date): TableRow {
       return { table: 'training_metrics', row: { ...base, ...trainingColumns(payload as TrainingMetric__Output) } };
     case EVENT_TYPES.EvaluationResult:
       return { table: 'evaluation_results', row: { ...base, ...evaluationColumns(payload as EvaluationResult__Output) } };
+    case EVENT_TYPES.LabelMapping: {
+      const p = payload as LabelMapping__Output;
+      const row = { shift_id: p.shiftId, label: p.label, name: p.name, wnid: p.wnid, class_index: p.classIndex, rule: p.rule, synset: p.synset, images: int64(p.images), event_time: event.envelope.time };
+      return { table: 'curation_label_mappings', row };
+    }
     case EVENT_TYPES.CandidateDecision:
       return { table: 'curation_decisions', row: decisionColumns(event, payload as CandidateDecision__Output) };
     default:

@@ -24,6 +24,8 @@ export const DECISION_COLUMNS = [
   'event_time',
 ] as const;
 
+export const LABEL_MAPPING_COLUMNS = ['shift_id', 'label', 'name', 'wnid', 'class_index', 'rule', 'synset', 'images', 'event_time'] as const;
+
 export const CURATION_MIGRATIONS: readonly Migration[] = [
   {
     id: '0101_curation_decisions',
@@ -65,5 +67,23 @@ SELECT shift_id, step, reason, count() AS candidates
 FROM curation_decisions FINAL
 WHERE kept = 0
 GROUP BY shift_id, step, reason`,
+  },
+  {
+    // The label table of schema-mapping builds (OpenImages MID -> ImageNet class, and the unmapped labels).
+    id: '0104_curation_label_mappings',
+    sql: `CREATE TABLE IF NOT EXISTS curation_label_mappings
+(
+    shift_id String,
+    label String,
+    name String,
+    wnid String,
+    class_index Int16,
+    rule String,
+    synset String,
+    images UInt64,
+    event_time DateTime('UTC')
+)
+ENGINE = ReplacingMergeTree(event_time)
+ORDER BY (shift_id, label)`,
   },
 ];

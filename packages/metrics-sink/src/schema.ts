@@ -6,7 +6,7 @@
 // events of one millisecond, and events of one entity share a partition because it is the Kafka key.
 // Never edit an applied migration (the runner refuses it); add a new one.
 import type { Migration } from '@select/metrics';
-import { CURATION_MIGRATIONS, DECISION_COLUMNS } from './schema-curation.js';
+import { CURATION_MIGRATIONS, DECISION_COLUMNS, LABEL_MAPPING_COLUMNS } from './schema-curation.js';
 
 /** Columns every table starts with, taken from the event envelope. */
 export const ENVELOPE_COLUMNS = [
@@ -97,6 +97,7 @@ export const TABLE_COLUMNS = {
     'params_json',
   ],
   curation_decisions: DECISION_COLUMNS,
+  curation_label_mappings: LABEL_MAPPING_COLUMNS,
 } as const;
 
 export type SinkTable = keyof typeof TABLE_COLUMNS;
