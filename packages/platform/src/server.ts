@@ -1,5 +1,5 @@
 import { Server, type ChannelOptions, type ServerInterceptor, type ServerWritableStream, type ServiceDefinition } from '@grpc/grpc-js';
-import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import type { Logger } from 'pino';
@@ -9,7 +9,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from './conventions.js';
 import { wrapHandler, type CallRun, type CallRuntime } from './call-handlers.js';
 import { ServiceError } from './errors.js';
 import { createLogger } from './logger.js';
-import { PROTO_LOADER_OPTIONS, findService } from './proto.js';
+import { findService, loadProtoPackage } from './proto.js';
 import { serverCredentials, type ServerTlsOptions } from './tls.js';
 
 const HEALTH_SERVICE = 'grpc.health.v1.Health';
@@ -196,8 +196,10 @@ export class GrpcServer {
   private async bindAndServe(): Promise<ListeningAddress> {
     this.addHealthService();
     if (this.options.reflection) {
-      // Health rides along so `grpcurl describe grpc.health.v1.Health` works against any service.
-      const healthDefinition = loadSync(healthProtoPath, PROTO_LOADER_OPTIONS);
+      // Health rides along so `grpcurl describe grpc.health.v1.Health` works against any service. Every
+      // definition carries the real descriptors of its files (@select/contracts), so reflection serves
+      // each file under its import name with its dependencies.
+      const healthDefinition = loadProtoPackage(healthProtoPath);
       const merged: PackageDefinition = Object.assign({}, healthDefinition, ...this.packageDefinitions);
       new ReflectionService(merged, { services: [...this.serviceNames, HEALTH_SERVICE] }).addToServer(this.server);
     }
