@@ -37,6 +37,14 @@ describe('readClassShards', () => {
     ]);
     const mismatch = records[5];
     expect(mismatch?.ok === false && mismatch.error.message).toContain('class index 0 is n01440764 but the json says n01484850');
+    // SELECT's kNN reader's field: json["idx"] (what ShiftWriter writes beside class_index).
+    const idxShard = join(dir, 'idx.tar');
+    await writeTarFile(idxShard, [
+      { name: 'g.jpg', data: await makeImage(7) },
+      { name: 'g.json', data: JSON.stringify({ idx: 2 }) },
+    ]);
+    const idx = await collect(readClassShards({ shards: idxShard, classes: CLASSES }));
+    expect(idx.map((record) => record.ok && [record.sample.key, record.sample.classIndex, record.sample.wnid])).toEqual([['g', 2, 'n01484850']]);
     // Without a label space, indices are taken as they are.
     const unchecked = await collect(readClassShards({ shards: shard }));
     expect(outline(unchecked)).toEqual(['a', 'b', 'MISSING_LABEL@c', 'd', 'MISSING_LABEL@e', 'f']);

@@ -13,7 +13,7 @@ export interface ClassShardsOptions extends WebDatasetOptions {
   readonly classes?: readonly string[];
   /**
    * JSON fields tried, in order, for the class index when a sample has no `.cls` member.
-   * @default ['class_index', 'cls', 'label', 'target']
+   * @default ['class_index', 'idx', 'cls', 'label', 'target']
    */
   readonly jsonClassFields?: readonly string[];
 }
@@ -28,7 +28,7 @@ export interface ClassSample extends PoolSampleBase {
   readonly metadata: Readonly<Record<string, unknown>> | undefined;
 }
 
-const DEFAULT_JSON_CLASS_FIELDS = ['class_index', 'cls', 'label', 'target'];
+const DEFAULT_JSON_CLASS_FIELDS = ['class_index', 'idx', 'cls', 'label', 'target'];
 
 /**
  * Labelled pool over WebDataset shards whose samples carry a class index in `key.cls` (what timm's wds

@@ -100,6 +100,7 @@ describe('ShiftWriter', () => {
       key: sampleId({ strategy: 'caption-filter', sourceId: 'sd/cat', seed: 7 }),
       shift: 'test-shift',
       class_index: 1,
+      idx: 1,
       wnid: 'n01443537',
       source_id: 'sd/cat',
       strategy: 'caption-filter',

@@ -379,6 +379,8 @@ export class ShiftWriter {
       key,
       shift: this.options.name,
       class_index: label.classIndex,
+      // SELECT's own kNN reader takes the label from json["idx"]; timm reads `.cls`.
+      idx: label.classIndex,
       wnid: label.wnid,
       source_id: sample.sourceId,
       strategy: this.options.strategy,
