@@ -38,6 +38,22 @@ fi
 # checks, interoperability clients, chdb. pip's cache serves PyTorch's big wheels after the first install.
 bash scripts/python-env.sh >/dev/null
 
+# grpcurl, a gRPC client that is not ours, for the reflection interop test (tools/interop): built from the
+# Go module proxy into .work/bin. Needs Go >= 1.21 (it fetches the toolchain grpcurl asks for).
+grpcurl_version=v1.9.4
+grpcurl_stamp=.work/bin/.grpcurl-version
+if [ ! -x .work/bin/grpcurl ] || [ "$(cat "$grpcurl_stamp" 2>/dev/null)" != "$grpcurl_version" ]; then
+  go_bin=$(command -v go || true)
+  [ -n "$go_bin" ] || [ ! -x /usr/local/go/bin/go ] || go_bin=/usr/local/go/bin/go
+  if [ -z "$go_bin" ]; then
+    echo "grpcurl (for the reflection interop test) is built with Go >= 1.21; install Go (https://go.dev/dl) and rerun" >&2
+    exit 1
+  fi
+  echo "==> go install github.com/fullstorydev/grpcurl/cmd/grpcurl@${grpcurl_version} (into .work/bin)"
+  GOBIN="$PWD/.work/bin" GOTOOLCHAIN=auto "$go_bin" install "github.com/fullstorydev/grpcurl/cmd/grpcurl@${grpcurl_version}"
+  echo "$grpcurl_version" > "$grpcurl_stamp"
+fi
+
 export ONNXRUNTIME_NODE_INSTALL=skip
 # Native addons (hnswlib-node, usearch) build with node-gyp; point it at this Node's own headers so it
 # never tries to download them.
