@@ -6,6 +6,7 @@ import { runMetricsSink } from '@select/metrics-sink';
 import { EXIT_CODES, toCliError, type CliError } from './errors.js';
 import { healthReport } from './health-report.js';
 import { runInfraScript } from './infra-script.js';
+import { registerServicesCommand } from './services-command.js';
 import { parseOutputFormat, runSqlCommand, type OutputFormat } from './sql-command.js';
 import { formatTable } from './table-format.js';
 import { runTopicsCommand } from './topics-command.js';
@@ -161,6 +162,10 @@ whose profile is readonly=1: writes, DDL and setting changes are refused.`,
       }
       state.exitCode = report.every((c) => c.healthy) ? EXIT_CODES.ok : EXIT_CODES.failed;
     });
+
+  registerServicesCommand(program, (code) => {
+    state.exitCode = code;
+  });
 
   return program;
 }
