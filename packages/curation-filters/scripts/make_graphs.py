@@ -1,0 +1,84 @@
+"""Writes the small ONNX graphs @select/curation-filters runs through @select/inference (MLAS GEMM kernels).
+
+Usage: .work/py/bin/python packages/curation-filters/scripts/make_graphs.py
+Each graph is a few hundred bytes and committed under packages/curation-filters/graphs/; rerunning this
+script rewrites them byte-identically. All inputs are float32 row-major; B is never transposed in memory
+(Gemm transB=1 reads it as it is).
+"""
+import os
+
+import onnx
+from onnx import TensorProto, helper
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'graphs')
+OPSET = 17
+
+
+def value(name, elem, shape):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def save(name, nodes, inputs, outputs):
+    graph = helper.make_graph(nodes, name, inputs, outputs)
+    model = helper.make_model(graph, producer_name='select-curation-filters', opset_imports=[helper.make_opsetid('', OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    path = os.path.join(OUT, f'{name}.onnx')
+    with open(path, 'wb') as f:
+        f.write(model.SerializeToString())
+    print(f'wrote {path} ({os.path.getsize(path)} bytes)')
+
+
+os.makedirs(OUT, exist_ok=True)
+
+# nearest: for every row of A [n, d], the best row of B [m, d] by dot product (ties: the lower index).
+save(
+    'nearest',
+    [
+        helper.make_node('Gemm', ['a', 'b'], ['s'], transB=1),
+        helper.make_node('ReduceMax', ['s'], ['best_score'], axes=[1], keepdims=0),
+        helper.make_node('ArgMax', ['s'], ['best_index'], axis=1, keepdims=0, select_last_index=0),
+    ],
+    [value('a', TensorProto.FLOAT, ['n', 'd']), value('b', TensorProto.FLOAT, ['m', 'd'])],
+    [value('best_score', TensorProto.FLOAT, ['n']), value('best_index', TensorProto.INT64, ['n'])],
+)
+
+# top_k: the k best rows of B for every row of A, best first (ties: the lower index first).
+save(
+    'top_k',
+    [
+        helper.make_node('Gemm', ['a', 'b'], ['s'], transB=1),
+        helper.make_node('TopK', ['s', 'k'], ['scores', 'indices'], axis=1, largest=1, sorted=1),
+    ],
+    [value('a', TensorProto.FLOAT, ['n', 'd']), value('b', TensorProto.FLOAT, ['m', 'd']), value('k', TensorProto.INT64, [1])],
+    [value('scores', TensorProto.FLOAT, ['n', 'k']), value('indices', TensorProto.INT64, ['n', 'k'])],
+)
+
+# pairs: S = A B^T with every entry below diagonal `offset` set to 0 (Trilu upper: keeps j - i >= offset),
+# then per column its best row (SemDeDup's max over earlier points) and every entry strictly above
+# `threshold` as [i, j] pairs with their scores. Masked entries are 0, so a threshold >= 0 never sees them.
+save(
+    'pairs',
+    [
+        helper.make_node('Gemm', ['a', 'b'], ['s'], transB=1),
+        helper.make_node('Trilu', ['s', 'offset'], ['u'], upper=1),
+        helper.make_node('ReduceMax', ['u'], ['column_max'], axes=[0], keepdims=0),
+        helper.make_node('ArgMax', ['u'], ['column_argmax'], axis=0, keepdims=0, select_last_index=0),
+        helper.make_node('Greater', ['u', 'threshold'], ['mask']),
+        helper.make_node('NonZero', ['mask'], ['nz']),
+        helper.make_node('Transpose', ['nz'], ['pair_index'], perm=[1, 0]),
+        helper.make_node('GatherND', ['u', 'pair_index'], ['pair_score']),
+    ],
+    [
+        value('a', TensorProto.FLOAT, ['n', 'd']),
+        value('b', TensorProto.FLOAT, ['m', 'd']),
+        value('offset', TensorProto.INT64, []),
+        value('threshold', TensorProto.FLOAT, []),
+    ],
+    [
+        value('column_max', TensorProto.FLOAT, ['m']),
+        value('column_argmax', TensorProto.INT64, ['m']),
+        value('pair_index', TensorProto.INT64, ['p', 2]),
+        value('pair_score', TensorProto.FLOAT, ['p']),
+    ],
+)

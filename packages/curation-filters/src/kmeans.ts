@@ -1,0 +1,172 @@
+// Spherical k-means (cosine), as SemDeDup clusters (faiss `Kmeans(spherical=True)`): trained on a sample,
+// k-means++ seeding, seeded; then points are assigned in a stream, batch by batch, never all in memory.
+import { invalidArgument } from './errors.js';
+import { SeededRandom, sampleIndices } from './random.js';
+import type { SimilarityKernel } from './similarity-kernel.js';
+import { normalizeRows, type Matrix } from './vectors.js';
+
+export interface KMeansOptions {
+  /** Clusters, 1..sample rows. */
+  k: number;
+  /** Lloyd iterations at most (training stops earlier when no assignment changes). @default 20 */
+  iterations?: number;
+  /** @default 0 */
+  seed?: number;
+  /**
+   * Rows of the sample k-means++ seeding draws from (a seeded subset; the seeding costs rows x k x dim
+   * in plain JavaScript). @default min(sample rows, max(2048, 4k))
+   */
+  seedingRows?: number;
+}
+
+export const KMEANS_DEFAULTS = { iterations: 20, seed: 0 } as const;
+
+export interface KMeansTraining {
+  model: KMeans;
+  /** Iterations run (<= options.iterations). */
+  iterations: number;
+  /** Mean cosine similarity of the sample to its centroid after the last iteration. */
+  meanSimilarity: number;
+  /** Clusters that went empty during training and were re-seeded. */
+  reseeded: number;
+}
+
+/** Assignment of a batch: the nearest centroid of every row and its cosine similarity. */
+export interface Assignment {
+  cluster: Int32Array;
+  similarity: Float32Array;
+}
+
+/** Trained centroids (unit rows); `assign` is the streaming half. */
+export class KMeans {
+  constructor(readonly centroids: Matrix) {}
+
+  get k(): number {
+    return this.centroids.rows;
+  }
+
+  /** Nearest centroid per row of `batch` (rows are normalised in a copy; the input is not changed). */
+  async assign(batch: Matrix, kernel: SimilarityKernel): Promise<Assignment> {
+    if (batch.dim !== this.centroids.dim) {
+      throw invalidArgument(`k-means: ${batch.dim}-dimensional embeddings cannot be assigned to ${this.centroids.dim}-dimensional centroids`);
+    }
+    if (batch.rows === 0) return { cluster: new Int32Array(0), similarity: new Float32Array(0) };
+    const unit = normalizeRows({ data: batch.data.slice(), rows: batch.rows, dim: batch.dim }, 'embedding');
+    const { index, score } = await kernel.nearest(unit, this.centroids);
+    return { cluster: index, similarity: score };
+  }
+}
+
+/**
+ * Trains spherical k-means on `sample` (its rows are normalised in a copy). Deterministic for the same
+ * sample, options and seed. Empty clusters are re-seeded with the sample point farthest from its centroid.
+ */
+export async function trainKMeans(sample: Matrix, options: KMeansOptions, kernel: SimilarityKernel): Promise<KMeansTraining> {
+  const { k } = options;
+  const iterations = options.iterations ?? KMEANS_DEFAULTS.iterations;
+  const seed = options.seed ?? KMEANS_DEFAULTS.seed;
+  if (!Number.isInteger(k) || k < 1) throw invalidArgument(`k-means: k must be a positive integer (got ${k})`);
+  if (sample.rows < k) throw invalidArgument(`k-means: ${k} clusters need at least ${k} sample embeddings (got ${sample.rows})`);
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > 1000) throw invalidArgument(`k-means: iterations must be 1..1000 (got ${iterations})`);
+  const x = normalizeRows({ data: sample.data.slice(), rows: sample.rows, dim: sample.dim }, 'sample embedding');
+  const dim = x.dim;
+  const seedingRows = Math.min(x.rows, Math.max(k, options.seedingRows ?? Math.max(2048, 4 * k)));
+  const centroids: Matrix = { data: seedKMeansPlusPlus(x, k, seedingRows, seed), rows: k, dim };
+
+  let previous: Int32Array | undefined;
+  let run = 0;
+  let reseeded = 0;
+  let meanSimilarity = 0;
+  for (; run < iterations; run++) {
+    const { index, score } = await kernel.nearest(x, centroids);
+    meanSimilarity = mean(score);
+    const changed = previous === undefined || index.some((c, i) => c !== previous![i]);
+    previous = index;
+    if (!changed) break;
+    reseeded += updateCentroids(x, index, score, centroids);
+  }
+  return { model: new KMeans(centroids), iterations: run, meanSimilarity, reseeded };
+}
+
+/** k-means++ seeding on a seeded subset of the rows: D² sampling with D² = 1 - cos (half the squared L2 of unit rows). */
+function seedKMeansPlusPlus(x: Matrix, k: number, rows: number, seed: number): Float32Array {
+  const dim = x.dim;
+  const subset = sampleIndices(x.rows, rows, seed);
+  const random = new SeededRandom(seed + 1);
+  const centroids = new Float32Array(k * dim);
+  const weight = new Float64Array(subset.length).fill(Infinity);
+  const chosen = new Uint8Array(subset.length);
+  let pick = random.below(subset.length);
+  for (let c = 0; c < k; c++) {
+    chosen[pick] = 1;
+    const src = subset[pick]! * dim;
+    centroids.set(x.data.subarray(src, src + dim), c * dim);
+    if (c === k - 1) break;
+    let total = 0;
+    for (let i = 0; i < subset.length; i++) {
+      if (chosen[i]) {
+        weight[i] = 0;
+        continue;
+      }
+      const o = subset[i]! * dim;
+      let s = 0;
+      for (let t = 0; t < dim; t++) s += x.data[o + t]! * x.data[src + t]!;
+      const d = Math.max(0, 1 - s);
+      if (d < weight[i]!) weight[i] = d;
+      total += weight[i]!;
+    }
+    if (total > 0) {
+      let target = random.next() * total;
+      pick = -1;
+      for (let i = 0; i < subset.length; i++) {
+        if (weight[i]! <= 0) continue;
+        target -= weight[i]!;
+        pick = i;
+        if (target < 0) break;
+      }
+    } else {
+      // every remaining point coincides with a centroid: take the first unchosen one
+      pick = chosen.indexOf(0);
+    }
+  }
+  return centroids;
+}
+
+/** New centroids = normalised sums; returns how many empty clusters were re-seeded. */
+function updateCentroids(x: Matrix, assignment: Int32Array, similarity: Float32Array, centroids: Matrix): number {
+  const { dim } = x;
+  const sums = new Float64Array(centroids.rows * dim);
+  const counts = new Uint32Array(centroids.rows);
+  for (let i = 0; i < x.rows; i++) {
+    const c = assignment[i]!;
+    counts[c]!++;
+    const o = i * dim;
+    const so = c * dim;
+    for (let t = 0; t < dim; t++) sums[so + t]! += x.data[o + t]!;
+  }
+  // farthest points first, for clusters that went empty (ties: the lower row)
+  const farthest = Array.from(similarity.keys()).sort((a, b) => similarity[a]! - similarity[b]! || a - b);
+  let next = 0;
+  let reseeded = 0;
+  for (let c = 0; c < centroids.rows; c++) {
+    const so = c * dim;
+    if (counts[c] === 0) {
+      const row = farthest[next++ % farthest.length]!;
+      centroids.data.set(x.data.subarray(row * dim, row * dim + dim), so);
+      reseeded++;
+      continue;
+    }
+    let norm = 0;
+    for (let t = 0; t < dim; t++) norm += sums[so + t]! * sums[so + t]!;
+    norm = Math.sqrt(norm);
+    if (norm === 0) continue; // opposite points cancelled out: keep the old centroid
+    for (let t = 0; t < dim; t++) centroids.data[so + t] = sums[so + t]! / norm;
+  }
+  return reseeded;
+}
+
+function mean(values: Float32Array): number {
+  let s = 0;
+  for (const v of values) s += v;
+  return values.length === 0 ? 0 : s / values.length;
+}
