@@ -5,7 +5,7 @@ import type { Logger } from '@select/platform';
 /** Events waiting to be sent before new ones are dropped (and logged) during a Kafka outage. */
 const MAX_PENDING = 1000;
 /** How long close() waits for queued events before it gives up on them. */
-const CLOSE_WAIT_MS = 15_000;
+const CLOSE_WAIT_MS = 5_000;
 
 /**
  * JobLifecycle / JobProgress on select.jobs.v1, in the order they were emitted, keyed by job id. Publishing
@@ -31,7 +31,7 @@ export class JobEvents {
     this.enqueue(EVENT_TYPES.JobProgress, event.jobId ?? '', event);
   }
 
-  /** Sends what is queued (waiting at most 15 s), then disconnects. */
+  /** Sends what is queued (waiting at most 5 s), then disconnects. */
   async close(): Promise<void> {
     this.closed = true;
     let timer: NodeJS.Timeout | undefined;

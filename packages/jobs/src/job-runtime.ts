@@ -41,6 +41,8 @@ interface Entry {
   run?: { controller: AbortController; done: Promise<void> };
   /** Waiting for a free slot. */
   queued: boolean;
+  /** Between taking a slot and run() starting. */
+  starting?: boolean;
   /** Serialises the writes of this job's file. */
   writes: Promise<void>;
   /** Bumped at every change watchers should see. */
@@ -117,7 +119,7 @@ export class JobRuntime {
   /** Restarts every unfinished job (QUEUED or RUNNING on disk) of a registered kind from its last checkpoint. */
   async resume(): Promise<void> {
     const unfinished = [...this.jobs.values()]
-      .filter((e) => !isTerminal(e.file.status.state) && !e.run && !e.queued)
+      .filter((e) => !isTerminal(e.file.status.state) && !e.run && !e.queued && !e.starting)
       .sort((a, b) => Number(a.file.status.createdUnixMs) - Number(b.file.status.createdUnixMs));
     for (const entry of unfinished) {
       const { jobId, kind } = entry.file.status;
@@ -145,7 +147,9 @@ export class JobRuntime {
     if (this.closed) throw ServiceError.unavailable('the service is shutting down; start the job again once it is back');
     const existing = this.jobs.get(jobId);
     if (existing) {
-      if (existing.run || existing.queued || existing.file.status.state === 'JOB_STATE_SUCCEEDED') return this.snapshot(existing);
+      // A job that just ended is still writing its last state; start again once it has.
+      if (existing.run && isTerminal(existing.file.status.state)) await existing.run.done;
+      if (existing.run || existing.queued || existing.starting || existing.file.status.state === 'JOB_STATE_SUCCEEDED') return this.snapshot(existing);
       await this.schedule(existing);
       return this.snapshot(existing);
     }
@@ -306,10 +310,18 @@ export class JobRuntime {
       : 'running';
     if (this.running < this.concurrency) {
       this.running++;
-      // The state and entry.run change before the first await, so a concurrent start() sees a running job.
-      const saved = this.transition(entry, 'JOB_STATE_RUNNING', message);
+      // Claimed before the first await, so a concurrent start() of the same request sees a starting job;
+      // the job runs once its RUNNING state is durable.
+      entry.starting = true;
+      try {
+        await this.transition(entry, 'JOB_STATE_RUNNING', message);
+      } catch (err) {
+        entry.starting = false;
+        this.running--;
+        throw err;
+      }
+      entry.starting = false;
       this.launch(entry, kind);
-      await saved;
     } else {
       entry.queued = true;
       this.waiting.push(entry);
