@@ -8,6 +8,7 @@ export default defineConfig({
   test: {
     projects: [
       'packages/*/vitest.config.ts',
+      'tools/interop/vitest.config.ts',
       {
         resolve: { alias: workspaceAliases() },
         test: {

@@ -74,7 +74,7 @@ class Sink implements MetricsSink {
       handleBatch: (events) => this.handleBatch(events),
     });
     await this.consumer.start();
-    this.health = createGrpcServer({ ...serverOptionsFromConfig(config), name: 'metrics-sink', logger: this.log, reflection: false });
+    this.health = createGrpcServer({ ...serverOptionsFromConfig(config), name: 'metrics-sink', logger: this.log });
     await this.health.start();
     this.log.info(
       { health: this.health.address, groupId: config.groupId, topicPrefix: config.topicPrefix, database: this.ch.options.database },

@@ -1,0 +1,215 @@
+// The services the reflection interop test starts, one entry each: how to start it on port 0 (its own
+// src/main.ts, configured by environment as a user would), what reflection must list, and one unary and one
+// server-streaming call with a check on the answer. Adding a service (curator, trainer, evaluator) is one
+// more entry. Entries run in this order; retrieval loads the vectors the embedding job wrote.
+import { copyFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import type { Json } from './interop-clients.js';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const EMBEDDING_MODELS = join(REPO, 'tools/fixtures/embedding/models');
+const FIXTURE_IMAGES = join(REPO, 'tools/fixtures/embedding/images');
+const TINY_SD = join(REPO, 'tools/fixtures/tiny-sd/model');
+/** tiny-clip's projection width (tools/fixtures/embedding/README.md). */
+const TINY_CLIP_DIMENSION = 16;
+
+/** What the entries share: a scratch directory, the Kafka topic prefix and ClickHouse database of this run. */
+export interface InteropWorld {
+  dir: string;
+  brokers: string[];
+  topicPrefix: string;
+  database: string;
+  /** Written by an earlier entry's calls for a later one (e.g. the clip-retrieval folder of an embedding job). */
+  handoff: Record<string, string>;
+  /** Starts a job by reflection (grpcurl) and returns its JobStatus. */
+  startJob(address: string, method: string, request: Json): Promise<Json>;
+}
+
+export interface Probe {
+  method: string;
+  /** The request; may start whatever the call needs first (a job to watch). */
+  request(world: InteropWorld, address: string): Json | Promise<Json>;
+  /** Read this many messages of a stream that never ends by itself (health Watch). */
+  maxResponses?: number;
+  /** Asserts on the answers (the same for every client). */
+  check(responses: Json[], world: InteropWorld): void;
+}
+
+export interface InteropService {
+  name: string;
+  /** Directory (under the repository) whose src/main.ts starts the service. */
+  packageDir: string;
+  env(world: InteropWorld): Record<string, string>;
+  /** Services reflection lists (grpc.health.v1.Health is always listed too); the first is described and called. */
+  services: string[];
+  /** Import name of the file declaring services[0], and the files it imports. */
+  file: string;
+  dependencies: string[];
+  unary: Probe;
+  stream: Probe;
+}
+
+function jobState(responses: Json[]): unknown {
+  return responses.at(-1)?.['state'];
+}
+
+/** The PNG header's width and height. */
+function pngSize(base64: unknown): { width: number; height: number } {
+  const bytes = Buffer.from(String(base64), 'base64');
+  expect(bytes.subarray(1, 4).toString('latin1')).toBe('PNG');
+  return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
+
+export const INTEROP_SERVICES: InteropService[] = [
+  {
+    name: 'embedding',
+    packageDir: 'packages/embedding-service',
+    env: (world) => ({
+      EMBEDDING_PORT: '0',
+      EMBEDDING_MODELS_DIR: EMBEDDING_MODELS,
+      EMBEDDING_DEFAULT_MODEL: 'tiny-clip',
+      EMBEDDING_JOBS_DIR: join(world.dir, 'embedding-jobs'),
+      EMBEDDING_PUBLISH_JOB_EVENTS: 'false',
+      EMBEDDING_INTRA_OP_THREADS: '1',
+    }),
+    services: ['select.embedding.v1.EmbeddingService'],
+    file: 'select/embedding/v1/embedding.proto',
+    dependencies: ['select/common/v1/common.proto'],
+    unary: {
+      method: 'select.embedding.v1.EmbeddingService/EmbedTexts',
+      request: () => ({ model: 'tiny-clip', texts: ['a photo of a dog', 'a photo of a cat'] }),
+      check(responses) {
+        const embeddings = responses[0]?.['embeddings'] as { vector: number[]; tokenCount: number }[];
+        expect(embeddings).toHaveLength(2);
+        for (const e of embeddings) {
+          expect(e.vector).toHaveLength(TINY_CLIP_DIMENSION);
+          expect(Math.hypot(...e.vector)).toBeCloseTo(1, 4); // L2-normalised
+          expect(e.tokenCount).toBeGreaterThan(2);
+        }
+      },
+    },
+    stream: {
+      method: 'select.embedding.v1.EmbeddingService/WatchJob',
+      async request(world, address) {
+        // An imagefolder pool of three fixture images in one class; the job writes a clip-retrieval folder.
+        const pool = join(world.dir, 'pool');
+        mkdirSync(join(pool, 'n02099601'), { recursive: true });
+        for (const image of ['landscape.jpg', 'grayscale.jpg', 'odd-portrait.png']) copyFileSync(join(FIXTURE_IMAGES, image), join(pool, 'n02099601', image));
+        const output = join(world.dir, 'clip');
+        const job = await world.startJob(address, 'select.embedding.v1.EmbeddingService/StartEmbedDataset', {
+          model: 'tiny-clip',
+          inputUri: pool,
+          inputFormat: 'imagefolder',
+          outputUri: output,
+          embedImages: true,
+        });
+        world.handoff['clipFolder'] = output;
+        return { jobId: job['jobId'] };
+      },
+      check(responses) {
+        expect(jobState(responses)).toBe('JOB_STATE_SUCCEEDED');
+        expect(responses.at(-1)).toMatchObject({ kind: 'embed-dataset', done: '3' });
+      },
+    },
+  },
+  {
+    name: 'retrieval',
+    packageDir: 'packages/retrieval-service',
+    env: (world) => ({ RETRIEVAL_PORT: '0', RETRIEVAL_DATA_DIR: join(world.dir, 'retrieval') }),
+    services: ['select.retrieval.v1.RetrievalService'],
+    file: 'select/retrieval/v1/retrieval.proto',
+    dependencies: ['select/common/v1/common.proto'],
+    unary: {
+      method: 'select.retrieval.v1.RetrievalService/CreateIndex',
+      // Each client creates its own index: the name carries a counter.
+      request: () => ({ name: `interop-${(indexCounter += 1)}`, dimension: TINY_CLIP_DIMENSION, metric: 'METRIC_COSINE' }),
+      check(responses) {
+        expect(responses[0]).toMatchObject({ dimension: TINY_CLIP_DIMENSION, metric: 'METRIC_COSINE' });
+        expect(String(responses[0]?.['name'])).toMatch(/^interop-\d+$/);
+      },
+    },
+    stream: {
+      method: 'select.retrieval.v1.RetrievalService/WatchJob',
+      async request(world, address) {
+        const clipFolder = world.handoff['clipFolder'];
+        if (!clipFolder) throw new Error('the embedding entry writes the clip-retrieval folder retrieval loads; run it first');
+        const index = `bulk-${(indexCounter += 1)}`;
+        await world.startJob(address, 'select.retrieval.v1.RetrievalService/CreateIndex', { name: index, dimension: TINY_CLIP_DIMENSION, metric: 'METRIC_COSINE' });
+        const job = await world.startJob(address, 'select.retrieval.v1.RetrievalService/BulkLoad', { index, inputUri: clipFolder, embeddings: 'img_emb' });
+        return { jobId: job['jobId'] };
+      },
+      check(responses) {
+        expect(jobState(responses)).toBe('JOB_STATE_SUCCEEDED');
+        expect(responses.at(-1)).toMatchObject({ kind: 'bulk-load', done: '3' });
+      },
+    },
+  },
+  {
+    name: 'generation',
+    packageDir: 'packages/generation-service',
+    env: (world) => {
+      const models = join(world.dir, 'generation-models');
+      mkdirSync(models, { recursive: true });
+      if (!existsSync(join(models, 'tiny-sd'))) symlinkSync(TINY_SD, join(models, 'tiny-sd'));
+      return {
+        GENERATION_PORT: '0',
+        GENERATION_MODELS_DIR: models,
+        GENERATION_JOBS_DIR: join(world.dir, 'generation-jobs'),
+        GENERATION_PUBLISH_JOB_EVENTS: 'false',
+        GENERATION_INTRA_OP_THREADS: '1',
+      };
+    },
+    services: ['select.generation.v1.GenerationService'],
+    file: 'select/generation/v1/generation.proto',
+    dependencies: ['select/common/v1/common.proto'],
+    unary: {
+      method: 'select.generation.v1.GenerationService/ListModels',
+      request: () => ({}),
+      check(responses) {
+        const models = responses[0]?.['models'] as { name: string; pipeline: string }[];
+        expect(models).toEqual([expect.objectContaining({ name: 'tiny-sd', pipeline: 'text-to-image' })]);
+      },
+    },
+    stream: {
+      method: 'select.generation.v1.GenerationService/TextToImage',
+      request: () => ({ prompt: 'a photo of a golden retriever', sampling: { model: 'tiny-sd', width: 64, height: 64, steps: 2, seeds: ['7'] } }),
+      check(responses) {
+        const progress = responses.filter((r) => r['progress']);
+        const images = responses.map((r) => r['image'] as Json | undefined).filter((i) => i !== undefined);
+        expect(progress.length).toBeGreaterThanOrEqual(1);
+        expect(images).toHaveLength(1);
+        expect(images[0]).toMatchObject({ seed: '7', mimeType: 'image/png' });
+        expect(pngSize(images[0]?.['image'])).toEqual({ width: 64, height: 64 });
+      },
+    },
+  },
+  {
+    name: 'metrics-sink',
+    packageDir: 'packages/metrics-sink',
+    env: (world) => ({
+      METRICS_SINK_PORT: '0',
+      KAFKA_BROKERS: world.brokers.join(','),
+      KAFKA_TOPIC_PREFIX: world.topicPrefix,
+      CLICKHOUSE_DATABASE: world.database,
+    }),
+    // The sink serves health only: its own calls are the health service's.
+    services: ['grpc.health.v1.Health'],
+    file: 'grpc/health/v1/health.proto',
+    dependencies: [],
+    unary: {
+      method: 'grpc.health.v1.Health/Check',
+      request: () => ({ service: '' }),
+      check: (responses) => expect(responses).toEqual([{ status: 'SERVING' }]),
+    },
+    stream: {
+      method: 'grpc.health.v1.Health/Watch',
+      request: () => ({ service: '' }),
+      maxResponses: 1,
+      check: (responses) => expect(responses).toEqual([{ status: 'SERVING' }]),
+    },
+  },
+];
+
+let indexCounter = 0;
