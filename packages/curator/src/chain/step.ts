@@ -14,6 +14,8 @@ export interface Candidate {
    * else `path` (a file) — call `loadImage(candidate)` from ctx to get bytes once and cache them here.
    */
   image?: { bytes?: Buffer; path?: string; format?: string };
+  /** Foreign labels the pool carries (OpenImages MIDs with confidence and the file they came from). */
+  labels?: Array<{ id: string; confidence: number; source?: string }>;
   /** Set by the label strategy: index into the build's label space (sorted wnids) and the wnid. */
   classIndex?: number;
   wnid?: string;
@@ -25,7 +27,10 @@ export interface Candidate {
   /** Generated images: the generator seed (part of the sample id) and the prompt. */
   seed?: number;
   prompt?: string;
-  /** Small string facts the strategy wants in provenance (`labels`, `source`, `rule`). */
+  /**
+   * Small string facts the strategy wants in provenance (`labels`, `rule`); `source` (where the
+   * candidate came from, e.g. `openimages:machine`) also goes into its decision. Default source: the pool's name.
+   */
   metadata?: Record<string, string>;
 }
 
@@ -96,9 +101,44 @@ export interface ChainStep {
   /** Canonical parameters (defaults filled in), hashed into every kept sample's provenance. */
   readonly params: Readonly<Record<string, unknown>>;
   process(batch: Candidate[], ctx: StepContext): Promise<StepResult>;
-  /** Called once per task after its last batch; steps with side files flush them here. */
-  finishTask?(ctx: StepContext): Promise<void>;
+  /**
+   * Called once per task after its last batch. What it returns (small JSON: counts) is committed with
+   * the task's output and handed to finishBuild with every other task's; per-task state is reset here.
+   */
+  finishTask?(ctx: StepContext): Promise<TaskStats | void>;
+  /**
+   * Called once when every task is committed, with the stats of all tasks (in task order): side
+   * tables for the shift folder (name -> content) and label-mapping rows for ClickHouse.
+   */
+  finishBuild?(stats: readonly TaskStats[], ctx: BuildContext): Promise<BuildOutputs | void>;
   dispose?(): Promise<void>;
+}
+
+/** JSON a step committed with one task. */
+export type TaskStats = Record<string, unknown>;
+
+export interface BuildContext {
+  logger: Logger;
+  labels: LabelSpace;
+  buildId: string;
+}
+
+/** One row of a label table (schema mapping): a foreign label and the class it maps to. */
+export interface LabelMappingRow {
+  label: string;
+  name: string;
+  wnid: string;
+  classIndex: number;
+  rule: string;
+  synset: string;
+  images: number;
+}
+
+export interface BuildOutputs {
+  /** Files written into the shift folder, by file name (e.g. `label_mapping.csv`). */
+  files?: Record<string, string>;
+  /** Published as LabelMapping events (ClickHouse table curation_label_mappings). */
+  labelMappings?: LabelMappingRow[];
 }
 
 /**
@@ -125,10 +165,23 @@ export type ParamSpec =
   | { type: 'boolean'; description: string; default?: boolean }
   | { type: 'string-list'; description: string; default?: readonly string[] };
 
+/** The pool of a build as the request gave it (paths absolute). */
+export interface PoolInfo {
+  format: string;
+  uri: string;
+  /** The pool's name, written as the `source` of its candidates' decisions. */
+  name: string;
+  labelUris: readonly string[];
+  classDescriptionsUri: string;
+  hierarchyUri: string;
+  imagesUri: string;
+}
+
 export interface StepEnvironment {
   logger: Logger;
   services: ServiceClients;
   labels: LabelSpace;
+  pool: PoolInfo;
 }
 
 /** A registry entry: a label strategy (first step, gives labels) or a filter (later steps). */
