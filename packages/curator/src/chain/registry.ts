@@ -3,8 +3,8 @@ import type { ParamSpec, StepDefinition } from './step.js';
 
 /**
  * Every strategy and filter the curator knows, by name. ListStrategies, request validation and
- * `select curate strategies` read it; packages/curator/src/image/ registers strategies 4-7 and
- * filters 8-11 here the same way chain/builtin-steps.ts registers 1-3.
+ * `select curate strategies` read it. src/steps.ts lists what goes in: strategies 1-3 from
+ * src/strategies/, strategies 4-7 and filters 8-11 from src/image/ (one spread of its exported list).
  */
 export class StepRegistry {
   private readonly steps = new Map<string, StepDefinition>();
@@ -90,6 +90,3 @@ function checkParam(step: string, key: string, spec: ParamSpec, value: unknown):
       return;
   }
 }
-
-/** The process-wide registry; builtin steps register on import of chain/builtin-steps.ts. */
-export const stepRegistry = new StepRegistry();
