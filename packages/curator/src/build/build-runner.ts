@@ -1,0 +1,376 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CurationTask, LabelMapping, SampleCurated, ShiftLifecycle } from '@select/contracts';
+import { readShiftManifest, renderSvg, ShiftWriter, type ShiftSummary } from '@select/datasets';
+import { EVENT_TYPES, type EventProducer } from '@select/events';
+import { isServiceError, status, writeFileAtomic, type Logger } from '@select/platform';
+import type { Candidate, Decision, GlobalStep, ServiceClients } from '../chain/step.js';
+import type { StepRegistry } from '../chain/registry.js';
+import { labelSpaceOf, type BuildSpec } from './build-spec.js';
+import { createChain, loadImage, stepContext, type Chain } from './chain.js';
+import { decisionPublisher } from './decision-events.js';
+import { planBuild } from './plan.js';
+import { committedTasks, exists, readKept, readTaskSummary, stagingPaths, type BuildPlan, type TaskSummary } from './staging.js';
+
+export interface BuildDeps {
+  registry: StepRegistry;
+  services: ServiceClients;
+  logger: Logger;
+  producer: EventProducer | undefined;
+  signal: AbortSignal;
+  progress(done: number, total?: number, message?: string): void;
+  /** How often the coordinator looks for committed tasks. @default 250 */
+  pollMs?: number;
+  /** Size of rendered SVG candidates (openclipart). @default 256 */
+  svgSize?: number;
+}
+
+/** What a finished build reports (also written as build.json into the shift folder). */
+export interface BuildReport {
+  shiftId: string;
+  name: string;
+  strategy: string;
+  dryRun: boolean;
+  candidates: number;
+  samples: number;
+  classes: number;
+  perClass: Record<string, number>;
+  dropped: Record<string, number>;
+  paramsHash: string;
+  outputDir: string;
+}
+
+const RENDERED_FORMATS = new Set(['svg']);
+
+/**
+ * The coordinator of one build (the `curate` job's run): plans the pool into shard tasks, publishes
+ * them to the workers' tasks topic, waits until every task is committed, then runs the build-wide
+ * steps and publishes the shift. Every phase can be interrupted and run again: committed tasks are
+ * never redone, a published shift is not rewritten, and the events it republishes have the ids they
+ * had, so nothing is counted twice.
+ */
+export async function runBuild(spec: BuildSpec, deps: BuildDeps): Promise<BuildReport> {
+  const paths = stagingPaths(spec.outputDir);
+  await mkdir(paths.tasks, { recursive: true });
+  if (!(await exists(paths.spec))) await writeFileAtomic(paths.spec, `${JSON.stringify(spec, null, 2)}\n`);
+  deps.progress(0, 0, 'planning shard tasks');
+  const plan = await planBuild(spec, deps.signal);
+  await publishLifecycle(deps.producer, spec, 'SHIFT_PHASE_CREATED', { message: `${plan.tasks.length} tasks over ${plan.records} candidates` });
+  await dispatchTasks(spec, plan, deps);
+  await waitForTasks(spec, plan, deps);
+  try {
+    return await publishShift(spec, plan, deps);
+  } catch (error) {
+    if (!deps.signal.aborted) await publishLifecycle(deps.producer, spec, 'SHIFT_PHASE_FAILED', { message: (error as Error).message });
+    throw error;
+  }
+}
+
+async function dispatchTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): Promise<void> {
+  if (deps.producer === undefined) throw new Error('curation builds need Kafka: the tasks go to the curator workers over it');
+  const done = await committedTasks(stagingPaths(spec.outputDir).tasks);
+  const pending = plan.tasks.filter((t) => !done.has(t.taskId));
+  // Republishing a task after a restart is harmless: a worker that finds it committed skips it.
+  await Promise.all(
+    pending.map((t) => {
+      const payload: CurationTask = {
+        shiftId: spec.shiftId,
+        taskId: t.taskId,
+        taskIndex: t.index,
+        taskCount: plan.tasks.length,
+        specUri: stagingPaths(spec.outputDir).spec,
+        startShard: t.start.shard,
+        startOffset: t.start.offset,
+        records: t.records,
+        endShard: t.end.shard,
+        endOffset: t.end.offset,
+      };
+      return deps.producer!.publish('curationTasks', EVENT_TYPES.CurationTask, payload);
+    }),
+  );
+  deps.logger.info({ tasks: plan.tasks.length, pending: pending.length }, 'shard tasks published');
+}
+
+async function waitForTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): Promise<void> {
+  const paths = stagingPaths(spec.outputDir);
+  const recordsOf = new Map(plan.tasks.map((t) => [t.taskId, t.records]));
+  for (;;) {
+    if (deps.signal.aborted) {
+      const reason: unknown = deps.signal.reason;
+      if (isServiceError(reason) && reason.code === status.CANCELLED) await writeFile(paths.cancelled, `${new Date().toISOString()}\n`);
+      throw reason;
+    }
+    const names = await readdir(paths.tasks);
+    const failed = names.filter((n) => n.endsWith('.failed.json'));
+    if (failed.length > 0) {
+      const first = JSON.parse(await readFile(join(paths.tasks, failed[0]!), 'utf8')) as { reason: string };
+      throw new Error(`${failed.length} task(s) failed; the committed tasks are kept. First: ${first.reason}`);
+    }
+    const done = names.filter((n) => recordsOf.has(n));
+    const records = done.reduce((sum, n) => sum + (recordsOf.get(n) ?? 0), 0);
+    deps.progress(records, plan.records, `${done.length}/${plan.tasks.length} tasks committed`);
+    if (done.length === plan.tasks.length) return;
+    await new Promise((resolve) => setTimeout(resolve, deps.pollMs ?? 250));
+  }
+}
+
+/** The request's max_per_class as a build-wide step: the N best-scored per class (ties: pool order). */
+function maxPerClassStep(cap: number): GlobalStep {
+  return {
+    scope: 'build',
+    name: 'max-per-class',
+    params: { maxPerClass: cap },
+    async run(candidates, _ctx, drop) {
+      const perClass = new Map<number, Array<{ id: string; score: number; order: number; seed: number | undefined }>>();
+      let order = 0;
+      for await (const c of candidates()) {
+        const list = perClass.get(c.classIndex ?? -1) ?? [];
+        list.push({ id: c.sourceId, score: Number.isFinite(c.score) ? (c.score as number) : Number.NEGATIVE_INFINITY, order: order++, seed: c.seed });
+        perClass.set(c.classIndex ?? -1, list);
+      }
+      for (const [classIndex, list] of perClass) {
+        list.sort((a, b) => b.score - a.score || a.order - b.order);
+        for (const extra of list.slice(cap)) {
+          drop({ sourceId: extra.id, step: 'max-per-class', kept: false, reason: 'over-class-cap', score: extra.score, classIndex, ...(extra.seed === undefined ? {} : { seed: extra.seed }) });
+        }
+      }
+    },
+  };
+}
+
+const keyOf = (c: { sourceId: string; seed?: number | undefined }): string => `${c.sourceId}\u0000${c.seed ?? ''}`;
+
+async function publishShift(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): Promise<BuildReport> {
+  const paths = stagingPaths(spec.outputDir);
+  const chain = await createChain(spec, deps.registry, deps.services, deps.logger);
+  try {
+    const summaries: TaskSummary[] = [];
+    for (const task of plan.tasks) summaries.push(await readTaskSummary(paths.task(task.taskId)));
+    // Leftovers of killed workers: folders nobody will rename.
+    for (const name of await readdir(paths.tasks)) if (name.endsWith('.tmp')) await rm(join(paths.tasks, name), { recursive: true, force: true });
+
+    const ctx = stepContext({
+      signal: deps.signal,
+      seed: spec.seed,
+      logger: deps.logger,
+      services: deps.services,
+      labels: labelSpaceOf(spec),
+      buildId: spec.shiftId,
+      taskId: 'build',
+      sideDir: spec.outputDir,
+    });
+    const dropped = new Map<string, Decision>();
+    const globalSteps = [...(spec.maxPerClass > 0 ? [maxPerClassStep(spec.maxPerClass)] : []), ...chain.globalSteps];
+    const decisions = decisionPublisher(deps.producer, { shiftId: spec.shiftId, strategy: chain.strategy, taskId: 'build' });
+    const sources = new Map<string, string>();
+    async function* survivors(): AsyncGenerator<Candidate> {
+      for (const task of plan.tasks) {
+        for await (const candidate of readKept(paths.task(task.taskId))) {
+          if (!dropped.has(keyOf(candidate))) yield candidate;
+        }
+      }
+    }
+    for (const [g, step] of globalSteps.entries()) {
+      deps.progress(plan.records, plan.records, `build-wide step ${step.name}`);
+      const stage = chain.taskSteps.length + 1 + g;
+      await step.run(survivors, ctx, (decision) => {
+        dropped.set(keyOf(decision), decision);
+        decisions.add(decision, stage, sources.get(decision.sourceId) ?? spec.pool.name);
+      });
+    }
+    await decisions.flush();
+
+    const report: BuildReport = {
+      shiftId: spec.shiftId,
+      name: spec.name,
+      strategy: chain.strategy,
+      dryRun: spec.dryRun,
+      candidates: plan.records,
+      samples: 0,
+      classes: 0,
+      perClass: {},
+      dropped: {},
+      paramsHash: spec.paramsHash,
+      outputDir: spec.outputDir,
+    };
+    for (const summary of summaries) for (const [key, count] of Object.entries(summary.dropped)) report.dropped[key] = (report.dropped[key] ?? 0) + count;
+    for (const decision of dropped.values()) report.dropped[`${decision.step}: ${decision.reason}`] = (report.dropped[`${decision.step}: ${decision.reason}`] ?? 0) + 1;
+
+    if (spec.dryRun) {
+      for await (const c of survivors()) {
+        const wnid = c.wnid ?? '';
+        report.perClass[wnid] = (report.perClass[wnid] ?? 0) + 1;
+        report.samples++;
+      }
+    } else {
+      const written = await writeShift(spec, chain, plan, survivors, ctx.labels.wnids, deps);
+      report.samples = written.summary.counts.samples;
+      for (const [wnid, count] of Object.entries(written.perClass)) report.perClass[wnid] = count;
+      for (const [key, count] of Object.entries(written.dropped)) report.dropped[key] = (report.dropped[key] ?? 0) + count;
+    }
+    report.classes = Object.values(report.perClass).filter((n) => n > 0).length;
+
+    for (const step of chain.taskSteps) {
+      const outputs = await step.finishBuild?.(
+        summaries.map((s) => s.stats[step.name] ?? {}),
+        { logger: deps.logger, labels: ctx.labels, buildId: spec.shiftId },
+      );
+      for (const [name, content] of Object.entries(outputs?.files ?? {})) await writeFileAtomic(join(spec.outputDir, name), content);
+      if (outputs?.labelMappings !== undefined && deps.producer !== undefined) {
+        await Promise.all(
+          outputs.labelMappings.map((row) => {
+            const payload: LabelMapping = { shiftId: spec.shiftId, ...row };
+            const id = createHash('sha256').update(`${spec.shiftId}\u0000${row.label}`).digest('hex').slice(0, 32);
+            return deps.producer!.publish('decisions', EVENT_TYPES.LabelMapping, payload, { id });
+          }),
+        );
+      }
+    }
+    const perClassFile = spec.dryRun ? 'dry_run_counts.json' : 'build.json';
+    await writeFileAtomic(join(spec.outputDir, perClassFile), `${JSON.stringify(report, null, 2)}\n`);
+    await publishLifecycle(deps.producer, spec, 'SHIFT_PHASE_COMPLETED', { samples: report.samples, classes: report.classes, message: spec.dryRun ? 'dry run: counts only, no images written' : '' });
+    deps.progress(plan.records, plan.records, `${report.samples} samples in ${report.classes} classes`);
+    return report;
+  } finally {
+    await chain.dispose();
+  }
+}
+
+async function writeShift(
+  spec: BuildSpec,
+  chain: Chain,
+  plan: BuildPlan,
+  survivors: () => AsyncGenerator<Candidate>,
+  wnids: readonly string[],
+  deps: BuildDeps,
+): Promise<{ summary: ShiftSummary; perClass: Record<string, number>; dropped: Record<string, number> }> {
+  const paths = stagingPaths(spec.outputDir);
+  const params = { steps: spec.steps, classes: spec.classes.length === wnids.length ? 'all' : spec.classes, maxPerClass: spec.maxPerClass, seed: spec.seed };
+  const published = await readFile(paths.published, 'utf8').then(
+    (text) => JSON.parse(text) as ShiftSummary,
+    () => undefined,
+  );
+  const provenance = new Map<string, { modelIds: string[]; extra: Record<string, string>; prompt: string; seed: number }>();
+  const dropped: Record<string, number> = {};
+  let summary: ShiftSummary;
+  const failures = decisionPublisher(deps.producer, { shiftId: spec.shiftId, strategy: chain.strategy, taskId: 'publish' });
+  const publishStage = chain.taskSteps.length + chain.globalSteps.length + 2;
+  const extraOf = (c: Candidate): Record<string, string> => ({
+    source: c.metadata?.['source'] ?? spec.pool.name,
+    ...(c.caption === undefined ? {} : { caption: c.caption.slice(0, 2000) }),
+    ...Object.fromEntries(Object.entries(c.metadata ?? {}).filter(([k]) => k !== 'source')),
+  });
+  if (published === undefined) {
+    const writer = await ShiftWriter.open(spec.outputDir, { name: spec.name, strategy: chain.strategy, params, classes: wnids });
+    let done = 0;
+    const total = plan.records;
+    try {
+      for await (const candidate of survivors()) {
+        deps.signal.throwIfAborted();
+        const extra = extraOf(candidate);
+        provenance.set(writer.idFor(candidate), { modelIds: Object.entries(candidate.modelIds ?? {}).map(([role, id]) => `${role}:${id}`), extra, prompt: candidate.prompt ?? '', seed: candidate.seed ?? 0 });
+        if (writer.has(writer.idFor(candidate))) continue;
+        let image: Buffer;
+        try {
+          image = await loadImage(candidate);
+          if (RENDERED_FORMATS.has(candidate.image?.format ?? '')) image = await renderSvg(image, deps.svgSize ?? 256);
+          await writer.add({
+            sourceId: candidate.sourceId,
+            classIndex: candidate.classIndex!,
+            image,
+            ...(Number.isFinite(candidate.score) ? { score: candidate.score! } : {}),
+            ...(candidate.modelIds === undefined ? {} : { modelIds: candidate.modelIds }),
+            ...(candidate.seed === undefined ? {} : { seed: candidate.seed }),
+            ...(candidate.prompt === undefined ? {} : { prompt: candidate.prompt }),
+            extra,
+          });
+        } catch (error) {
+          if (deps.signal.aborted) throw error;
+          // An image that cannot be read or encoded drops that sample, not the build.
+          const reason = `bad-image: ${(error as Error).message}`.slice(0, 300);
+          failures.add({ sourceId: candidate.sourceId, step: 'publish', kept: false, reason, score: Number.NaN, classIndex: candidate.classIndex ?? -1 }, publishStage, extra['source'] ?? spec.pool.name);
+          dropped['publish: bad-image'] = (dropped['publish: bad-image'] ?? 0) + 1;
+          provenance.delete(writer.idFor(candidate));
+          continue;
+        }
+        done++;
+        if (done % 200 === 0) deps.progress(total, total, `publishing: ${done} samples written`);
+      }
+      summary = await writer.close();
+    } catch (error) {
+      await writer.suspend().catch(() => undefined);
+      throw error;
+    }
+    await failures.flush();
+    await writeFileAtomic(paths.published, `${JSON.stringify(summary)}\n`);
+  } else {
+    summary = published;
+    for await (const candidate of survivors()) {
+      provenance.set(
+        (await import('@select/datasets')).sampleId({ strategy: chain.strategy, sourceId: candidate.sourceId, ...(candidate.seed === undefined ? {} : { seed: candidate.seed }) }),
+        { modelIds: Object.entries(candidate.modelIds ?? {}).map(([role, id]) => `${role}:${id}`), extra: extraOf(candidate), prompt: candidate.prompt ?? '', seed: candidate.seed ?? 0 },
+      );
+    }
+  }
+  // SampleCurated for every written sample, from the manifest (it knows each sample's shard); ids are
+  // the sample ids, so a republish after a restart collapses in the sink.
+  const perClass: Record<string, number> = {};
+  const pending: Array<Promise<unknown>> = [];
+  for await (const entry of readShiftManifest(spec.outputDir)) {
+    perClass[entry.wnid] = (perClass[entry.wnid] ?? 0) + 1;
+    if (deps.producer === undefined) continue;
+    const prov = provenance.get(entry.id);
+    const payload: SampleCurated = {
+      sampleId: entry.id,
+      shiftId: spec.shiftId,
+      strategy: chain.strategy,
+      classIndex: entry.class_index,
+      wnid: entry.wnid,
+      sourceId: entry.source_id,
+      score: entry.score ?? Number.NaN,
+      shard: entry.shard,
+      key: entry.key,
+      provenance: {
+        strategy: chain.strategy,
+        paramsHash: summary.params_hash,
+        sourceId: entry.source_id,
+        score: entry.score ?? Number.NaN,
+        modelIds: prov?.modelIds ?? [],
+        prompt: prov?.prompt ?? '',
+        seed: prov?.seed ?? 0,
+        extra: prov?.extra ?? {},
+      },
+    };
+    const sent = deps.producer.publish('samples', EVENT_TYPES.SampleCurated, payload, { id: entry.id });
+    sent.catch(() => undefined);
+    pending.push(sent);
+    if (pending.length >= 5000) await Promise.all(pending.splice(0));
+  }
+  await Promise.all(pending);
+  return { summary, perClass, dropped };
+}
+
+async function publishLifecycle(
+  producer: EventProducer | undefined,
+  spec: BuildSpec,
+  phase: string,
+  extra: { samples?: number; classes?: number; message?: string },
+): Promise<void> {
+  if (producer === undefined) return;
+  const payload: ShiftLifecycle = {
+    shiftId: spec.shiftId,
+    name: spec.name,
+    strategy: spec.steps[0]?.name ?? '',
+    phase: phase as ShiftLifecycle['phase'],
+    paramsJson: JSON.stringify({ steps: spec.steps, maxPerClass: spec.maxPerClass, seed: spec.seed, dryRun: spec.dryRun, pool: spec.pool }),
+    paramsHash: spec.paramsHash,
+    sampleCount: extra.samples ?? 0,
+    classCount: extra.classes ?? 0,
+    uri: spec.outputDir,
+    message: extra.message ?? '',
+  };
+  // One lifecycle event per phase and build: the id makes a republish after a restart collapse.
+  const id = createHash('sha256').update(`${spec.shiftId}\u0000${phase}`).digest('hex').slice(0, 32);
+  await producer.publish('shifts', EVENT_TYPES.ShiftLifecycle, payload, { id });
+}

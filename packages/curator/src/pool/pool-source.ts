@@ -1,0 +1,277 @@
+import { createReadStream } from 'node:fs';
+import { access, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import {
+  readCaptionedShards,
+  readOpenClipart,
+  readOpenImagesPool,
+  resolveShards,
+  type Cursor,
+  type DatasetError,
+  type PoolRecord,
+} from '@select/datasets';
+import { ServiceError } from '@select/platform';
+import type { Candidate, PoolInfo } from '../chain/step.js';
+import { mergeLabelFiles } from './openimages-labels.js';
+
+export const POOL_FORMATS = ['openclipart', 'openimages', 'webdataset', 'captions-jsonl'] as const;
+export type PoolFormat = (typeof POOL_FORMATS)[number];
+
+/** A shard task's slice of the pool: the records from `start` (a reader cursor) up to `end`. */
+export interface TaskRange {
+  start: Cursor;
+  end: Cursor;
+  /** Records in the range (what progress counts). */
+  records: number;
+}
+
+/** What reading a task gives: a candidate, or a record that could not be read (a dropped decision). */
+export type PoolItem = { ok: true; candidate: Candidate } | { ok: false; sourceId: string; reason: string };
+
+export interface PoolSource {
+  /** Splits the pool into ranges of at most `taskSize` records, reading only what it must (no pixels). */
+  plan(taskSize: number, limit: number, signal: AbortSignal): Promise<TaskRange[]>;
+  read(range: TaskRange, signal: AbortSignal): AsyncIterable<PoolItem>;
+}
+
+export function compareCursors(a: Cursor, b: Cursor): number {
+  return a.shard - b.shard || a.offset - b.offset;
+}
+
+/** INVALID_ARGUMENT up front for a pool that cannot be read at all. */
+export async function validatePool(pool: PoolInfo): Promise<void> {
+  if (!(POOL_FORMATS as readonly string[]).includes(pool.format)) {
+    throw ServiceError.invalidArgument(`pool.format "${pool.format}" is not one of ${POOL_FORMATS.join(', ')}`);
+  }
+  const exists = async (path: string, what: string): Promise<void> => {
+    if (path === '') throw ServiceError.invalidArgument(`pool.${what} is required for ${pool.format} pools`);
+    await access(path).catch(() => {
+      throw ServiceError.invalidArgument(`pool.${what} ${path} does not exist or cannot be read`);
+    });
+  };
+  switch (pool.format) {
+    case 'openclipart':
+    case 'captions-jsonl':
+      await exists(pool.uri, 'uri');
+      return;
+    case 'webdataset': {
+      let shards: string[];
+      try {
+        shards = resolveShards(pool.uri);
+      } catch (error) {
+        throw ServiceError.invalidArgument(`pool.uri ${pool.uri}: ${(error as Error).message}`);
+      }
+      for (const shard of shards) await exists(shard, 'uri shard');
+      return;
+    }
+    case 'openimages':
+      if (pool.labelUris.length === 0) throw ServiceError.invalidArgument('openimages pools need pool.label_uris (image-level label CSVs)');
+      for (const file of pool.labelUris) await exists(file, 'label_uris');
+      await exists(pool.classDescriptionsUri, 'class_descriptions_uri');
+      if (pool.hierarchyUri !== '') await exists(pool.hierarchyUri, 'hierarchy_uri');
+      await exists(pool.imagesUri, 'images_uri');
+      return;
+  }
+}
+
+/** The pool reader of a build; `stagingDir` holds what planning derives (the merged label file). */
+export function openPool(pool: PoolInfo, stagingDir: string): PoolSource {
+  switch (pool.format as PoolFormat) {
+    case 'openclipart':
+      return new OpenClipartPool(pool);
+    case 'openimages':
+      return new OpenImagesPool(pool, join(stagingDir, 'labels-merged.csv'));
+    case 'webdataset':
+      return new WebDatasetPool(pool);
+    case 'captions-jsonl':
+      return new CaptionsJsonlPool(pool);
+    default:
+      throw ServiceError.invalidArgument(`pool.format "${pool.format}" is not one of ${POOL_FORMATS.join(', ')}`);
+  }
+}
+
+function badItem(error: DatasetError, cursor: Cursor): PoolItem {
+  return { ok: false, sourceId: error.key ?? `${error.file ?? 'pool'}@${cursor.shard}:${cursor.offset}`, reason: `bad-record: ${error.code}: ${error.message}`.slice(0, 300) };
+}
+
+/** Ranges of `taskSize` records from a stream of record cursors. */
+async function rangesOf(cursors: AsyncIterable<Cursor>, first: Cursor, taskSize: number, limit: number): Promise<TaskRange[]> {
+  const ranges: TaskRange[] = [];
+  let start = first;
+  let records = 0;
+  let total = 0;
+  let last = first;
+  for await (const cursor of cursors) {
+    records++;
+    total++;
+    last = cursor;
+    if (records === taskSize) {
+      ranges.push({ start, end: cursor, records });
+      start = cursor;
+      records = 0;
+    }
+    if (limit > 0 && total >= limit) break;
+  }
+  if (records > 0) ranges.push({ start, end: last, records });
+  return ranges;
+}
+
+/** Yields a reader's records of one range: from `range.start` until a record's cursor reaches `range.end`. */
+async function* withinRange<S>(records: AsyncIterable<PoolRecord<S>>, range: TaskRange, toCandidate: (sample: S) => Candidate): AsyncGenerator<PoolItem> {
+  for await (const record of records) {
+    yield record.ok ? { ok: true, candidate: toCandidate(record.sample) } : badItem(record.error, record.cursor);
+    if (compareCursors(record.cursor, range.end) >= 0) return;
+  }
+}
+
+class OpenClipartPool implements PoolSource {
+  constructor(private readonly pool: PoolInfo) {}
+
+  async plan(taskSize: number, limit: number, signal: AbortSignal): Promise<TaskRange[]> {
+    const pool = this.pool;
+    async function* cursors(): AsyncGenerator<Cursor> {
+      for await (const record of readOpenClipart({ root: pool.uri, render: false, signal })) yield record.cursor;
+    }
+    return rangesOf(cursors(), { shard: 0, offset: 0 }, taskSize, limit);
+  }
+
+  read(range: TaskRange, signal: AbortSignal): AsyncIterable<PoolItem> {
+    return withinRange(readOpenClipart({ root: this.pool.uri, render: false, resumeFrom: range.start, signal }), range, (sample) => ({
+      sourceId: sample.sourceId,
+      caption: sample.caption,
+      image: { path: sample.file, format: 'svg' },
+      metadata: { category: sample.category },
+    }));
+  }
+}
+
+class OpenImagesPool implements PoolSource {
+  constructor(
+    private readonly pool: PoolInfo,
+    private readonly mergedLabels: string,
+  ) {}
+
+  async plan(taskSize: number, limit: number, signal: AbortSignal): Promise<TaskRange[]> {
+    const { starts, end } = await mergeLabelFiles(this.pool.labelUris, this.mergedLabels, signal);
+    // One cursor per image: the byte offset of its first row in the merged file; the next image's start ends it.
+    async function* cursors(): AsyncGenerator<Cursor> {
+      for (let i = 1; i < starts.length; i++) yield { shard: 0, offset: starts[i]! };
+      if (starts.length > 0) yield { shard: 1, offset: 0 };
+    }
+    return rangesOf(cursors(), { shard: 0, offset: starts[0] ?? end }, taskSize, limit);
+  }
+
+  read(range: TaskRange, signal: AbortSignal): AsyncIterable<PoolItem> {
+    const records = readOpenImagesPool({
+      labelsCsv: this.mergedLabels,
+      classDescriptionsCsv: this.pool.classDescriptionsUri,
+      imagesDir: this.pool.imagesUri,
+      minConfidence: 0,
+      resumeFrom: range.start,
+      signal,
+    });
+    return withinRange(records, range, (sample) => ({
+      sourceId: sample.imageId,
+      image: { path: sample.file ?? join(this.pool.imagesUri, `${sample.imageId}.jpg`), format: sample.image.format },
+      labels: sample.labels.map((l) => ({ id: l.mid, confidence: l.confidence, ...(l.source === undefined ? {} : { source: l.source }) })),
+    }));
+  }
+}
+
+class WebDatasetPool implements PoolSource {
+  constructor(private readonly pool: PoolInfo) {}
+
+  async plan(_taskSize: number, limit: number, signal: AbortSignal): Promise<TaskRange[]> {
+    // One task per shard: tar shards are the natural unit (img2dataset writes 10k samples each).
+    const shards = resolveShards(this.pool.uri);
+    const ranges: TaskRange[] = [];
+    let total = 0;
+    for (const [index] of shards.entries()) {
+      signal.throwIfAborted();
+      let records = 0;
+      for await (const record of readCaptionedShards({ shards: this.pool.uri, resumeFrom: { shard: index, offset: 0 }, signal })) {
+        if (record.cursor.shard !== index) {
+          records++;
+          break;
+        }
+        records++;
+        if (limit > 0 && total + records >= limit) break;
+      }
+      ranges.push({ start: { shard: index, offset: 0 }, end: { shard: index + 1, offset: 0 }, records });
+      total += records;
+      if (limit > 0 && total >= limit) break;
+    }
+    return ranges;
+  }
+
+  read(range: TaskRange, signal: AbortSignal): AsyncIterable<PoolItem> {
+    return withinRange(readCaptionedShards({ shards: this.pool.uri, resumeFrom: range.start, signal }), range, (sample) => ({
+      sourceId: sample.key,
+      caption: sample.caption,
+      image: { bytes: sample.image.bytes, format: sample.image.format },
+    }));
+  }
+}
+
+/**
+ * Text-only pool for dry runs and benchmarks: one JSON object per line with `id` and `caption`.
+ * Cursor: shard 0, offset = byte offset of the next line.
+ */
+class CaptionsJsonlPool implements PoolSource {
+  constructor(private readonly pool: PoolInfo) {}
+
+  async plan(taskSize: number, limit: number, signal: AbortSignal): Promise<TaskRange[]> {
+    const file = this.pool.uri;
+    async function* cursors(): AsyncGenerator<Cursor> {
+      for await (const line of jsonLines(file, 0, signal)) yield { shard: 0, offset: line.end };
+    }
+    return rangesOf(cursors(), { shard: 0, offset: 0 }, taskSize, limit);
+  }
+
+  async *read(range: TaskRange, signal: AbortSignal): AsyncGenerator<PoolItem> {
+    let count = 0;
+    for await (const line of jsonLines(this.pool.uri, range.start.offset, signal)) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line.text);
+      } catch {
+        parsed = undefined;
+      }
+      const record = parsed as { id?: unknown; caption?: unknown } | undefined;
+      if (record === undefined || typeof record.id !== 'string' || record.id === '' || typeof record.caption !== 'string') {
+        yield { ok: false, sourceId: `${this.pool.uri}@${line.start}`, reason: 'bad-record: line is not {"id": string, "caption": string}' };
+      } else {
+        yield { ok: true, candidate: { sourceId: record.id, caption: record.caption } };
+      }
+      count++;
+      if (line.end >= range.end.offset || count >= range.records) return;
+    }
+  }
+}
+
+/** Lines of a UTF-8 file from a byte offset, with their byte ranges; empty lines are skipped. */
+async function* jsonLines(file: string, from: number, signal: AbortSignal): AsyncGenerator<{ text: string; start: number; end: number }> {
+  const size = (await stat(file)).size;
+  if (from >= size) return;
+  const stream = createReadStream(file, { start: from });
+  let offset = from;
+  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  try {
+    for await (const text of lines) {
+      signal.throwIfAborted();
+      const start = offset;
+      offset += Buffer.byteLength(text, 'utf8') + 1;
+      if (text.trim() === '') continue;
+      yield { text, start, end: Math.min(offset, size) };
+    }
+  } finally {
+    lines.close();
+    stream.destroy();
+  }
+}
+
+/** Files in a directory (used by tests and the CLI to explain an empty pool). */
+export async function countEntries(dir: string): Promise<number> {
+  return (await readdir(dir)).length;
+}

@@ -1,0 +1,138 @@
+import { hostname } from 'node:os';
+import type { CurationTask__Output } from '@select/contracts';
+import { createEventConsumer, createEventProducer, RetryableError, type EventConsumer, type EventProducer, type ReceivedEvent } from '@select/events';
+import { GrpcCallError, status, type Logger } from '@select/platform';
+import type { StepRegistry } from './chain/registry.js';
+import type { ServiceClients } from './chain/step.js';
+import { readSpec, type BuildSpec } from './build/build-spec.js';
+import { createChain, type Chain } from './build/chain.js';
+import { markTaskFailed, runTask, type TaskOutcome } from './build/task-runner.js';
+
+export interface CuratorWorkerOptions {
+  registry: StepRegistry;
+  services: ServiceClients;
+  logger: Logger;
+  /** @default KAFKA_BROKERS, else 127.0.0.1:9092 */
+  brokers?: string[];
+  /** @default '' */
+  topicPrefix?: string;
+  /** Consumer group of the workers; every worker of a deployment joins the same one. @default 'select-curator-workers' */
+  groupId?: string;
+  /** How long the broker waits for a silent worker before its tasks go to another. @default 10000 */
+  sessionTimeoutMs?: number;
+  /** Attempts of a task that fails with an error before the build is failed with it. @default 3 */
+  maxAttempts?: number;
+  /** @default `<host>-<pid>` */
+  workerId?: string;
+  /** Candidates per step call. @default 256 */
+  batchSize?: number;
+}
+
+const TRANSIENT = new Set<number>([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED]);
+
+/**
+ * A curator worker: a member of the consumer group of select.curation.tasks.v1. Each task event is one
+ * shard of a build; the worker runs it (task-runner.ts) and only then lets the consumer commit its
+ * offset. A worker killed mid-task never commits, so after the session timeout the broker gives the
+ * partition to another worker, which redoes the task from the start.
+ */
+export class CuratorWorker {
+  private readonly consumer: EventConsumer;
+  private readonly producer: EventProducer;
+  private readonly chains = new Map<string, Promise<{ spec: BuildSpec; chain: Chain }>>();
+  private readonly abort = new AbortController();
+  readonly workerId: string;
+  /** Tasks this worker finished, by outcome (for logs and tests). */
+  readonly outcomes: Array<{ taskId: string; outcome: TaskOutcome | 'failed' }> = [];
+
+  constructor(private readonly options: CuratorWorkerOptions) {
+    this.workerId = options.workerId ?? `${hostname()}-${process.pid}`;
+    const kafka = {
+      clientId: 'curator-worker',
+      ...(options.brokers ? { brokers: options.brokers } : {}),
+      ...(options.topicPrefix !== undefined ? { topicPrefix: options.topicPrefix } : {}),
+    };
+    this.producer = createEventProducer({ ...kafka, source: 'curator-worker', lingerMs: 20, maxBatch: 1000 });
+    this.consumer = createEventConsumer({
+      ...kafka,
+      groupId: options.groupId ?? 'select-curator-workers',
+      topics: ['curationTasks'],
+      maxBatch: 1,
+      partitionsConcurrently: 1,
+      sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
+      heartbeatIntervalMs: Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 10_000) / 3)),
+      retryBackoff: { initialMs: 500, maxMs: 10_000 },
+      handleBatch: (events) => this.handle(events),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.producer.connect();
+    await this.consumer.start();
+    this.options.logger.info({ workerId: this.workerId }, 'curator worker consuming tasks');
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort(new RetryableError('the worker is stopping'));
+    await this.consumer.stop();
+    await this.producer.disconnect();
+    for (const entry of this.chains.values()) await entry.then((e) => e.chain.dispose()).catch(() => undefined);
+    this.options.logger.info({ workerId: this.workerId }, 'curator worker stopped');
+  }
+
+  private chainFor(specUri: string): Promise<{ spec: BuildSpec; chain: Chain }> {
+    let entry = this.chains.get(specUri);
+    if (entry === undefined) {
+      entry = (async () => {
+        const spec = await readSpec(specUri);
+        return { spec, chain: await createChain(spec, this.options.registry, this.options.services, this.options.logger) };
+      })();
+      // A failed load is not remembered: the next task of the build tries again.
+      entry.catch(() => this.chains.delete(specUri));
+      this.chains.set(specUri, entry);
+    }
+    return entry;
+  }
+
+  private async handle(events: ReceivedEvent[]): Promise<void> {
+    for (const event of events) {
+      const task = event.payload as CurationTask__Output;
+      const log = this.options.logger.child({ shiftId: task.shiftId, taskId: task.taskId });
+      const range = {
+        start: { shard: Number(task.startShard), offset: Number(task.startOffset) },
+        end: { shard: Number(task.endShard), offset: Number(task.endOffset) },
+        records: Number(task.records),
+      };
+      const maxAttempts = this.options.maxAttempts ?? 3;
+      for (let attempt = 1; ; attempt++) {
+        let spec: BuildSpec | undefined;
+        try {
+          const loaded = await this.chainFor(task.specUri);
+          spec = loaded.spec;
+          const outcome = await runTask(loaded.spec, loaded.chain, { taskId: task.taskId, range }, {
+            producer: this.producer,
+            services: this.options.services,
+            logger: log,
+            signal: this.abort.signal,
+            workerId: this.workerId,
+            ...(this.options.batchSize === undefined ? {} : { batchSize: this.options.batchSize }),
+          });
+          this.outcomes.push({ taskId: task.taskId, outcome });
+          log.info({ outcome }, 'task finished');
+          break;
+        } catch (error) {
+          if (this.abort.signal.aborted) throw new RetryableError('worker stopping; the task is left for another worker', { cause: error });
+          const transient = error instanceof GrpcCallError && TRANSIENT.has(error.code);
+          log.warn({ err: error, attempt, transient }, 'task failed');
+          if (attempt >= maxAttempts || spec === undefined) {
+            if (spec !== undefined) await markTaskFailed(spec, task.taskId, `task ${task.taskId} failed ${attempt} time(s): ${(error as Error).message}`);
+            else if (!transient) log.error({ err: error }, 'the build spec cannot be read; the task is skipped');
+            this.outcomes.push({ taskId: task.taskId, outcome: 'failed' });
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** attempt)));
+        }
+      }
+    }
+  }
+}
