@@ -3,6 +3,7 @@
 // tools and the CLI name its tables, apply its migrations, embed it or run it in the foreground.
 export { metricsSinkConfigSchema, resolveMetricsSinkConfig, type MetricsSinkConfig } from './config.js';
 export { METRICS_SINK_MIGRATIONS, TABLE_COLUMNS, type SinkTable } from './schema.js';
+export { EVALUATION_EXAMPLE_QUERIES, EVALUATION_MIGRATIONS } from './schema-evaluation.js';
 export { eventToRow, type TableRow } from './event-rows.js';
 export { createMetricsSink, SINK_TOPICS, type MetricsSink, type MetricsSinkOptions } from './sink.js';
 export { SinkStoppedError, UnsupportedEventError } from './errors.js';

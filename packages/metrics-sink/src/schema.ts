@@ -7,6 +7,7 @@
 // Never edit an applied migration (the runner refuses it); add a new one.
 import type { Migration } from '@select/metrics';
 import { CURATION_MIGRATIONS, DECISION_COLUMNS, LABEL_MAPPING_COLUMNS } from './schema-curation.js';
+import { EVALUATION_MIGRATIONS } from './schema-evaluation.js';
 
 /** Columns every table starts with, taken from the event envelope. */
 export const ENVELOPE_COLUMNS = [
@@ -257,4 +258,5 @@ FROM jobs FINAL
 GROUP BY job_id`,
   },
   ...CURATION_MIGRATIONS,
+  ...EVALUATION_MIGRATIONS,
 ];
