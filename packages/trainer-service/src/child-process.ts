@@ -31,7 +31,7 @@ export function runChild(
     const lines = text.split(/\r?\n|\r/);
     pendings[which] = lines.pop() ?? '';
     for (const line of lines) {
-      tail.push(line);
+      tail.push(printable(line));
       if (tail.length > TAIL_LINES) tail.shift();
       options.onLine?.(line);
     }
@@ -44,7 +44,7 @@ export function runChild(
       resolve({ code: 127, signal: null });
     });
     child.on('close', (code, signal) => {
-      for (const rest of [pendings.out, pendings.err]) if (rest) tail.push(rest);
+      for (const rest of [pendings.out, pendings.err]) if (rest) tail.push(printable(rest));
       log.end(() => resolve({ code, signal }));
     });
   });
@@ -74,4 +74,10 @@ export function runChild(
       signalGroup('SIGKILL');
     },
   };
+}
+
+/** A log line fit for a status message: control and undecodable characters as '?', at most 300 characters. */
+function printable(line: string): string {
+  const clean = line.replace(/[^\x09\x20-\x7e\u00a0-\ufffc]/g, '?');
+  return clean.length > 300 ? `${clean.slice(0, 300)}…` : clean;
 }
