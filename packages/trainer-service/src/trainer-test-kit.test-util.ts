@@ -35,7 +35,7 @@ export async function startTestTrainer(overrides: Partial<TrainerConfig> & { run
     publishEvents: false,
     ...overrides,
   };
-  const trainer = await startTrainerServer(config, { logger: createLogger({ service: 'trainer-test', level: 'warn' }) });
+  const trainer = await startTrainerServer(config, { logger: createLogger({ service: 'trainer-test', level: 'fatal' }) });
   const client = createGrpcClient(packageDefinition('trainer'), SERVICE_NAME, trainer.address, { defaultDeadlineMs: 0 }) as TrainerClient;
   return {
     trainer,
