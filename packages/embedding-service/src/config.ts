@@ -109,6 +109,13 @@ export const embeddingConfigSchema = defineConfigSchema({
     optional: true,
     doc: 'Where dataset-embedding jobs keep their state; unset: StartEmbedDataset is refused.',
   },
+  jobConcurrency: {
+    env: 'EMBEDDING_JOB_CONCURRENCY',
+    type: 'int',
+    min: 1,
+    default: 1,
+    doc: 'Dataset jobs running at once; more wait QUEUED (each one uses the shared inference workers).',
+  },
   kafkaTopicPrefix: {
     env: 'EMBEDDING_KAFKA_TOPIC_PREFIX',
     type: 'string',

@@ -292,7 +292,10 @@ export async function embedDataset(
     for await (const rec of await openReader(params, state.cursor, signal)) {
       signal.throwIfAborted();
       const row = rowFromRecord(rec);
-      inFlight.push({ cursor: rec.cursor, result: row ? embedRow(engine, params, row, signal) : Promise.resolve(null) });
+      const result = row ? embedRow(engine, params, row, signal) : Promise.resolve(null);
+      // an abort rejects every row in flight at once, while only the oldest is awaited: none may go unobserved
+      result.catch(() => undefined);
+      inFlight.push({ cursor: rec.cursor, result });
       if (inFlight.length >= WINDOW) await takeOldest();
     }
     while (inFlight.length > 0) await takeOldest();

@@ -2,20 +2,20 @@
 //   node --import tsx dataset-job-child.test-util.ts <modelsDir> <jobsDir> <request JSON>
 // Starts the engine and the job, prints "started <jobId>", and exits when the job ends (if it is not killed first).
 import { createLogger } from '@select/platform';
-import { DatasetJobs } from './dataset-jobs.js';
+import { EMBED_DATASET_JOB, openDatasetJobs } from './embed-dataset-job.js';
 import { EmbeddingEngine } from './embedding-engine.js';
 import { scanModels } from './model-layout.js';
 
 const [modelsDir, jobsDir, requestJson] = process.argv.slice(2);
 const engine = await EmbeddingEngine.start(await scanModels(modelsDir!), { sessions: { workers: 1, intraOpThreads: 1 }, preprocess: { threads: 1 } });
-const jobs = new DatasetJobs(engine, {
+const jobs = (await openDatasetJobs(engine, {
   jobsDir,
   defaultModel: 'tiny-clip',
   logger: createLogger({ service: 'dataset-job-child', level: 'silent' }),
   topicPrefix: '',
   publishEvents: false,
-});
-const started = await jobs.start(JSON.parse(requestJson!) as Parameters<DatasetJobs['start']>[0]);
+}))!;
+const started = await jobs.start(EMBED_DATASET_JOB, JSON.parse(requestJson!));
 process.stdout.write(`started ${started.jobId}\n`);
 await jobs.wait(started.jobId);
 await jobs.close();

@@ -6,11 +6,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ShiftWriter, readParquetPool, type ParquetSample } from '@select/datasets';
 import { createEventConsumer, type ReceivedEvent } from '@select/events';
+import type { JobFile } from '@select/jobs';
 import { createLogger } from '@select/platform';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countSamples, embedDataset, type DatasetFormat, type DatasetJobParams, type DatasetJobProgress } from './dataset-embedding.js';
-import { DatasetJobs } from './dataset-jobs.js';
+import { EMBED_DATASET_JOB, datasetJobHandlers, openDatasetJobs } from './embed-dataset-job.js';
 import { EmbeddingEngine } from './embedding-engine.js';
 import { MODELS_DIR, fixtureImage, maxAbsDiff, reference, tarArchive } from './fixtures.test-util.js';
 import { scanModels } from './model-layout.js';
@@ -155,15 +156,15 @@ describe('dataset embedding jobs', () => {
     const prefix = `test-${randomUUID().slice(0, 8)}.`;
     // img2dataset writes a stats file beside each shard: it gives the total without reading the shard
     writeFileSync(join(work, 'pool-00000_stats.json'), JSON.stringify({ count: 8, successes: 8, failed_to_download: 0 }));
-    const jobs = new DatasetJobs(engine, { jobsDir: join(work, 'jobs'), defaultModel: 'tiny-clip', logger, topicPrefix: prefix, publishEvents: true });
+    const jobs = (await openDatasetJobs(engine, { jobsDir: join(work, 'jobs'), defaultModel: 'tiny-clip', logger, topicPrefix: prefix, publishEvents: true }))!;
     const request = { model: '', inputUri: shard, inputFormat: 'webdataset', outputUri: join(work, 'job-out'), embedImages: true, embedTexts: true, rowsPerFile: 4 };
-    const started = await jobs.start(request);
+    const started = await jobs.start(EMBED_DATASET_JOB, request);
     expect(started.state).toBe('JOB_STATE_RUNNING');
     const ended = await jobs.wait(started.jobId);
     // done counts samples read (7 written + 1 dropped), so that it reaches the total
     expect(ended).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', done: '8', total: '8', kind: 'embed-dataset' });
     expect(ended.message).toMatch(/7 rows written.*1 dropped/);
-    expect((await jobs.start(request)).state).toBe('JOB_STATE_SUCCEEDED');
+    expect((await jobs.start(EMBED_DATASET_JOB, request)).state).toBe('JOB_STATE_SUCCEEDED');
     await jobs.close();
 
     const events: ReceivedEvent[] = [];
@@ -225,7 +226,7 @@ describe('dataset embedding jobs', () => {
     const stateFile = join(jobsDir, `${jobId}.json`);
     const fileIndex = () => {
       try {
-        return (JSON.parse(readFileSync(stateFile, 'utf8')) as { progress: DatasetJobProgress }).progress.fileIndex;
+        return (JSON.parse(readFileSync(stateFile, 'utf8')) as JobFile<unknown, DatasetJobProgress>).checkpoint?.state.fileIndex ?? 0;
       } catch {
         return 0;
       }
@@ -235,13 +236,14 @@ describe('dataset embedding jobs', () => {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await exited;
-    const atKill = JSON.parse(readFileSync(stateFile, 'utf8')) as { state: string; progress: DatasetJobProgress };
-    expect(atKill.state).toBe('JOB_STATE_RUNNING');
-    expect(atKill.progress.fileIndex).toBeGreaterThanOrEqual(3);
-    expect(atKill.progress.fileIndex).toBeLessThan(30);
+    const atKill = JSON.parse(readFileSync(stateFile, 'utf8')) as JobFile<unknown, DatasetJobProgress>;
+    expect(atKill.status.state).toBe('JOB_STATE_RUNNING');
+    expect(atKill.checkpoint!.state.fileIndex).toBeGreaterThanOrEqual(3);
+    expect(atKill.checkpoint!.state.fileIndex).toBeLessThan(30);
 
-    const jobs = new DatasetJobs(engine, { jobsDir, defaultModel: 'tiny-clip', logger, topicPrefix: '', publishEvents: false });
-    const resumed = await jobs.start(request);
+    // Opened without resume(): starting the same request is what resumes the killed job here.
+    const jobs = (await openDatasetJobs(engine, { jobsDir, defaultModel: 'tiny-clip', logger, topicPrefix: '', publishEvents: false }))!;
+    const resumed = await jobs.start(EMBED_DATASET_JOB, request);
     expect(resumed.jobId).toBe(jobId);
     expect(resumed.message).toMatch(/^resuming after file \d+/);
     expect(await jobs.wait(jobId)).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', done: '240' });
@@ -254,15 +256,18 @@ describe('dataset embedding jobs', () => {
   }, 60_000);
 
   it('refuses requests it cannot serve, with the reason', async () => {
-    const jobs = new DatasetJobs(engine, { jobsDir: join(work, 'jobs2'), defaultModel: 'tiny-clip', logger, topicPrefix: '', publishEvents: false });
+    const jobs = (await openDatasetJobs(engine, { jobsDir: join(work, 'jobs2'), defaultModel: 'tiny-clip', logger, topicPrefix: '', publishEvents: false }))!;
     const base = { model: '', inputUri: shard, inputFormat: 'webdataset', outputUri: join(work, 'x'), embedImages: true, embedTexts: false, rowsPerFile: 0 };
-    await expect(jobs.start({ ...base, model: 'nope' })).rejects.toMatchObject({ code: 5 });
-    await expect(jobs.start({ ...base, inputFormat: 'csv' })).rejects.toThrow(/not one of webdataset, parquet, imagefolder, shift, openclipart/);
-    await expect(jobs.start({ ...base, outputUri: 'relative/dir' })).rejects.toThrow(/absolute/);
-    await expect(jobs.start({ ...base, model: 'tiny-sentence' })).rejects.toThrow(/does not embed images/);
-    await expect(jobs.start({ ...base, inputFormat: 'shift', inputUri: work, embedTexts: true })).rejects.toThrow(/no captions/);
-    await expect(jobs.get('embed-dataset-0000')).rejects.toMatchObject({ code: 5 });
-    const off = new DatasetJobs(engine, { jobsDir: undefined, defaultModel: 'tiny-clip', logger, topicPrefix: '', publishEvents: false });
-    await expect(off.start(base)).rejects.toMatchObject({ code: 9 });
+    const start = (request: typeof base) => jobs.start(EMBED_DATASET_JOB, request);
+    await expect(start({ ...base, model: 'nope' })).rejects.toMatchObject({ code: 5 });
+    await expect(start({ ...base, inputFormat: 'csv' })).rejects.toThrow(/not one of webdataset, parquet, imagefolder, shift, openclipart/);
+    await expect(start({ ...base, outputUri: 'relative/dir' })).rejects.toThrow(/absolute/);
+    await expect(start({ ...base, model: 'tiny-sentence' })).rejects.toThrow(/does not embed images/);
+    await expect(start({ ...base, inputFormat: 'shift', inputUri: work, embedTexts: true })).rejects.toThrow(/no captions/);
+    expect(() => jobs.get('embed-dataset-0000')).toThrow(expect.objectContaining({ code: 5 }) as Error);
+    await jobs.close();
+    const off = await openDatasetJobs(engine, { jobsDir: undefined, defaultModel: 'tiny-clip', logger, topicPrefix: '', publishEvents: false });
+    expect(off).toBeUndefined();
+    expect(() => datasetJobHandlers(off).StartEmbedDataset(base as never)).toThrow(expect.objectContaining({ code: 9 }) as Error);
   });
 });

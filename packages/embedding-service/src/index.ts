@@ -6,6 +6,6 @@ export { EmbeddingEngine, l2Normalize, type BatchingOptions, type EngineOptions,
 export { readModelDir, scanModels, type ImageTower, type ModelFileInfo, type ModelKind, type ModelSpec, type TextTower } from './model-layout.js';
 export { TextTokenizer, type TokenizedText } from './text-tokenizer.js';
 export { modelInfo } from './model-info.js';
-export { DatasetJobs, JOB_KIND, type DatasetJobsOptions } from './dataset-jobs.js';
+export { EMBED_DATASET_JOB, datasetJobHandlers, embedDatasetJob, openDatasetJobs, type DatasetJobsOptions } from './embed-dataset-job.js';
 export { DATASET_FORMATS, embedDataset, type DatasetFormat, type DatasetJobParams, type DatasetJobProgress } from './dataset-embedding.js';
 export { ImagePathError, ModelLayoutError, TextInputError, UnknownModelError, UnsupportedInputError } from './errors.js';

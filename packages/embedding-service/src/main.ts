@@ -8,7 +8,7 @@ const config = resolveConfig(embeddingConfigSchema);
 const running = await startEmbeddingServer(config, { logger });
 shutdownOnSignals(running.server, {
   afterShutdown: async () => {
-    await running.jobs.close();
+    await running.jobs?.close();
     await running.engine.close();
   },
 });

@@ -6,14 +6,16 @@ import type { EmbeddingConfig } from './config.js';
 import { EmbeddingEngine } from './embedding-engine.js';
 import { scanModels, type ModelSpec } from './model-layout.js';
 import { getModelHandler, listModelsHandler } from './model-info.js';
-import { DatasetJobs } from './dataset-jobs.js';
+import type { JobRuntime } from '@select/jobs';
+import { datasetJobHandlers, openDatasetJobs } from './embed-dataset-job.js';
 
 export const SERVICE_NAME = 'select.embedding.v1.EmbeddingService';
 
 export interface EmbeddingServer {
   server: GrpcServer;
   engine: EmbeddingEngine;
-  jobs: DatasetJobs;
+  /** Dataset jobs; undefined when EMBEDDING_JOBS_DIR is not set. */
+  jobs: JobRuntime | undefined;
   /** Bound address, host:port. */
   address: string;
   /** Stop serving (graceful drain), finish queued work, release sessions and threads. */
@@ -46,13 +48,20 @@ export async function startEmbeddingServer(config: EmbeddingConfig, options: { l
   for (const s of specs) {
     logger.info({ model: s.name, kind: s.kind, layout: s.layout, dimension: s.dimension, files: s.files }, 'model loaded');
   }
-  const jobs = new DatasetJobs(engine, {
-    jobsDir: config.jobsDir,
-    defaultModel,
-    logger,
-    topicPrefix: config.kafkaTopicPrefix,
-    publishEvents: config.publishJobEvents,
-  });
+  let jobs: JobRuntime | undefined;
+  try {
+    jobs = await openDatasetJobs(engine, {
+      jobsDir: config.jobsDir,
+      defaultModel,
+      logger,
+      topicPrefix: config.kafkaTopicPrefix,
+      publishEvents: config.publishJobEvents,
+      concurrency: config.jobConcurrency,
+    });
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
   const server = createGrpcServer({ ...serverOptionsFromConfig(config), name: 'embedding-service', logger });
   server.addService(packageDefinition('embedding'), SERVICE_NAME, {
     EmbedImages: embedImagesHandler(engine, {
@@ -64,14 +73,14 @@ export async function startEmbeddingServer(config: EmbeddingConfig, options: { l
     EmbedTexts: embedTextsHandler(engine, { defaultModel, maxTextsPerCall: config.maxTextsPerCall }),
     ListModels: listModelsHandler(engine),
     GetModel: getModelHandler(engine),
-    StartEmbedDataset: jobs.startHandler(),
-    GetJob: jobs.getHandler(),
-    CancelJob: jobs.cancelHandler(),
+    ...datasetJobHandlers(jobs),
   });
   let address: string;
   try {
+    await jobs?.resume();
     address = (await server.start()).address;
   } catch (err) {
+    await jobs?.close();
     await engine.close();
     throw err;
   }
@@ -82,8 +91,8 @@ export async function startEmbeddingServer(config: EmbeddingConfig, options: { l
     jobs,
     address,
     async close() {
-      await server.shutdown();
-      await jobs.close();
+      // Running dataset jobs checkpoint (they resume at the next start) while the server drains its calls.
+      await Promise.all([server.shutdown(), jobs?.close()]);
       await engine.close();
     },
   };

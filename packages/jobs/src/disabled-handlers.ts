@@ -1,17 +1,26 @@
+import type { commonV1 } from '@select/contracts';
 import { ServiceError } from '@select/platform';
 
 /**
- * The common job API of a service whose jobs are switched off (no state directory configured): every call
- * fails with FAILED_PRECONDITION and `reason`, e.g. 'dataset jobs are off on this server (set EMBEDDING_JOBS_DIR)'.
+ * The common job API of a service whose jobs are switched off (no state directory configured): it has no
+ * jobs, so ListJobs is empty and GetJob / CancelJob / WatchJob answer NOT_FOUND, naming `reason`
+ * (e.g. 'dataset jobs are off on this server (EMBEDDING_JOBS_DIR is not set)').
  */
 export function disabledJobHandlers(reason: string) {
-  const refuse = (): never => {
-    throw ServiceError.failedPrecondition(reason);
+  const none = (request: commonV1.JobRef__Output): never => {
+    throw ServiceError.notFound(`no job ${JSON.stringify(request.jobId)}: ${reason}`, { details: { jobId: request.jobId } });
   };
   return {
-    GetJob: refuse,
-    CancelJob: refuse,
-    ListJobs: refuse,
-    WatchJob: refuse,
+    GetJob: none,
+    CancelJob: none,
+    ListJobs: (): commonV1.ListJobsResponse => ({ jobs: [], nextPageToken: '' }),
+    WatchJob: none,
+  };
+}
+
+/** A start handler (StartX) of a service whose jobs are switched off: FAILED_PRECONDITION with `reason`. */
+export function refuseJobStart(reason: string): (request: unknown) => never {
+  return () => {
+    throw ServiceError.failedPrecondition(reason);
   };
 }

@@ -12,4 +12,4 @@ export {
   type JobStatus,
 } from './job-kind.js';
 export { JOB_ID_PATTERN, canonicalJson, defaultJobId } from './canonical-json.js';
-export { disabledJobHandlers } from './disabled-handlers.js';
+export { disabledJobHandlers, refuseJobStart } from './disabled-handlers.js';

@@ -14,8 +14,11 @@ export function isTerminal(state: JobState): boolean {
   return TERMINAL_STATES.has(state);
 }
 
-/** A kind of job, declared once by the service that runs it and registered with `JobRuntime.register`. */
-export interface JobKind<Request, State = unknown> {
+/**
+ * A kind of job, declared once by the service that runs it and registered with `JobRuntime.register`.
+ * `Request` is what callers pass to start(); `Normalized` what normalize() makes of it (the stored request).
+ */
+export interface JobKind<Request, State = unknown, Normalized = Request> {
   /** e.g. 'embed-dataset', 'bulk-load', 'generate-batch', 'curate', 'train', 'evaluate-model'. */
   kind: string;
   /** Unit of done/total: 'images', 'vectors', 'samples', 'epochs', ... */
@@ -25,13 +28,13 @@ export interface JobKind<Request, State = unknown> {
    * (INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND) with a message a user can act on. Runs before any
    * state is written. What it returns is stored in the job's state file, so it must survive JSON.
    */
-  normalize(request: Request): Request | Promise<Request>;
+  normalize(request: Request): Normalized | Promise<Normalized>;
   /** Deterministic id. @default `${kind}-${sha256(canonical JSON of the normalised request).slice(0, 24)}` */
-  jobId?(request: Request): string;
+  jobId?(request: Normalized): string;
   /** Where the job writes its results (JobStatus.output_uri). @default '' */
-  outputUri?(request: Request, jobId: string): string;
+  outputUri?(request: Normalized, jobId: string): string;
   /** JobStatus.total when the job is created (before run() reports any). @default 0 (unknown) */
-  initialTotal?(request: Request): number;
+  initialTotal?(request: Normalized): number;
   /** The status message of a job that resumes from a checkpoint. @default 'resuming from the checkpoint of <time>' */
   resumeMessage?(state: State): string;
   /**
@@ -40,7 +43,7 @@ export interface JobKind<Request, State = unknown> {
    * the runtime tells from the reason whether that was a cancel (-> CANCELLED) or a shutdown (-> stays
    * RUNNING on disk and resumes at the next start).
    */
-  run(ctx: JobContext<Request, State>): Promise<string | void>;
+  run(ctx: JobContext<Normalized, State>): Promise<string | void>;
 }
 
 export interface JobContext<Request, State> {

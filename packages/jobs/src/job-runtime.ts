@@ -32,7 +32,7 @@ export interface JobFile<Request = unknown, State = unknown> {
   checkpoint: { state: State; done: string; total: string; unixMs: number } | null;
 }
 
-type AnyKind = JobKind<unknown, unknown>;
+type AnyKind = JobKind<unknown, unknown, unknown>;
 
 interface Entry {
   file: JobFile;
@@ -110,7 +110,7 @@ export class JobRuntime {
   }
 
   /** Declares a job kind; register every kind before resume(). */
-  register<R, S>(kind: JobKind<R, S>): this {
+  register<R, S, N>(kind: JobKind<R, S, N>): this {
     if (this.kinds.has(kind.kind)) throw new Error(`job kind ${kind.kind} is already registered`);
     this.kinds.set(kind.kind, kind as unknown as AnyKind);
     return this;
