@@ -6,6 +6,7 @@ import { runMetricsSink } from '@select/metrics-sink';
 import { EXIT_CODES, toCliError, type CliError } from './errors.js';
 import { healthReport } from './health-report.js';
 import { runInfraScript } from './infra-script.js';
+import { registerBenchmarkCommand } from './benchmark/benchmark-command.js';
 import { registerServicesCommand } from './services-command.js';
 import { parseOutputFormat, runSqlCommand, type OutputFormat } from './sql-command.js';
 import { formatTable } from './table-format.js';
@@ -164,6 +165,9 @@ whose profile is readonly=1: writes, DDL and setting changes are refused.`,
     });
 
   registerServicesCommand(program, (code) => {
+    state.exitCode = code;
+  });
+  registerBenchmarkCommand(program, (code) => {
     state.exitCode = code;
   });
 

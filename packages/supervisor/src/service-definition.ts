@@ -41,6 +41,8 @@ export interface ServiceDefinition {
   health: 'grpc' | 'process';
   /** Services started (and healthy) before this one, stopped after it. */
   dependsOn: readonly string[];
+  /** The service's own variable for the Kafka topic prefix, when it has one besides KAFKA_TOPIC_PREFIX. */
+  topicPrefixEnv?: string;
   /** Variable that receives the folder of model links (`EMBEDDING_MODELS_DIR`); unset: the service serves no models. */
   modelsEnv?: string;
   /** The service's own variables derived from the config (data folders, addresses of the services it calls). */

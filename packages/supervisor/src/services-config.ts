@@ -21,6 +21,11 @@ export interface ServicesConfigFile {
   startTimeoutMs?: number;
   /** How long `down` waits after SIGTERM before it sends SIGKILL. @default 30000 */
   stopTimeoutMs?: number;
+  /**
+   * Prefix of every Kafka topic name, given to each service as KAFKA_TOPIC_PREFIX and its own prefix variable
+   * (side-by-side deployments on one cluster, tests). @default unset: each service's own default (none)
+   */
+  kafkaTopicPrefix?: string;
   /** Environment variables given to every service (e.g. LOG_LEVEL); the supervisor's own environment is inherited too. */
   env?: Record<string, string>;
   services?: Record<string, ServiceConfigFile>;
@@ -67,6 +72,7 @@ export interface ResolvedServicesConfig {
   logsDir: string;
   runDir: string;
   host: string;
+  kafkaTopicPrefix: string | undefined;
   env: Record<string, string>;
   services: Record<string, ResolvedServiceConfig>;
 }
@@ -121,7 +127,7 @@ export function resolveServicesConfig(
 ): ResolvedServicesConfig {
   const problems: string[] = [];
   const top = asObject(raw, 'the file', problems) ?? {};
-  checkKeys(top, ['$comment', 'dataDir', 'logsDir', 'runDir', 'host', 'startTimeoutMs', 'stopTimeoutMs', 'env', 'services'], '', problems);
+  checkKeys(top, ['$comment', 'dataDir', 'logsDir', 'runDir', 'host', 'kafkaTopicPrefix', 'startTimeoutMs', 'stopTimeoutMs', 'env', 'services'], '', problems);
   const path = (value: unknown, name: string, fallback: string): string => {
     if (value === undefined) return resolve(where.base, fallback);
     if (typeof value !== 'string' || value === '') {
@@ -137,6 +143,12 @@ export function resolveServicesConfig(
   const startTimeoutMs = positiveInt(top.startTimeoutMs, 'startTimeoutMs', DEFAULTS.startTimeoutMs, problems);
   const stopTimeoutMs = positiveInt(top.stopTimeoutMs, 'stopTimeoutMs', DEFAULTS.stopTimeoutMs, problems);
   const env = stringMap(top.env, 'env', problems);
+  const kafkaTopicPrefix =
+    top.kafkaTopicPrefix === undefined
+      ? undefined
+      : typeof top.kafkaTopicPrefix === 'string' && /^[A-Za-z0-9._-]*$/.test(top.kafkaTopicPrefix)
+        ? top.kafkaTopicPrefix
+        : (problems.push('kafkaTopicPrefix must be letters, digits, . _ - (a Kafka topic name prefix)'), undefined);
 
   const servicesRaw = top.services === undefined ? {} : (asObject(top.services, 'services', problems) ?? {});
   const known = new Set(definitions.map((d) => d.name));
@@ -184,7 +196,7 @@ export function resolveServicesConfig(
   if (problems.length > 0) {
     throw new SupervisorConfigError(`${where.file ?? 'services config'}: ${problems.join('; ')}`);
   }
-  return { file: where.file, root: where.root, dataDir, logsDir, runDir, host, env, services };
+  return { file: where.file, root: where.root, dataDir, logsDir, runDir, host, kafkaTopicPrefix, env, services };
 }
 
 function asObject(value: unknown, name: string, problems: string[]): Record<string, unknown> | undefined {

@@ -61,7 +61,8 @@ beforeAll(async () => {
     {
       dataDir: join(dir, 'data'),
       stopTimeoutMs: 15_000,
-      env: { KAFKA_TOPIC_PREFIX: prefix, CLICKHOUSE_DATABASE: database, METRICS_SINK_GROUP_ID: `supervisor-test-${id}` },
+      kafkaTopicPrefix: prefix,
+      env: { CLICKHOUSE_DATABASE: database, METRICS_SINK_GROUP_ID: `supervisor-test-${id}` },
       services: {
         'metrics-sink': { port: ports['metrics-sink'] },
         embedding: { port: ports['embedding'], models: { 'tiny-clip': join(ROOT, 'tools/fixtures/embedding/models/tiny-clip') }, env: { EMBEDDING_PUBLISH_JOB_EVENTS: 'false' } },

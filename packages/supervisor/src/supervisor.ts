@@ -254,6 +254,9 @@ export class Supervisor {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       ...this.config.env,
+      ...(this.config.kafkaTopicPrefix !== undefined
+        ? { KAFKA_TOPIC_PREFIX: this.config.kafkaTopicPrefix, ...(definition.topicPrefixEnv ? { [definition.topicPrefixEnv]: this.config.kafkaTopicPrefix } : {}) }
+        : {}),
       ...(definition.environment?.(context) ?? {}),
       ...(definition.modelsEnv && modelsDir ? { [definition.modelsEnv]: modelsDir } : {}),
       ...service.env,

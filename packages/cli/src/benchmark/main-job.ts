@@ -1,0 +1,463 @@
+// The main job (`select benchmark`, README command one): a whole SELECT benchmark on a real pool, driven through
+// the services' gRPC APIs exactly as a user's own program would drive them:
+//   hold out an evaluation set (strictest rule) → build shifts with different strategy chains, each through the
+//   contamination gate → a linear probe on every shift and one timm run → evaluate every model, kNN and shift
+//   analysis → the leaderboard from ClickHouse SQL → the HTML report.
+// Every request carries a deterministic id (shift, run, evaluation), so a second run finds the finished jobs and
+// reuses them. A stage whose service or strategy is not there yet is reported as "not available" and skipped.
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { addClickHouseDefaults, queryReadOnlyTable } from '@select/metrics';
+import { GrpcCallError, statusName } from '@select/platform';
+import { SERVICE_DEFINITIONS, Supervisor, type ResolvedServicesConfig } from '@select/supervisor';
+import { formatTable } from '../table-format.js';
+import { isTerminal, ServiceClient, type JobStatusMessage } from './service-client.js';
+
+export interface MainJobOptions {
+  /** The services config the services were started with (addresses). */
+  services: ResolvedServicesConfig;
+  /** Where shifts, the report and the job's own summary go. @default <root>/.work/main-job */
+  outDir?: string;
+  /** The pool. @default the Debian openclipart-svg collection */
+  pool?: { uri: string; format: string; limit: number };
+  /** Embedding-service model names. */
+  models?: Partial<MainJobModels>;
+  /** Shifts to build (names from SHIFT_PLANS). @default all */
+  shifts?: readonly string[];
+  /** Write progress lines here. @default stdout */
+  write?: (line: string) => void;
+  /** Stop after curation (no training or evaluation): the e2e test's short run. @default false */
+  curationOnly?: boolean;
+  /** Prefix of every id the job gives (shifts, runs, evaluations). @default 'main' */
+  idPrefix?: string;
+}
+
+export interface MainJobModels {
+  /** CLIP-style image-text model: image/text retrieval, CLIP score, linear-probe features. @default 'tiny-clip' */
+  clip: string;
+  /** Sentence encoder of the caption-similarity step. @default 'all-minilm-l6-v2', else 'tiny-sentence' */
+  text: string;
+  /** Image encoder of the SSL kNN evaluation. @default 'tiny-resnet' */
+  knnEncoder: string;
+  /** Stable Diffusion export of the generation service. @default 'tiny-sd' */
+  diffusion: string;
+}
+
+export type StageOutcome = 'done' | 'reused' | 'not available' | 'failed' | 'skipped';
+
+export interface StageResult {
+  stage: string;
+  outcome: StageOutcome;
+  detail: string;
+  seconds: number;
+}
+
+export interface ShiftOutcome {
+  name: string;
+  shiftId: string;
+  uri: string;
+  samples: number;
+  classes: number;
+  jobId: string;
+}
+
+export interface MainJobReport {
+  stages: StageResult[];
+  shifts: ShiftOutcome[];
+  evalSet: ShiftOutcome | undefined;
+  runs: Array<{ runId: string; shiftId: string; backend: string; artifactUri: string; state: string }>;
+  evaluations: string[];
+  reportPath: string | undefined;
+  leaderboard: string | undefined;
+}
+
+/** One shift of the benchmark: its chain of steps (names of the curator's registry) and their parameters. */
+interface ShiftPlan {
+  name: string;
+  what: string;
+  /** Steps before the contamination gate. */
+  steps: (models: MainJobModels, ctx: PlanContext) => Array<{ name: string; params: Record<string, unknown> }>;
+  /** Steps the curator must know for this plan to run. */
+  needs: readonly string[];
+}
+
+interface PlanContext {
+  /** The held-out set's folder (reference images of the img2img shift must not be it). */
+  evalSetUri: string | undefined;
+  /** A labelled shift already built (the img2img shift's references). */
+  referenceUri: string | undefined;
+}
+
+const SUBSTRING = 'substring-match';
+const TEXT_SIMILARITY = 'text-similarity';
+
+export const SHIFT_PLANS: readonly ShiftPlan[] = [
+  {
+    name: 'substring',
+    what: 'LAIONet substring matching (exactly one synset in the caption)',
+    needs: [SUBSTRING],
+    steps: () => [{ name: SUBSTRING, params: {} }],
+  },
+  {
+    name: 'substring-textsim',
+    what: 'substring matching + caption–class text similarity with the sentence encoder (LA1000 txt2img)',
+    needs: [SUBSTRING, TEXT_SIMILARITY],
+    steps: (m) => [
+      { name: SUBSTRING, params: {} },
+      { name: TEXT_SIMILARITY, params: { model: m.text } },
+    ],
+  },
+  {
+    name: 'img2img',
+    what: 'image-to-image retrieval: pool images nearest to labelled references, label inherited (LA1000 img2img)',
+    needs: ['image-retrieval'],
+    steps: (m, ctx) => [{ name: 'image-retrieval', params: { model: m.clip, referenceUri: ctx.referenceUri ?? '' } }],
+  },
+  {
+    name: 'txt2img',
+    what: 'text-to-image retrieval: pool images nearest to each class prompt',
+    needs: ['text-retrieval'],
+    steps: (m) => [{ name: 'text-retrieval', params: { model: m.clip } }],
+  },
+  {
+    name: 'sd-txt2img',
+    what: 'Stable Diffusion text-to-image on the tiny model, "A photo of {class}" (SD1000 txt2img)',
+    needs: ['sd-txt2img'],
+    steps: (m) => [{ name: 'sd-txt2img', params: { model: m.diffusion } }],
+  },
+];
+
+const DEFAULT_MODELS: MainJobModels = { clip: 'tiny-clip', text: 'all-minilm-l6-v2', knnEncoder: 'tiny-resnet', diffusion: 'tiny-sd' };
+export const DEFAULT_POOL = { uri: '/usr/share/openclipart/svg', format: 'openclipart', limit: 3_000 };
+const EVAL_SET = 'eval-holdout';
+
+interface StrategyInfo {
+  name: string;
+  role?: string;
+}
+
+/** Runs the whole job; never throws for a stage that fails (it is reported), only for a broken setup. */
+export async function runMainJob(options: MainJobOptions): Promise<MainJobReport> {
+  const job = new MainJob(options);
+  try {
+    return await job.run();
+  } finally {
+    job.close();
+  }
+}
+
+class MainJob {
+  private readonly write: (line: string) => void;
+  private readonly outDir: string;
+  private readonly pool: { uri: string; format: string; limit: number };
+  private readonly prefix: string;
+  private models: MainJobModels;
+  private readonly clients = new Map<string, ServiceClient>();
+  private readonly report: MainJobReport = { stages: [], shifts: [], evalSet: undefined, runs: [], evaluations: [], reportPath: undefined, leaderboard: undefined };
+  private stageCount = 0;
+  private stagesPlanned = 0;
+  private strategies: StrategyInfo[] = [];
+
+  constructor(private readonly options: MainJobOptions) {
+    this.write = options.write ?? ((line) => process.stdout.write(`${line}\n`));
+    this.outDir = options.outDir ?? join(options.services.root, '.work', 'main-job');
+    this.pool = options.pool ?? DEFAULT_POOL;
+    this.prefix = options.idPrefix ?? 'main';
+    this.models = { ...DEFAULT_MODELS, ...options.models };
+  }
+
+  async run(): Promise<MainJobReport> {
+    const plans = SHIFT_PLANS.filter((p) => !this.options.shifts || this.options.shifts.includes(p.name));
+    this.stagesPlanned = 3 + plans.length + (this.options.curationOnly ? 0 : 4);
+    await mkdir(this.outDir, { recursive: true });
+
+    await this.stage('services', () => this.checkServices());
+    await this.stage('strategies', () => this.loadStrategies());
+    await this.stage(`hold out the evaluation set "${EVAL_SET}" (substring + text similarity)`, () => this.buildEvalSet());
+    for (const plan of plans) await this.stage(`shift "${plan.name}": ${plan.what}`, () => this.buildShift(plan));
+    if (!this.options.curationOnly) {
+      await this.stage('training: a linear probe on every shift and one timm run', () => this.train());
+      await this.stage('evaluation: classifiers on the held-out set, SSL kNN, shift analysis', () => this.evaluate());
+      await this.stage('leaderboard (ClickHouse SQL)', () => this.leaderboard());
+      await this.stage('HTML report', () => this.htmlReport());
+    }
+    await writeFile(join(this.outDir, 'main-job.json'), `${JSON.stringify(this.report, null, 2)}\n`);
+    this.summary();
+    return this.report;
+  }
+
+  close(): void {
+    for (const client of this.clients.values()) client.close();
+  }
+
+  // ---- stages ----
+
+  private async stage(title: string, work: () => Promise<{ outcome: StageOutcome; detail: string }>): Promise<void> {
+    this.stageCount++;
+    const began = Date.now();
+    this.write(`\n==> [${this.stageCount}/${this.stagesPlanned}] ${title}`);
+    let result: { outcome: StageOutcome; detail: string };
+    try {
+      result = await work();
+    } catch (err) {
+      result = { outcome: 'failed', detail: describeError(err) };
+    }
+    const seconds = (Date.now() - began) / 1000;
+    this.report.stages.push({ stage: title, ...result, seconds });
+    this.write(`    ${result.outcome}${result.detail ? `: ${result.detail}` : ''} (${seconds.toFixed(1)} s)`);
+  }
+
+  private async checkServices(): Promise<{ outcome: StageOutcome; detail: string }> {
+    const supervisor = new Supervisor(this.options.services);
+    const status = await supervisor.status();
+    const lines = status.map((s) => `${s.instance}: ${s.state}`);
+    for (const line of lines) this.write(`    ${line}`);
+    // The sentence encoder: the real one when it was exported and is served, else the tiny fixture.
+    const embedding = this.client('embedding');
+    if (embedding && (await embedding.healthy())) {
+      const models = await embedding.call<{ models: Array<{ name: string }> }>('ListModels', {}).catch(() => ({ models: [] }));
+      const names = models.models.map((m) => m.name);
+      if (!names.includes(this.models.text) && this.options.models?.text === undefined) {
+        const fallback = names.find((n) => n.includes('sentence')) ?? this.models.text;
+        this.write(`    the sentence encoder ${this.models.text} is not served (export it: see README "Main job"); using ${fallback}, whose scores mean nothing`);
+        this.models = { ...this.models, text: fallback };
+      }
+    }
+    const unhealthy = status.filter((s) => s.state !== 'healthy' && s.state !== 'external');
+    return unhealthy.length === 0
+      ? { outcome: 'done', detail: `${status.length} processes healthy` }
+      : { outcome: 'done', detail: `not running: ${unhealthy.map((s) => `${s.instance} (${s.state})`).join(', ')}` };
+  }
+
+  private async loadStrategies(): Promise<{ outcome: StageOutcome; detail: string }> {
+    const curator = await this.healthyClient('curator');
+    if (!curator) return { outcome: 'not available', detail: 'the curator service is not running (not built yet?)' };
+    const { strategies } = await curator.call<{ strategies: StrategyInfo[] }>('ListStrategies', {});
+    this.strategies = strategies;
+    return { outcome: 'done', detail: strategies.map((s) => s.name).join(', ') };
+  }
+
+  private async buildEvalSet(): Promise<{ outcome: StageOutcome; detail: string }> {
+    const missing = this.missingSteps([SUBSTRING, TEXT_SIMILARITY]);
+    if (missing) return missing;
+    const shift = await this.curate(EVAL_SET, [
+      { name: SUBSTRING, params: {} },
+      { name: TEXT_SIMILARITY, params: { model: this.models.text } },
+    ], { maxPerClass: 2, gate: false });
+    this.report.evalSet = shift;
+    return {
+      outcome: shift.reused ? 'reused' : 'done',
+      detail: `${shift.samples} images in ${shift.classes} classes, labelled by the strictest rule — a proxy for ImageNet val (${shift.uri})`,
+    };
+  }
+
+  private async buildShift(plan: ShiftPlan): Promise<{ outcome: StageOutcome; detail: string }> {
+    const missing = this.missingSteps(plan.needs);
+    if (missing) return missing;
+    const referenceUri = this.report.shifts.find((s) => s.name === 'substring-textsim')?.uri;
+    const steps = plan.steps(this.models, { evalSetUri: this.report.evalSet?.uri, referenceUri });
+    const shift = await this.curate(plan.name, steps, { maxPerClass: 0, gate: true });
+    this.report.shifts.push(shift);
+    return { outcome: shift.reused ? 'reused' : 'done', detail: `${shift.samples} samples in ${shift.classes} classes (${shift.uri})` };
+  }
+
+  private async train(): Promise<{ outcome: StageOutcome; detail: string }> {
+    const trainer = await this.healthyClient('trainer');
+    if (!trainer) return { outcome: 'not available', detail: 'the trainer service is not running (not built yet?)' };
+    const usable = this.report.shifts.filter((s) => s.samples > 0);
+    if (usable.length === 0) return { outcome: 'skipped', detail: 'no shift with samples to train on' };
+    const requests: Array<Record<string, unknown> & { runId: string }> = usable.map((shift) => ({
+      runId: `${this.prefix}-probe-${shift.name}`,
+      shiftId: shift.shiftId,
+      shiftUri: shift.uri,
+      backend: 'linear-probe',
+      embeddingModel: this.models.clip,
+      allowMissingClasses: true,
+    }));
+    // One real timm run (tiny test model on CPU) on the shift with the most samples.
+    const largest = [...usable].sort((a, b) => b.samples - a.samples)[0]!;
+    requests.push({ runId: `${this.prefix}-timm-${largest.name}`, shiftId: largest.shiftId, shiftUri: largest.uri, backend: 'timm', recipeName: 'cpu-tiny', allowMissingClasses: true });
+    let reused = 0;
+    for (const request of requests) {
+      const started = await trainer.call<{ runId: string; state: string }>('StartTraining', request);
+      if (started.state === 'JOB_STATE_SUCCEEDED') reused++;
+      const final = await this.follow(trainer, started.runId, `run ${started.runId}`);
+      const run = await trainer.call<{ runId: string; shiftId: string; backend: string; artifactUri: string; state: string; message: string }>('GetRun', { runId: started.runId });
+      this.report.runs.push({ runId: run.runId, shiftId: run.shiftId, backend: run.backend, artifactUri: run.artifactUri, state: run.state });
+      if (final.state !== 'JOB_STATE_SUCCEEDED') this.write(`    run ${run.runId} ended ${final.state}: ${run.message}`);
+    }
+    const ok = this.report.runs.filter((r) => r.state === 'JOB_STATE_SUCCEEDED').length;
+    return { outcome: ok === 0 ? 'failed' : reused === requests.length ? 'reused' : 'done', detail: `${ok} of ${requests.length} runs succeeded` };
+  }
+
+  private async evaluate(): Promise<{ outcome: StageOutcome; detail: string }> {
+    const evaluator = await this.healthyClient('evaluator');
+    if (!evaluator) return { outcome: 'not available', detail: 'the evaluator service is not running (not built yet?)' };
+    const evalSet = this.report.evalSet;
+    if (!evalSet || evalSet.samples === 0) return { outcome: 'skipped', detail: 'no held-out evaluation set' };
+    const set = { name: 'openclipart-holdout', uri: evalSet.uri, format: 'webdataset' };
+    const jobs: Array<{ evalId: string; start: () => Promise<JobStatusMessage> }> = [];
+    for (const run of this.report.runs.filter((r) => r.state === 'JOB_STATE_SUCCEEDED' && r.artifactUri)) {
+      const evalId = `${this.prefix}-eval-${run.runId}`;
+      jobs.push({ evalId, start: () => evaluator.call('EvaluateModel', { evalId, runId: run.runId, checkpointUri: run.artifactUri, sets: [set] }) });
+    }
+    for (const shift of this.report.shifts.filter((s) => s.samples > 0)) {
+      const evalId = `${this.prefix}-knn-${shift.name}`;
+      jobs.push({
+        evalId,
+        start: () => evaluator.call('EvaluateKnn', { evalId, shiftId: shift.shiftId, shiftUri: shift.uri, encoderModel: this.models.knnEncoder, perClass: 5, evalSet: set }),
+      });
+    }
+    let failed = 0;
+    for (const job of jobs) {
+      const started = await job.start();
+      const final = isTerminal(started.state) ? started : await this.follow(evaluator, started.jobId, `evaluation ${job.evalId}`);
+      if (final.state === 'JOB_STATE_SUCCEEDED') this.report.evaluations.push(job.evalId);
+      else {
+        failed++;
+        this.write(`    ${job.evalId} ended ${final.state}: ${final.message}`);
+      }
+    }
+    for (const shift of this.report.shifts.filter((s) => s.samples > 0)) {
+      const analysis = await evaluator.call<{ coverage: number; lt500: number; ls5pct: number; samples: string }>('AnalyzeShift', { shiftId: shift.shiftId, shiftUri: shift.uri });
+      this.write(`    ${shift.name}: coverage ${analysis.coverage}, LT@500 ${analysis.lt500}, LS@5pct ${analysis.ls5pct.toFixed(3)}, ${analysis.samples} samples`);
+    }
+    return { outcome: failed === jobs.length && jobs.length > 0 ? 'failed' : 'done', detail: `${jobs.length - failed} of ${jobs.length} evaluations succeeded` };
+  }
+
+  private async leaderboard(): Promise<{ outcome: StageOutcome; detail: string }> {
+    const statement =
+      "SELECT shift_id, run_id, benchmark, metric, round(value, 4) AS value, num_samples FROM leaderboard WHERE metric IN ('top1', 'top5', 'knn_top1') ORDER BY benchmark, metric, value DESC";
+    const { database } = addClickHouseDefaults();
+    // The sink lands events a moment after the services publish them.
+    let rows: unknown[][] = [];
+    let columns: Array<{ name: string; type: string }> = [];
+    for (let attempt = 0; attempt < 20; attempt++) {
+      ({ columns, rows } = await queryReadOnlyTable(statement, { database }));
+      if (rows.length > 0 || this.report.evaluations.length === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+    const text = formatTable(columns, rows);
+    this.report.leaderboard = text;
+    this.write(`    select sql "${statement}"`);
+    for (const line of text.trimEnd().split('\n')) this.write(`    ${line}`);
+    return { outcome: 'done', detail: `${rows.length} rows` };
+  }
+
+  private async htmlReport(): Promise<{ outcome: StageOutcome; detail: string }> {
+    const evaluator = await this.healthyClient('evaluator');
+    if (!evaluator?.has('WriteReport')) return { outcome: 'not available', detail: 'the evaluator has no report API yet' };
+    const path = join(this.outDir, 'report.html');
+    await evaluator.call('WriteReport', { outputUri: path, shiftIds: this.report.shifts.map((s) => s.shiftId) });
+    this.report.reportPath = existsSync(path) ? path : undefined;
+    return { outcome: this.report.reportPath ? 'done' : 'failed', detail: path };
+  }
+
+  // ---- helpers ----
+
+  private async curate(
+    name: string,
+    steps: Array<{ name: string; params: Record<string, unknown> }>,
+    options: { maxPerClass: number; gate: boolean },
+  ): Promise<ShiftOutcome & { reused: boolean }> {
+    const curator = this.client('curator')!;
+    const shiftId = `${this.prefix}-${name}`;
+    const chain = options.gate && this.report.evalSet && this.hasStep('contamination-gate')
+      ? [...steps, { name: 'contamination-gate', params: { evalSets: [this.report.evalSet.uri] } }]
+      : steps;
+    if (options.gate && !this.hasStep('contamination-gate')) this.write('    (the contamination gate is not available yet: this shift is built without it)');
+    const request = {
+      shiftName: name,
+      shiftId,
+      pool: { uri: this.pool.uri, format: this.pool.format, limit: String(this.pool.limit), name: 'openclipart' },
+      outputUri: join(this.outDir, 'shifts', name),
+      maxPerClass: options.maxPerClass,
+      seed: 0,
+      steps: chain.map((s) => ({ name: s.name, paramsJson: JSON.stringify(s.params) })),
+    };
+    const started = await curator.call<JobStatusMessage>('StartCuration', request);
+    const reused = started.state === 'JOB_STATE_SUCCEEDED';
+    const final = isTerminal(started.state) ? started : await this.follow(curator, started.jobId, `shift ${name}`);
+    if (final.state !== 'JOB_STATE_SUCCEEDED') throw new Error(`curation of ${name} ended ${final.state}: ${final.message}`);
+    const info = await curator.call<{ shiftId: string; uri: string; samples: string; classes: number }>('GetShift', { shiftId });
+    return { name, shiftId: info.shiftId, uri: info.uri, samples: Number(info.samples), classes: info.classes, jobId: started.jobId, reused };
+  }
+
+  /** Prints progress of a job (rate and ETA) at most every 5 s, and returns its final status. */
+  private async follow(client: ServiceClient, jobId: string, what: string): Promise<JobStatusMessage> {
+    const began = Date.now();
+    let lastPrint = 0;
+    return client.waitForJob(jobId, (status) => {
+      const now = Date.now();
+      if (now - lastPrint < 5_000 && !isTerminal(status.state)) return;
+      lastPrint = now;
+      const done = Number(status.done);
+      const total = Number(status.total);
+      const rate = done / Math.max((now - began) / 1000, 0.001);
+      const eta = total > 0 && rate > 0 ? ` ETA ${Math.ceil((total - done) / rate)} s` : '';
+      this.write(`    ${what}: ${status.state.replace('JOB_STATE_', '').toLowerCase()} ${done}${total ? `/${total}` : ''} ${status.unit}${rate > 0 && !isTerminal(status.state) ? `, ${rate.toFixed(1)}/s${eta}` : ''}${status.message ? ` — ${status.message}` : ''}`);
+    });
+  }
+
+  private missingSteps(needed: readonly string[]): { outcome: StageOutcome; detail: string } | undefined {
+    if (this.strategies.length === 0) return { outcome: 'not available', detail: 'the curator is not running' };
+    const missing = needed.filter((n) => !this.hasStep(n));
+    return missing.length > 0 ? { outcome: 'not available', detail: `the curator has no ${missing.join(', ')} step yet` } : undefined;
+  }
+
+  private hasStep(name: string): boolean {
+    return this.strategies.some((s) => s.name === name);
+  }
+
+  private client(service: string): ServiceClient | undefined {
+    const existing = this.clients.get(service);
+    if (existing) return existing;
+    const area = SERVICE_AREAS[service];
+    const config = this.options.services.services[service];
+    if (!area || !config) return undefined;
+    const host = this.options.services.host === '0.0.0.0' ? '127.0.0.1' : this.options.services.host;
+    const client = new ServiceClient(service, `${host}:${config.port}`, area.area, area.service);
+    this.clients.set(service, client);
+    return client;
+  }
+
+  private async healthyClient(service: string): Promise<ServiceClient | undefined> {
+    const client = this.client(service);
+    return client && (await client.healthy()) ? client : undefined;
+  }
+
+  private summary(): void {
+    this.write('\n==> summary');
+    const rows = this.report.stages.map((s, i) => [i + 1, s.stage.length > 70 ? `${s.stage.slice(0, 69)}…` : s.stage, s.outcome, s.seconds.toFixed(1)]);
+    for (const line of formatTable([{ name: '#', type: 'UInt32' }, { name: 'stage' }, { name: 'outcome' }, { name: 'seconds', type: 'Float64' }], rows, { footer: false, maxCellWidth: 0 }).trimEnd().split('\n')) {
+      this.write(`    ${line}`);
+    }
+    const unavailable = this.report.stages.filter((s) => s.outcome === 'not available');
+    if (unavailable.length > 0) this.write(`    not available yet: ${unavailable.map((s) => `${s.stage} (${s.detail})`).join('; ')}`);
+    this.write('\n==> where things are');
+    if (this.report.evalSet) this.write(`    held-out evaluation set: ${this.report.evalSet.uri}`);
+    for (const shift of this.report.shifts) this.write(`    shift ${shift.name}: ${shift.uri}`);
+    if (this.report.reportPath) this.write(`    HTML report: ${this.report.reportPath}`);
+    this.write(`    service logs: ${this.options.services.logsDir} (select services logs <name>)`);
+    this.write(`    this run's summary: ${join(this.outDir, 'main-job.json')}`);
+    this.write(`    SQL: select sql "SELECT * FROM leaderboard" · select sql "SELECT * FROM curation_drops"`);
+  }
+}
+
+const SERVICE_AREAS: Record<string, { area: 'curation' | 'embedding' | 'retrieval' | 'generation' | 'trainer' | 'evaluator'; service: string }> = {
+  curator: { area: 'curation', service: 'select.curation.v1.CuratorService' },
+  embedding: { area: 'embedding', service: 'select.embedding.v1.EmbeddingService' },
+  retrieval: { area: 'retrieval', service: 'select.retrieval.v1.RetrievalService' },
+  generation: { area: 'generation', service: 'select.generation.v1.GenerationService' },
+  trainer: { area: 'trainer', service: 'select.trainer.v1.TrainerService' },
+  evaluator: { area: 'evaluator', service: 'select.evaluator.v1.EvaluatorService' },
+};
+
+function describeError(err: unknown): string {
+  if (err instanceof GrpcCallError) return `${statusName(err.code)}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The services of the table, for `select benchmark --help`. */
+export const BENCHMARK_SERVICES = SERVICE_DEFINITIONS.map((d) => d.name);
