@@ -71,7 +71,7 @@ async function describeTextModel(env: StepEnvironment, model: string): Promise<{
     info = await unary(client, 'GetModel', { name: model }, { deadlineMs: 30_000 });
   } catch (error) {
     if (error instanceof GrpcCallError && error.code === status.NOT_FOUND) {
-      throw ServiceError.invalidArgument(`text-similarity: the embedding service has no model "${model}": ${error.details}`);
+      throw ServiceError.invalidArgument(`text-similarity: the embedding service has no model "${model}": ${error.serverMessage}`);
     }
     throw ServiceError.unavailable(`text-similarity: embedding service unreachable: ${(error as Error).message}`, { cause: error });
   }
