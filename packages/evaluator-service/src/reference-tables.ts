@@ -5,6 +5,8 @@
 // Rows repeat for duplicated class names (missile, sunglasses): the first row of each `index` is kept.
 import { readFile } from 'node:fs/promises';
 import { EvaluatorInputError } from './errors.js';
+import { classCountMetrics } from './metrics/shift-analytics.js';
+import type { ResultRecord } from './results.js';
 
 export interface ReferenceClass {
   index: number;
@@ -131,4 +133,42 @@ export async function loadReferenceTable(file: string, classes = 1000): Promise<
     throw new EvaluatorInputError(`cannot read the reference table ${file}: ${(cause as Error).message}`, { cause });
   }
   return parseReferenceTable(text, file, classes);
+}
+
+/**
+ * The results a reference table stands for: top-1 (mean of the per-class accuracy, as the tables' accuracy
+ * column averages to the paper's numbers on class-balanced ImageNet val), per-class accuracy, precision and
+ * recall on `benchmark`, and the shift's class counts with their analytic metrics under "shift-analytics".
+ */
+export function referenceRecords(table: ReferenceTable, benchmark: string, taxonomyWnids: readonly string[]): { records: ResultRecord[]; top1: number } {
+  const records: ResultRecord[] = [];
+  const valid = table.classes.filter((c) => Number.isFinite(c.accuracy));
+  const top1 = valid.reduce((a, c) => a + c.accuracy, 0) / valid.length;
+  const source = { source: table.file };
+  records.push({ benchmark, metric: 'top1', value: top1, numSamples: valid.length, params: { ...source, averaged_over: 'classes' } });
+  records.push({ benchmark, metric: 'mean_per_class_accuracy', value: top1, numSamples: valid.length, params: source });
+  const counts = new Array<number>(taxonomyWnids.length).fill(0);
+  for (const c of table.classes) {
+    const classParams = { class_index: c.index, class_name: taxonomyWnids[c.index] ?? c.classname };
+    records.push({ benchmark, metric: 'class_accuracy', value: c.accuracy, numSamples: 0, params: classParams });
+    if (Number.isFinite(c.precision)) records.push({ benchmark, metric: 'class_precision', value: c.precision, numSamples: 0, params: classParams });
+    if (Number.isFinite(c.recall)) records.push({ benchmark, metric: 'class_recall', value: c.recall, numSamples: 0, params: classParams });
+    counts[c.index] = c.classCount;
+  }
+  if (table.classes.length === taxonomyWnids.length) {
+    const m = classCountMetrics(counts);
+    const add = (metric: string, value: number): void => void records.push({ benchmark: 'shift-analytics', metric, value, numSamples: m.samples, params: source });
+    add('samples', m.samples);
+    add('coverage', m.coverage);
+    add('lt500', m.lt500);
+    add('lt500_nonempty', m.lt500NonEmpty);
+    add('ls5pct', m.ls5pct);
+    add('entropy_bits', m.entropyBits);
+    add('entropy_normalized', m.entropyNormalized);
+    add('gini', m.gini);
+  }
+  for (const c of table.classes) {
+    records.push({ benchmark: 'shift-analytics', metric: 'class_count', value: c.classCount, numSamples: c.classCount, params: { class_index: c.index, class_name: taxonomyWnids[c.index] ?? c.classname } });
+  }
+  return { records, top1 };
 }
