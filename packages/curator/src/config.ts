@@ -31,6 +31,7 @@ export const curatorConfigSchema = defineConfigSchema({
     default: 10_000,
     doc: "How long the broker waits for a silent worker before its tasks go to another (Kafka's group.min.session.timeout.ms is 6000).",
   },
+  workerId: { env: 'CURATOR_WORKER_ID', type: 'string', optional: true, doc: "A worker's name in logs and task.json; unset: <host>-<pid>." },
   embeddingAddress: {
     env: 'CURATOR_EMBEDDING_ADDRESS',
     type: 'string',

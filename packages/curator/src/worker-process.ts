@@ -20,7 +20,7 @@ export async function runCuratorWorker(config: CuratorConfig, options: { logger?
     topicPrefix: config.kafkaTopicPrefix,
     groupId: config.workerGroupId,
     sessionTimeoutMs: config.sessionTimeoutMs,
-    ...(options.workerId === undefined ? {} : { workerId: options.workerId }),
+    ...((options.workerId ?? config.workerId) === undefined ? {} : { workerId: options.workerId ?? config.workerId }),
   });
   await worker.start();
   let stopping = false;

@@ -103,6 +103,7 @@ export class CuratorWorker {
         end: { shard: Number(task.endShard), offset: Number(task.endOffset) },
         records: Number(task.records),
       };
+      log.info({ workerId: this.workerId, records: range.records }, 'task started');
       const maxAttempts = this.options.maxAttempts ?? 3;
       for (let attempt = 1; ; attempt++) {
         let spec: BuildSpec | undefined;
@@ -118,7 +119,7 @@ export class CuratorWorker {
             ...(this.options.batchSize === undefined ? {} : { batchSize: this.options.batchSize }),
           });
           this.outcomes.push({ taskId: task.taskId, outcome });
-          log.info({ outcome }, 'task finished');
+          log.info({ workerId: this.workerId, outcome }, 'task finished');
           break;
         } catch (error) {
           if (this.abort.signal.aborted) throw new RetryableError('worker stopping; the task is left for another worker', { cause: error });
