@@ -19,12 +19,15 @@ describe.skipIf(!hasPython)('bad input', () => {
   let shiftDir: string;
   let gappyDir: string;
   let emptyDir: string;
+  let oneShardDir: string;
 
   beforeAll(async () => {
     work = await tempDir('trainer-bad-');
     shiftDir = join(work.path, 'shift');
     gappyDir = join(work.path, 'gappy');
     emptyDir = join(work.path, 'empty');
+    oneShardDir = join(work.path, 'one-shard');
+    await writeTestShift(oneShardDir, { name: 'one-shard', classes: 3, perClass: 24, size: 32, samplesPerShard: 1000 });
     await writeTestShift(shiftDir, { classes: 3, perClass: 24, size: 32, samplesPerShard: 24 });
     await writeTestShift(gappyDir, { name: 'gappy', classes: 3, perClass: 8, size: 32, samplesPerShard: 8, labelSpace: 5 });
     await (await ShiftWriter.open(emptyDir, { name: 'empty', strategy: 'nothing', classes: ['n01440764'] })).close();
@@ -72,9 +75,10 @@ describe.skipIf(!hasPython)('bad input', () => {
   });
 
   it('a crashing command, one printing garbage and one writing a bad summary fail with the reason while a good run succeeds', async () => {
-    const start = (runId: string, model: string, epochs = 2): Promise<Run> =>
-      call<Run>(t.client, 'StartTraining', { runId, shiftUri: shiftDir, recipeName: 'cpu-tiny', recipe: { model, epochs }, valFraction: 0.34 });
-    await Promise.all([start('crash', 'crash'), start('garbage', 'garbage'), start('good', 'test_resnet')]);
+    const start = (runId: string, model: string, shiftUri = shiftDir): Promise<Run> =>
+      call<Run>(t.client, 'StartTraining', { runId, shiftUri, recipeName: 'cpu-tiny', recipe: { model, epochs: 2 }, valFraction: 0.34 });
+    // the good run's shift is one shard: the trainer copies it into shards to hold some out for validation
+    await Promise.all([start('crash', 'crash'), start('garbage', 'garbage'), start('good', 'test_resnet', oneShardDir)]);
     const [crash, garbage] = await Promise.all([waitForRun(t.client, 'crash'), waitForRun(t.client, 'garbage')]);
     expect(crash.state).toBe('JOB_STATE_FAILED');
     expect(crash.message).toMatch(/training command exited with code 1 after 0 of 2 epochs; last output:[\s\S]*out of memory \(simulated\)/);
@@ -92,6 +96,10 @@ describe.skipIf(!hasPython)('bad input', () => {
     const good = await waitForRun(t.client, 'good');
     expect(good.state, good.message).toBe('JOB_STATE_SUCCEEDED');
     expect(existsSync(join(good.artifactUri, 'model.onnx'))).toBe(true);
+    const info = JSON.parse(await readFile(join(good.outputUri, 'data', '_info.json'), 'utf8')) as { splits: Record<string, { num_samples: number; filenames: string[] }> };
+    expect(info.splits['train']!.num_samples + info.splits['validation']!.num_samples).toBe(72);
+    expect(info.splits['validation']!.filenames.length).toBeGreaterThanOrEqual(1);
+    expect(good.shiftId).toBe('one-shard');
 
     const listed = await call<trainerV1.ListRunsResponse__Output>(t.client, 'ListRuns', { backend: 'timm' });
     expect(listed.runs.map((r) => `${r.runId}:${r.state}`).sort()).toEqual([

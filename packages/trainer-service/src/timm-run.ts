@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JobContext, JobKind } from '@select/jobs';
+import { ShiftWriter, readClassShards } from '@select/datasets';
 import { ServiceError, writeFileAtomic } from '@select/platform';
 import type { trainerV1 } from '@select/contracts';
 import { runChild } from './child-process.js';
@@ -83,11 +84,7 @@ export function timmRunKind(options: TimmBackendOptions): JobKind<TimmRunRequest
       }
       const valFraction = req.valFraction || DEFAULT_VAL_FRACTION;
       if (!(valFraction > 0 && valFraction < 1)) throw ServiceError.invalidArgument(`val_fraction ${valFraction} must be in (0, 1)`);
-      if (!val && shift.shards.length < 2) {
-        throw ServiceError.failedPrecondition(
-          `shift ${shiftDir} has one shard; the validation split is made of whole shards (what timm's --val-split reads): give val_uri, or write the shift with smaller shards`,
-        );
-      }
+      if (!val && shift.samples < 2) throw ServiceError.failedPrecondition(`shift ${shiftDir} has ${shift.samples} sample: too few to hold out a validation split`);
       const numClasses = req.numClasses || shift.classes.length;
       if (numClasses < shift.classes.length) {
         throw ServiceError.invalidArgument(`num_classes ${numClasses} is smaller than the shift's label space (${shift.classes.length} classes)`);
@@ -119,7 +116,8 @@ async function runTimm(ctx: JobContext<TimmRunRequest, { epochsDone: number }>, 
   const outDir = join(runDir, 'output', EXPERIMENT);
   await mkdir(outDir, { recursive: true });
   await requireFreeSpace(runDir, options.minFreeBytes, 'the run does not start');
-  const shift = await readShiftInfo(req.shiftDir, { allowMissingClasses: req.allowMissingClasses });
+  let shift = await readShiftInfo(req.shiftDir, { allowMissingClasses: req.allowMissingClasses });
+  if (!req.valDir && shift.shards.length < RESHARD_BELOW) shift = await reshard(shift, join(runDir, 'reshard'), ctx.signal);
   const val = req.valDir ? await readShiftInfo(req.valDir, { allowMissingClasses: true, field: 'val_uri' }) : null;
   await board.update(runId, {
     backend: 'timm',
@@ -281,6 +279,38 @@ export function latestPerEpoch(rows: Array<Record<string, number>>): Map<number,
   const out = new Map<number, Record<string, number>>();
   for (const row of rows) out.set(row['epoch']!, row);
   return new Map([...out].sort((a, b) => a[0] - b[0]));
+}
+
+/** A shift with fewer shards is copied (JPEG bytes unchanged) into this many shards, so whole shards can be held out. */
+const RESHARD_BELOW = 2;
+const RESHARD_INTO = 10;
+
+/**
+ * The validation split is made of whole shards (what timm's --val-split reads): a one-shard shift is copied into
+ * RESHARD_INTO shards in the run directory first (by ShiftWriter: same samples, same order, images byte for byte).
+ */
+async function reshard(shift: ShiftInfo, dir: string, signal: AbortSignal): Promise<ShiftInfo> {
+  const done = await readShiftInfo(dir, { allowMissingClasses: true }).catch(() => null);
+  if (done && done.samples === shift.samples) return { ...done, name: shift.name };
+  await rm(dir, { recursive: true, force: true });
+  const writer = await ShiftWriter.open(dir, {
+    name: shift.name || 'shift',
+    strategy: 'trainer-reshard',
+    classes: shift.classes,
+    maxSamplesPerShard: Math.max(1, Math.ceil(shift.samples / RESHARD_INTO)),
+  });
+  try {
+    for await (const record of readClassShards({ shards: shift.shards.map((s) => join(shift.dir, s.name)), classes: shift.classes })) {
+      if (signal.aborted) throw signal.reason;
+      if (!record.ok) continue;
+      await writer.add({ sourceId: record.sample.key, classIndex: record.sample.classIndex, image: record.sample.image.bytes });
+    }
+    await writer.close();
+  } catch (err) {
+    await writer.suspend().catch(() => undefined);
+    throw err;
+  }
+  return { ...(await readShiftInfo(dir, { allowMissingClasses: true })), name: shift.name };
 }
 
 async function readRows(file: string): Promise<Array<Record<string, number>>> {
