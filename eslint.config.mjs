@@ -6,6 +6,17 @@
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
+const RESTRICTED = {
+  onnxruntime: {
+    name: 'onnxruntime-node',
+    message: 'Only @select/inference imports onnxruntime-node: use its SessionPool, or startCustomWorker for a loop inside a worker.',
+  },
+  kafkajs: {
+    name: 'kafkajs',
+    message: 'Only @select/events imports kafkajs: use its producer, consumer, ensureTopics, describeTopics or deleteTopicsWithPrefix.',
+  },
+};
+
 export default [
   { ignores: ['**/dist/**', '**/node_modules/**', '**/src/generated/**', 'infra/.data/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
   ...tseslint.configs.recommended,
@@ -39,5 +50,23 @@ export default [
         },
       ],
     },
+  },
+  // One ONNX boundary: only @select/inference imports onnxruntime-node (its worker threads); others get sessions
+  // through its SessionPool or a custom worker loop (startCustomWorker). One Kafka boundary: only @select/events
+  // imports kafkajs; topics are created and deleted through it (ensureTopics, deleteTopicsWithPrefix). Tests may
+  // read a broker raw (offsets, dead-letter counts) where @select/events has no such call.
+  {
+    files: ['**/*.ts'],
+    ignores: ['packages/inference/**', 'packages/events/**', '**/*.spec.ts', '**/*.test-util.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [RESTRICTED.onnxruntime, RESTRICTED.kafkajs] }] },
+  },
+  {
+    files: ['**/*.spec.ts', '**/*.test-util.ts'],
+    ignores: ['packages/inference/**'],
+    rules: { 'no-restricted-imports': ['error', { paths: [RESTRICTED.onnxruntime] }] },
+  },
+  {
+    files: ['packages/inference/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [RESTRICTED.kafkajs] }] },
   },
 ];

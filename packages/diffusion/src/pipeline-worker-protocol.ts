@@ -1,4 +1,4 @@
-import type { ModelSignature, TensorData } from '@select/inference';
+import type { TensorData } from '@select/inference';
 import type { SchedulerKind } from './scheduler-config.js';
 
 /** ONNX files of an export, by their directory name. */
@@ -54,9 +54,8 @@ export interface DenoiseStep {
   latents: Float32Array | undefined;
 }
 
+/** After @select/inference's custom worker opened the sessions (its own handshake), the loop's messages. */
 export type FromPipelineWorker =
-  | { type: 'ready'; signatures: Partial<Record<Component, ModelSignature>> }
-  | { type: 'load-failed'; component: string; message: string }
   | { type: 'result'; id: number; output: TensorData }
   | DenoiseStep
   /** The VAE decoder's output (NCHW, about [-1, 1]). */

@@ -1,57 +1,34 @@
-// The pipeline's worker thread: opens one ONNX Runtime session per component and runs whole denoising
-// loops (UNet + classifier-free guidance + scheduler step, then the VAE decode) without a round trip to
-// the main thread per step. The only module of this package that imports onnxruntime-node, whose
-// session.run() computes synchronously: here it blocks this thread, never the service's event loop.
-import { parentPort, workerData } from 'node:worker_threads';
-import * as ort from 'onnxruntime-node';
-import { signatureOf, type ModelSignature, type TensorArray, type TensorData, type TensorType } from '@select/inference';
+// The pipeline's loop, run inside a custom worker of @select/inference, which opens one ONNX Runtime session
+// per component (with the pool's session options) and hands them over: whole denoising loops (UNet +
+// classifier-free guidance + scheduler step, then the VAE decode) run here without a round trip to the main
+// thread per step. Sessions compute synchronously: they block this thread, never the service's event loop.
+import type { MessagePort } from 'node:worker_threads';
+import type { CustomWorkerContext, TensorData, WorkerSession } from '@select/inference';
 import { createScheduler } from './create-scheduler.js';
 import { gaussianNoise } from './philox-random.js';
-import type { Component, DenoiseJob, FromPipelineWorker, PipelineWorkerInit, ToPipelineWorker } from './pipeline-worker-protocol.js';
+import type { Component, DenoiseJob, FromPipelineWorker, ToPipelineWorker } from './pipeline-worker-protocol.js';
 
-const port = parentPort;
-if (!port) throw new Error('pipeline-worker-thread must run as a worker thread');
-const { models, intraOpThreads } = workerData as PipelineWorkerInit;
-const sessions = new Map<Component, ort.InferenceSession>();
+let port: MessagePort;
+let sessions: ReadonlyMap<string, WorkerSession>;
 
 function post(message: FromPipelineWorker, transfer: ArrayBuffer[] = []): void {
-  port!.postMessage(message, transfer);
+  port.postMessage(message, transfer);
 }
 
-async function open(): Promise<void> {
-  const signatures: Partial<Record<Component, ModelSignature>> = {};
-  for (const [component, path] of Object.entries(models) as [Component, string][]) {
-    try {
-      const session = await ort.InferenceSession.create(path, {
-        // Pinned and sequential: the partition of reductions across threads changes float rounding,
-        // and a fixed count is what keeps images bit-identical across runs and restarts.
-        intraOpNumThreads: intraOpThreads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-        extra: { session: { intra_op: { allow_spinning: '0' } } },
-      });
-      sessions.set(component, session);
-      signatures[component] = signatureOf(session);
-    } catch (err) {
-      post({ type: 'load-failed', component, message: (err as Error).message });
-      return;
-    }
-  }
-  post({ type: 'ready', signatures });
+function session(component: Component): WorkerSession {
+  const found = sessions.get(component);
+  if (!found) throw new Error(`the ${component} model is not loaded`);
+  return found;
 }
 
-function outputName(session: ort.InferenceSession, preferred: string): string {
-  return session.outputNames.includes(preferred) ? preferred : session.outputNames[0]!;
+function outputName(s: WorkerSession, preferred: string): string {
+  return s.outputNames.includes(preferred) ? preferred : s.outputNames[0]!;
 }
 
 async function runOnce(message: Extract<ToPipelineWorker, { type: 'run' }>): Promise<void> {
-  const session = sessions.get(message.component)!;
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(message.feeds)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
-  const name = outputName(session, message.output);
-  const tensor = (await session.run(feeds, [name]))[name]!;
-  const output: TensorData = { type: tensor.type as TensorType, data: tensor.data as TensorArray, dims: [...tensor.dims] };
+  const s = session(message.component);
+  const name = outputName(s, message.output);
+  const output = (await s.run(message.feeds, [name]))[name]!;
   post({ type: 'result', id: message.id, output }, [output.data.buffer as ArrayBuffer]);
 }
 
@@ -60,7 +37,7 @@ async function runOnce(message: Extract<ToPipelineWorker, { type: 'run' }>): Pro
  * once and refilled in place each step; progress goes out as messages the loop never waits on.
  */
 async function denoise(id: number, job: DenoiseJob, cancel: Int32Array): Promise<void> {
-  const unet = sessions.get('unet')!;
+  const unet = session('unet');
   const scheduler = createScheduler(job.scheduler, job.schedulerConfig, job.steps, { eta: job.eta });
   const n = scheduler.timesteps.length;
   const shape = job.latentShape;
@@ -79,16 +56,19 @@ async function denoise(id: number, job: DenoiseJob, cancel: Int32Array): Promise
   const guidance = job.guidanceScale;
   const batch = guidance === undefined ? 1 : 2;
   const sample = new Float32Array(batch * size);
-  const timestepInput = unet.inputMetadata.find((m) => m.name === 'timestep');
-  const timestepDims = timestepInput?.isTensor && timestepInput.shape.length > 0 ? [1] : [];
+  const timestepInput = unet.signature.inputs.find((m) => m.name === 'timestep');
+  const timestepIsTensor = timestepInput !== undefined && timestepInput.type !== 'non-tensor';
+  const timestepDims = timestepIsTensor && timestepInput.shape.length > 0 ? [1] : [];
   // optimum casts the scheduler's (possibly fractional) timestep to the input's dtype: truncation for int64.
-  const int64Timestep = timestepInput?.isTensor === true && timestepInput.type === 'int64';
-  const timestep = int64Timestep ? new ort.Tensor('int64', new BigInt64Array(1), timestepDims) : new ort.Tensor('float32', new Float32Array(1), timestepDims);
-  const c = job.conditioning;
-  const feeds = {
-    sample: new ort.Tensor('float32', sample, [batch, ...shape.slice(1)]),
+  const int64Timestep = timestepIsTensor && timestepInput.type === 'int64';
+  const timestep: TensorData = int64Timestep
+    ? { type: 'int64', data: new BigInt64Array(1), dims: timestepDims }
+    : { type: 'float32', data: new Float32Array(1), dims: timestepDims };
+  // Made once; the loop refills `sample` and the timestep in place every step.
+  const feeds: Record<string, TensorData> = {
+    sample: { type: 'float32', data: sample, dims: [batch, ...shape.slice(1)] },
     timestep,
-    encoder_hidden_states: new ort.Tensor(c.type, c.data, c.dims),
+    encoder_hidden_states: job.conditioning,
   };
   const output = outputName(unet, 'out_sample');
   const guided = new Float32Array(size);
@@ -123,26 +103,28 @@ async function denoise(id: number, job: DenoiseJob, cancel: Int32Array): Promise
     post({ type: 'cancelled', id, stepsRun: n - start });
     return;
   }
-  const decoder = sessions.get('vae_decoder')!;
+  const decoder = session('vae_decoder');
   const scaled = latents.map((x) => x / job.scalingFactor);
   const decodedName = outputName(decoder, 'sample');
-  const decoded = (await decoder.run({ [decoder.inputNames[0]!]: new ort.Tensor('float32', scaled, shape) }, [decodedName]))[decodedName]!;
+  const decoded = (await decoder.run({ [decoder.inputNames[0]!]: { type: 'float32', data: scaled, dims: shape } }, [decodedName]))[decodedName]!;
   const image = decoded.data as Float32Array;
   post({ type: 'decoded', id, image }, [image.buffer as ArrayBuffer]);
 }
 
-port.on('message', (message: ToPipelineWorker) => {
-  if (message.type === 'close') {
-    void (async () => {
-      for (const session of sessions.values()) await session.release();
-      sessions.clear();
-      post({ type: 'closed' });
-      port.close();
-    })();
-    return;
-  }
-  const work = message.type === 'run' ? runOnce(message) : denoise(message.id, message.job, message.cancel);
-  work.catch((err: unknown) => post({ type: 'failed', id: message.id, message: (err as Error).message }));
-});
-
-void open();
+/** The loop module's entry (see @select/inference's startCustomWorker): serves the pipeline's messages. */
+export default function pipelineLoop(context: CustomWorkerContext<undefined>): void {
+  port = context.port;
+  sessions = context.sessions;
+  port.on('message', (message: ToPipelineWorker) => {
+    if (message.type === 'close') {
+      void (async () => {
+        await context.release();
+        post({ type: 'closed' });
+        port.close();
+      })();
+      return;
+    }
+    const work = message.type === 'run' ? runOnce(message) : denoise(message.id, message.job, message.cancel);
+    work.catch((err: unknown) => post({ type: 'failed', id: message.id, message: (err as Error).message }));
+  });
+}

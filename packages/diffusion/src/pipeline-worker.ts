@@ -1,5 +1,5 @@
 import type { Worker } from 'node:worker_threads';
-import { startModuleWorker, type ModelSignature, type TensorData } from '@select/inference';
+import { ModelLoadError as InferenceModelLoadError, startCustomWorker, type ModelSignature, type TensorData } from '@select/inference';
 import { GenerationFailedError, ModelLoadError } from './errors.js';
 import type { Component, DenoiseJob, DenoiseStep, FromPipelineWorker, PipelineWorkerInit, ToPipelineWorker } from './pipeline-worker-protocol.js';
 
@@ -37,27 +37,20 @@ export class PipelineWorker {
 
   /** Starts the worker and opens every component's session in it; ModelLoadError if one fails. */
   static async open(init: PipelineWorkerInit): Promise<PipelineWorker> {
-    const worker = startModuleWorker(import.meta.url, 'pipeline-worker-thread', { workerData: init });
-    const listeners: { message?: (m: FromPipelineWorker) => void; error?: (err: Error) => void; exit?: (code: number) => void } = {};
     try {
-      const signatures = await new Promise<Partial<Record<Component, ModelSignature>>>((resolve, reject) => {
-        listeners.message = (m) => {
-          if (m.type === 'ready') resolve(m.signatures);
-          else if (m.type === 'load-failed') reject(new ModelLoadError(`cannot load ${m.component}: ${m.message}`));
-        };
-        listeners.error = (cause) => reject(new ModelLoadError(`the pipeline worker failed to start: ${cause.message}`, { cause }));
-        listeners.exit = (code) => reject(new ModelLoadError(`the pipeline worker exited with code ${code} while loading`));
-        worker.on('message', listeners.message);
-        worker.on('error', listeners.error);
-        worker.on('exit', listeners.exit);
+      const { worker, signatures } = await startCustomWorker({
+        base: import.meta.url,
+        loop: 'pipeline-worker-thread',
+        models: init.models as Record<string, string>,
+        // Pinned and sequential: the partition of reductions across threads changes float rounding, and a
+        // fixed count is what keeps images bit-identical across runs and restarts.
+        settings: { intraOpThreads: init.intraOpThreads, interOpThreads: 1, graphOptimizationLevel: 'all', allowSpinning: false },
+        data: undefined,
       });
-      worker.off('message', listeners.message!);
-      worker.off('error', listeners.error!);
-      worker.off('exit', listeners.exit!);
-      return new PipelineWorker(worker, signatures);
-    } catch (err) {
-      await worker.terminate();
-      throw err;
+      return new PipelineWorker(worker, signatures as Partial<Record<Component, ModelSignature>>);
+    } catch (cause) {
+      if (cause instanceof InferenceModelLoadError) throw new ModelLoadError(cause.message, { cause });
+      throw new ModelLoadError(`the pipeline worker failed to start: ${(cause as Error).message}`, { cause });
     }
   }
 

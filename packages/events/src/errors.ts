@@ -21,7 +21,9 @@ export type EventsErrorCode =
   /** No broker answered (wrong `brokers`, or Kafka is not running). */
   | 'BROKER_UNAVAILABLE'
   /** `start()` called twice, or after `stop()`. */
-  | 'CONSUMER_STATE';
+  | 'CONSUMER_STATE'
+  /** An argument that would do harm or cannot work (an empty prefix to `deleteTopicsWithPrefix`). */
+  | 'INVALID_ARGUMENT';
 
 /** The one error type that @select/events throws; `RetryableError` is the one handlers throw. */
 export class EventsError extends Error {

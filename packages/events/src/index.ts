@@ -27,5 +27,6 @@ export { addKafkaDefaults, type KafkaOptions, type ResolvedKafkaOptions } from '
 export type { Logger } from './logger.js';
 export { ensureTopics } from './ensure-topics.js';
 export { describeTopics, type TopicState } from './describe-topics.js';
+export { deleteTopicsWithPrefix } from './delete-topics.js';
 export { createEventProducer, type EventProducer, type EventProducerOptions } from './producer.js';
 export { createEventConsumer, type EventConsumer, type EventConsumerOptions } from './consumer.js';

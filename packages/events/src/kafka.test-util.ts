@@ -1,10 +1,12 @@
 // Helpers for the integration tests: isolated topic prefixes, raw kafkajs access, cleanup.
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, Partitioners, type KafkaMessage } from 'kafkajs';
-import { testBrokers } from '@select/testing';
+import { deleteTopicsWithPrefix as deleteTopics } from './delete-topics.js';
+import { DEFAULT_BROKERS, brokersFromEnv } from './kafka-options.js';
 import type { Logger } from './logger.js';
 
-export const BROKERS = testBrokers();
+/** `KAFKA_BROKERS`, else the local broker (as @select/testing's testBrokers, which this package cannot import). */
+export const BROKERS = brokersFromEnv() ?? DEFAULT_BROKERS;
 
 /** A logger that keeps what it is given, so tests can assert on warnings without printing them. */
 export function memoryLogger(): Logger & { lines: { level: string; msg: string | undefined; obj: object }[] } {
@@ -28,8 +30,10 @@ export function testKafka(): Kafka {
   return new Kafka({ clientId: 'events-test', brokers: BROKERS, logLevel: logLevel.NOTHING });
 }
 
-// Topic cleanup is shared by every package's Kafka tests.
-export { deleteTopicsWithPrefix } from '@select/testing';
+/** Deletes the topics a test created under `prefix`. */
+export async function deleteTopicsWithPrefix(prefix: string): Promise<void> {
+  await deleteTopics({ clientId: 'events-test-cleanup', brokers: BROKERS, logger: memoryLogger() }, prefix);
+}
 
 /** Produces messages as-is with a plain kafkajs producer (no envelope, no encoding). */
 export async function produceRaw(topic: string, messages: { key?: string; value: Buffer | string | null; headers?: Record<string, string> }[]): Promise<void> {
