@@ -13,9 +13,11 @@ if [ "$node_major" -lt 20 ]; then
 fi
 
 # Debian packages: wordnet-base (the taxonomy is rebuilt from WordNet 3.0 and checked against the shipped
-# table) and openclipart-svg (a real ~8,000-item image-text pool for the openclipart reader).
+# table) and openclipart-svg (a real ~8,000-item image-text pool for the openclipart reader); kcat and
+# protobuf-compiler are the clients that are not ours in the end-to-end test (dataset events read from Kafka and
+# decoded with the published protos).
 missing=()
-for deb in wordnet-base openclipart-svg; do
+for deb in wordnet-base openclipart-svg kcat protobuf-compiler; do
   dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "install ok installed" || missing+=("$deb")
 done
 if [ ${#missing[@]} -gt 0 ]; then
