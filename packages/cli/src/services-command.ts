@@ -89,7 +89,7 @@ export function registerServicesCommand(program: Command, setExitCode: (code: nu
     .action(async (names: string[], opts: CommonOptions) => {
       const supervisor = loadSupervisor(opts);
       const results = await guarded(() => supervisor.up(names));
-      const rows = results.map((r) => [r.instance, r.outcome, r.pid ?? '-', r.port, r.detail.split('\n')[0]]);
+      const rows = results.map((r) => [r.instance, r.outcome, r.pid ?? '-', r.port ?? '-', r.detail.split('\n')[0]]);
       process.stdout.write(formatTable([{ name: 'process' }, { name: 'outcome' }, { name: 'pid' }, { name: 'port' }, { name: 'detail' }], rows, { footer: false, maxCellWidth: 0 }));
       for (const failed of results.filter((r) => r.outcome === 'failed' && r.detail.includes('\n'))) process.stdout.write(`\n${failed.instance}: ${failed.detail}\n`);
       const notBuilt = results.filter((r) => r.outcome === 'not built');
@@ -124,7 +124,7 @@ export function registerServicesCommand(program: Command, setExitCode: (code: nu
       if (opts.format === 'json') {
         process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       } else {
-        const table = rows.map((r) => [r.instance, r.state, r.pid ?? '-', r.port, r.version, uptime(r.uptimeMs), r.detail]);
+        const table = rows.map((r) => [r.instance, r.state, r.pid ?? '-', r.port ?? '-', r.version, uptime(r.uptimeMs), r.detail]);
         process.stdout.write(
           formatTable(
             [{ name: 'process' }, { name: 'state' }, { name: 'pid' }, { name: 'port' }, { name: 'version' }, { name: 'uptime' }, { name: 'detail' }],

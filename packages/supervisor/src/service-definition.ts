@@ -10,9 +10,13 @@ export interface ServiceContext {
   modelsDir: string | undefined;
   /** `host:port` of another service of the table (its first replica), for the services that call it. */
   addressOf(service: string): string;
+  /** The data folder of another service (workers share their coordinator's). */
+  dataDirOf(service: string): string;
+  /** Processes another service runs in this deployment (0 when it is disabled or not built). */
+  replicasOf(service: string): number;
   /** 1-based replica number of this process (1 for unreplicated services). */
   replica: number;
-  /** The process's gRPC port. */
+  /** The process's gRPC port (0 for a service without a health service). */
   port: number;
 }
 

@@ -54,10 +54,12 @@ export const SERVICE_DEFINITIONS: readonly ServiceDefinition[] = [
     envPrefix: 'CURATOR',
     defaultPort: 50064,
     health: 'grpc',
+    topicPrefixEnv: 'CURATOR_KAFKA_TOPIC_PREFIX',
     dependsOn: ['embedding', 'retrieval', 'generation'],
-    environment: ({ dataDir, addressOf }) => ({
+    environment: ({ dataDir, addressOf, replicasOf }) => ({
       CURATOR_DATA_DIR: dataDir,
-      CURATOR_JOBS_DIR: join(dataDir, 'jobs'),
+      // With worker processes running, the service only coordinates; without them it does the tasks itself.
+      CURATOR_LOCAL_WORKERS: replicasOf('curator-worker') > 0 ? '0' : '1',
       CURATOR_EMBEDDING_ADDRESS: addressOf('embedding'),
       CURATOR_RETRIEVAL_ADDRESS: addressOf('retrieval'),
       CURATOR_GENERATION_ADDRESS: addressOf('generation'),
@@ -65,18 +67,18 @@ export const SERVICE_DEFINITIONS: readonly ServiceDefinition[] = [
   },
   {
     name: 'curator-worker',
-    description: 'a curator worker: takes shard tasks of the builds from Kafka (one consumer group)',
+    description: 'a curator worker process (`node dist/main.js worker`): takes the builds\' shard tasks from Kafka, one consumer group',
     packageDir: 'curator',
-    entry: 'dist/worker-main.js',
+    args: ['worker'],
     envPrefix: 'CURATOR_WORKER',
-    defaultPort: 50080,
+    defaultPort: 0,
     replicated: true,
     defaultReplicas: 2,
-    health: 'grpc',
+    health: 'process',
+    topicPrefixEnv: 'CURATOR_KAFKA_TOPIC_PREFIX',
     dependsOn: ['curator'],
-    environment: ({ dataDir, addressOf, replica }) => ({
-      CURATOR_DATA_DIR: join(dataDir, '..', 'curator'),
-      CURATOR_WORKER_ID: `worker-${replica}`,
+    environment: ({ dataDirOf, addressOf }) => ({
+      CURATOR_DATA_DIR: dataDirOf('curator'),
       CURATOR_EMBEDDING_ADDRESS: addressOf('embedding'),
       CURATOR_RETRIEVAL_ADDRESS: addressOf('retrieval'),
       CURATOR_GENERATION_ADDRESS: addressOf('generation'),
@@ -104,12 +106,11 @@ export const SERVICE_DEFINITIONS: readonly ServiceDefinition[] = [
     envPrefix: 'EVALUATOR',
     defaultPort: 50066,
     health: 'grpc',
+    topicPrefixEnv: 'EVALUATOR_KAFKA_TOPIC_PREFIX',
     dependsOn: ['embedding', 'retrieval'],
     environment: ({ dataDir, addressOf }) => ({
       EVALUATOR_DATA_DIR: dataDir,
-      EVALUATOR_JOBS_DIR: join(dataDir, 'jobs'),
       EVALUATOR_EMBEDDING_ADDRESS: addressOf('embedding'),
-      EVALUATOR_RETRIEVAL_ADDRESS: addressOf('retrieval'),
     }),
   },
 ];

@@ -19,7 +19,7 @@ describe('services config', () => {
       retrieval: 50062,
       generation: 50063,
       curator: 50064,
-      'curator-worker': 50080,
+      'curator-worker': 0,
       trainer: 50065,
       evaluator: 50066,
     });
@@ -77,7 +77,7 @@ describe('services config', () => {
     expect(message).toContain('services.retrieval.replicas: retrieval runs as one process');
     expect(message).toContain('services.trainer.models: trainer serves no models');
     expect(() => resolveRaw({ services: { retrieval: { port: 50061 } } })).toThrow('port 50061 is given to both embedding and retrieval');
-    expect(() => resolveRaw({ services: { 'curator-worker': { port: 50065, replicas: 3 } } })).toThrow('port 50065 is given to both curator-worker and trainer');
+    expect(() => resolveRaw({ services: { evaluator: { port: 50065 } } })).toThrow('port 50065 is given to both trainer and evaluator');
   });
 
   it('a missing or unreadable file is an error that names it', () => {

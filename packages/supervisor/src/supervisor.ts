@@ -18,6 +18,7 @@ export interface ServiceInstance {
   /** `embedding`, or `curator-worker-2` for a replica. */
   instance: string;
   replica: number;
+  /** gRPC port; 0 for a process without a health service. */
   port: number;
   /** `host:port` where its health is asked. */
   address: string;
@@ -33,7 +34,8 @@ export interface InstanceStatus {
   instance: string;
   state: InstanceState;
   pid: number | undefined;
-  port: number;
+  /** gRPC port; undefined for a process without a health service. */
+  port: number | undefined;
   /** Version of the package it runs (as recorded at its start), else of the package on disk. */
   version: string;
   /** Milliseconds since it started; undefined when it does not run. */
@@ -49,7 +51,7 @@ export interface UpResult {
   instance: string;
   outcome: UpOutcome;
   pid: number | undefined;
-  port: number;
+  port: number | undefined;
   detail: string;
 }
 
@@ -205,7 +207,7 @@ export class Supervisor {
   // ---- up ----
 
   private async upInstance(definition: ServiceDefinition, instance: ServiceInstance, blockedBy: readonly string[]): Promise<UpResult> {
-    const base = { service: definition.name, instance: instance.instance, port: instance.port };
+    const base = { service: definition.name, instance: instance.instance, port: instance.port || undefined };
     const service = this.serviceConfig(definition);
     if (!service.enabled) return { ...base, outcome: 'disabled', pid: undefined, detail: 'enabled: false in the services config' };
     if (!existsSync(instance.program)) {
@@ -248,6 +250,12 @@ export class Supervisor {
       dataDir,
       modelsDir,
       addressOf: (name) => this.addressOf(name),
+      dataDirOf: (name) => this.serviceConfig(this.definition(name)).dataDir,
+      replicasOf: (name) => {
+        const other = this.definition(name);
+        const config = this.serviceConfig(other);
+        return config.enabled && existsSync(this.instance(other, 1).program) ? (other.replicated ? config.replicas : 1) : 0;
+      },
       replica: instance.replica,
       port: instance.port,
     };
@@ -323,7 +331,7 @@ export class Supervisor {
     timeoutMs: number,
     outcome: 'started' | 'restarted' | 'already running',
   ): Promise<UpResult> {
-    const base = { service: definition.name, instance: instance.instance, port: instance.port, pid: record.pid };
+    const base = { service: definition.name, instance: instance.instance, port: instance.port || undefined, pid: record.pid };
     const began = Date.now();
     let last = 'no answer yet';
     while (Date.now() - began < timeoutMs) {
@@ -398,7 +406,7 @@ export class Supervisor {
     const base = {
       service: definition.name,
       instance: instance.instance,
-      port: instance.port,
+      port: instance.port || undefined,
       logFile: instance.logFile,
     };
     const diskVersion = existsSync(join(this.config.root, 'packages', definition.packageDir, 'package.json')) ? packageVersion(this.config.root, definition) : '-';
@@ -467,7 +475,7 @@ export class Supervisor {
   private instance(definition: ServiceDefinition, replica: number): ServiceInstance {
     const service = this.serviceConfig(definition);
     const name = definition.replicated ? `${definition.name}-${replica}` : definition.name;
-    const port = service.port + replica - 1;
+    const port = definition.health === 'grpc' ? service.port + replica - 1 : 0;
     return {
       service: definition.name,
       instance: name,
@@ -492,10 +500,14 @@ export class Supervisor {
     return instances;
   }
 
-  private addressOf(name: string): string {
+  private definition(name: string): ServiceDefinition {
     const definition = this.definitions.find((d) => d.name === name);
     if (!definition) throw new SupervisorError(`no service named ${name}`);
-    return `${reachableHost(this.config.host)}:${this.serviceConfig(definition).port}`;
+    return definition;
+  }
+
+  private addressOf(name: string): string {
+    return `${reachableHost(this.config.host)}:${this.serviceConfig(this.definition(name)).port}`;
   }
 
   private withDependencies(names: readonly string[]): string[] {
