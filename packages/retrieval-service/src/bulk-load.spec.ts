@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { writeNpy } from '@select/datasets';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { clustered, startTestServer, tempDir } from './fixtures.test-util.js';
+import { clustered, startTestServer, statusOf, tempDir } from './fixtures.test-util.js';
 import { RetrievalClient, type JobStatusMsg } from './retrieval-client.js';
 
 const D = 16;
@@ -130,5 +130,70 @@ describe('BulkLoad', () => {
     expect(job.state).toBe('JOB_STATE_FAILED');
     expect(job.message).toBe(`the embeddings have dimension ${D}; index "wide" has ${D * 2}`);
     expect((await client.getStats('wide')).size).toBe('0');
+  });
+});
+
+describe('the common job API of the retrieval service (ListJobs, WatchJob, CancelJob over gRPC)', () => {
+  it('watches a load to its end, lists jobs by state in pages, and treats a re-created index as a new target', async () => {
+    await writeClipRetrievalFolder(join(dir.path, 'pool'), [clustered(300, D, 3)]);
+    const running = await startTestServer(join(dir.path, 'data'), { addBatchSize: 64 });
+    const client = new RetrievalClient(running.address);
+    cleanup.push(() => running.close(), () => client.close());
+    const ids: string[] = [];
+    for (const name of ['a', 'b', 'c']) {
+      await client.createIndex({ name, dimension: D });
+      const { jobId } = await client.bulkLoad({ index: name, inputUri: join(dir.path, 'pool') });
+      const seen: JobStatusMsg[] = [];
+      for await (const status of client.watchJob(jobId, { deadlineMs: 30_000 })) seen.push(status);
+      expect(seen.at(-1)).toMatchObject({ jobId, state: 'JOB_STATE_SUCCEEDED', done: '300', total: '300', outputUri: name });
+      ids.push(jobId);
+    }
+    const first = await client.listJobs({ kind: 'bulk-load', pageSize: 2 });
+    expect(first.jobs.map((j) => j.jobId)).toEqual([ids[2], ids[1]]);
+    const second = await client.listJobs({ kind: 'bulk-load', pageSize: 2, pageToken: first.nextPageToken });
+    expect(second).toMatchObject({ jobs: [{ jobId: ids[0] }], nextPageToken: '' });
+    expect((await client.listJobs({ state: 'JOB_STATE_FAILED' })).jobs).toEqual([]);
+
+    // The same request again is the same finished job...
+    expect(await client.bulkLoad({ index: 'a', inputUri: join(dir.path, 'pool') })).toMatchObject({ jobId: ids[0], state: 'JOB_STATE_SUCCEEDED' });
+    // ...but once the index is dropped and created again, it is a new load into the new index.
+    await client.dropIndex('a');
+    await client.createIndex({ name: 'a', dimension: D });
+    const reload = await client.bulkLoad({ index: 'a', inputUri: join(dir.path, 'pool') });
+    expect(reload.jobId).not.toBe(ids[0]);
+    for await (const status of client.watchJob(reload.jobId, { deadlineMs: 30_000 })) expect(status.jobId).toBe(reload.jobId);
+    expect((await client.getStats('a')).size).toBe('300');
+    expect(await statusOf(client.getJob('bulk-load-nope'))).toBe('NOT_FOUND');
+    expect(await statusOf(client.listJobs({ pageToken: '!!' }))).toBe('INVALID_ARGUMENT');
+  });
+
+  it('CancelJob stops a load at a checkpoint; WatchJob ends at its deadline; BulkLoad again resumes without re-reading', async () => {
+    const vectors = clustered(12_000, D, 9);
+    await writeClipRetrievalFolder(join(dir.path, 'pool'), [0, 1, 2, 3].map((p) => vectors.slice(p * 3000, (p + 1) * 3000)));
+    const running = await startTestServer(join(dir.path, 'data'), { addBatchSize: 16 });
+    const client = new RetrievalClient(running.address);
+    cleanup.push(() => running.close(), () => client.close());
+    await client.createIndex({ name: 'pool', dimension: D });
+    const request = { index: 'pool', inputUri: join(dir.path, 'pool'), idColumn: 'key' };
+    const { jobId } = await client.bulkLoad(request);
+    expect(await statusOf((async () => { for await (const _ of client.watchJob(jobId, { deadlineMs: 200 })); })())).toBe('DEADLINE_EXCEEDED');
+    const watched = (async () => {
+      const seen: JobStatusMsg[] = [];
+      for await (const status of client.watchJob(jobId, { deadlineMs: 30_000 })) seen.push(status);
+      return seen;
+    })();
+    while (Number((await client.getJob(jobId)).done) < 500) await new Promise((r) => setTimeout(r, 5));
+    const cancelled = await client.cancelJob(jobId);
+    expect(cancelled.state).toBe('JOB_STATE_CANCELLED');
+    expect(Number(cancelled.done)).toBeLessThan(12_000);
+    expect((await watched).at(-1)).toMatchObject({ jobId, state: 'JOB_STATE_CANCELLED' });
+    expect((await client.listJobs({ state: 'JOB_STATE_CANCELLED' })).jobs.map((j) => j.jobId)).toEqual([jobId]);
+
+    const resumed = await client.bulkLoad(request);
+    expect(resumed).toMatchObject({ jobId, state: 'JOB_STATE_RUNNING', done: cancelled.done });
+    expect(resumed.message).toMatch(/^resuming after row \d+/);
+    const job = await waitForJob(client, jobId);
+    expect(job).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', done: '12000' });
+    expect(job.message).toBe('loaded 12000 vectors (0 replaced an existing id), skipped 0');
   });
 });

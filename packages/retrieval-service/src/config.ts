@@ -47,6 +47,14 @@ export const retrievalConfigSchema = defineConfigSchema({
     default: 1_024,
     doc: 'Vectors of an AddVectors stream or a bulk load logged and inserted together.',
   },
+  jobConcurrency: {
+    env: 'RETRIEVAL_JOB_CONCURRENCY',
+    type: 'int',
+    min: 1,
+    max: 64,
+    default: 2,
+    doc: 'BulkLoad jobs running at once; more wait QUEUED. Job state lives in `<RETRIEVAL_DATA_DIR>/.jobs`.',
+  },
 });
 
 export type RetrievalConfig = ConfigOf<typeof retrievalConfigSchema>;

@@ -1,4 +1,4 @@
-import type { ClientWritableStream, ServiceError as GrpcServiceError } from '@grpc/grpc-js';
+import type { ClientReadableStream, ClientWritableStream, ServiceError as GrpcServiceError } from '@grpc/grpc-js';
 import type { commonV1, retrievalV1 } from '@select/contracts';
 import {
   GrpcCallError,
@@ -236,6 +236,36 @@ export class RetrievalClient {
 
   getJob(jobId: string, options?: UnaryCallOptions): Promise<JobStatusMsg> {
     return unary<JobStatusMsg>(this.client, 'GetJob', { jobId }, options);
+  }
+
+  /** Stops a running or queued BulkLoad at a checkpoint; starting the same request again resumes it. */
+  cancelJob(jobId: string, options?: UnaryCallOptions): Promise<JobStatusMsg> {
+    return unary<JobStatusMsg>(this.client, 'CancelJob', { jobId }, options);
+  }
+
+  /** Jobs newest first; `state` e.g. 'JOB_STATE_RUNNING'; pass the previous page's nextPageToken for the next page. */
+  listJobs(filter: { kind?: string; state?: commonV1.JobState__Output; pageSize?: number; pageToken?: string } = {}, options?: UnaryCallOptions): Promise<commonV1.ListJobsResponse__Output> {
+    return unary<commonV1.ListJobsResponse__Output>(this.client, 'ListJobs', filter, options);
+  }
+
+  /** The job's status now and at each change, until a terminal state (or the deadline / `signal`). */
+  async *watchJob(jobId: string, options: { deadlineMs?: number; signal?: AbortSignal } = {}): AsyncGenerator<JobStatusMsg> {
+    const call = (this.client as unknown as Record<string, (r: object, o: { deadline: number }) => ClientReadableStream<JobStatusMsg>>)['WatchJob']!.call(
+      this.client,
+      { jobId },
+      { deadline: options.deadlineMs === undefined ? Infinity : Date.now() + options.deadlineMs },
+    );
+    const cancel = (): void => call.cancel();
+    options.signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      for await (const status of call as AsyncIterable<JobStatusMsg>) yield status;
+    } catch (error) {
+      if (options.signal?.aborted) return;
+      throw new GrpcCallError('WatchJob', error as GrpcServiceError);
+    } finally {
+      options.signal?.removeEventListener('abort', cancel);
+      call.cancel();
+    }
   }
 
   close(): void {

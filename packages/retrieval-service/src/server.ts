@@ -1,8 +1,11 @@
 import { availableParallelism } from 'node:os';
 import { createGrpcServer, createLogger, serverOptionsFromConfig, type GrpcServer, type Logger } from '@select/platform';
+import type { retrievalV1 } from '@select/contracts';
+import type { JobRuntime } from '@select/jobs';
 import { IndexCatalog } from '@select/vector-index';
 import { addVectorsHandler, removeIdsHandler } from './add-vectors.js';
-import { BulkLoadJobs } from './bulk-load.js';
+import { BULK_LOAD_JOB, openBulkLoadJobs } from './bulk-load.js';
+import { mapErrors } from './errors.js';
 import type { RetrievalConfig } from './config.js';
 import { indexAdminHandlers } from './index-admin.js';
 import { SearchGate } from './search-gate.js';
@@ -12,6 +15,8 @@ import { rangeSearchHandler, searchHandler } from './search.js';
 export interface RetrievalServer {
   server: GrpcServer;
   catalog: IndexCatalog;
+  /** BulkLoad jobs (state in `<dataDir>/.jobs`). */
+  jobs: JobRuntime;
   /** Bound address, host:port. */
   address: string;
   /** Drain the server, stop bulk loads, close every index (logs flushed; files stay). */
@@ -34,7 +39,7 @@ export async function startRetrievalServer(config: RetrievalConfig, options: { l
   logger.info({ indexes: catalog.list().length, failed: catalog.failures().length, ms: Date.now() - started }, 'indexes opened');
 
   const gate = new SearchGate(config.maxConcurrentSearches, config.maxQueuedSearches);
-  const jobs = await BulkLoadJobs.open(catalog, { batchSize: config.addBatchSize, logger });
+  const jobs = await openBulkLoadJobs(catalog, { batchSize: config.addBatchSize, dataDir: config.dataDir, concurrency: config.jobConcurrency, logger });
   const server = createGrpcServer({ ...serverOptionsFromConfig(config), name: 'retrieval-service', logger });
   server.addService(retrievalPackageDefinition(), SERVICE_NAME, {
     ...indexAdminHandlers(catalog),
@@ -42,11 +47,12 @@ export async function startRetrievalServer(config: RetrievalConfig, options: { l
     RemoveIds: removeIdsHandler(catalog),
     Search: searchHandler(catalog, gate),
     RangeSearch: rangeSearchHandler(catalog, gate),
-    BulkLoad: jobs.startHandler(),
-    GetJob: jobs.getHandler(),
+    BulkLoad: (request: retrievalV1.BulkLoadRequest__Output) => mapErrors(() => jobs.start(BULK_LOAD_JOB, request)),
+    ...jobs.grpcHandlers(),
   });
   let address: string;
   try {
+    await jobs.resume();
     address = (await server.start()).address;
   } catch (error) {
     await jobs.close();
@@ -58,6 +64,7 @@ export async function startRetrievalServer(config: RetrievalConfig, options: { l
   return {
     server,
     catalog,
+    jobs,
     address,
     close: () =>
       (closing ??= (async () => {
