@@ -1,0 +1,45 @@
+import type { ClaimOutcome } from '@select/curation-filters';
+import type { Candidate, ChainStep, Decision, LabelSpace, StepContext, StepResult } from '../chain/step.js';
+import { dropDecision } from './candidate-key.js';
+
+/**
+ * The task half of a retrieval strategy: the claims were settled once for the whole pool (the step's
+ * preparation); each pool candidate is labelled by its claim or dropped (`not-retrieved`, `contested`).
+ */
+export class ClaimLabelStep implements ChainStep {
+  readonly scope = 'task' as const;
+  private readonly kept: Map<string, ClaimOutcome['kept'][number]>;
+  private readonly contested: Map<string, ClaimOutcome['dropped'][number]>;
+
+  constructor(
+    readonly name: string,
+    readonly params: Readonly<Record<string, unknown>>,
+    outcome: ClaimOutcome,
+    private readonly labels: LabelSpace,
+    private readonly modelIds: Record<string, string>,
+    private readonly source: string,
+  ) {
+    this.kept = new Map(outcome.kept.map((c) => [c.poolId, c]));
+    this.contested = new Map(outcome.dropped.map((c) => [c.poolId, c]));
+  }
+
+  async process(batch: Candidate[], _ctx: StepContext): Promise<StepResult> {
+    const kept: Candidate[] = [];
+    const dropped: Decision[] = [];
+    for (const c of batch) {
+      const claim = this.kept.get(c.sourceId);
+      if (claim === undefined) {
+        const lost = this.contested.get(c.sourceId);
+        dropped.push(lost ? dropDecision(this.name, c, `contested:${lost.classes.join('+')}`, lost.similarity) : dropDecision(this.name, c, 'not-retrieved'));
+        continue;
+      }
+      c.classIndex = claim.classIndex;
+      c.wnid = this.labels.wnids[claim.classIndex]!;
+      c.score = claim.similarity;
+      c.modelIds = { ...c.modelIds, ...this.modelIds };
+      c.metadata = { ...c.metadata, [this.source]: claim.referenceId, ...(claim.classes.length > 1 ? { contested: claim.classes.join('+') } : {}) };
+      kept.push(c);
+    }
+    return { kept, dropped };
+  }
+}

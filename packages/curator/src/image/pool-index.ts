@@ -1,0 +1,123 @@
+// The pool as a retrieval index, for the retrieval strategies (4 and 5): the embedding service embeds
+// the pool with a dataset job (clip-retrieval layout under the work folder) and the retrieval service
+// bulk-loads it, vector ids = the pool's source ids. Both jobs are keyed by their request, so another
+// worker (or a rerun) preparing the same pool finds them done.
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { GrpcCallError, ServiceError, status, unary, type GenericServiceClient } from '@select/platform';
+import type { PoolInfo, StepEnvironment } from '../chain/step.js';
+import { requireClient, waitForJob, type JobStatus } from './service-calls.js';
+
+/** Curator pool formats the embedding service's dataset jobs read. */
+const DATASET_FORMATS: Readonly<Record<string, string>> = { openclipart: 'openclipart', webdataset: 'webdataset', imagefolder: 'imagefolder', parquet: 'parquet' };
+
+export interface PoolIndex {
+  index: string;
+  dimension: number;
+  size: number;
+  /** The clip-retrieval folder of the pool's embeddings. */
+  embeddingsDir: string;
+}
+
+/** Where the image strategies keep dataset-job outputs: the step's `workDir`, else `<tmp>/select-image-strategies`. */
+export function workDirOf(params: Readonly<Record<string, unknown>>): string {
+  const given = String(params['workDir'] ?? '');
+  return resolve(given.length > 0 ? given : join(tmpdir(), 'select-image-strategies'));
+}
+
+export function checkPoolFormat(step: string, pool: PoolInfo): string {
+  const format = DATASET_FORMATS[pool.format];
+  if (format === undefined) {
+    throw ServiceError.invalidArgument(`${step}: pools of format ${pool.format} cannot be embedded by the embedding service; use one of ${Object.keys(DATASET_FORMATS).join(', ')}`);
+  }
+  return format;
+}
+
+const prepared = new Map<string, Promise<PoolIndex>>();
+
+/** Embeds and indexes the pool once per process (and once per services, through the jobs' keys). */
+export function preparePoolIndex(env: Pick<StepEnvironment, 'services' | 'pool' | 'logger'>, step: string, model: string, dimension: number, workDir: string, signal: AbortSignal): Promise<PoolIndex> {
+  const format = checkPoolFormat(step, env.pool);
+  const key = createHash('sha256').update(JSON.stringify([env.pool.uri, format, model])).digest('hex').slice(0, 16);
+  let promise = prepared.get(key);
+  if (promise === undefined) {
+    promise = build(env, step, model, dimension, format, key, join(workDir, `pool-${key}`), signal);
+    prepared.set(key, promise);
+    promise.catch(() => prepared.delete(key));
+  }
+  return promise;
+}
+
+async function build(
+  env: Pick<StepEnvironment, 'services' | 'pool' | 'logger'>,
+  step: string,
+  model: string,
+  dimension: number,
+  format: string,
+  key: string,
+  embeddingsDir: string,
+  signal: AbortSignal,
+): Promise<PoolIndex> {
+  const embedding = requireClient(env, 'embedding', step);
+  const retrieval = requireClient(env, 'retrieval', step);
+  await mkdir(embeddingsDir, { recursive: true });
+  env.logger.info({ step, pool: env.pool.uri, model, embeddingsDir }, 'embedding the pool (dataset job)');
+  const job = await unary<JobStatus & { done: string; total: string }>(
+    embedding,
+    'StartEmbedDataset',
+    { model, inputUri: env.pool.uri, inputFormat: format, outputUri: embeddingsDir, embedImages: true, embedTexts: false },
+    { signal, deadlineMs: 60_000 },
+  );
+  const finished = (await waitForJob(embedding, job, `${step}: embedding the pool ${env.pool.uri}`, signal)) as JobStatus & { done?: string };
+  const index = `pool-${key}`;
+  const existing = await stats(retrieval, index, signal);
+  if (existing !== undefined && existing.dimension !== dimension) {
+    throw ServiceError.invalidArgument(`${step}: dimension mismatch: the pool embeddings have ${dimension} dimensions, retrieval index ${index} holds ${existing.dimension}`);
+  }
+  if (existing === undefined) {
+    await unary(retrieval, 'CreateIndex', { name: index, dimension, metric: 'METRIC_COSINE' }, { signal, deadlineMs: 30_000 });
+  }
+  env.logger.info({ step, index }, 'loading the pool embeddings into the retrieval index (BulkLoad)');
+  const load = await unary<JobStatus>(retrieval, 'BulkLoad', { index, inputUri: embeddingsDir, embeddings: 'img_emb', idColumn: 'image_path' }, { signal, deadlineMs: 60_000 });
+  await waitForJob(retrieval, load, `${step}: loading ${embeddingsDir} into ${index}`, signal);
+  const after = await stats(retrieval, index, signal);
+  const size = Number(after?.size ?? 0);
+  if (size === 0) {
+    throw ServiceError.invalidArgument(`${step}: the pool ${env.pool.uri} is empty: no image could be embedded (dataset job ${finished.jobId}: ${finished.message})`);
+  }
+  return { index, dimension, size, embeddingsDir };
+}
+
+async function stats(client: GenericServiceClient, index: string, signal: AbortSignal): Promise<{ dimension: number; size: string } | undefined> {
+  try {
+    return await unary<{ dimension: number; size: string }>(client, 'GetStats', { name: index }, { signal, deadlineMs: 30_000 });
+  } catch (error) {
+    if (error instanceof GrpcCallError && error.code === status.NOT_FOUND) return undefined;
+    throw error;
+  }
+}
+
+/** k nearest pool images per query (cosine), best first. */
+export async function searchPool(
+  retrieval: GenericServiceClient,
+  index: string,
+  queries: readonly Float32Array[],
+  k: number,
+  exact: boolean,
+  signal: AbortSignal,
+): Promise<Array<Array<{ poolId: string; similarity: number }>>> {
+  const out: Array<Array<{ poolId: string; similarity: number }>> = [];
+  for (let start = 0; start < queries.length; start += 512) {
+    const slice = queries.slice(start, start + 512);
+    const response = await unary<{ results: Array<{ ids: string[]; scores: number[] }> }>(
+      retrieval,
+      'Search',
+      { index, queries: slice.map((q) => ({ vectorF32: Buffer.from(q.buffer, q.byteOffset, q.byteLength) })), k, exact, compact: true },
+      { signal, deadlineMs: 300_000 },
+    );
+    for (const r of response.results) out.push(r.ids.map((id, i) => ({ poolId: id, similarity: r.scores[i]! })));
+  }
+  return out;
+}
