@@ -56,6 +56,9 @@ if [ ! -x .work/bin/grpcurl ] || [ "$(cat "$grpcurl_stamp" 2>/dev/null)" != "$gr
   echo "$grpcurl_version" > "$grpcurl_stamp"
 fi
 
+# onnxruntime-node's postinstall only downloads CUDA providers from NuGet (linux/x64); the CPU binding ships in
+# the package. package.json's allowScripts denies that script (npm 11); the variable, which the script reads,
+# skips the download with an npm that has no allowScripts.
 export ONNXRUNTIME_NODE_INSTALL=skip
 # Native addons (hnswlib-node, usearch) build with node-gyp; point it at this Node's own headers so it
 # never tries to download them.
