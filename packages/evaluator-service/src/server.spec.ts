@@ -1,0 +1,202 @@
+// The evaluator over gRPC on port 0, publishing to real Kafka (a topic prefix of its own), running the committed
+// tiny classifier through onnxruntime on solid-colour evaluation sets whose answers are known by hand.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { commonV1, evaluatorV1 } from '@select/contracts';
+import { createClickHouse, sql } from '@select/metrics';
+import { createLogger, resolveConfig, status } from '@select/platform';
+import { deleteTopicsWithPrefix, testBrokers } from '@select/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluatorConfigSchema, type EvaluatorConfig } from './config.js';
+import { call, connect, FIXTURES, readEvaluationEvents, TINY_CLASSIFIER, TINY_CLASSIFIER_7, WNIDS, writeImageFolder, type Client } from './fixtures.test-util.js';
+import { startEvaluatorServer, type EvaluatorServer } from './server.js';
+
+type JobStatus = commonV1.JobStatus__Output;
+const logger = createLogger({ service: 'evaluator-test', level: 'silent' });
+
+describe('evaluator service', () => {
+  let work: string;
+  let prefix: string;
+  let config: EvaluatorConfig;
+  let running: EvaluatorServer;
+  let client: Client;
+  let valSet: string;
+
+  const start = async (overrides: Partial<EvaluatorConfig> = {}): Promise<void> => {
+    running = await startEvaluatorServer({ ...config, ...overrides }, { logger });
+    client = connect(running.address);
+  };
+  const stop = async (): Promise<void> => {
+    client.close();
+    await running.close();
+  };
+  const finished = (jobId: string): Promise<JobStatus> => running.runtime.wait(jobId);
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'evaluator-'));
+    prefix = `t-eval-${randomBytes(4).toString('hex')}-`;
+    config = resolveConfig(evaluatorConfigSchema, { dataDir: join(work, 'data'), port: 0, host: '127.0.0.1', kafkaBrokers: testBrokers(), kafkaTopicPrefix: prefix, threads: 1 }, {});
+    // tench: 3 red (right); goldfish: 2 green (right) + 1 red (wrong); shark: 2 blue (right) + 1 corrupt file
+    valSet = await writeImageFolder(join(work, 'val'), { [WNIDS[0]]: ['red', 'red', 'red'], [WNIDS[1]]: ['green', 'green', 'red'], [WNIDS[2]]: ['blue', 'blue'] }, { [`${WNIDS[2]}/broken.png`]: Buffer.from('this is not an image') });
+    await start();
+  }, 60_000);
+
+  afterAll(async () => {
+    await stop();
+    await rm(work, { recursive: true, force: true });
+    await deleteTopicsWithPrefix(prefix);
+  });
+
+  it('evaluates a classifier: hand-worked top-1, per-class accuracy and precision, a corrupt image failing alone, predictions stored, results on Kafka', async () => {
+    const started = await call<JobStatus>(client, 'EvaluateModel', {
+      evalId: 'tiny-val',
+      shiftId: 'shift-a',
+      runId: 'run-1',
+      seed: 3,
+      checkpointUri: TINY_CLASSIFIER,
+      sets: [{ name: 'imagenet-val', uri: valSet, format: 'imagefolder' }],
+    });
+    expect(started.jobId).toBe('tiny-val');
+    const ended = await finished('tiny-val');
+    expect(ended.state).toBe('JOB_STATE_SUCCEEDED');
+    expect(ended.message).toMatch(/imagenet-val top-1 87\.50 on 8 images \(1 unreadable\)/);
+    const results = await call<evaluatorV1.GetResultsResponse__Output>(client, 'GetResults', { evalId: 'tiny-val' });
+    const score = (metric: string) => results.scores.find((s) => s.metric === metric)!;
+    expect(score('top1').value).toBeCloseTo(87.5, 10); // 7 of 8
+    expect(score('top5').value).toBe(100);
+    expect(score('mean_per_class_accuracy').value).toBeCloseTo((100 + 200 / 3 + 100) / 3, 10);
+    expect(score('top1').numSamples).toBe('8');
+    expect(score('ece').value).toBeGreaterThanOrEqual(0);
+
+    // predictions: one line per readable image with its top 5
+    const lines = (await readFile(join(ended.outputUri, 'predictions', 'imagenet-val.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { key: string; label: number; top5: number[] });
+    expect(lines).toHaveLength(8);
+    const wrong = lines.find((l) => l.key === `${WNIDS[1]}/0002.png`)!; // the red image in the goldfish folder
+    expect(wrong.label).toBe(1);
+    expect(wrong.top5[0]).toBe(0);
+
+    const events = await readEvaluationEvents(prefix, (e) => e.filter((x) => (x.payload as { evalId: string }).evalId === 'tiny-val').length >= 11);
+    const mine = events.map((e) => e.payload as { evalId: string; metric: string; value: number; paramsJson: string; shiftId: string; runId: string }).filter((p) => p.evalId === 'tiny-val');
+    // 5 summary metrics + 3 class accuracies + 3 class precisions (each class was predicted at least once)
+    expect(mine).toHaveLength(11);
+    expect(mine.every((p) => p.shiftId === 'shift-a' && p.runId === 'run-1' && JSON.parse(p.paramsJson).seed === 3)).toBe(true);
+    const precision = mine.find((p) => p.metric === 'class_precision' && JSON.parse(p.paramsJson).class_index === 0)!;
+    expect(precision.value).toBeCloseTo(75, 10); // tench predicted 4 times, right 3 times
+
+    // the same request again is the same job, already done
+    const again = await call<JobStatus>(client, 'EvaluateModel', { evalId: 'tiny-val', shiftId: 'shift-a', runId: 'run-1', seed: 3, checkpointUri: TINY_CLASSIFIER, sets: [{ name: 'imagenet-val', uri: valSet, format: 'imagefolder' }] });
+    expect(again.state).toBe('JOB_STATE_SUCCEEDED');
+    const listed = await call<commonV1.ListJobsResponse__Output>(client, 'ListJobs', { kind: 'evaluate-model' });
+    expect(listed.jobs.map((j) => j.jobId)).toContain('tiny-val');
+  }, 60_000);
+
+  it("uses the model's own preprocessing when asked, and the same answers come out", async () => {
+    const started = await call<JobStatus>(client, 'EvaluateModel', {
+      evalId: 'tiny-val-model-cfg',
+      checkpointUri: TINY_CLASSIFIER,
+      sets: [{ name: 'imagenet-val', uri: valSet, format: 'imagefolder', preprocessing: 'model' }],
+    });
+    const ended = await finished(started.jobId);
+    expect(ended.state).toBe('JOB_STATE_SUCCEEDED');
+    const results = await call<evaluatorV1.GetResultsResponse__Output>(client, 'GetResults', { evalId: 'tiny-val-model-cfg' });
+    expect(results.scores.find((s) => s.metric === 'top1')!.value).toBeCloseTo(87.5, 10);
+  }, 60_000);
+
+  it('fails with a clear reason and reports nothing for a model of the wrong size, an empty set or a label-space mismatch', async () => {
+    const empty = join(work, 'empty-set');
+    await mkdir(empty, { recursive: true });
+    const foreign = await writeImageFolder(join(work, 'foreign'), { n99999999: ['red'] });
+    const cases = [
+      { evalId: 'bad-size', checkpointUri: TINY_CLASSIFIER_7, uri: valSet, message: /7 outputs: neither 1000 nor/ },
+      { evalId: 'bad-empty', checkpointUri: TINY_CLASSIFIER, uri: empty, message: /empty-set is empty: no class folders/ },
+      { evalId: 'bad-labels', checkpointUri: TINY_CLASSIFIER, uri: foreign, message: /label-space mismatch.*n99999999/ },
+    ];
+    for (const c of cases) {
+      await call(client, 'EvaluateModel', { evalId: c.evalId, checkpointUri: c.checkpointUri, sets: [{ name: 'val', uri: c.uri, format: 'imagefolder' }] });
+      const ended = await finished(c.evalId);
+      expect(ended.state).toBe('JOB_STATE_FAILED');
+      expect(ended.message).toMatch(c.message);
+      expect(existsSync(join(ended.outputUri, 'results.json'))).toBe(false);
+      await expect(call(client, 'GetResults', { evalId: c.evalId })).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
+    }
+    await expect(call(client, 'EvaluateModel', { checkpointUri: TINY_CLASSIFIER, sets: [] })).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/sets is empty/) });
+    await expect(call(client, 'EvaluateModel', { checkpointUri: TINY_CLASSIFIER, sets: [{ name: 'v', uri: valSet, format: 'zip' }] })).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+    await expect(call(client, 'GetJob', { jobId: 'no-such-eval' })).rejects.toMatchObject({ code: status.NOT_FOUND });
+    // everything published so far (both earlier evaluations: 22 events), none of the failed ones
+    const events = await readEvaluationEvents(prefix, (e) => e.length >= 22);
+    expect(events.length).toBe(22);
+    expect(events.filter((e) => (e.payload as { evalId: string }).evalId.startsWith('bad-'))).toHaveLength(0);
+  }, 90_000);
+
+  it('resumes an interrupted evaluation from its checkpoint and ends with every image counted once', async () => {
+    const colors = Array.from({ length: 60 }, (_, i) => (['red', 'green', 'blue'] as const)[i % 3]!);
+    const big = await writeImageFolder(join(work, 'big'), { [WNIDS[0]]: colors, [WNIDS[1]]: colors.slice(0, 40) });
+    const request = { evalId: 'resumed', checkpointUri: TINY_CLASSIFIER, batchSize: 1, sets: [{ name: 'big', uri: big, format: 'imagefolder' }] };
+    await stop();
+    await start({ checkpointEvery: 1 });
+    await call(client, 'EvaluateModel', request);
+    // stop the service once some images are done
+    const deadline = Date.now() + 30_000;
+    while (Number(running.runtime.get('resumed').done) < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await stop();
+    const stateFile = JSON.parse(await readFile(join(config.dataDir, '.jobs', 'resumed.json'), 'utf8')) as { status: JobStatus };
+    expect(stateFile.status.state).toBe('JOB_STATE_RUNNING');
+    expect(Number(stateFile.status.done)).toBeGreaterThan(0);
+    expect(Number(stateFile.status.done)).toBeLessThan(100);
+    await start();
+    const ended = await finished('resumed');
+    expect(ended.state).toBe('JOB_STATE_SUCCEEDED');
+    const lines = (await readFile(join(ended.outputUri, 'predictions', 'big.jsonl'), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { key: string }).key);
+    expect(lines).toHaveLength(100);
+    expect(new Set(lines).size).toBe(100);
+    const results = await call<evaluatorV1.GetResultsResponse__Output>(client, 'GetResults', { evalId: 'resumed' });
+    // tench: 20 of 60 red; goldfish: 13 of 40 green (i % 3 == 1 for i < 40)
+    expect(results.scores.find((s) => s.metric === 'top1')).toMatchObject({ value: 33, numSamples: '100' });
+  }, 120_000);
+
+  it('loads a published per-class table as a reference shift and refuses a malformed one', async () => {
+    const loaded = await call<evaluatorV1.LoadReferenceTableResponse__Output>(client, 'LoadReferenceTable', { shiftId: 'toy-paper', path: join(FIXTURES, 'toy-stats-complete.csv') });
+    expect(loaded).toMatchObject({ shiftId: 'toy-paper', classes: 4, duplicateRows: 1 });
+    expect(loaded.top1).toBeCloseTo((90 + 70 + 40 + 50) / 4, 10);
+    const bad = join(work, 'bad-stats-complete.csv');
+    await writeFile(bad, 'classname,accuracy\ntench,0.5\n');
+    await expect(call(client, 'LoadReferenceTable', { shiftId: 'x', path: bad })).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/missing column\(s\) precision/) });
+  });
+
+  it('analyses a shift from its class counts', async () => {
+    const shift = join(work, 'shift');
+    await mkdir(shift, { recursive: true });
+    await writeFile(join(shift, 'class_counts.json'), JSON.stringify([{ class_index: 0, wnid: WNIDS[0], count: 600 }, { class_index: 5, wnid: 'x', count: 100 }]));
+    const analysis = await call<evaluatorV1.ShiftAnalysis__Output>(client, 'AnalyzeShift', { shiftId: 'tiny-shift', shiftUri: shift });
+    expect(analysis).toMatchObject({ coverage: 2, lt500: 999, samples: '700' });
+    // 5 % of 1000 classes = the 50 largest hold everything
+    expect(analysis.ls5pct).toBe(100);
+    expect(analysis.extra['lt500_nonempty']).toBe(1);
+    await expect(call(client, 'AnalyzeShift', { shiftId: 'nope', shiftUri: join(work, 'missing') })).rejects.toMatchObject({ code: status.NOT_FOUND });
+  });
+
+  it('serves the leaderboard from ClickHouse with ranks and the gap to a reference', async () => {
+    const database = `select_test_evallb_${randomBytes(4).toString('hex')}`;
+    const admin = createClickHouse({ database: 'default' });
+    await admin.command(sql`CREATE DATABASE ${sql.id(database)}`);
+    const ch = createClickHouse({ database });
+    try {
+      // the relation GetLeaderboard reads, filled directly (the sink's view over evaluation_results is tested in metrics-sink)
+      await ch.command(sql`CREATE TABLE evaluation_scores (shift_id String, benchmark String, metric String, seed Int64, value Float64) ENGINE = Memory`);
+      await ch.command(sql`INSERT INTO evaluation_scores VALUES ('in1000', 'imagenet-val', 'top1', 0, 78), ('oi1000', 'imagenet-val', 'top1', 0, 42.3), ('oi1000', 'imagenet-val', 'top1', 1, 44.3)`);
+      await stop();
+      await start({ clickhouseDatabase: database });
+      const board = await call<evaluatorV1.Leaderboard__Output>(client, 'GetLeaderboard', { metric: 'top1', referenceShift: 'in1000' });
+      expect(board.rows.map((r) => [r.shiftId, r.rank, r.n, Number(r.mean.toFixed(2)), Number(r.gap.toFixed(2))])).toEqual([
+        ['in1000', 1, 1, 78, 0],
+        ['oi1000', 2, 2, 43.3, -34.7],
+      ]);
+    } finally {
+      await admin.command(sql`DROP DATABASE IF EXISTS ${sql.id(database)}`);
+      await Promise.all([ch.close(), admin.close()]);
+    }
+  });
+});
