@@ -64,7 +64,8 @@ export async function readOpenImagesHierarchy(file: string): Promise<Map<string,
  * Maps every label of the class-descriptions table to an ImageNet class through WordNet 3.0. Rules,
  * tried in this order for each label (the first that gives exactly one class wins):
  *  1. exact-lemma: a class has the display name as a lemma, spelled exactly (spaces = underscores);
- *  2. normalized-lemma (match 'normalized'): the same after folding case, `-`/`_`/spaces and plurals;
+ *  2. normalized-lemma (match 'normalized'): the same after folding case, `-`/`_`/spaces and plurals,
+ *     and without a parenthesised qualifier ("Jaguar (Animal)");
  *  3. WordNet senses of the name (policy.senses): synset-class when the sense is a class itself;
  *     hypernym when a class is among its hypernyms (nearest first, breadth-first; a tie between two
  *     classes at the same distance leaves it unmapped); hyponym-unique when exactly one class is under it;
@@ -103,7 +104,7 @@ export function mapLabels(
         continue;
       }
     }
-    const found = policy.match === 'normalized' ? wordnet.lookup(name) : exactWordNet(name, wordnet);
+    const found = policy.match === 'normalized' ? wordnet.lookup(stripQualifier(name)) : exactWordNet(name, wordnet);
     if (found === undefined) {
       out.set(label, entry('', 'unmapped', '', 'no-synset'));
       continue;
@@ -152,7 +153,13 @@ export function mapLabels(
   return out;
 }
 
-function normalizedClasses(name: string, imagenet: ImageNetTaxonomy, wordnet: WordNetNouns): ReturnType<ImageNetTaxonomy['classesByLemma']> {
+/** OpenImages disambiguates some names in parentheses ("Jaguar (Animal)"); the qualifier is no lemma. */
+export function stripQualifier(name: string): string {
+  return name.replace(/\s*\([^)]*\)\s*/g, ' ').trim();
+}
+
+function normalizedClasses(raw: string, imagenet: ImageNetTaxonomy, wordnet: WordNetNouns): ReturnType<ImageNetTaxonomy['classesByLemma']> {
+  const name = stripQualifier(raw);
   const direct = imagenet.classesByLemma(name, { match: 'normalized' });
   if (direct.length > 0) return direct;
   // Plural and punctuation folding: WordNet's base form of the name, then the class lemmas again.
