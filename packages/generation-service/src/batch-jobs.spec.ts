@@ -8,7 +8,7 @@ import { readEmbeddedParameters } from '@select/diffusion';
 import { createEventConsumer, type ReceivedEvent } from '@select/events';
 import { deleteTopicsWithPrefix, testBrokers } from '@select/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { JobStatusMessage } from './batch-jobs.js';
+import type { JobStatusMessage } from './generate-batch-job.js';
 import type { GenerationServer } from './server.js';
 import { collect, connect, openStream, startTestServer, TINY_SD_MODEL, tinyModelsDir, unaryCall } from './test-server.test-util.js';
 
@@ -196,6 +196,58 @@ describe('StartBatch', () => {
         }),
       ).rejects.toMatchObject({ code: grpcStatus.INVALID_ARGUMENT, details: expect.stringMatching(/input_format/) });
       await expect(unaryCall(client, 'getJob', { jobId: 'gen-nope' })).rejects.toMatchObject({ code: grpcStatus.NOT_FOUND });
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+});
+
+describe('the common job API of the generation service (ListJobs, WatchJob over gRPC)', () => {
+  type ListJobsResponse = { jobs: JobStatusMessage[]; nextPageToken: string };
+  const watch = (client: ReturnType<typeof connect>, jobId: string, deadlineMs: number) =>
+    collect(openStream(client, 'watchJob', { jobId }, { deadline: Date.now() + deadlineMs })) as unknown as Promise<JobStatusMessage[]>;
+
+  it('WatchJob follows a batch to its end and stops at its deadline; ListJobs filters by state and pages', async () => {
+    const server = await startTestServer({ jobsDir: tempDir('gen-jobs-'), jobProgressIntervalMs: 0 });
+    const client = connect(server.address);
+    try {
+      const small = await unaryCall<JobStatusMessage>(client, 'startBatch', classBatch(tempDir('gen-shift-'), 1));
+      const seen = await watch(client, small.jobId, 60_000);
+      expect(seen[0]!.jobId).toBe(small.jobId);
+      expect(seen.at(-1)).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', done: '2', total: '2' });
+      // progress arrived in between, never going back
+      const done = seen.map((s) => Number(s.done));
+      expect(done).toEqual([...done].sort((a, b) => a - b));
+
+      const big = await unaryCall<JobStatusMessage>(client, 'startBatch', classBatch(tempDir('gen-shift-'), 50));
+      await expect(watch(client, big.jobId, 300)).rejects.toMatchObject({ code: grpcStatus.DEADLINE_EXCEEDED });
+      const running = await unaryCall<ListJobsResponse>(client, 'listJobs', { state: 'JOB_STATE_RUNNING' });
+      expect(running.jobs.map((j) => j.jobId)).toEqual([big.jobId]);
+      const page1 = await unaryCall<ListJobsResponse>(client, 'listJobs', { kind: 'generate-batch', pageSize: 1 });
+      const page2 = await unaryCall<ListJobsResponse>(client, 'listJobs', { kind: 'generate-batch', pageSize: 1, pageToken: page1.nextPageToken });
+      expect([...page1.jobs, ...page2.jobs].map((j) => j.jobId)).toEqual([big.jobId, small.jobId]);
+      expect(page2.nextPageToken).toBe('');
+      const watching = watch(client, big.jobId, 60_000);
+      await unaryCall(client, 'cancelJob', { jobId: big.jobId });
+      expect((await watching).at(-1)).toMatchObject({ jobId: big.jobId, state: 'JOB_STATE_CANCELLED' });
+      await expect(watch(client, 'generate-batch-nope', 5_000)).rejects.toMatchObject({ code: grpcStatus.NOT_FOUND });
+    } finally {
+      client.close();
+      await server.close();
+    }
+  }, 120_000);
+
+  it('without GENERATION_JOBS_DIR: StartBatch is refused and there are no jobs', async () => {
+    const server = await startTestServer({});
+    const client = connect(server.address);
+    try {
+      await expect(unaryCall(client, 'startBatch', classBatch(tempDir('gen-shift-'), 1))).rejects.toMatchObject({
+        code: grpcStatus.FAILED_PRECONDITION,
+        details: expect.stringMatching(/GENERATION_JOBS_DIR/),
+      });
+      expect(await unaryCall<ListJobsResponse>(client, 'listJobs', {})).toMatchObject({ jobs: [], nextPageToken: '' });
+      await expect(unaryCall(client, 'getJob', { jobId: 'x' })).rejects.toMatchObject({ code: grpcStatus.NOT_FOUND });
     } finally {
       client.close();
       await server.close();

@@ -59,6 +59,13 @@ export const generationConfigSchema = defineConfigSchema({
     default: 2000,
     doc: 'Minimum time between two JobProgress events (and state-file writes) of a batch job, in ms.',
   },
+  jobConcurrency: {
+    env: 'GENERATION_JOB_CONCURRENCY',
+    type: 'int',
+    min: 1,
+    default: 1,
+    doc: 'Batch jobs running at once; more wait QUEUED (they share the model workers).',
+  },
   publishJobEvents: {
     env: 'GENERATION_PUBLISH_JOB_EVENTS',
     type: 'bool',

@@ -8,7 +8,7 @@ const config = resolveConfig(generationConfigSchema);
 const running = await startGenerationServer(config, { logger });
 shutdownOnSignals(running.server, {
   afterShutdown: async () => {
-    await running.jobs.close();
+    await running.jobs?.close();
     await running.models.close();
   },
 });

@@ -1,6 +1,7 @@
-import { packageDefinition, type commonV1, type generationV1 } from '@select/contracts';
+import { packageDefinition } from '@select/contracts';
+import type { JobRuntime } from '@select/jobs';
 import { createGrpcServer, createLogger, serverOptionsFromConfig, type GrpcServer, type Logger } from '@select/platform';
-import { BatchJobs } from './batch-jobs.js';
+import { batchJobHandlers, openBatchJobs } from './generate-batch-job.js';
 import type { GenerationConfig } from './config.js';
 import { generateHandlers } from './generate-handlers.js';
 import { ModelRegistry } from './model-registry.js';
@@ -10,7 +11,8 @@ export const SERVICE_NAME = 'select.generation.v1.GenerationService';
 export interface GenerationServer {
   server: GrpcServer;
   models: ModelRegistry;
-  jobs: BatchJobs;
+  /** Batch jobs; undefined when GENERATION_JOBS_DIR is not set. */
+  jobs: JobRuntime | undefined;
   /** Bound address, host:port. */
   address: string;
   /** Graceful drain, then stop batch jobs (resumable) and release the model workers. */
@@ -26,26 +28,30 @@ export async function startGenerationServer(config: GenerationConfig, options: {
     intraOpThreads: config.intraOpThreads,
     logger,
   });
-  const jobs = new BatchJobs({
-    models,
-    jobsDir: config.jobsDir,
-    logger,
-    progressIntervalMs: config.jobProgressIntervalMs,
-    kafka: config.publishJobEvents ? { brokers: config.kafkaBrokers, topicPrefix: config.kafkaTopicPrefix } : undefined,
-  });
+  let jobs: JobRuntime | undefined;
+  try {
+    jobs = await openBatchJobs(models, {
+      jobsDir: config.jobsDir,
+      logger,
+      progressIntervalMs: config.jobProgressIntervalMs,
+      concurrency: config.jobConcurrency,
+      kafka: config.publishJobEvents ? { brokers: config.kafkaBrokers, topicPrefix: config.kafkaTopicPrefix } : undefined,
+    });
+  } catch (err) {
+    await models.close();
+    throw err;
+  }
   const server = createGrpcServer({ ...serverOptionsFromConfig(config), name: 'generation-service', logger });
   server.addService(packageDefinition('generation'), SERVICE_NAME, {
     ...generateHandlers(models, { maxConcurrentCalls: config.maxConcurrentCalls, maxImageBytes: config.maxImageBytes }),
-    StartBatch: (req: generationV1.BatchRequest__Output) => jobs.start(req),
-    GetJob: (req: commonV1.JobRef__Output) => jobs.get(req.jobId),
-    CancelJob: (req: commonV1.JobRef__Output) => jobs.cancel(req.jobId),
+    ...batchJobHandlers(jobs),
   });
   let address: string;
   try {
-    await jobs.restore();
+    await jobs?.resume();
     address = (await server.start()).address;
   } catch (err) {
-    await jobs.close();
+    await jobs?.close();
     await models.close();
     throw err;
   }
@@ -56,8 +62,8 @@ export async function startGenerationServer(config: GenerationConfig, options: {
     jobs,
     address,
     async close() {
-      await server.shutdown();
-      await jobs.close();
+      // Running batches stop resumable (suspended shifts, RUNNING on disk) while the server drains its calls.
+      await Promise.all([server.shutdown(), jobs?.close()]);
       await models.close();
     },
   };
