@@ -3,6 +3,21 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { ModelLoadError } from './errors.js';
 
+/** Most characters of dropped prompt text a truncation notice quotes (the notice also goes into every image's metadata). */
+export const MAX_QUOTED_DROPPED_CHARS = 160;
+
+/**
+ * `"text"`, or its first MAX_QUOTED_DROPPED_CHARS characters (cut at a word) and how many more there were.
+ * ASCII only ("...", not an ellipsis character): the notice is also written into PNG text chunks, which are Latin-1.
+ */
+function quoteStart(text: string): string {
+  if (text.length <= MAX_QUOTED_DROPPED_CHARS) return `"${text}"`;
+  const cut = text.slice(0, MAX_QUOTED_DROPPED_CHARS);
+  const atWord = cut.lastIndexOf(' ');
+  const head = (atWord > MAX_QUOTED_DROPPED_CHARS / 2 ? cut.slice(0, atWord) : cut).trimEnd();
+  return `"${head}..." and ${text.length - head.length} more characters`;
+}
+
 export interface TokenizedPrompt {
   /** Exactly `maxLength` ids: BOS, tokens, EOS, padding. */
   readonly ids: BigInt64Array;
@@ -46,8 +61,9 @@ export class ClipTokenizer {
     let kept: number[] = ids;
     if (ids.length > this.maxLength) {
       kept = [...ids.slice(0, this.maxLength - 1), this.eosId];
-      const dropped = this.tokenizer.decode(ids.slice(this.maxLength - 1, -1), { skip_special_tokens: true });
-      truncation = `prompt truncated to ${this.maxLength} tokens (CLIP's limit); dropped: "${dropped.trim()}"`;
+      const droppedIds = ids.slice(this.maxLength - 1, -1);
+      const dropped = this.tokenizer.decode(droppedIds, { skip_special_tokens: true }).trim();
+      truncation = `prompt truncated to ${this.maxLength} tokens (CLIP's limit); dropped ${droppedIds.length} ${droppedIds.length === 1 ? 'token' : 'tokens'}: ${quoteStart(dropped)}`;
     }
     const out = new BigInt64Array(this.maxLength).fill(BigInt(this.padId));
     kept.forEach((id: number, i: number) => (out[i] = BigInt(id)));
