@@ -1,10 +1,10 @@
 // Real embedding and retrieval services as child processes on port 0 (the curator never imports a
 // service), tiny CLIP fixture, and a small openclipart pool with planted duplicates.
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OPENCLIPART_ROOT, readOpenClipart, renderSvg } from '@select/datasets';
+import { OPENCLIPART_ROOT, readClassShards, readOpenClipart, renderSvg } from '@select/datasets';
 import { createGrpcClient, createLogger, loadProtoPackage, type GenericServiceClient } from '@select/platform';
 import { spawnWithJsonLogs, type JsonLogProcess } from '@select/testing';
 import { loadImageNetTaxonomy } from '@select/taxonomy';
@@ -17,6 +17,7 @@ export const TINY_CLIP = 'tiny-clip';
 export interface ImageServices {
   embedding: GenericServiceClient;
   retrieval: GenericServiceClient;
+  generation: GenericServiceClient;
   dir: string;
   close(): Promise<void>;
 }
@@ -29,7 +30,9 @@ async function startService(entry: string, env: NodeJS.ProcessEnv): Promise<{ pr
 
 export async function startImageServices(): Promise<ImageServices> {
   const dir = await mkdtemp(join(tmpdir(), 'curator-image-'));
-  const [embedding, retrieval] = await Promise.all([
+  await mkdir(join(dir, 'sd-models'));
+  await symlink(join(ROOT, 'tools/fixtures/tiny-sd/model'), join(dir, 'sd-models', 'tiny-sd'));
+  const [embedding, retrieval, generation] = await Promise.all([
     startService('packages/embedding-service/src/main.ts', {
       EMBEDDING_HOST: '127.0.0.1',
       EMBEDDING_PORT: '0',
@@ -39,18 +42,27 @@ export async function startImageServices(): Promise<ImageServices> {
       EMBEDDING_INTRA_OP_THREADS: '1',
     }),
     startService('packages/retrieval-service/src/main.ts', { RETRIEVAL_HOST: '127.0.0.1', RETRIEVAL_PORT: '0', RETRIEVAL_DATA_DIR: join(dir, 'retrieval'), RETRIEVAL_THREADS: '1' }),
+    startService('packages/generation-service/src/main.ts', {
+      GENERATION_HOST: '127.0.0.1',
+      GENERATION_PORT: '0',
+      GENERATION_MODELS_DIR: join(dir, 'sd-models'),
+      GENERATION_JOBS_DIR: join(dir, 'generation-jobs'),
+      GENERATION_INTRA_OP_THREADS: '1',
+      GENERATION_PUBLISH_JOB_EVENTS: 'false',
+    }),
   ]);
   const embeddingClient = createGrpcClient(loadProtoPackage('select/embedding/v1/embedding.proto'), 'select.embedding.v1.EmbeddingService', embedding.address);
   const retrievalClient = createGrpcClient(loadProtoPackage('select/retrieval/v1/retrieval.proto'), 'select.retrieval.v1.RetrievalService', retrieval.address);
+  const generationClient = createGrpcClient(loadProtoPackage('select/generation/v1/generation.proto'), 'select.generation.v1.GenerationService', generation.address);
   return {
     embedding: embeddingClient,
     retrieval: retrievalClient,
+    generation: generationClient,
     dir,
     async close() {
-      embeddingClient.close();
-      retrievalClient.close();
-      for (const p of [embedding.proc, retrieval.proc]) p.child.kill('SIGTERM');
-      await Promise.all([embedding.proc.exited, retrieval.proc.exited]);
+      for (const client of [embeddingClient, retrievalClient, generationClient]) client.close();
+      for (const p of [embedding.proc, retrieval.proc, generation.proc]) p.child.kill('SIGTERM');
+      await Promise.all([embedding.proc.exited, retrieval.proc.exited, generation.proc.exited]);
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -80,6 +92,18 @@ export async function smallOpenClipartPool(dir: string, categories: readonly str
   return { root, files: [...files, ...copies.map(([, c]) => c)].sort(), copies };
 }
 
+/** Candidates of a generated shift (pool format `shift`): keyed by sample key, image bytes, no label yet. */
+export async function shiftCandidates(dir: string): Promise<Candidate[]> {
+  const shards = (await readdir(dir)).filter((f) => /^\d{5}\.tar$/.test(f)).sort().map((f) => join(dir, f));
+  const out: Candidate[] = [];
+  for await (const record of readClassShards({ shards })) {
+    if (!record.ok) continue;
+    const s = record.sample;
+    out.push({ sourceId: s.key, image: { bytes: s.image.bytes, format: s.image.format } });
+  }
+  return out;
+}
+
 /** Candidates as the curator's openclipart pool reader makes them. */
 export async function openClipartCandidates(root: string): Promise<Candidate[]> {
   const out: Candidate[] = [];
@@ -107,7 +131,7 @@ export function labelSpace(selectedWnids: readonly string[]): LabelSpace {
 
 export function environment(services: ImageServices, labels: LabelSpace, poolRoot: string): StepEnvironment {
   const pool: PoolInfo = { format: 'openclipart', uri: poolRoot, name: 'openclipart', labelUris: [], classDescriptionsUri: '', hierarchyUri: '', imagesUri: '' };
-  return { logger: createLogger({ service: 'curator-image-test', level: 'silent' }), services: { embedding: services.embedding, retrieval: services.retrieval }, labels, pool };
+  return { logger: createLogger({ service: 'curator-image-test', level: 'silent' }), services: { embedding: services.embedding, retrieval: services.retrieval, generation: services.generation }, labels, pool };
 }
 
 export function context(env: StepEnvironment, sideDir: string, seed = 0): StepContext {

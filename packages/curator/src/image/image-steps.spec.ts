@@ -11,12 +11,14 @@ import type { Candidate, Decision, GlobalStep, ChainStep, StepEnvironment } from
 import { createStepRegistry } from '../steps.js';
 import { CONTAMINATION, requireContaminationGate } from './contamination-step.js';
 import { registerEvaluationSet } from './evaluation-sets.js';
+import { SD_TXT2IMG, generatedPool } from './sd-generation.js';
 import {
   TINY_CLIP,
   context,
   environment,
   labelSpace,
   openClipartCandidates,
+  shiftCandidates,
   renderedPng,
   runGlobal,
   smallOpenClipartPool,
@@ -99,6 +101,30 @@ describe('image strategies', () => {
       expect(kept.length).toBeLessThanOrEqual(12);
       for (const c of kept) expect(Math.abs(c.score!)).toBeLessThanOrEqual(1.0001);
     }
+  }, 180_000);
+
+  it('6: SD txt2img drives a generation batch job and labels its images by the prompted class', async () => {
+    const params = { model: 'tiny-sd', imagesPerClass: 2, width: 64, height: 64, workDir: join(services.dir, 'work') };
+    const pool = await generatedPool(SD_TXT2IMG, registry.resolveParams(SD_TXT2IMG, params), env);
+    expect(pool.format).toBe('shift');
+    const step = (await create(SD_TXT2IMG, params)) as ChainStep;
+    const candidates = await shiftCandidates(pool.uri);
+    expect(candidates).toHaveLength(6);
+    const { kept, dropped } = await step.process(candidates, context(env, services.dir));
+    expect(dropped).toEqual([]);
+    // seeds 1..2 for each of the three selected classes, label = the prompted class
+    expect(kept.map((c) => `${c.wnid}:${c.seed}`).sort()).toEqual([`${TENCH}:1`, `${TENCH}:2`, `${CHIHUAHUA}:1`, `${CHIHUAHUA}:2`, `${BANANA}:1`, `${BANANA}:2`]);
+    for (const c of kept) {
+      expect(c.image?.format).toMatch(/^(png|jpe?g|webp)$/);
+      expect(c.image?.bytes?.length).toBeGreaterThan(100);
+    }
+    // the generated images go on through the chain like any other source: CLIP score on them
+    const clip = (await create('clip-score', { model: TINY_CLIP, threshold: -1 })) as ChainStep;
+    const captioned = kept.map((c) => ({ ...c, caption: `A photo of ${c.wnid}` }));
+    const scored = await clip.process(captioned, context(env, services.dir));
+    expect(scored.kept).toHaveLength(6);
+    // the same request is the same job: a second run reuses the shift
+    expect((await generatedPool(SD_TXT2IMG, registry.resolveParams(SD_TXT2IMG, params), env)).uri).toBe(pool.uri);
   }, 180_000);
 });
 
