@@ -13,3 +13,5 @@ export { SeededRandom } from './metrics/random.js';
 export { buildLeaderboard, lowerIsBetter, LOWER_IS_BETTER, type LeaderboardRow, type ScoreRow } from './leaderboard.js';
 export { loadReferenceTable, parseReferenceTable, referenceRecords, type ReferenceTable } from './reference-tables.js';
 export { LabelSpaceError, EvaluatorInputError } from './errors.js';
+export { renderReport } from './report/render-report.js';
+export { collectReportData, sampleGrid, CURATION_FUNNEL_QUERY, type CollectOptions, type ReportData } from './report/report-data.js';
