@@ -7,6 +7,7 @@ import { EXIT_CODES, toCliError, type CliError } from './errors.js';
 import { healthReport } from './health-report.js';
 import { runInfraScript } from './infra-script.js';
 import { registerBenchmarkCommand } from './benchmark/benchmark-command.js';
+import { registerReportCommand } from './report-command.js';
 import { registerCurateCommands } from './curate-command.js';
 import { registerServicesCommand } from './services-command.js';
 import { parseOutputFormat, runSqlCommand, type OutputFormat } from './sql-command.js';
@@ -173,6 +174,7 @@ whose profile is readonly=1: writes, DDL and setting changes are refused.`,
   });
   registerCurateCommands(program, state);
 
+  registerReportCommand(program, state);
   return program;
 }
 

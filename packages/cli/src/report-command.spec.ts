@@ -1,0 +1,98 @@
+// `select report` end to end in-process: the sink's real migrations in a fresh database, EvaluationResult rows as
+// the sink writes them, the report file written; an unreachable ClickHouse exits 3 with a hint.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClickHouse, runMigrations, sql, type ClickHouse } from '@select/metrics';
+import { METRICS_SINK_MIGRATIONS, TABLE_COLUMNS } from '@select/metrics-sink';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runCli } from './program.js';
+
+function row(shiftId: string, benchmark: string, metric: string, value: number, params: Record<string, unknown>, offset: number): Record<string, unknown> {
+  return {
+    event_id: `e${offset}`,
+    event_time: '2026-01-01 00:00:00',
+    event_time_ms: 0,
+    source: 'evaluator',
+    kafka_partition: 0,
+    kafka_offset: String(offset),
+    ingested_at: '2026-01-01 00:00:00',
+    eval_id: `eval-${shiftId}`,
+    run_id: '',
+    shift_id: shiftId,
+    model_id: 'm',
+    benchmark,
+    metric,
+    value,
+    num_samples: '10',
+    params_json: JSON.stringify({ kind: 'evaluate-model', seed: 0, ...params }),
+  };
+}
+
+describe('select report', () => {
+  const database = `select_test_report_${randomBytes(4).toString('hex')}`;
+  let admin: ClickHouse;
+  let ch: ClickHouse;
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'select-report-'));
+    admin = createClickHouse({ database: 'default' });
+    await admin.command(sql`CREATE DATABASE ${sql.id(database)}`);
+    ch = createClickHouse({ database });
+    await runMigrations(ch, METRICS_SINK_MIGRATIONS);
+    let offset = 0;
+    const rows = [
+      row('shift-alpha', 'imagenet-val', 'top1', 61.5, {}, offset++),
+      row('shift-beta', 'imagenet-val', 'top1', 40.25, {}, offset++),
+      ...[80, 20].map((v, c) => row('shift-alpha', 'imagenet-val', 'class_accuracy', v, { class_index: c, class_name: `c${c}` }, offset++)),
+      ...[900, 12].map((v, c) => row('shift-alpha', 'shift-analytics', 'class_count', v, { class_index: c, class_name: `c${c}`, kind: 'analyze-shift' }, offset++)),
+    ];
+    await ch.insert('evaluation_results', rows, TABLE_COLUMNS.evaluation_results);
+  });
+  afterAll(async () => {
+    await admin.command(sql`DROP DATABASE IF EXISTS ${sql.id(database)}`);
+    await Promise.all([admin.close(), ch.close()]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes the HTML report of what ClickHouse holds', async () => {
+    const out = join(dir, 'nested', 'report.html');
+    const printed: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      printed.push(String(chunk));
+      return true;
+    });
+    let code: number;
+    try {
+      code = await runCli(['node', 'select', 'report', '--database', database, '--out', out, '--reference', 'shift-alpha', '--title', 'Test report']);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(code).toBe(0);
+    expect(printed.join('')).toContain(`report: ${out} (2 leaderboard rows, 1 shifts with class counts`);
+    const html = await readFile(out, 'utf8');
+    expect(html).toContain('<title>Test report</title>');
+    expect(html).toMatch(/<td>shift-beta<\/td><td class="num">40\.25<\/td>.*<td class="num">-21\.25<\/td>/);
+    // the curator's decision table is there (empty): the funnel says so
+    expect(html).toContain('No curation funnel: the decision table holds no decisions yet.');
+  });
+
+  it('exits 3 with a hint when ClickHouse does not answer', async () => {
+    const previous = process.env['CLICKHOUSE_URL'];
+    process.env['CLICKHOUSE_URL'] = 'http://127.0.0.1:1';
+    const errors: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      errors.push(String(chunk));
+      return true;
+    });
+    try {
+      expect(await runCli(['node', 'select', 'report', '--out', join(dir, 'never.html')])).toBe(3);
+    } finally {
+      spy.mockRestore();
+      if (previous === undefined) delete process.env['CLICKHOUSE_URL'];
+      else process.env['CLICKHOUSE_URL'] = previous;
+    }
+    expect(errors.join('')).toMatch(/cannot read the evaluation results from ClickHouse/);
+  }, 60_000);
+});
