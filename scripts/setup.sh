@@ -17,7 +17,8 @@ fi
 # protobuf-compiler are the clients that are not ours in the end-to-end test (dataset events read from Kafka and
 # decoded with the published protos).
 missing=()
-for deb in wordnet-base openclipart-svg kcat protobuf-compiler; do
+# chromium renders the evaluator's HTML report headless in its test (screenshot, console errors).
+for deb in wordnet-base openclipart-svg kcat protobuf-compiler chromium; do
   dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "install ok installed" || missing+=("$deb")
 done
 if [ ${#missing[@]} -gt 0 ]; then
