@@ -1,10 +1,12 @@
 // The services the reflection interop test starts, one entry each: how to start it on port 0 (its own
 // src/main.ts, configured by environment as a user would), what reflection must list, and one unary and one
 // server-streaming call with a check on the answer. Adding a service (curator, trainer, evaluator) is one
-// more entry. Entries run in this order; retrieval loads the vectors the embedding job wrote.
+// more entry.
 import { copyFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeNpy } from '@select/datasets';
+import { parquetWriteFile } from 'hyparquet-writer';
 import { expect } from 'vitest';
 import type { Json } from './interop-clients.js';
 
@@ -21,8 +23,6 @@ export interface InteropWorld {
   brokers: string[];
   topicPrefix: string;
   database: string;
-  /** Written by an earlier entry's calls for a later one (e.g. the clip-retrieval folder of an embedding job). */
-  handoff: Record<string, string>;
   /** Starts a job by reflection (grpcurl) and returns its JobStatus. */
   startJob(address: string, method: string, request: Json): Promise<Json>;
 }
@@ -53,6 +53,27 @@ export interface InteropService {
 
 function jobState(responses: Json[]): unknown {
   return responses.at(-1)?.['state'];
+}
+
+/**
+ * A clip-retrieval folder (metadata/metadata_0.parquet + img_emb/img_emb_0.npy) of `rows` unit vectors, as
+ * clip-retrieval writes it for an image-text pool (BulkLoad's reader wants a caption per row).
+ */
+async function writeClipRetrievalFolder(root: string, rows: number): Promise<string> {
+  for (const sub of ['metadata', 'img_emb']) mkdirSync(join(root, sub), { recursive: true });
+  const flat = new Float32Array(rows * TINY_CLIP_DIMENSION);
+  for (let r = 0; r < rows; r++) flat[r * TINY_CLIP_DIMENSION + r] = 1;
+  await writeNpy(join(root, 'img_emb', 'img_emb_0.npy'), flat, { dim: TINY_CLIP_DIMENSION });
+  const keys = Array.from({ length: rows }, (_, r) => `key${r}`);
+  parquetWriteFile({
+    filename: join(root, 'metadata', 'metadata_0.parquet'),
+    columnData: [
+      { name: 'image_path', data: keys.map((k) => `images/${k}.jpg`), type: 'STRING' },
+      { name: 'caption', data: keys.map((k) => `a photo of ${k}`), type: 'STRING' },
+      { name: 'key', data: keys, type: 'STRING' },
+    ],
+  });
+  return root;
 }
 
 /** The PNG header's width and height. */
@@ -105,7 +126,6 @@ export const INTEROP_SERVICES: InteropService[] = [
           outputUri: output,
           embedImages: true,
         });
-        world.handoff['clipFolder'] = output;
         return { jobId: job['jobId'] };
       },
       check(responses) {
@@ -133,11 +153,10 @@ export const INTEROP_SERVICES: InteropService[] = [
     stream: {
       method: 'select.retrieval.v1.RetrievalService/WatchJob',
       async request(world, address) {
-        const clipFolder = world.handoff['clipFolder'];
-        if (!clipFolder) throw new Error('the embedding entry writes the clip-retrieval folder retrieval loads; run it first');
+        const clipFolder = await writeClipRetrievalFolder(join(world.dir, `clip-${(indexCounter += 1)}`), 3);
         const index = `bulk-${(indexCounter += 1)}`;
         await world.startJob(address, 'select.retrieval.v1.RetrievalService/CreateIndex', { name: index, dimension: TINY_CLIP_DIMENSION, metric: 'METRIC_COSINE' });
-        const job = await world.startJob(address, 'select.retrieval.v1.RetrievalService/BulkLoad', { index, inputUri: clipFolder, embeddings: 'img_emb' });
+        const job = await world.startJob(address, 'select.retrieval.v1.RetrievalService/BulkLoad', { index, inputUri: clipFolder, embeddings: 'img_emb', idColumn: 'key' });
         return { jobId: job['jobId'] };
       },
       check(responses) {

@@ -25,7 +25,6 @@ const world: InteropWorld = {
   brokers: testBrokers(),
   topicPrefix: `t-interop-${id}-`,
   database: `select_test_interop_${id}`,
-  handoff: {},
   async startJob(address, method, request) {
     const [status] = await grpcurl.call(address, method, request);
     if (!status) throw new Error(`${method} answered nothing`);
