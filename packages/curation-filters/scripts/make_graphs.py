@@ -82,3 +82,29 @@ save(
         value('pair_score', TensorProto.FLOAT, ['p']),
     ],
 )
+
+# earlier_max_self: per column j of X·Xᵀ, the best row i < j (SemDeDup's `triu(S, 1).max(0)`), one input.
+save(
+    'earlier_max_self',
+    [
+        helper.make_node('Gemm', ['x', 'x'], ['s'], transB=1),
+        helper.make_node('Constant', [], ['one'], value=helper.make_tensor('one', TensorProto.INT64, [], [1])),
+        helper.make_node('Trilu', ['s', 'one'], ['u'], upper=1),
+        helper.make_node('ReduceMax', ['u'], ['column_max'], axes=[0], keepdims=0),
+        helper.make_node('ArgMax', ['u'], ['column_argmax'], axis=0, keepdims=0, select_last_index=0),
+    ],
+    [value('x', TensorProto.FLOAT, ['n', 'd'])],
+    [value('column_max', TensorProto.FLOAT, ['n']), value('column_argmax', TensorProto.INT64, ['n'])],
+)
+
+# earlier_max: per column j of A·Bᵀ (every row of A earlier than every row of B), the best row.
+save(
+    'earlier_max',
+    [
+        helper.make_node('Gemm', ['a', 'b'], ['s'], transB=1),
+        helper.make_node('ReduceMax', ['s'], ['column_max'], axes=[0], keepdims=0),
+        helper.make_node('ArgMax', ['s'], ['column_argmax'], axis=0, keepdims=0, select_last_index=0),
+    ],
+    [value('a', TensorProto.FLOAT, ['n', 'd']), value('b', TensorProto.FLOAT, ['m', 'd'])],
+    [value('column_max', TensorProto.FLOAT, ['m']), value('column_argmax', TensorProto.INT64, ['m'])],
+)

@@ -2,7 +2,7 @@
 export { CurationFilterError, type CurationFilterErrorCode } from './errors.js';
 export { matrix, stack, normalizeRows, normalized, cosine, dot, row, type Matrix } from './vectors.js';
 export { SeededRandom, Reservoir, sampleIndices } from './random.js';
-export { JsSimilarityKernel, type Neighbours, type PairBlock, type SimilarityKernel } from './similarity-kernel.js';
+export { JsSimilarityKernel, type EarlierMax, type Neighbours, type PairBlock, type SimilarityKernel } from './similarity-kernel.js';
 export { OnnxSimilarityKernel, type OnnxSimilarityKernelOptions } from './onnx-similarity-kernel.js';
 export { KMeans, KMEANS_DEFAULTS, trainKMeans, type Assignment, type KMeansOptions, type KMeansTraining } from './kmeans.js';
 export {

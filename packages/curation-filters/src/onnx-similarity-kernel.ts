@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { float32, int64, SessionPool, type TensorData } from '@select/inference';
 import { CurationFilterError } from './errors.js';
-import { checkSameDim, type Neighbours, type PairBlock, type SimilarityKernel } from './similarity-kernel.js';
+import { checkSameDim, type EarlierMax, type Neighbours, type PairBlock, type SimilarityKernel } from './similarity-kernel.js';
 import type { Matrix } from './vectors.js';
 
 // The same relative path from src/ (tests) and dist/ (built package); made by scripts/make_graphs.py.
@@ -43,7 +43,7 @@ export class OnnxSimilarityKernel implements SimilarityKernel {
 
   static async open(options: OnnxSimilarityKernelOptions = {}): Promise<OnnxSimilarityKernel> {
     const pool = await SessionPool.open(
-      { nearest: graph('nearest'), top_k: graph('top_k'), pairs: graph('pairs') },
+      { nearest: graph('nearest'), top_k: graph('top_k'), pairs: graph('pairs'), earlier_max: graph('earlier_max'), earlier_max_self: graph('earlier_max_self') },
       { workers: 1, intraOpThreads: options.threads ?? availableParallelism() },
     );
     return new OnnxSimilarityKernel(pool, options.blockRows ?? 4096, options.maxBlockEntries ?? 16_777_216);
@@ -118,6 +118,19 @@ export class OnnxSimilarityKernel implements SimilarityKernel {
       columnArgmax: Int32Array.from(argmax, (v) => Number(v)),
       pairs,
       pairScores: out['pair_score']!.data as Float32Array,
+    };
+  }
+
+  async earlierMax(a: Matrix, b?: Matrix): Promise<EarlierMax> {
+    if (b !== undefined) checkSameDim(a, b);
+    else checkSameDim(a, a);
+    const out =
+      b === undefined
+        ? await this.pool.run('earlier_max_self', { x: tensor(a, 0, a.rows) }, ['column_max', 'column_argmax'])
+        : await this.pool.run('earlier_max', { a: tensor(a, 0, a.rows), b: tensor(b, 0, b.rows) }, ['column_max', 'column_argmax']);
+    return {
+      columnMax: out['column_max']!.data as Float32Array,
+      columnArgmax: Int32Array.from(out['column_argmax']!.data as BigInt64Array, (v) => Number(v)),
     };
   }
 

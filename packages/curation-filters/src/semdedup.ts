@@ -1,7 +1,7 @@
 // Semantic de-duplication (SemDeDup, Abbas et al. 2023) inside one k-means cluster: pairs with cosine
 // similarity above 1 - eps are duplicates; which members survive is the keep rule the caller chose.
 import { invalidArgument } from './errors.js';
-import type { SimilarityKernel } from './similarity-kernel.js';
+import type { EarlierMax, PairBlock, SimilarityKernel } from './similarity-kernel.js';
 import { normalizeRows, type Matrix } from './vectors.js';
 
 /**
@@ -63,7 +63,10 @@ export interface ClusterDedupResult {
   /** Kept ids, in keep order. */
   kept: string[];
   removed: DuplicateRemoval[];
-  /** Pairs above 1 - eps found in the cluster. */
+  /**
+   * one-per-group: every pair above 1 - eps in the cluster; semdedup: the pairs that removed a member
+   * (the rule computes each member's best earlier match only, not every pair).
+   */
   duplicatePairs: number;
 }
 
@@ -135,7 +138,9 @@ export async function dedupCluster(members: ClusterMembers, options: SemDeDupOpt
     for (let rs = 0; rs <= cs; rs += blockRows) {
       const re = Math.min(n, rs + blockRows);
       const rows: Matrix = { data: ordered.subarray(rs * dim, re * dim), rows: re - rs, dim };
-      const block = await kernel.pairs(rows, cols, rs === cs ? 1 : -rows.rows, threshold);
+      // the code rule needs only each member's best earlier match; the group rule needs every pair
+      const block: EarlierMax & Partial<PairBlock> =
+        rule === 'semdedup' ? await kernel.earlierMax(rows, rs === cs ? undefined : cols) : await kernel.pairs(rows, cols, rs === cs ? 1 : -rows.rows, threshold);
       for (let j = 0; j < cols.rows; j++) {
         const col = cs + j;
         // only rows before the column count (the diagonal block masks the rest to 0)
@@ -144,10 +149,12 @@ export async function dedupCluster(members: ClusterMembers, options: SemDeDupOpt
           bestEarlierAt[col] = rs + block.columnArgmax[j]!;
         }
       }
-      for (let p = 0; p < block.pairScores.length; p++) {
-        const i = rs + block.pairs[2 * p]!;
-        const j = cs + block.pairs[2 * p + 1]!;
-        const s = block.pairScores[p]!;
+      const { pairs, pairScores } = block;
+      if (pairs === undefined || pairScores === undefined) continue;
+      for (let p = 0; p < pairScores.length; p++) {
+        const i = rs + pairs[2 * p]!;
+        const j = cs + pairs[2 * p + 1]!;
+        const s = pairScores[p]!;
         duplicatePairs++;
         union(parent, i, j);
         if (s > bestPartnerScore[i]! || (s === bestPartnerScore[i]! && j < bestPartner[i]!)) {
@@ -168,6 +175,7 @@ export async function dedupCluster(members: ClusterMembers, options: SemDeDupOpt
   if (rule === 'semdedup') {
     for (let p = 0; p < n; p++) {
       if (bestEarlier[p]! > threshold) {
+        duplicatePairs++;
         const matched = id(bestEarlierAt[p]!);
         removed.push({ id: id(p), matchedId: matched, similarity: bestEarlier[p]!, keptId: matched });
       } else kept.push(id(p));

@@ -66,6 +66,21 @@ describe('similarity kernels', () => {
     }
   });
 
+  it('give each column its best earlier row (SemDeDup triu max) within a set and across two', async () => {
+    const x = normalizeRows(randomMatrix(23, 16, 3));
+    const y = normalizeRows(randomMatrix(11, 16, 4));
+    for (const kernel of [js, onnx]) {
+      const within = await kernel.earlierMax(x);
+      const reference = await js.pairs(x, x, 1, Infinity);
+      expect([...within.columnArgmax], kernel.name).toEqual([...reference.columnArgmax]);
+      within.columnMax.forEach((s, i) => expect(s).toBeCloseTo(reference.columnMax[i]!, 5));
+      const across = await kernel.earlierMax(x, y);
+      const want = await js.topK(y, x, 1); // best row of x for every row of y
+      expect([...across.columnArgmax]).toEqual([...want.index]);
+      across.columnMax.forEach((s, i) => expect(s).toBeCloseTo(want.score[i]!, 5));
+    }
+  });
+
   it('refuse a dimension mismatch and an empty set', async () => {
     for (const kernel of [js, onnx]) {
       await expect(kernel.nearest(angles(0), randomMatrix(2, 3, 1))).rejects.toThrow(/dimension mismatch: 2-dimensional rows compared with 3-dimensional/);

@@ -26,6 +26,12 @@ export interface PairBlock {
   pairScores: Float32Array;
 }
 
+/** Per column j: its best earlier row (see SimilarityKernel.earlierMax). */
+export interface EarlierMax {
+  columnMax: Float32Array;
+  columnArgmax: Int32Array;
+}
+
 export interface SimilarityKernel {
   readonly name: string;
   /** For every row of `a`, its best row of `b` by dot product (cosine for normalised rows). */
@@ -34,6 +40,11 @@ export interface SimilarityKernel {
   topK(a: Matrix, b: Matrix, k: number): Promise<Neighbours>;
   /** One block of thresholded pairs (see PairBlock); the threshold must be >= 0 so masked entries never pass. */
   pairs(a: Matrix, b: Matrix, offset: number, threshold: number): Promise<PairBlock>;
+  /**
+   * SemDeDup's `triu(S, 1).max(0)` without the pairs: per column j, the best row that comes before it —
+   * rows i < j of `a` itself when `b` is absent (column 0: max 0, argmax 0), every row of `a` when `b` is given.
+   */
+  earlierMax(a: Matrix, b?: Matrix): Promise<EarlierMax>;
   close(): Promise<void>;
 }
 
@@ -91,6 +102,15 @@ export class JsSimilarityKernel implements SimilarityKernel {
       }
     }
     return { columnMax, columnArgmax, pairs: Int32Array.from(pairs), pairScores: Float32Array.from(pairScores) };
+  }
+
+  async earlierMax(a: Matrix, b?: Matrix): Promise<EarlierMax> {
+    if (b === undefined) {
+      const block = await this.pairs(a, a, 1, Infinity);
+      return { columnMax: block.columnMax, columnArgmax: block.columnArgmax };
+    }
+    const block = await this.pairs(a, b, -a.rows, Infinity);
+    return { columnMax: block.columnMax, columnArgmax: block.columnArgmax };
   }
 
   async close(): Promise<void> {}
