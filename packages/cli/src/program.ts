@@ -7,9 +7,10 @@ import { EXIT_CODES, toCliError, type CliError } from './errors.js';
 import { healthReport } from './health-report.js';
 import { runInfraScript } from './infra-script.js';
 import { registerBenchmarkCommand } from './benchmark/benchmark-command.js';
-import { registerReportCommand } from './report-command.js';
 import { registerCurateCommands } from './curate-command.js';
+import { registerReportCommand } from './report-command.js';
 import { registerServicesCommand } from './services-command.js';
+import { registerTrainCommands } from './train-command.js';
 import { parseOutputFormat, runSqlCommand, type OutputFormat } from './sql-command.js';
 import { formatTable } from './table-format.js';
 import { runTopicsCommand } from './topics-command.js';
@@ -173,8 +174,9 @@ whose profile is readonly=1: writes, DDL and setting changes are refused.`,
     state.exitCode = code;
   });
   registerCurateCommands(program, state);
-
   registerReportCommand(program, state);
+  registerTrainCommands(program, state);
+
   return program;
 }
 

@@ -1,5 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { packageDefinition } from '@select/contracts';
 import { JobRuntime, type JobStatus } from '@select/jobs';
 import { ServiceError, createGrpcServer, createLogger, serverOptionsFromConfig, writeFileAtomic, type CallContext, type GrpcServer, type Logger } from '@select/platform';
@@ -36,7 +37,10 @@ export async function startTrainerServer(config: TrainerConfig, options: { logge
   const board = new RunBoard({ runsDir: config.runsDir, logger, events });
   const runtime = await JobRuntime.open({ dir: join(config.runsDir, '.jobs'), service: 'trainer', concurrency: config.concurrency, events, logger });
   const features = new FeatureSource({ embeddingAddress: config.embeddingAddress, logger });
-  const common = { board, shiftRoot: config.shiftRoot, python: config.python, torchThreads: config.torchThreads, minFreeBytes: config.minFreeBytes };
+  // relative interpreter paths are taken from the service's working directory (runs execute in their run folder)
+  const python = config.python.includes('/') ? resolve(config.python) : config.python;
+  if (python.includes('/') && !existsSync(python)) logger.warn({ python }, 'TRAINER_PYTHON does not exist: timm runs and probes will fail (make it with bash scripts/python-env.sh)');
+  const common = { board, shiftRoot: config.shiftRoot, python, torchThreads: config.torchThreads, minFreeBytes: config.minFreeBytes };
   runtime.register(timmRunKind({ ...common, command: config.timmCommand ? config.timmCommand.split(/\s+/).filter(Boolean) : [], nproc: config.timmNproc }));
   runtime.register(linearProbeKind({ ...common, features }));
   runtime.register(knnBankKind({ ...common, features, retrievalAddress: config.retrievalAddress }));
