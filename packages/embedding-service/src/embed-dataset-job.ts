@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { embeddingV1 } from '@select/contracts';
-import { JobRuntime, disabledJobHandlers, refuseJobStart, type JobKind } from '@select/jobs';
+import { JobRuntime, disabledJobHandlers, refuseJobStart, type JobApiHandlers, type JobKind, type JobStatus } from '@select/jobs';
 import { ServiceError, type Logger } from '@select/platform';
 import { CAPTIONED_FORMATS, DATASET_FORMATS, countSamples, embedDataset, type DatasetFormat, type DatasetJobParams, type DatasetJobProgress } from './dataset-embedding.js';
 import type { EmbeddingEngine } from './embedding-engine.js';
@@ -114,7 +114,7 @@ export async function openDatasetJobs(engine: EmbeddingEngine, options: DatasetJ
 }
 
 /** StartEmbedDataset and the common job API (GetJob, CancelJob, ListJobs, WatchJob). */
-export function datasetJobHandlers(jobs: JobRuntime | undefined) {
+export function datasetJobHandlers(jobs: JobRuntime | undefined): JobApiHandlers & { StartEmbedDataset: (request: EmbedDatasetRequest) => Promise<JobStatus> } {
   if (!jobs) {
     const reason = 'dataset jobs are off on this server (EMBEDDING_JOBS_DIR is not set)';
     return { StartEmbedDataset: refuseJobStart(reason), ...disabledJobHandlers(reason) };

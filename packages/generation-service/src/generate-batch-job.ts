@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { commonV1, generationV1 } from '@select/contracts';
 import { readClassShards, readImageFolder, ShiftWriter, type ShiftSample } from '@select/datasets';
 import type { GenerationRequest, StableDiffusionPipeline } from '@select/diffusion';
-import { JobRuntime, disabledJobHandlers, refuseJobStart, type JobKind } from '@select/jobs';
+import { JobRuntime, disabledJobHandlers, refuseJobStart, type JobApiHandlers, type JobKind } from '@select/jobs';
 import { ServiceError, type Logger } from '@select/platform';
 import { loadImageNetTaxonomy } from '@select/taxonomy';
 import type { ModelRegistry } from './model-registry.js';
@@ -181,7 +181,7 @@ export async function openBatchJobs(models: ModelRegistry, options: BatchJobsOpt
 }
 
 /** StartBatch and the common job API (GetJob, CancelJob, ListJobs, WatchJob). */
-export function batchJobHandlers(jobs: JobRuntime | undefined) {
+export function batchJobHandlers(jobs: JobRuntime | undefined): JobApiHandlers & { StartBatch: (request: BatchRequestMessage) => Promise<JobStatusMessage> } {
   if (!jobs) {
     const reason = 'batch jobs are disabled: set GENERATION_JOBS_DIR';
     return { StartBatch: refuseJobStart(reason), ...disabledJobHandlers(reason) };

@@ -3,6 +3,7 @@ export { JOB_FILE_VERSION, JOB_RUNTIME_DEFAULTS, JobRuntime, type JobFile } from
 export {
   TERMINAL_STATES,
   isTerminal,
+  type JobApiHandlers,
   type JobContext,
   type JobKind,
   type JobListFilter,

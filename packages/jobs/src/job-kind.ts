@@ -1,5 +1,5 @@
 import type { commonV1 } from '@select/contracts';
-import type { Logger } from '@select/platform';
+import type { CallContext, Logger } from '@select/platform';
 
 /** select.common.v1.JobStatus as services return it (uint64 as decimal strings, enums as 'JOB_STATE_*'). */
 export type JobStatus = commonV1.JobStatus__Output;
@@ -102,4 +102,12 @@ export interface JobPage {
   jobs: JobStatus[];
   /** '' on the last page. */
   nextPageToken: string;
+}
+
+/** The common job API's handlers, as `JobRuntime.grpcHandlers()` and `disabledJobHandlers()` return them. */
+export interface JobApiHandlers {
+  GetJob: (request: commonV1.JobRef__Output) => JobStatus;
+  CancelJob: (request: commonV1.JobRef__Output) => Promise<JobStatus>;
+  ListJobs: (request: commonV1.ListJobsRequest__Output) => commonV1.ListJobsResponse;
+  WatchJob: (request: commonV1.JobRef__Output, ctx: CallContext) => AsyncIterable<JobStatus>;
 }

@@ -5,7 +5,7 @@ import type { commonV1 } from '@select/contracts';
 import { ServiceError, isServiceError, status as GrpcStatus, writeFileAtomic, type CallContext, type Logger } from '@select/platform';
 import { JOB_ID_PATTERN, canonicalJson, defaultJobId } from './canonical-json.js';
 import { JobEvents } from './job-events.js';
-import { isTerminal, type JobKind, type JobListFilter, type JobPage, type JobRuntimeOptions, type JobState, type JobStatus } from './job-kind.js';
+import { isTerminal, type JobApiHandlers, type JobKind, type JobListFilter, type JobPage, type JobRuntimeOptions, type JobState, type JobStatus } from './job-kind.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -272,7 +272,7 @@ export class JobRuntime {
    * Handlers of the common job API for GrpcServer.addService: GetJob, CancelJob, ListJobs and WatchJob (a
    * server stream that ends at a terminal state and stops on the call's deadline or client cancel).
    */
-  grpcHandlers() {
+  grpcHandlers(): JobApiHandlers {
     return {
       GetJob: (request: commonV1.JobRef__Output): JobStatus => this.get(request.jobId),
       CancelJob: (request: commonV1.JobRef__Output): Promise<JobStatus> => this.cancel(request.jobId),
