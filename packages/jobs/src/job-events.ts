@@ -17,6 +17,8 @@ export class JobEvents {
   private chain: Promise<void> = Promise.resolve();
   private pending = 0;
   private closed = false;
+  /** close() stopped waiting: what is still queued is dropped. */
+  private abandoned = false;
 
   constructor(
     private readonly options: { service: string; brokers?: string[]; topicPrefix?: string } | false,
@@ -36,8 +38,12 @@ export class JobEvents {
     this.closed = true;
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)));
-    await Promise.race([this.chain, gaveUp]);
+    const sent = await Promise.race([this.chain.then(() => true), gaveUp.then(() => false)]);
     clearTimeout(timer);
+    if (!sent) {
+      this.abandoned = true;
+      this.logger.warn({ pending: this.pending }, 'job events still unsent at close are dropped');
+    }
     const producer = this.producer;
     this.producer = undefined;
     await producer?.disconnect().catch((err: unknown) => this.logger.warn({ err }, 'job events producer did not disconnect cleanly'));
@@ -53,12 +59,14 @@ export class JobEvents {
     this.pending++;
     this.chain = this.chain.then(async () => {
       try {
+        if (this.abandoned) return;
         if (!this.producer) {
           const producer = createEventProducer({
             clientId: options.service,
             source: options.service,
             ...(options.brokers && options.brokers.length > 0 ? { brokers: options.brokers } : {}),
             topicPrefix: options.topicPrefix ?? '',
+            logger: this.logger,
           });
           await producer.connect();
           this.producer = producer;
