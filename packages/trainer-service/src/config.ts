@@ -48,7 +48,7 @@ export const trainerConfigSchema = defineConfigSchema({
     min: 0,
     max: 256,
     default: 0,
-    doc: 'OMP_NUM_THREADS of training and probe processes; 0: PyTorch decides.',
+    doc: 'Threads of training processes (OMP_NUM_THREADS) and probes (torch.set_num_threads); 0: PyTorch decides.',
   },
   embeddingAddress: {
     env: 'TRAINER_EMBEDDING_ADDRESS',
