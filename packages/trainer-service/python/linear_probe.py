@@ -207,7 +207,8 @@ def write_onnx(path, W, b):
         [helper.make_tensor_value_info('logits', TensorProto.FLOAT, ['batch', c])],
         [numpy_helper.from_array(W.numpy().astype(np.float32), 'W'), numpy_helper.from_array(b.numpy().astype(np.float32), 'b')],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)], producer_name='select-trainer')
+    # IR version 8 (what opset 17 needs): onnx 1.23 writes 14 by default, which onnxruntime-node 1.2x cannot load
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)], producer_name='select-trainer', ir_version=8)
     onnx.checker.check_model(model)
     onnx.save(model, path)
 
