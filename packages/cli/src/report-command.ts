@@ -3,7 +3,7 @@
 // count, the curation funnel and sample thumbnails per class.
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { collectReportData, renderReport } from '@select/evaluator-service';
 import { createClickHouse } from '@select/metrics';
 import { writeFileAtomic } from '@select/platform';

@@ -35,7 +35,7 @@ function result(shiftId: string, benchmark: string, metric: string, value: numbe
     topic: 'select.evaluations.v1',
     partition: 0,
     offset: String(offset++),
-    key: payload.evalId,
+    key: payload.evalId ?? null,
   };
   return eventToRow(event, new Date('2026-01-01T00:00:00Z')).row;
 }
