@@ -83,27 +83,30 @@ save(
     ],
 )
 
-# earlier_max_self: per column j of X·Xᵀ, the best row i < j (SemDeDup's `triu(S, 1).max(0)`), one input.
+# earlier_max_self: per member j, its best earlier member i < j under X·Xᵀ (SemDeDup's `triu(S, 1).max(0)`).
+# S is symmetric, so the column maxima of the upper triangle are the row maxima of the lower one: row
+# reductions run over contiguous memory, column reductions would stride.
 save(
     'earlier_max_self',
     [
         helper.make_node('Gemm', ['x', 'x'], ['s'], transB=1),
-        helper.make_node('Constant', [], ['one'], value=helper.make_tensor('one', TensorProto.INT64, [], [1])),
-        helper.make_node('Trilu', ['s', 'one'], ['u'], upper=1),
-        helper.make_node('ReduceMax', ['u'], ['column_max'], axes=[0], keepdims=0),
-        helper.make_node('ArgMax', ['u'], ['column_argmax'], axis=0, keepdims=0, select_last_index=0),
+        helper.make_node('Constant', [], ['minus_one'], value=helper.make_tensor('minus_one', TensorProto.INT64, [], [-1])),
+        helper.make_node('Trilu', ['s', 'minus_one'], ['l'], upper=0),
+        helper.make_node('ReduceMax', ['l'], ['column_max'], axes=[1], keepdims=0),
+        helper.make_node('ArgMax', ['l'], ['column_argmax'], axis=1, keepdims=0, select_last_index=0),
     ],
     [value('x', TensorProto.FLOAT, ['n', 'd'])],
     [value('column_max', TensorProto.FLOAT, ['n']), value('column_argmax', TensorProto.INT64, ['n'])],
 )
 
-# earlier_max: per column j of A·Bᵀ (every row of A earlier than every row of B), the best row.
+# earlier_max: per row j of B, its best row of A (every row of A earlier than every row of B), computed
+# as B·Aᵀ with row reductions.
 save(
     'earlier_max',
     [
-        helper.make_node('Gemm', ['a', 'b'], ['s'], transB=1),
-        helper.make_node('ReduceMax', ['s'], ['column_max'], axes=[0], keepdims=0),
-        helper.make_node('ArgMax', ['s'], ['column_argmax'], axis=0, keepdims=0, select_last_index=0),
+        helper.make_node('Gemm', ['b', 'a'], ['s'], transB=1),
+        helper.make_node('ReduceMax', ['s'], ['column_max'], axes=[1], keepdims=0),
+        helper.make_node('ArgMax', ['s'], ['column_argmax'], axis=1, keepdims=0, select_last_index=0),
     ],
     [value('a', TensorProto.FLOAT, ['n', 'd']), value('b', TensorProto.FLOAT, ['m', 'd'])],
     [value('column_max', TensorProto.FLOAT, ['m']), value('column_argmax', TensorProto.INT64, ['m'])],

@@ -83,5 +83,7 @@ describe('dedupCluster', () => {
     await expect(dedupCluster(chain(), { eps: 1.5 }, js)).rejects.toThrow(/eps must be in \(0, 1\)/);
     await expect(dedupCluster(chain(), { eps: 0.1, rule: 'all' as never }, js)).rejects.toThrow(/rule must be one of one-per-group, semdedup/);
     await expect(dedupCluster(chain(), { eps: 0.1 }, js)).rejects.toThrow(/order nearest-centroid needs centroidSimilarity/);
+    const zero = { ids: ['a', 'b'], vectors: { data: Float32Array.from([1, 0, 0, 0]), rows: 2, dim: 2 } };
+    await expect(dedupCluster(zero, { eps: 0.1, order: 'input' }, js)).rejects.toThrow(/embedding 1 is all zeros/);
   });
 });

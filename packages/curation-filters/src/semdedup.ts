@@ -2,7 +2,7 @@
 // similarity above 1 - eps are duplicates; which members survive is the keep rule the caller chose.
 import { invalidArgument } from './errors.js';
 import type { EarlierMax, PairBlock, SimilarityKernel } from './similarity-kernel.js';
-import { normalizeRows, type Matrix } from './vectors.js';
+import type { Matrix } from './vectors.js';
 
 /**
  * - `one-per-group` (default): duplicates form groups (connected components of the "above 1 - eps"
@@ -120,9 +120,7 @@ export async function dedupCluster(members: ClusterMembers, options: SemDeDupOpt
   if (n <= 1) return { kept: [...members.ids], removed: [], duplicatePairs: 0 };
   const perm = keepOrder(members, order);
   const dim = members.vectors.dim;
-  const ordered = new Float32Array(n * dim);
-  perm.forEach((src, dst) => ordered.set(members.vectors.data.subarray(src * dim, src * dim + dim), dst * dim));
-  normalizeRows({ data: ordered, rows: n, dim }, 'embedding');
+  const ordered = orderedUnitRows(members.vectors.data, perm, dim);
   const threshold = 1 - eps;
 
   // positions below are in keep order
@@ -189,6 +187,21 @@ export async function dedupCluster(members: ClusterMembers, options: SemDeDupOpt
     }
   }
   return { kept, removed, duplicatePairs };
+}
+
+/** Rows of `data` in `perm` order, L2-normalised, in one pass (a zero or non-finite row is refused). */
+function orderedUnitRows(data: Float32Array, perm: readonly number[], dim: number): Float32Array {
+  const out = new Float32Array(perm.length * dim);
+  for (let dst = 0; dst < perm.length; dst++) {
+    const s = perm[dst]! * dim;
+    const o = dst * dim;
+    let q = 0;
+    for (let t = 0; t < dim; t++) q += data[s + t]! * data[s + t]!;
+    if (!(q > 0 && Number.isFinite(q))) throw invalidArgument(`SemDeDup: embedding ${perm[dst]} ${q === 0 ? 'is all zeros and has no direction' : 'contains NaN or infinite values'}`);
+    const inv = 1 / Math.sqrt(q);
+    for (let t = 0; t < dim; t++) out[o + t] = data[s + t]! * inv;
+  }
+  return out;
 }
 
 function find(parent: Int32Array, i: number): number {
