@@ -11,7 +11,9 @@ import { createLogger, resolveConfig, status } from '@select/platform';
 import { deleteTopicsWithPrefix, testBrokers } from '@select/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluatorConfigSchema, type EvaluatorConfig } from './config.js';
-import { call, connect, FIXTURES, readEvaluationEvents, TINY_CLASSIFIER, TINY_CLASSIFIER_7, WNIDS, writeImageFolder, type Client } from './fixtures.test-util.js';
+import { ShiftWriter } from '@select/datasets';
+import { loadImageNetTaxonomy } from '@select/taxonomy';
+import { call, COLORS, connect, FIXTURES, readEvaluationEvents, solidImage, TINY_CLASSIFIER, TINY_CLASSIFIER_7, WNIDS, writeImageFolder, type Client } from './fixtures.test-util.js';
 import { startEvaluatorServer, type EvaluatorServer } from './server.js';
 
 type JobStatus = commonV1.JobStatus__Output;
@@ -156,6 +158,54 @@ describe('evaluator service', () => {
     // tench: 20 of 60 red; goldfish: 13 of 40 green (i % 3 == 1 for i < 40)
     expect(results.scores.find((s) => s.metric === 'top1')).toMatchObject({ value: 33, numSamples: '100' });
   }, 120_000);
+
+  it('evaluates ObjectNet through its class mapping (an unmapped top-1 is wrong), ImageNet-C as the mean of its parts, and WebDataset shards with the ImageNet-R mask', async () => {
+    // ObjectNet: "reds" <- tench, "greens" <- goldfish only; a blue image (the shark output) maps to nothing
+    const objectnet = await writeImageFolder(join(work, 'objectnet'), { reds: ['red', 'red'], greens: ['green', 'blue'], unmapped_folder: ['red'] });
+    const mapping = join(work, 'objectnet-mapping.json');
+    await writeFile(mapping, JSON.stringify({ reds: [WNIDS[0]], greens: [WNIDS[1]] }));
+    // ImageNet-C: <corruption>/<severity>/<wnid>, images already 224x224 (no resize); one of the wrong size fails alone
+    const c = join(work, 'imagenet-c');
+    const part = async (path: string, spec: Record<string, Array<keyof typeof COLORS>>) => {
+      for (const [wnid, colors] of Object.entries(spec)) {
+        await mkdir(join(c, path, wnid), { recursive: true });
+        for (const [i, color] of colors.entries()) await writeFile(join(c, path, wnid, `${i}.png`), await solidImage(COLORS[color], 224, 224));
+      }
+    };
+    await part('gauss/1', { [WNIDS[0]]: ['red'], [WNIDS[1]]: ['green'] }); // 100
+    await part('gauss/2', { [WNIDS[0]]: ['red'], [WNIDS[1]]: ['red'] }); // 50
+    await part('blur/1', { [WNIDS[0]]: ['blue'], [WNIDS[1]]: ['green'] }); // 50
+    await writeFile(join(c, 'blur/1', WNIDS[1], 'small.png'), await solidImage(COLORS.green, 100, 100));
+    // WebDataset shards labelled by class index: goldfish green, shark blue, and a tench (not an ImageNet-R class)
+    const taxonomy = loadImageNetTaxonomy();
+    const shards = join(work, 'wds');
+    const writer = await ShiftWriter.open(shards, { name: 'wds-eval', strategy: 'test', classes: taxonomy.classes.map((k) => k.wnid) });
+    await writer.add({ sourceId: 'a', classIndex: taxonomy.classByWnid(WNIDS[1]).index, image: await solidImage(COLORS.green) });
+    await writer.add({ sourceId: 'b', classIndex: taxonomy.classByWnid(WNIDS[2]).index, image: await solidImage(COLORS.blue) });
+    await writer.add({ sourceId: 'c', classIndex: taxonomy.classByWnid(WNIDS[0]).index, image: await solidImage(COLORS.red) });
+    await writer.close();
+
+    await call(client, 'EvaluateModel', {
+      evalId: 'ood-sets',
+      checkpointUri: TINY_CLASSIFIER,
+      sets: [
+        { name: 'objectnet', uri: objectnet, format: 'imagefolder', classSubset: 'objectnet', classMappingUri: mapping },
+        { name: 'imagenet-c', uri: c, format: 'imagenet-c' },
+        { name: 'imagenet-r', uri: shards, format: 'webdataset', classSubset: 'imagenet-r' },
+      ],
+    });
+    const ended = await finished('ood-sets');
+    expect(ended.state, ended.message).toBe('JOB_STATE_SUCCEEDED');
+    const results = await call<evaluatorV1.GetResultsResponse__Output>(client, 'GetResults', { evalId: 'ood-sets' });
+    const top1 = Object.fromEntries(results.scores.filter((s) => s.metric === 'top1').map((s) => [s.benchmark, [s.value, Number(s.numSamples)]]));
+    expect(top1['objectnet']).toEqual([75, 4]); // the unmapped folder is not evaluated
+    expect(top1['imagenet-c/gauss/1']).toEqual([100, 2]);
+    expect(top1['imagenet-c/gauss/2']).toEqual([50, 2]);
+    expect(top1['imagenet-c/blur/1']).toEqual([50, 2]); // the 100x100 image failed alone
+    expect(top1['imagenet-c']![0]).toBeCloseTo(200 / 3, 10);
+    expect(top1['imagenet-c']![1]).toBe(6);
+    expect(top1['imagenet-r']).toEqual([100, 2]); // the tench sample is outside ImageNet-R's classes: failed, not counted
+  }, 90_000);
 
   it('loads a published per-class table as a reference shift and refuses a malformed one', async () => {
     const loaded = await call<evaluatorV1.LoadReferenceTableResponse__Output>(client, 'LoadReferenceTable', { shiftId: 'toy-paper', path: join(FIXTURES, 'toy-stats-complete.csv') });
