@@ -112,7 +112,7 @@ describe.skipIf(!hasPython)('linear-probe and knn-bank backends', () => {
       const stats = await unary<retrievalV1.IndexInfo__Output>(client, 'GetStats', { name: 'bank-test' }, { deadlineMs: 10_000 });
       expect(Number(stats.size)).toBe(60);
       // a bank vector finds itself, with its class in the metadata
-      const bank = await NpyReader.open(join(done.outputUri, 'bank', 'bank.npy'));
+      const bank = await NpyReader.open(join(done.outputUri, 'bank', 'features.npy'));
       const row = await bank.readRows(55, 1);
       await bank.close();
       let norm = 0;

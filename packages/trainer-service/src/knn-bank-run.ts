@@ -104,7 +104,8 @@ async function runBank(ctx: JobContext<KnnBankRequest, { stage: string }>, optio
   const rows = bank.labels.length;
   const bankDir = join(runDir, 'bank');
   await mkdir(bankDir, { recursive: true });
-  await writeNpy(join(bankDir, 'bank.npy'), bank.vectors, { dim: bank.dim });
+  // features.npy + labels.npy: the layout the evaluator's evaluate-knn takes as bank_uri
+  await writeNpy(join(bankDir, 'features.npy'), bank.vectors, { dim: bank.dim });
   await writeNpy(join(bankDir, 'labels.npy'), Float32Array.from(bank.labels), { dim: 1 });
   await writeFileAtomic(
     join(bankDir, 'bank.json'),
