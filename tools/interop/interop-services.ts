@@ -2,7 +2,7 @@
 // src/main.ts, configured by environment as a user would), what reflection must list, and one unary and one
 // server-streaming call with a check on the answer. Adding a service (curator, trainer, evaluator) is one
 // more entry.
-import { copyFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeNpy } from '@select/datasets';
@@ -74,6 +74,20 @@ async function writeClipRetrievalFolder(root: string, rows: number): Promise<str
     ],
   });
   return root;
+}
+
+/** An openclipart-layout SVG whose title is `title` (the caption the substring match reads). */
+function writeSvg(file: string, title: string): void {
+  mkdirSync(join(file, '..'), { recursive: true });
+  writeFileSync(
+    file,
+    `<?xml version="1.0" encoding="UTF-8"?>
+<svg xmlns="http://www.w3.org/2000/svg" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:cc="http://creativecommons.org/ns#" xmlns:dc="http://purl.org/dc/elements/1.1/" width="64" height="48">
+<metadata><rdf:RDF><cc:Work><dc:title>${title}</dc:title></cc:Work></rdf:RDF></metadata>
+<rect x="4" y="4" width="30" height="30" fill="hsl(120,70%,50%)"/>
+</svg>
+`,
+  );
 }
 
 /** The PNG header's width and height. */
@@ -201,6 +215,53 @@ export const INTEROP_SERVICES: InteropService[] = [
         expect(images).toHaveLength(1);
         expect(images[0]).toMatchObject({ seed: '7', mimeType: 'image/png' });
         expect(pngSize(images[0]?.['image'])).toEqual({ width: 64, height: 64 });
+      },
+    },
+  },
+  {
+    name: 'curator',
+    packageDir: 'packages/curator',
+    env: (world) => ({
+      CURATOR_PORT: '0',
+      CURATOR_DATA_DIR: join(world.dir, 'curator'),
+      KAFKA_BROKERS: world.brokers.join(','),
+      CURATOR_KAFKA_TOPIC_PREFIX: world.topicPrefix,
+      CURATOR_WORKER_GROUP: `${world.topicPrefix}curator-workers`,
+      CURATOR_LOCAL_WORKERS: '1',
+      CURATOR_WORKER_SESSION_TIMEOUT_MS: '6000',
+      CURATOR_PROGRESS_INTERVAL_MS: '100',
+    }),
+    services: ['select.curation.v1.CuratorService'],
+    file: 'select/curation/v1/curation.proto',
+    dependencies: ['select/common/v1/common.proto'],
+    unary: {
+      method: 'select.curation.v1.CuratorService/ListStrategies',
+      request: () => ({}),
+      check(responses) {
+        const strategies = responses[0]?.['strategies'] as { name: string; role: string }[];
+        expect(strategies).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'substring-match', role: 'strategy' })]));
+      },
+    },
+    stream: {
+      method: 'select.curation.v1.CuratorService/WatchJob',
+      async request(world, address) {
+        // A dry run of strategy 2 (caption substring match) over three openclipart-layout SVGs.
+        const pool = join(world.dir, 'clipart');
+        writeSvg(join(pool, 'animals', 'tench.svg'), 'a tench in a lake');
+        writeSvg(join(pool, 'animals', 'goldfish.svg'), 'goldfish');
+        writeSvg(join(pool, 'misc', 'shape.svg'), 'abstract shape');
+        const job = await world.startJob(address, 'select.curation.v1.CuratorService/StartCuration', {
+          shiftName: 'interop-substring',
+          pool: { uri: pool, format: 'openclipart', name: 'interop-clipart' },
+          steps: [{ name: 'substring-match', paramsJson: '{}' }],
+          dryRun: true,
+          taskSize: 3,
+        });
+        return { jobId: job['jobId'] };
+      },
+      check(responses) {
+        expect(jobState(responses)).toBe('JOB_STATE_SUCCEEDED');
+        expect(responses.at(-1)).toMatchObject({ done: '3', total: '3' });
       },
     },
   },
