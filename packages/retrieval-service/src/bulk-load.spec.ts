@@ -2,7 +2,9 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { writeNpy } from '@select/datasets';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createEventConsumer, type ReceivedEvent } from '@select/events';
+import { deleteTopicsWithPrefix, testBrokers } from '@select/testing';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { clustered, startTestServer, statusOf, tempDir } from './fixtures.test-util.js';
 import { RetrievalClient, type JobStatusMsg } from './retrieval-client.js';
 
@@ -196,4 +198,42 @@ describe('the common job API of the retrieval service (ListJobs, WatchJob, Cance
     expect(job).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', done: '12000' });
     expect(job.message).toBe('loaded 12000 vectors (0 replaced an existing id), skipped 0');
   });
+});
+
+describe('BulkLoad events', () => {
+  const prefix = `t-retrieval-${Math.random().toString(16).slice(2, 10)}-`;
+  afterAll(() => deleteTopicsWithPrefix(prefix, testBrokers()));
+
+  it('publishes JobLifecycle and JobProgress on select.jobs.v1, keyed by the job id', async () => {
+    await writeClipRetrievalFolder(join(dir.path, 'pool'), [clustered(200, D, 4)]);
+    const running = await startTestServer(join(dir.path, 'data'), { publishJobEvents: true, kafkaBrokers: testBrokers(), kafkaTopicPrefix: prefix });
+    const client = new RetrievalClient(running.address);
+    await client.createIndex({ name: 'pool', dimension: D });
+    const { jobId } = await client.bulkLoad({ index: 'pool', inputUri: join(dir.path, 'pool') });
+    expect((await waitForJob(client, jobId)).state).toBe('JOB_STATE_SUCCEEDED');
+    client.close();
+    await running.close(); // flushes the events
+
+    const events: ReceivedEvent[] = [];
+    const consumer = createEventConsumer({
+      brokers: testBrokers(),
+      clientId: 'retrieval-events-test',
+      groupId: `${prefix}group`,
+      topicPrefix: prefix,
+      topics: ['jobs'],
+      fromBeginning: true,
+      handleBatch: async (batch) => void events.push(...batch),
+    });
+    await consumer.start();
+    try {
+      for (let i = 0; i < 600 && !events.some((e) => (e.payload as { state?: string }).state === 'JOB_STATE_SUCCEEDED'); i++) await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      await consumer.stop();
+    }
+    expect(events.every((e) => e.key === jobId)).toBe(true);
+    const lifecycle = events.filter((e) => e.envelope.type === 'select.events.v1.JobLifecycle').map((e) => (e.payload as { state: string }).state);
+    expect(lifecycle).toEqual(['JOB_STATE_RUNNING', 'JOB_STATE_SUCCEEDED']);
+    const progress = events.filter((e) => e.envelope.type === 'select.events.v1.JobProgress').map((e) => e.payload as { done: string; total: string; unit: string });
+    expect(progress.at(-1)).toMatchObject({ done: '200', total: '200', unit: 'vectors' });
+  }, 90_000);
 });

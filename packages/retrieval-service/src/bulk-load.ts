@@ -229,8 +229,14 @@ export function bulkLoadJob(catalog: IndexCatalog, options: BulkLoadOptions): Jo
 /** The retrieval service's job runtime (state in `<dataDir>/.jobs`) with BulkLoad registered, not resumed yet. */
 export async function openBulkLoadJobs(
   catalog: IndexCatalog,
-  options: BulkLoadOptions & { dataDir: string; concurrency: number; logger: Logger },
+  options: BulkLoadOptions & { dataDir: string; concurrency: number; logger: Logger; events: { brokers: string[]; topicPrefix: string } | false },
 ): Promise<JobRuntime> {
-  const jobs = await JobRuntime.open({ dir: join(options.dataDir, '.jobs'), service: 'retrieval-service', concurrency: options.concurrency, logger: options.logger });
+  const jobs = await JobRuntime.open({
+    dir: join(options.dataDir, '.jobs'),
+    service: 'retrieval-service',
+    concurrency: options.concurrency,
+    events: options.events,
+    logger: options.logger,
+  });
   return jobs.register(bulkLoadJob(catalog, options));
 }

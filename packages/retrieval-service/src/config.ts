@@ -55,6 +55,24 @@ export const retrievalConfigSchema = defineConfigSchema({
     default: 2,
     doc: 'BulkLoad jobs running at once; more wait QUEUED. Job state lives in `<RETRIEVAL_DATA_DIR>/.jobs`.',
   },
+  publishJobEvents: {
+    env: 'RETRIEVAL_PUBLISH_JOB_EVENTS',
+    type: 'bool',
+    default: true,
+    doc: 'Publish JobLifecycle and JobProgress events of BulkLoad jobs to Kafka (topic select.jobs.v1).',
+  },
+  kafkaBrokers: {
+    env: 'KAFKA_BROKERS',
+    type: 'list',
+    default: ['127.0.0.1:9092'],
+    doc: 'Kafka bootstrap brokers for job lifecycle and progress events.',
+  },
+  kafkaTopicPrefix: {
+    env: 'KAFKA_TOPIC_PREFIX',
+    type: 'string',
+    default: '',
+    doc: 'Prefix of every Kafka topic name (tests, multi-tenant clusters).',
+  },
 });
 
 export type RetrievalConfig = ConfigOf<typeof retrievalConfigSchema>;

@@ -46,7 +46,7 @@ export async function startTestServer(
   dataDir: string,
   overrides: Partial<RetrievalConfig> = {},
 ): Promise<RetrievalServer & { logs: () => Record<string, unknown>[] }> {
-  const config = resolveConfig(retrievalConfigSchema, { dataDir, host: '127.0.0.1', port: 0, threads: 2, ...overrides }, {});
+  const config = resolveConfig(retrievalConfigSchema, { dataDir, host: '127.0.0.1', port: 0, threads: 2, publishJobEvents: false, ...overrides }, {});
   const { logger, lines } = quietLogger();
   const running = await startRetrievalServer(config, { logger });
   return Object.assign(running, { logs: lines });

@@ -39,7 +39,13 @@ export async function startRetrievalServer(config: RetrievalConfig, options: { l
   logger.info({ indexes: catalog.list().length, failed: catalog.failures().length, ms: Date.now() - started }, 'indexes opened');
 
   const gate = new SearchGate(config.maxConcurrentSearches, config.maxQueuedSearches);
-  const jobs = await openBulkLoadJobs(catalog, { batchSize: config.addBatchSize, dataDir: config.dataDir, concurrency: config.jobConcurrency, logger });
+  const jobs = await openBulkLoadJobs(catalog, {
+    batchSize: config.addBatchSize,
+    dataDir: config.dataDir,
+    concurrency: config.jobConcurrency,
+    events: config.publishJobEvents ? { brokers: config.kafkaBrokers, topicPrefix: config.kafkaTopicPrefix } : false,
+    logger,
+  });
   const server = createGrpcServer({ ...serverOptionsFromConfig(config), name: 'retrieval-service', logger });
   server.addService(retrievalPackageDefinition(), SERVICE_NAME, {
     ...indexAdminHandlers(catalog),
