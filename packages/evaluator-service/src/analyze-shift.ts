@@ -7,8 +7,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { evaluatorV1 } from '@select/contracts';
 import { NpyReader } from '@select/datasets';
+import { sql, type ClickHouse } from '@select/metrics';
 import { ServiceError } from '@select/platform';
 import type { ImageNetTaxonomy } from '@select/taxonomy';
+import { shiftCorrelations } from './metrics/correlation.js';
 import { cmmd, contaminationRate, nearDuplicateRate } from './metrics/embedding-analytics.js';
 import type { Linalg, Matrix } from './metrics/linalg.js';
 import { classCountMetrics, clipScore } from './metrics/shift-analytics.js';
@@ -80,6 +82,46 @@ export interface AnalyzeShiftDeps {
   taxonomy: ImageNetTaxonomy;
   results: ResultSink;
   linalg: () => Promise<Linalg>;
+  clickhouse: () => ClickHouse;
+}
+
+/** Per-class values of one shift, benchmark and metric from the sink's evaluation_class_results view (seeds averaged). */
+async function classValues(ch: ClickHouse, shiftId: string, benchmark: string, metric: string): Promise<Map<number, number>> {
+  const rows = await ch.query<{ class_index: number | string; value: number | string }>(
+    sql`SELECT class_index, avg(value) AS value FROM evaluation_class_results WHERE shift_id = ${shiftId} AND benchmark = ${benchmark} AND metric = ${metric} GROUP BY class_index`,
+  );
+  return new Map(rows.map((r) => [Number(r.class_index), Number(r.value)]));
+}
+
+async function correlationRecords(request: evaluatorV1.AnalyzeShiftRequest__Output, counts: number[], ch: ClickHouse): Promise<ResultRecord[]> {
+  const benchmark = request.correlationBenchmark;
+  const read = (shift: string, bench: string, metric: string) =>
+    classValues(ch, shift, bench, metric).catch((error: Error) => {
+      throw ServiceError.unavailable(`per-class results could not be read from ClickHouse: ${error.message.split('\n')[0]}`, { cause: error });
+    });
+  const accuracy = await read(request.shiftId, benchmark, 'class_accuracy');
+  const precision = await read(request.shiftId, benchmark, 'class_precision');
+  if (accuracy.size === 0) {
+    throw ServiceError.failedPrecondition(`no per-class accuracy of shift ${request.shiftId} on ${benchmark} in ClickHouse: evaluate a model trained on it first`);
+  }
+  const reference = request.referenceShiftId;
+  const referenceAccuracy = reference ? await read(reference, benchmark, 'class_accuracy') : undefined;
+  const referenceCounts = reference ? await read(reference, SHIFT_BENCHMARK, 'class_count') : undefined;
+  if (reference && referenceAccuracy!.size === 0) throw ServiceError.failedPrecondition(`no per-class accuracy of reference shift ${reference} on ${benchmark} in ClickHouse`);
+  const found = shiftCorrelations({
+    counts,
+    accuracy,
+    precision,
+    ...(referenceAccuracy ? { referenceAccuracy } : {}),
+    ...(referenceCounts && referenceCounts.size > 0 ? { referenceCounts } : {}),
+  });
+  const records: ResultRecord[] = [];
+  for (const [name, c] of Object.entries(found)) {
+    const params = { pairs: c.n, ...(reference ? { reference } : {}) };
+    records.push({ benchmark: `correlations:${benchmark}`, metric: `${name}_pearson`, value: c.pearson, numSamples: c.n, params });
+    records.push({ benchmark: `correlations:${benchmark}`, metric: `${name}_spearman`, value: c.spearman, numSamples: c.n, params });
+  }
+  return records;
 }
 
 export async function analyzeShift(request: evaluatorV1.AnalyzeShiftRequest__Output, deps: AnalyzeShiftDeps): Promise<evaluatorV1.ShiftAnalysis> {
@@ -129,6 +171,8 @@ export async function analyzeShift(request: evaluatorV1.AnalyzeShiftRequest__Out
   } else if (request.referenceEmbeddingsUri || request.contaminationSets.length > 0) {
     throw ServiceError.invalidArgument('CMMD and contamination need the shift’s own embeddings_uri');
   }
+  if (request.correlationBenchmark) records.push(...(await correlationRecords(request, counts, deps.clickhouse())));
+  else if (request.referenceShiftId) throw ServiceError.invalidArgument('reference_shift_id needs correlation_benchmark (the evaluation set whose per-class results are compared)');
   const identity: ResultIdentity = { evalId: `analyze-${request.shiftId}`, runId: '', shiftId: request.shiftId, modelId: '', seed: 0, kind: 'analyze-shift' };
   await deps.results.publish(identity, records);
   const extra: Record<string, number> = {};

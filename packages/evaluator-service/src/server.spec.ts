@@ -228,7 +228,7 @@ describe('evaluator service', () => {
     await expect(call(client, 'AnalyzeShift', { shiftId: 'nope', shiftUri: join(work, 'missing') })).rejects.toMatchObject({ code: status.NOT_FOUND });
   });
 
-  it('serves the leaderboard from ClickHouse with ranks and the gap to a reference', async () => {
+  it('serves the leaderboard from ClickHouse with ranks and the gap to a reference, and SELECT’s correlations from per-class results', async () => {
     const database = `select_test_evallb_${randomBytes(4).toString('hex')}`;
     const admin = createClickHouse({ database: 'default' });
     await admin.command(sql`CREATE DATABASE ${sql.id(database)}`);
@@ -244,6 +244,28 @@ describe('evaluator service', () => {
         ['in1000', 1, 1, 78, 0],
         ['oi1000', 2, 2, 43.3, -34.7],
       ]);
+
+      // SELECT's correlations from per-class results (the relation the sink's view provides, filled directly)
+      await ch.command(
+        sql`CREATE TABLE evaluation_class_results (shift_id String, benchmark String, metric String, class_index Int32, class_name String, seed Int64, value Float64, num_samples UInt64, eval_id String) ENGINE = Memory`,
+      );
+      await ch.command(sql`INSERT INTO evaluation_class_results VALUES
+        ('corr-shift', 'imagenet-val', 'class_accuracy', 0, 'a', 0, 90, 5, 'e'), ('corr-shift', 'imagenet-val', 'class_accuracy', 5, 'b', 0, 40, 5, 'e'), ('corr-shift', 'imagenet-val', 'class_accuracy', 7, 'c', 0, 10, 5, 'e'),
+        ('corr-shift', 'imagenet-val', 'class_precision', 0, 'a', 0, 80, 5, 'e'), ('corr-shift', 'imagenet-val', 'class_precision', 5, 'b', 0, 50, 5, 'e'), ('corr-shift', 'imagenet-val', 'class_precision', 7, 'c', 0, 20, 5, 'e'),
+        ('in1000', 'imagenet-val', 'class_accuracy', 0, 'a', 0, 70, 5, 'r'), ('in1000', 'imagenet-val', 'class_accuracy', 5, 'b', 0, 75, 5, 'r'), ('in1000', 'imagenet-val', 'class_accuracy', 7, 'c', 0, 80, 5, 'r')`);
+      const shift = join(work, 'corr-shift');
+      await mkdir(shift, { recursive: true });
+      await writeFile(join(shift, 'class_counts.json'), JSON.stringify([{ class_index: 0, wnid: WNIDS[0], count: 600 }, { class_index: 5, wnid: 'x', count: 100 }]));
+      const analysis = await call<evaluatorV1.ShiftAnalysis__Output>(client, 'AnalyzeShift', { shiftId: 'corr-shift', shiftUri: shift, correlationBenchmark: 'imagenet-val', referenceShiftId: 'in1000' });
+      // precision 80 > 50 > 20 with counts 600 > 100 > 0; accuracy falls where IN1000's rises
+      expect(analysis.extra['precision_vs_count_spearman']).toBeCloseTo(1, 12);
+      expect(analysis.extra['precision_vs_recall_spearman']).toBeCloseTo(1, 12);
+      expect(analysis.extra['accuracy_vs_reference_spearman']).toBeCloseTo(-1, 12);
+      expect(analysis.extra['precision_vs_count_pearson']).toBeGreaterThan(0.8);
+      await expect(call(client, 'AnalyzeShift', { shiftId: 'x', shiftUri: shift, correlationBenchmark: 'imagenet-sketch' })).rejects.toMatchObject({
+        code: status.FAILED_PRECONDITION,
+        message: expect.stringMatching(/no per-class accuracy of shift x on imagenet-sketch/),
+      });
     } finally {
       await admin.command(sql`DROP DATABASE IF EXISTS ${sql.id(database)}`);
       await Promise.all([ch.close(), admin.close()]);

@@ -75,7 +75,7 @@ export async function startEvaluatorServer(config: EvaluatorConfig, options: Eva
   server.addService(packageDefinition('evaluator'), SERVICE_NAME, {
     EvaluateModel: async (req: evaluatorV1.EvaluateModelRequest__Output) => runtime.start(EVALUATE_MODEL_KIND, await normalizeEvaluateModel(req)),
     EvaluateKnn: async (req: evaluatorV1.KnnRequest__Output) => runtime.start(EVALUATE_KNN_KIND, normalizeEvaluateKnn(req)),
-    AnalyzeShift: (req: evaluatorV1.AnalyzeShiftRequest__Output) => analyzeShift(req, { taxonomy, results, linalg: getLinalg }),
+    AnalyzeShift: (req: evaluatorV1.AnalyzeShiftRequest__Output) => analyzeShift(req, { taxonomy, results, linalg: getLinalg, clickhouse }),
     GetResults: async (req: evaluatorV1.GetResultsRequest__Output): Promise<evaluatorV1.GetResultsResponse> => {
       if (!req.evalId) throw ServiceError.invalidArgument('eval_id is required');
       const status = runtime.get(req.evalId);

@@ -54,3 +54,28 @@ export function ranks(values: readonly number[]): number[] {
   }
   return out;
 }
+
+/** Per-class inputs of SELECT's reported correlations; maps are keyed by class index. */
+export interface ShiftCorrelationInput {
+  counts: readonly number[];
+  accuracy: ReadonlyMap<number, number>;
+  precision: ReadonlyMap<number, number>;
+  referenceAccuracy?: ReadonlyMap<number, number>;
+  referenceCounts?: ReadonlyMap<number, number>;
+}
+
+/** Named correlations over the classes both sides have a value for. */
+export function shiftCorrelations(input: ShiftCorrelationInput): Record<string, Correlation> {
+  const classes = [...new Set([...input.accuracy.keys(), ...input.precision.keys()])].sort((a, b) => a - b);
+  const pick = (m: ReadonlyMap<number, number> | undefined, c: number): number => m?.get(c) ?? Number.NaN;
+  const out: Record<string, Correlation> = {
+    precision_vs_count: correlate(classes.map((c) => pick(input.precision, c)), classes.map((c) => input.counts[c] ?? Number.NaN)),
+    precision_vs_recall: correlate(classes.map((c) => pick(input.precision, c)), classes.map((c) => pick(input.accuracy, c))),
+  };
+  if (input.referenceAccuracy) out['accuracy_vs_reference'] = correlate(classes.map((c) => pick(input.accuracy, c)), classes.map((c) => pick(input.referenceAccuracy, c)));
+  if (input.referenceCounts) {
+    const all = input.counts.map((_, c) => c);
+    out['count_vs_reference_count'] = correlate(all.map((c) => input.counts[c]!), all.map((c) => pick(input.referenceCounts, c)));
+  }
+  return out;
+}

@@ -72,3 +72,50 @@ describe('correlate', () => {
     expect(correlate([1], [2]).pearson).toBeNaN();
   });
 });
+
+describe('shiftCorrelations', () => {
+  it('pairs per-class values by class and leaves out classes without a value', async () => {
+    const { shiftCorrelations } = await import('./correlation.js');
+    const r = shiftCorrelations({
+      counts: [10, 100, 1000, 0],
+      accuracy: new Map([
+        [0, 20],
+        [1, 40],
+        [2, 90],
+        [3, 0],
+      ]),
+      // class 3 was never predicted: no precision
+      precision: new Map([
+        [0, 30],
+        [1, 50],
+        [2, 70],
+      ]),
+      referenceAccuracy: new Map([
+        [0, 90],
+        [1, 60],
+        [2, 30],
+        [3, 100],
+      ]),
+      referenceCounts: new Map([
+        [0, 1300],
+        [1, 1300],
+        [2, 1300],
+        [3, 1299],
+      ]),
+    });
+    // precision rises with count over classes 0..2: Spearman 1; Pearson of (30,50,70) against (10,100,1000) by hand
+    expect(r['precision_vs_count']!.n).toBe(3);
+    expect(r['precision_vs_count']!.spearman).toBeCloseTo(1, 12);
+    const mx = 50;
+    const my = 370;
+    const sxy = (30 - mx) * (10 - my) + 0 + (70 - mx) * (1000 - my);
+    const sxx = 400 + 0 + 400;
+    const syy = (10 - my) ** 2 + (100 - my) ** 2 + (1000 - my) ** 2;
+    expect(r['precision_vs_count']!.pearson).toBeCloseTo(sxy / Math.sqrt(sxx * syy), 12);
+    expect(r['precision_vs_recall']!.spearman).toBeCloseTo(1, 12);
+    // accuracy falls where the reference's rises: -1 in rank over all four classes
+    expect(r['accuracy_vs_reference']).toMatchObject({ n: 4 });
+    expect(r['accuracy_vs_reference']!.spearman).toBeCloseTo(-1, 12);
+    expect(r['count_vs_reference_count']!.n).toBe(4);
+  });
+});
