@@ -31,6 +31,8 @@ export interface RunReport {
   recipe?: Recipe;
   /** The last checkpoint file (timm: last.pth.tar). */
   checkpointUri?: string;
+  /** timm: optimizer steps per epoch (from the log), so epoch metrics get the same steps after a restart. */
+  updatesPerEpoch?: number;
 }
 
 export const RUN_REPORT_FILE = 'run.json';
@@ -43,6 +45,7 @@ export const RUN_REPORT_FILE = 'run.json';
  */
 export class RunBoard {
   private readonly reports = new Map<string, RunReport>();
+  private readonly updates = new Map<string, Promise<void>>();
   private readonly listeners = new Map<string, Set<(m: RunMetric) => void>>();
   private producer: EventProducer | null = null;
   private connecting: Promise<EventProducer | null> | null = null;
@@ -77,22 +80,27 @@ export class RunBoard {
     if (!this.reports.has(runId)) this.reports.set(runId, { ...report, epoch: 0, step: 0, artifactUri: '', results: {} });
   }
 
-  /** Updates and persists the run's report (atomic). */
-  async update(runId: string, patch: Partial<RunReport> & Pick<RunReport, 'backend'>): Promise<RunReport> {
-    const current = (await this.report(runId)) ?? {
-      runId,
-      backend: patch.backend,
-      shiftId: '',
-      shiftUri: '',
-      recipeName: '',
-      epoch: 0,
-      step: 0,
-      artifactUri: '',
-      results: {},
-    };
-    const next: RunReport = { ...current, ...patch, results: { ...current.results, ...(patch.results ?? {}) } };
-    this.reports.set(runId, next);
-    await writeFileAtomic(join(this.runDir(runId), RUN_REPORT_FILE), JSON.stringify(next, null, 1));
+  /** Updates and persists the run's report (atomic); the updates of one run apply in call order. */
+  update(runId: string, patch: Partial<RunReport> & Pick<RunReport, 'backend'>): Promise<RunReport> {
+    const previous = this.updates.get(runId) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const current = (await this.report(runId)) ?? {
+        runId,
+        backend: patch.backend,
+        shiftId: '',
+        shiftUri: '',
+        recipeName: '',
+        epoch: 0,
+        step: 0,
+        artifactUri: '',
+        results: {},
+      };
+      const merged: RunReport = { ...current, ...patch, results: { ...current.results, ...(patch.results ?? {}) } };
+      this.reports.set(runId, merged);
+      await writeFileAtomic(join(this.runDir(runId), RUN_REPORT_FILE), JSON.stringify(merged, null, 1));
+      return merged;
+    });
+    this.updates.set(runId, next.then(() => undefined, () => undefined));
     return next;
   }
 

@@ -149,11 +149,13 @@ async function runTimm(ctx: JobContext<TimmRunRequest, { epochsDone: number }>, 
 
   const summaryFile = join(outDir, 'summary.csv');
   const last = join(outDir, 'last.pth.tar');
-  // epochs already in summary.csv were reported by an earlier attempt (same event ids: replays replace rows)
+  // Epochs already in summary.csv are reported again when the steps per epoch are known from an earlier attempt
+  // (same event ids, so ClickHouse keeps one row each, and none is lost to a crash between a row and its events);
+  // otherwise they count as reported.
+  let updatesPerEpoch = (await board.report(runId))?.updatesPerEpoch ?? 0;
   const emitted = new Map<number, string>();
-  for (const [epoch, row] of latestPerEpoch(await readRows(summaryFile))) emitted.set(epoch, JSON.stringify(row));
-  let epochsDone = emitted.size;
-  let updatesPerEpoch = 0;
+  if (updatesPerEpoch === 0) for (const [epoch, row] of latestPerEpoch(await readRows(summaryFile))) emitted.set(epoch, JSON.stringify(row));
+  let epochsDone = await takeRows(0);
   if (epochsDone < req.recipe.epochs) {
     const args = [
       '-c', join(runDir, 'recipe.yaml'),
@@ -178,11 +180,13 @@ async function runTimm(ctx: JobContext<TimmRunRequest, { epochsDone: number }>, 
       env,
       logFile: join(runDir, 'train.log'),
       onLine(line) {
-        const upe = parseUpdatesPerEpoch(line);
-        if (upe) updatesPerEpoch = upe;
+        const upe = parseUpdatesPerEpoch(line) ?? parseTrainLine(line)?.updatesPerEpoch;
+        if (upe && upe !== updatesPerEpoch) {
+          updatesPerEpoch = upe;
+          void board.update(runId, { backend: 'timm', updatesPerEpoch: upe }).catch(() => undefined);
+        }
         const step = parseTrainLine(line);
         if (step) {
-          updatesPerEpoch = step.updatesPerEpoch;
           board.metrics(runId, req.shiftId, step.metrics);
           const last = step.metrics[0]!;
           void board.update(runId, { backend: 'timm', epoch: step.epoch, step: last.step }).catch(() => undefined);
