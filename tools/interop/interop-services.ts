@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeNpy } from '@select/datasets';
 import { parquetWriteFile } from 'hyparquet-writer';
+import sharp from 'sharp';
 import { expect } from 'vitest';
 import type { Json } from './interop-clients.js';
 
@@ -74,6 +75,38 @@ async function writeClipRetrievalFolder(root: string, rows: number): Promise<str
     ],
   });
   return root;
+}
+
+const TINY_CLASSIFIER = join(REPO, 'packages/evaluator-service/test/fixtures/tiny-classifier');
+const TINY_EVAL_ID = 'interop-tiny';
+
+/**
+ * Starts (or finds: the same request is the same job) an evaluation of the evaluator's tiny colour classifier
+ * on three solid-colour images and waits, by GetJob over grpcurl, until it finished. Its JobStatus.
+ */
+async function tinyEvaluation(world: InteropWorld, address: string): Promise<Json> {
+  const set = join(world.dir, 'eval-set');
+  const images: Array<[string, [number, number, number]]> = [
+    ['n01440764', [220, 20, 20]],
+    ['n01443537', [20, 220, 20]],
+    ['n01484850', [20, 20, 220]],
+  ];
+  for (const [wnid, [r, g, b]] of images) {
+    mkdirSync(join(set, wnid), { recursive: true });
+    await sharp({ create: { width: 40, height: 32, channels: 3, background: { r, g, b } } }).png().toFile(join(set, wnid, '0000.png'));
+  }
+  let status = await world.startJob(address, 'select.evaluator.v1.EvaluatorService/EvaluateModel', {
+    evalId: TINY_EVAL_ID,
+    checkpointUri: TINY_CLASSIFIER,
+    sets: [{ name: 'imagenet-val', uri: set, format: 'imagefolder' }],
+  });
+  const deadline = Date.now() + 60_000;
+  while (status['state'] === 'JOB_STATE_QUEUED' || status['state'] === 'JOB_STATE_RUNNING' || status['state'] === undefined) {
+    if (Date.now() > deadline) throw new Error(`the tiny evaluation did not finish in 60 s: ${JSON.stringify(status)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    status = await world.startJob(address, 'select.evaluator.v1.EvaluatorService/GetJob', { jobId: TINY_EVAL_ID });
+  }
+  return status;
 }
 
 /** An openclipart-layout SVG whose title is `title` (the caption the substring match reads). */
@@ -262,6 +295,43 @@ export const INTEROP_SERVICES: InteropService[] = [
       check(responses) {
         expect(jobState(responses)).toBe('JOB_STATE_SUCCEEDED');
         expect(responses.at(-1)).toMatchObject({ done: '3', total: '3' });
+      },
+    },
+  },
+  {
+    name: 'evaluator',
+    packageDir: 'packages/evaluator-service',
+    env: (world) => ({
+      EVALUATOR_PORT: '0',
+      EVALUATOR_DATA_DIR: join(world.dir, 'evaluator'),
+      KAFKA_BROKERS: world.brokers.join(','),
+      EVALUATOR_KAFKA_TOPIC_PREFIX: world.topicPrefix,
+      CLICKHOUSE_DATABASE: world.database,
+      EVALUATOR_THREADS: '1',
+    }),
+    services: ['select.evaluator.v1.EvaluatorService'],
+    file: 'select/evaluator/v1/evaluator.proto',
+    dependencies: ['select/common/v1/common.proto'],
+    unary: {
+      method: 'select.evaluator.v1.EvaluatorService/GetResults',
+      async request(world, address) {
+        await tinyEvaluation(world, address);
+        return { evalId: TINY_EVAL_ID };
+      },
+      check(responses) {
+        const scores = responses[0]?.['scores'] as { metric: string; value: number; numSamples: string }[];
+        // Three solid-colour images the tiny classifier gets right: red tench, green goldfish, blue shark.
+        expect(scores.find((s) => s.metric === 'top1')).toMatchObject({ value: 100, numSamples: '3' });
+      },
+    },
+    stream: {
+      method: 'select.evaluator.v1.EvaluatorService/WatchJob',
+      async request(world, address) {
+        return { jobId: (await tinyEvaluation(world, address))['jobId'] };
+      },
+      check(responses) {
+        expect(jobState(responses)).toBe('JOB_STATE_SUCCEEDED');
+        expect(String(responses.at(-1)?.['message'])).toMatch(/top-1 100\.00 on 3 images/);
       },
     },
   },
