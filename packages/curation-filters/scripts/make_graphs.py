@@ -43,6 +43,22 @@ save(
     [value('best_score', TensorProto.FLOAT, ['n']), value('best_index', TensorProto.INT64, ['n'])],
 )
 
+# nearest_normalized: `nearest` with the rows of A L2-normalised first (streaming k-means assignment of raw
+# embeddings without a pass over them in JavaScript); `norm` gives each row's L2 norm so that the caller
+# can refuse zero and non-finite rows (LpNormalization leaves a zero row at zero).
+save(
+    'nearest_normalized',
+    [
+        helper.make_node('ReduceL2', ['a'], ['norm'], axes=[1], keepdims=0),
+        helper.make_node('LpNormalization', ['a'], ['unit'], axis=1, p=2),
+        helper.make_node('Gemm', ['unit', 'b'], ['s'], transB=1),
+        helper.make_node('ReduceMax', ['s'], ['best_score'], axes=[1], keepdims=0),
+        helper.make_node('ArgMax', ['s'], ['best_index'], axis=1, keepdims=0, select_last_index=0),
+    ],
+    [value('a', TensorProto.FLOAT, ['n', 'd']), value('b', TensorProto.FLOAT, ['m', 'd'])],
+    [value('best_score', TensorProto.FLOAT, ['n']), value('best_index', TensorProto.INT64, ['n']), value('norm', TensorProto.FLOAT, ['n'])],
+)
+
 # top_k: the k best rows of B for every row of A, best first (ties: the lower index first).
 save(
     'top_k',

@@ -45,14 +45,18 @@ export class KMeans {
     return this.centroids.rows;
   }
 
-  /** Nearest centroid per row of `batch` (rows are normalised in a copy; the input is not changed). */
+  /** Nearest centroid per row of `batch` (rows are normalised inside the kernel; the input is not changed). */
   async assign(batch: Matrix, kernel: SimilarityKernel): Promise<Assignment> {
     if (batch.dim !== this.centroids.dim) {
       throw invalidArgument(`k-means: ${batch.dim}-dimensional embeddings cannot be assigned to ${this.centroids.dim}-dimensional centroids`);
     }
     if (batch.rows === 0) return { cluster: new Int32Array(0), similarity: new Float32Array(0) };
-    const unit = normalizeRows({ data: batch.data.slice(), rows: batch.rows, dim: batch.dim }, 'embedding');
-    const { index, score } = await kernel.nearest(unit, this.centroids);
+    const { index, score } = await kernel.nearest(batch, this.centroids, { normalizeA: true });
+    const bad = score.findIndex((s) => Number.isNaN(s));
+    if (bad >= 0) {
+      const row = batch.data.subarray(bad * batch.dim, (bad + 1) * batch.dim);
+      throw invalidArgument(`embedding ${bad} ${row.every((v) => v === 0) ? 'is all zeros and has no direction' : 'contains NaN or infinite values'}`);
+    }
     return { cluster: index, similarity: score };
   }
 }

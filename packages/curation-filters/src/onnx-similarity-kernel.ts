@@ -43,13 +43,14 @@ export class OnnxSimilarityKernel implements SimilarityKernel {
 
   static async open(options: OnnxSimilarityKernelOptions = {}): Promise<OnnxSimilarityKernel> {
     const pool = await SessionPool.open(
-      { nearest: graph('nearest'), top_k: graph('top_k'), pairs: graph('pairs'), earlier_max: graph('earlier_max'), earlier_max_self: graph('earlier_max_self') },
+      { nearest: graph('nearest'), nearest_normalized: graph('nearest_normalized'), top_k: graph('top_k'), pairs: graph('pairs'), earlier_max: graph('earlier_max'), earlier_max_self: graph('earlier_max_self') },
       { workers: 1, intraOpThreads: options.threads ?? availableParallelism() },
     );
     return new OnnxSimilarityKernel(pool, options.blockRows ?? 4096, options.maxBlockEntries ?? 16_777_216);
   }
 
-  async nearest(a: Matrix, b: Matrix): Promise<Neighbours> {
+  async nearest(a: Matrix, b: Matrix, options: { normalizeA?: boolean } = {}): Promise<Neighbours> {
+    const model = options.normalizeA ? 'nearest_normalized' : 'nearest';
     checkSameDim(a, b);
     const index = new Int32Array(a.rows);
     const score = new Float32Array(a.rows).fill(-Infinity);
@@ -57,12 +58,18 @@ export class OnnxSimilarityKernel implements SimilarityKernel {
       const bBlock = sliceRows(b, bStart, bEnd);
       const chunk = Math.max(1, Math.floor(this.maxBlockEntries / (bEnd - bStart)));
       for (const [aStart, aEnd] of blocks(a.rows, chunk)) {
-        const out = await this.pool.run('nearest', { a: tensor(a, aStart, aEnd), b: tensor(bBlock, 0, bBlock.rows) }, ['best_score', 'best_index']);
+        const outputs = options.normalizeA ? ['best_score', 'best_index', 'norm'] : ['best_score', 'best_index'];
+        const out = await this.pool.run(model, { a: tensor(a, aStart, aEnd), b: tensor(bBlock, 0, bBlock.rows) }, outputs);
         const s = out['best_score']!.data as Float32Array;
         const ix = out['best_index']!.data as BigInt64Array;
+        const norm = out['norm']?.data as Float32Array | undefined;
         for (let r = 0; r < s.length; r++) {
+          if (Number.isNaN(s[r]!) || (norm !== undefined && !(norm[r]! > 0 && Number.isFinite(norm[r]!)))) {
+            score[aStart + r] = Number.NaN;
+            continue;
+          }
           // blocks of B arrive in index order: a strictly better score wins, so ties keep the lower index
-          if (s[r]! > score[aStart + r]!) {
+          if (s[r]! > score[aStart + r]! || score[aStart + r] === -Infinity) {
             score[aStart + r] = s[r]!;
             index[aStart + r] = Number(ix[r]!) + bStart;
           }

@@ -81,6 +81,17 @@ describe('similarity kernels', () => {
     }
   });
 
+  it('normalise the rows of A inside the kernel when asked; a zero row scores NaN', async () => {
+    const a = { data: Float32Array.from([3, 4, 0, 0, 0, -2]), rows: 3, dim: 2 };
+    for (const kernel of [js, onnx, onnxSmallBlocks]) {
+      const out = await kernel.nearest(a, angles(0, 90), { normalizeA: true });
+      expect(out.index[0], kernel.name).toBe(1);
+      expect(out.score[0]).toBeCloseTo(0.8, 6);
+      expect(out.score[1]).toBeNaN();
+      expect(out.score[2]).toBeCloseTo(0, 6);
+    }
+  });
+
   it('refuse a dimension mismatch and an empty set', async () => {
     for (const kernel of [js, onnx]) {
       await expect(kernel.nearest(angles(0), randomMatrix(2, 3, 1))).rejects.toThrow(/dimension mismatch: 2-dimensional rows compared with 3-dimensional/);

@@ -34,8 +34,12 @@ export interface EarlierMax {
 
 export interface SimilarityKernel {
   readonly name: string;
-  /** For every row of `a`, its best row of `b` by dot product (cosine for normalised rows). */
-  nearest(a: Matrix, b: Matrix): Promise<Neighbours>;
+  /**
+   * For every row of `a`, its best row of `b` by dot product (cosine for normalised rows). With
+   * `normalizeA` the rows of `a` are L2-normalised first (inside the kernel); a zero or non-finite row
+   * of `a` then scores NaN.
+   */
+  nearest(a: Matrix, b: Matrix, options?: { normalizeA?: boolean }): Promise<Neighbours>;
   /** For every row of `a`, its `min(k, b.rows)` best rows of `b`, best first. */
   topK(a: Matrix, b: Matrix, k: number): Promise<Neighbours>;
   /** One block of thresholded pairs (see PairBlock); the threshold must be >= 0 so masked entries never pass. */
@@ -57,8 +61,17 @@ export function checkSameDim(a: Matrix, b: Matrix): void {
 export class JsSimilarityKernel implements SimilarityKernel {
   readonly name = 'js';
 
-  async nearest(a: Matrix, b: Matrix): Promise<Neighbours> {
-    return this.topK(a, b, 1);
+  async nearest(a: Matrix, b: Matrix, options: { normalizeA?: boolean } = {}): Promise<Neighbours> {
+    if (!options.normalizeA) return this.topK(a, b, 1);
+    const unit = new Float32Array(a.data.length);
+    for (let r = 0; r < a.rows; r++) {
+      let q = 0;
+      for (let t = 0; t < a.dim; t++) q += a.data[r * a.dim + t]! ** 2;
+      for (let t = 0; t < a.dim; t++) unit[r * a.dim + t] = a.data[r * a.dim + t]! / Math.sqrt(q);
+    }
+    const out = await this.topK({ data: unit, rows: a.rows, dim: a.dim }, b, 1);
+    for (let r = 0; r < a.rows; r++) if (!Number.isFinite(unit[r * a.dim]!)) out.score[r] = Number.NaN;
+    return out;
   }
 
   async topK(a: Matrix, b: Matrix, k: number): Promise<Neighbours> {
