@@ -41,8 +41,8 @@ interface Entry {
   run?: { controller: AbortController; done: Promise<void> };
   /** Waiting for a free slot. */
   queued: boolean;
-  /** Between taking a slot and run() starting. */
-  starting?: boolean;
+  /** Between taking a slot and run() starting: the write of the RUNNING state. */
+  starting?: Promise<void>;
   /** Serialises the writes of this job's file. */
   writes: Promise<void>;
   /** Bumped at every change watchers should see. */
@@ -188,6 +188,7 @@ export class JobRuntime {
    */
   async cancel(jobId: string): Promise<JobStatus> {
     const entry = this.require(jobId);
+    if (entry.starting) await entry.starting;
     if (entry.run) {
       if (!entry.run.controller.signal.aborted) entry.run.controller.abort(cancelReason());
       await entry.run.done;
@@ -312,15 +313,21 @@ export class JobRuntime {
       this.running++;
       // Claimed before the first await, so a concurrent start() of the same request sees a starting job;
       // the job runs once its RUNNING state is durable.
-      entry.starting = true;
+      const saved = this.transition(entry, 'JOB_STATE_RUNNING', message);
+      entry.starting = saved.catch(() => undefined);
       try {
-        await this.transition(entry, 'JOB_STATE_RUNNING', message);
+        await saved;
       } catch (err) {
-        entry.starting = false;
         this.running--;
         throw err;
+      } finally {
+        entry.starting = undefined;
       }
-      entry.starting = false;
+      if (this.closed) {
+        // close() began meanwhile: the job stays RUNNING on disk and resumes at the next start.
+        this.running--;
+        return;
+      }
       this.launch(entry, kind);
     } else {
       entry.queued = true;
