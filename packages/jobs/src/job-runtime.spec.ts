@@ -63,6 +63,22 @@ describe('JobRuntime', () => {
     expect(file).toMatchObject({ version: 1, request: { to: 12, log, every: 4 }, status: { state: 'JOB_STATE_SUCCEEDED' }, checkpoint: { state: { next: 12 }, done: '12' } });
   });
 
+  it('runs a request started several times at once only once, and jobs up to `concurrency` side by side', async () => {
+    const dir = tempDir();
+    const runtime = await openRuntime(dir, { concurrency: 2 });
+    const log = join(dir, 'same.log');
+    const starts = await Promise.all([1, 2, 3].map(() => runtime.start<CountRequest>('count', { to: 30, log })));
+    expect(new Set(starts.map((s) => s.jobId)).size).toBe(1);
+    const other = await runtime.start<CountRequest>('count', { to: 30, log: join(dir, 'other.log') });
+    expect(other.state).toBe('JOB_STATE_RUNNING');
+    expect(runtime.list({ state: 'JOB_STATE_RUNNING' }).jobs).toHaveLength(2);
+    await runtime.wait(starts[0]!.jobId);
+    await runtime.wait(other.jobId);
+    expect(counted(log)).toEqual(range(30));
+    expect(runtime.list().jobs).toHaveLength(2);
+    await runtime.close();
+  });
+
   it('refuses a bad request with INVALID_ARGUMENT from normalize, before anything is written', async () => {
     const dir = tempDir();
     const runtime = await openRuntime(dir);
