@@ -148,13 +148,14 @@ function updateCentroids(x: Matrix, assignment: Int32Array, similarity: Float32A
     const so = c * dim;
     for (let t = 0; t < dim; t++) sums[so + t]! += x.data[o + t]!;
   }
-  // farthest points first, for clusters that went empty (ties: the lower row)
-  const farthest = Array.from(similarity.keys()).sort((a, b) => similarity[a]! - similarity[b]! || a - b);
+  // farthest points first, for clusters that went empty (ties: the lower row); sorted only when one did
+  let farthest: number[] | undefined;
   let next = 0;
   let reseeded = 0;
   for (let c = 0; c < centroids.rows; c++) {
     const so = c * dim;
     if (counts[c] === 0) {
+      farthest ??= Array.from(similarity.keys()).sort((a, b) => similarity[a]! - similarity[b]! || a - b);
       const row = farthest[next++ % farthest.length]!;
       centroids.data.set(x.data.subarray(row * dim, row * dim + dim), so);
       reseeded++;
