@@ -53,7 +53,24 @@ export async function readEmbeddingFolder(dir: string, prefix: string, limit: nu
   return { data, rows, cols };
 }
 
+/** Rows of an evaluation set the curator's contamination gate registered (set.json + embeddings.f32). */
+export async function readGateSet(dir: string, limit: number): Promise<Matrix | undefined> {
+  if (!existsSync(join(dir, 'set.json')) || !existsSync(join(dir, 'embeddings.f32'))) return undefined;
+  const info = JSON.parse(await readFile(join(dir, 'set.json'), 'utf8')) as { dimension?: number };
+  const bytes = await readFile(join(dir, 'embeddings.f32'));
+  const cols = Number(info.dimension);
+  if (!Number.isInteger(cols) || cols < 1 || bytes.length % (4 * cols) !== 0) {
+    throw ServiceError.failedPrecondition(`${dir}: embeddings.f32 (${bytes.length} bytes) does not hold rows of set.json's dimension ${info.dimension}`);
+  }
+  const rows = Math.min(limit, bytes.length / (4 * cols));
+  const data = new Float32Array(rows * cols);
+  new Uint8Array(data.buffer).set(bytes.subarray(0, rows * cols * 4));
+  return { data, rows, cols };
+}
+
 async function imageEmbeddings(uri: string, limit: number, what: string): Promise<Matrix> {
+  const gate = await readGateSet(uri, limit);
+  if (gate) return gate;
   const m = await readEmbeddingFolder(join(uri, 'img_emb'), 'img_emb', limit);
   if (!m || m.rows === 0) throw ServiceError.notFound(`${what} ${uri} has no img_emb/img_emb_<n>.npy (the embedding service's dataset output)`);
   return m;
@@ -162,13 +179,20 @@ export async function analyzeShift(request: evaluatorV1.AnalyzeShiftRequest__Out
       add('cmmd', await cmmd(linalg, images, reference), images.rows, { reference: request.referenceEmbeddingsUri, sigma: 10, scale: 1000 });
     }
     const threshold = request.contaminationThreshold || 0.95;
-    for (const set of request.contaminationSets) {
+    const sets = [...request.contaminationSets];
+    if (request.contaminationRegistry) {
+      const registry = resolve(request.contaminationRegistry);
+      const names = existsSync(registry) ? (await readdir(registry, { withFileTypes: true })).filter((e) => e.isDirectory() && existsSync(join(registry, e.name, 'set.json'))).map((e) => e.name).sort() : [];
+      if (names.length === 0) throw ServiceError.notFound(`contamination_registry ${registry} holds no registered evaluation set (<set>/set.json)`);
+      for (const name of names) sets.push({ name, uri: join(registry, name) });
+    }
+    for (const set of sets) {
       if (!set.name || !set.uri) throw ServiceError.invalidArgument('every contamination set needs a name and a uri');
       const evalEmbeddings = await imageEmbeddings(resolve(set.uri), limit, `contamination set ${set.name}`);
       const c = await contaminationRate(linalg, images, evalEmbeddings, threshold);
       add(`contamination:${set.name}`, 100 * c.rate, images.rows, { threshold, contaminated: c.contaminated });
     }
-  } else if (request.referenceEmbeddingsUri || request.contaminationSets.length > 0) {
+  } else if (request.referenceEmbeddingsUri || request.contaminationSets.length > 0 || request.contaminationRegistry) {
     throw ServiceError.invalidArgument('CMMD and contamination need the shift’s own embeddings_uri');
   }
   if (request.correlationBenchmark) records.push(...(await correlationRecords(request, counts, deps.clickhouse())));

@@ -13,7 +13,7 @@ import type { ImageEmbedder } from './embedder.js';
 import { CLASS_SUBSETS, EVAL_FORMATS, openEvalSet, type EvalSetSpec } from './eval-sets.js';
 import type { EvaluatorDeps } from './evaluate-model.js';
 import { buildBalancedBank, KNN_DEFAULTS, KnnAccumulator } from './metrics/knn.js';
-import { transpose, type Linalg, type Matrix } from './metrics/linalg.js';
+import { normalizeRows, transpose, type Linalg, type Matrix } from './metrics/linalg.js';
 import { writeResultsFile, type ResultIdentity, type ResultRecord } from './results.js';
 
 export const EVALUATE_KNN_KIND = 'evaluate-knn';
@@ -167,12 +167,13 @@ async function runKnn(ctx: JobContext<EvaluateKnnJobRequest, KnnJobState>, deps:
         ? Int32Array.from((await readMatrix(labelsFile)).data)
         : Int32Array.from(JSON.parse(await readFile(join(req.bankUri, 'labels.json'), 'utf8')) as number[]);
       if (labels.length !== features.rows) throw ServiceError.failedPrecondition(`bank ${req.bankUri}: ${features.rows} feature rows but ${labels.length} labels`);
-      // a bank built elsewhere is used as given, normalised again (harmless when it already is)
-      const perClass = Math.round(features.rows / wnids.length);
-      const bank = buildBalancedBank(features, labels, wnids.length, Math.max(1, req.perClass || perClass), req.seed);
-      await writeNpy(join(out, 'bank', 'features.npy'), bank.features.data, { dim: bank.features.cols });
-      await writeNpy(join(out, 'bank', 'labels.npy'), Float32Array.from(bank.labels), { dim: 1 });
-      state.bank = { perClass: bank.perClass, oversampled: bank.oversampledClasses.length, empty: bank.emptyClasses.length, nudged: bank.nudgedDuplicates, source: req.bankUri };
+      // a bank the trainer built is already balanced: used as given, only L2-normalised (harmless when it already is)
+      if (labels.some((l) => !Number.isInteger(l) || l < 0 || l >= wnids.length)) throw ServiceError.failedPrecondition(`bank ${req.bankUri}: labels must be class indices in [0, ${wnids.length})`);
+      normalizeRows(features);
+      await writeNpy(join(out, 'bank', 'features.npy'), features.data, { dim: features.cols });
+      await writeNpy(join(out, 'bank', 'labels.npy'), Float32Array.from(labels), { dim: 1 });
+      const present = new Set(labels).size;
+      state.bank = { perClass: Math.round(features.rows / wnids.length), oversampled: 0, empty: wnids.length - present, nudged: 0, source: req.bankUri };
     } else {
       ctx.progress(0, 0, 'embedding the shift for the bank');
       const shift = await embedAll(shiftRecords(req.shiftUri, wnids, req.nSearch, ctx.signal), deps.embedder, req.encoderModel, ctx.signal, (done) =>

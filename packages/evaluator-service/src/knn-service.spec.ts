@@ -124,6 +124,13 @@ describe('kNN evaluation through the service', () => {
     const bytes = async (s: JobStatus) => readFile(join(s.outputUri, 'bank', 'features.npy'));
     expect((await bytes(b)).equals(await bytes(a))).toBe(true);
     expect((await bytes(c)).equals(await bytes(a))).toBe(false);
+
+    // a bank built elsewhere (the trainer's <run>/bank layout) is used as given: the same scores as the bank it is
+    await call(client, 'EvaluateKnn', { ...request('knn-d', 0), shiftUri: '', perClass: 0, bankUri: join(a.outputUri, 'bank') });
+    const d = await running.runtime.wait('knn-d');
+    expect(d.state, d.message).toBe('JOB_STATE_SUCCEEDED');
+    const scores = async (evalId: string) => (await call<evaluatorV1.GetResultsResponse__Output>(client, 'GetResults', { evalId })).scores.map((s) => [s.metric, s.value]);
+    expect(await scores('knn-d')).toEqual(await scores('knn-a'));
   }, 120_000);
 
   it('refuses a request without a bank size or an evaluation set', async () => {

@@ -11,7 +11,7 @@ import { createLogger, resolveConfig, status } from '@select/platform';
 import { deleteTopicsWithPrefix, testBrokers } from '@select/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluatorConfigSchema, type EvaluatorConfig } from './config.js';
-import { ShiftWriter } from '@select/datasets';
+import { ShiftWriter, writeNpy } from '@select/datasets';
 import { loadImageNetTaxonomy } from '@select/taxonomy';
 import { call, COLORS, connect, FIXTURES, readEvaluationEvents, solidImage, TINY_CLASSIFIER, TINY_CLASSIFIER_7, WNIDS, writeImageFolder, type Client } from './fixtures.test-util.js';
 import { startEvaluatorServer, type EvaluatorServer } from './server.js';
@@ -226,6 +226,33 @@ describe('evaluator service', () => {
     expect(analysis.ls5pct).toBe(100);
     expect(analysis.extra['lt500_nonempty']).toBe(1);
     await expect(call(client, 'AnalyzeShift', { shiftId: 'nope', shiftUri: join(work, 'missing') })).rejects.toMatchObject({ code: status.NOT_FOUND });
+
+    // embeddings in the embedding service's layout (two files), the curator's gate registry with one set
+    const dim = 8;
+    const rows = Array.from({ length: 8 }, (_, r) => Array.from({ length: dim }, (_, c): number => (c === r ? 1 : 0)));
+    rows[7] = [...rows[6]!.map((v, c) => (c === 0 ? 0.01 : v))]; // row 7 nearly duplicates row 6
+    const emb = join(work, 'shift-emb');
+    await mkdir(join(emb, 'img_emb'), { recursive: true });
+    await mkdir(join(emb, 'text_emb'), { recursive: true });
+    await writeNpy(join(emb, 'img_emb', 'img_emb_0.npy'), Float32Array.from(rows.slice(0, 5).flat()), { dim });
+    await writeNpy(join(emb, 'img_emb', 'img_emb_1.npy'), Float32Array.from(rows.slice(5).flat()), { dim });
+    // captions: the same direction for rows 0..3 (cos 1 -> 100), the opposite for 4..7 (cos -1 -> 0)
+    await writeNpy(join(emb, 'text_emb', 'text_emb_0.npy'), Float32Array.from(rows.map((r, i) => r.map((v) => (i < 4 ? v : -v))).flat()), { dim });
+    const registry = join(work, 'gate-registry');
+    await mkdir(join(registry, 'val-proxy'), { recursive: true });
+    await writeFile(join(registry, 'val-proxy', 'set.json'), JSON.stringify({ name: 'val-proxy', dimension: dim, items: 2 }));
+    await writeFile(join(registry, 'val-proxy', 'embeddings.f32'), Buffer.from(Float32Array.from([...rows[0]!, ...rows[1]!]).buffer));
+    const withEmbeddings = await call<evaluatorV1.ShiftAnalysis__Output>(client, 'AnalyzeShift', {
+      shiftId: 'tiny-shift-emb',
+      shiftUri: shift,
+      embeddingsUri: emb,
+      referenceEmbeddingsUri: emb,
+      contaminationRegistry: registry,
+    });
+    expect(withEmbeddings.extra['near_duplicate_rate']).toBeCloseTo(25, 10); // rows 6 and 7 of 8
+    expect(withEmbeddings.extra['clipscore']).toBeCloseTo(50, 4);
+    expect(Math.abs(withEmbeddings.extra['cmmd']!)).toBeLessThan(1e-6); // against itself
+    expect(withEmbeddings.extra['contamination:val-proxy']).toBeCloseTo(25, 10); // rows 0 and 1
   });
 
   it('serves the leaderboard from ClickHouse with ranks and the gap to a reference, and SELECT’s correlations from per-class results', async () => {
