@@ -4,7 +4,7 @@ float32) against scikit-learn's LogisticRegression(solver='lbfgs') on the same f
 regularisation C, in the same run.
 
 Data: N x D float32 features of K classes (a Gaussian mixture, L2-normalised rows like CLIP features), plus a
-held-out set of N/5; seeded, cached under .work/bench/linear-probe. Each peer runs in a subprocess of its own
+held-out set of N/5; seeded, cached under tools/bench/.cache/linear-probe. Each peer runs in a subprocess of its own
 with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (the CPU's own OpenBLAS kernels: scikit-learn's best setup),
 all cores, the same convergence rule (max |gradient| of the mean-scaled objective <= tol, at most max_iter
 iterations). Reports wall time to convergence (fit only; loading excluded), iterations, held-out top-1 and the
@@ -100,7 +100,7 @@ def main():
         fn = peer_sklearn if args.peer == 'sklearn' else peer_select
         print(json.dumps(fn(paths, args.c, args.max_iter, args.tol)))
         return
-    paths = make_data(os.path.join(REPO, '.work', 'bench', 'linear-probe'), args.n, args.dim, args.classes, args.seed, args.spread)
+    paths = make_data(os.path.join(REPO, 'tools', 'bench', '.cache', 'linear-probe'), args.n, args.dim, args.classes, args.seed, args.spread)
     env = {k: v for k, v in os.environ.items() if k not in ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')}
     results = []
     for peer in ('sklearn', 'select'):
