@@ -1,7 +1,7 @@
 // SELECT's kNN evaluation through the service, with the real embedding service (its own process, the committed
 // tiny ResNet as the frozen encoder) embedding a real shift written by ShiftWriter and an ImageFolder set.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { commonV1, evaluatorV1 } from '@select/contracts';
@@ -11,7 +11,8 @@ import { loadImageNetTaxonomy } from '@select/taxonomy';
 import { deleteTopicsWithPrefix, testBrokers } from '@select/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluatorConfigSchema } from './config.js';
-import { call, COLORS, connect, solidImage, startEmbeddingService, WNIDS, writeImageFolder, type Client } from './fixtures.test-util.js';
+import { GrpcImageEmbedder } from './embedder.js';
+import { call, COLORS, connect, FIXTURES, solidImage, startEmbeddingService, WNIDS, writeImageFolder, type Client } from './fixtures.test-util.js';
 import { startEvaluatorServer, type EvaluatorServer } from './server.js';
 
 type JobStatus = commonV1.JobStatus__Output;
@@ -132,6 +133,31 @@ describe('kNN evaluation through the service', () => {
     const scores = async (evalId: string) => (await call<evaluatorV1.GetResultsResponse__Output>(client, 'GetResults', { evalId })).scores.map((s) => [s.metric, s.value]);
     expect(await scores('knn-d')).toEqual(await scores('knn-a'));
   }, 120_000);
+
+  it('evaluates a linear-probe head over the embedding service’s features, as the features decide', async () => {
+    await call(client, 'EvaluateModel', { evalId: 'probe-head', checkpointUri: join(FIXTURES, 'tiny-probe-head'), sets: [{ name: 'colour-val', uri: evalDir, format: 'imagefolder' }] });
+    const ended = await running.runtime.wait('probe-head');
+    expect(ended.state, ended.message).toBe('JOB_STATE_SUCCEEDED');
+    // the head's logit c is feature c: recompute its decisions from the same service's features
+    const embedder = new GrpcImageEmbedder(embedding.address);
+    let right = 0;
+    try {
+      for (const [label, wnid] of WNIDS.entries()) {
+        const files = (await readdir(join(evalDir, wnid))).sort();
+        const outcomes = await embedder.embed('tiny-resnet', await Promise.all(files.map((f) => readFile(join(evalDir, wnid, f)))));
+        for (const o of outcomes) {
+          if (!o.ok) throw new Error(o.message);
+          const v = o.vector;
+          const predicted = v[0]! >= v[1]! && v[0]! >= v[2]! ? 0 : v[1]! >= v[2]! ? 1 : 2;
+          if (predicted === label) right++;
+        }
+      }
+    } finally {
+      embedder.close();
+    }
+    const results = await call<evaluatorV1.GetResultsResponse__Output>(client, 'GetResults', { evalId: 'probe-head' });
+    expect(results.scores.find((s) => s.metric === 'top1')).toMatchObject({ value: (100 * right) / 6, numSamples: '6' });
+  }, 60_000);
 
   it('refuses a request without a bank size or an evaluation set', async () => {
     await expect(call(client, 'EvaluateKnn', { ...request('x', 1), perClass: 0 })).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/per_class/) });
