@@ -5,7 +5,7 @@
 import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeNpy } from '@select/datasets';
+import { ShiftWriter, writeNpy } from '@select/datasets';
 import { parquetWriteFile } from 'hyparquet-writer';
 import sharp from 'sharp';
 import { expect } from 'vitest';
@@ -332,6 +332,62 @@ export const INTEROP_SERVICES: InteropService[] = [
       check(responses) {
         expect(jobState(responses)).toBe('JOB_STATE_SUCCEEDED');
         expect(String(responses.at(-1)?.['message'])).toMatch(/top-1 100\.00 on 3 images/);
+      },
+    },
+  },
+  {
+    name: 'trainer',
+    packageDir: 'packages/trainer-service',
+    env: (world) => ({
+      TRAINER_PORT: '0',
+      TRAINER_RUNS_DIR: join(world.dir, 'trainer-runs'),
+      TRAINER_PYTHON: join(REPO, '.work/py/bin/python'),
+      TRAINER_TORCH_THREADS: '1',
+      TRAINER_PUBLISH_EVENTS: 'false',
+      TRAINER_KAFKA_TOPIC_PREFIX: world.topicPrefix,
+    }),
+    services: ['select.trainer.v1.TrainerService'],
+    file: 'select/trainer/v1/trainer.proto',
+    dependencies: ['select/common/v1/common.proto'],
+    unary: {
+      method: 'select.trainer.v1.TrainerService/ListRecipes',
+      request: () => ({}),
+      check(responses) {
+        const recipes = responses[0]?.['recipes'] as { name: string }[];
+        expect(recipes.map((r) => r.name)).toEqual(expect.arrayContaining(['select', 'cpu-tiny']));
+      },
+    },
+    stream: {
+      method: 'select.trainer.v1.TrainerService/WatchRun',
+      async request(world, address) {
+        // One epoch of timm's test_resnet at 32 px (the cpu-tiny recipe) on a two-class shift of 24 images.
+        const shift = join(world.dir, 'trainer-shift');
+        if (!existsSync(join(shift, '_info.json'))) {
+          const writer = await ShiftWriter.open(shift, { name: 'interop-shift', strategy: 'interop-test', classes: ['n01440764', 'n01443537'], maxSamplesPerShard: 6 });
+          for (let i = 0; i < 12; i++) {
+            for (const [c, [r, g, b]] of ([[0, [220, 40, 40]], [1, [40, 70, 220]]] as const).entries()) {
+              const image = await sharp({ create: { width: 40, height: 40, channels: 3, background: { r: r + i, g, b } } }).png().toBuffer();
+              await writer.add({ sourceId: `interop/${c}/${i}`, classIndex: c, image });
+            }
+          }
+          await writer.close();
+        }
+        await world.startJob(address, 'select.trainer.v1.TrainerService/StartTraining', {
+          runId: 'interop-run',
+          shiftUri: shift,
+          numClasses: 2,
+          backend: 'timm',
+          recipeName: 'cpu-tiny',
+          recipe: { epochs: 1 },
+          valFraction: 0.25,
+        });
+        return { runId: 'interop-run' };
+      },
+      check(responses) {
+        // The first client watches the run train, the second (after it finished) gets the finished run: the
+        // same request is the same run. Either way the stream ends with the run done after its one epoch.
+        const last = responses.at(-1)?.['run'] as Json | undefined;
+        expect(last).toMatchObject({ runId: 'interop-run', state: 'JOB_STATE_SUCCEEDED', epoch: 1, epochs: 1 });
       },
     },
   },
