@@ -4,8 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ShiftWriter } from '@select/datasets';
 import { createClickHouse, runMigrations, sql, type ClickHouse } from '@select/metrics';
 import { METRICS_SINK_MIGRATIONS, TABLE_COLUMNS } from '@select/metrics-sink';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli } from './program.js';
 
@@ -35,6 +37,7 @@ describe('select report', () => {
   let admin: ClickHouse;
   let ch: ClickHouse;
   let dir: string;
+  let shiftDir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'select-report-'));
     admin = createClickHouse({ database: 'default' });
@@ -49,6 +52,25 @@ describe('select report', () => {
       ...[900, 12].map((v, c) => row('shift-alpha', 'shift-analytics', 'class_count', v, { class_index: c, class_name: `c${c}`, kind: 'analyze-shift' }, offset++)),
     ];
     await ch.insert('evaluation_results', rows, TABLE_COLUMNS.evaluation_results);
+    // the curator's decisions of one build: 3 kept, 2 dropped at the match, 1 at the contamination gate
+    const decision = (source: string, step: string, kept: number, reason: string) =>
+      sql`(${'shift-alpha'}, ${source}, 0, ${step}, 1, ${kept}, ${reason}, 0.5, 0, ${'substring'}, ${'pool'}, ${'t'}, toDateTime('2026-01-01 00:00:00', 'UTC'))`;
+    await ch.command(sql`INSERT INTO curation_decisions VALUES ${sql.join([
+      decision('a', 'match', 1, ''),
+      decision('b', 'match', 1, ''),
+      decision('c', 'match', 1, ''),
+      decision('d', 'match', 0, 'no lemma'),
+      decision('e', 'match', 0, 'no lemma'),
+      decision('f', 'contamination', 0, 'near an evaluation image'),
+    ])}`);
+    // a shift on disk for the sample grid
+    shiftDir = join(dir, 'shift-alpha');
+    const writer = await ShiftWriter.open(shiftDir, { name: 'shift-alpha', strategy: 'test', classes: ['n01440764', 'n01443537'] });
+    for (let i = 0; i < 3; i++) {
+      const image = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 40 * i, b: 10 } } }).png().toBuffer();
+      await writer.add({ sourceId: `s${i}`, classIndex: i % 2, image });
+    }
+    await writer.close();
   });
   afterAll(async () => {
     await admin.command(sql`DROP DATABASE IF EXISTS ${sql.id(database)}`);
@@ -65,17 +87,20 @@ describe('select report', () => {
     });
     let code: number;
     try {
-      code = await runCli(['node', 'select', 'report', '--database', database, '--out', out, '--reference', 'shift-alpha', '--title', 'Test report']);
+      code = await runCli(['node', 'select', 'report', '--database', database, '--out', out, '--reference', 'shift-alpha', '--title', 'Test report', '--shift-dir', `shift-alpha=${shiftDir}`]);
     } finally {
       spy.mockRestore();
     }
     expect(code).toBe(0);
-    expect(printed.join('')).toContain(`report: ${out} (2 leaderboard rows, 1 shifts with class counts`);
+    expect(printed.join('')).toContain(`report: ${out} (2 leaderboard rows, 1 shifts with class counts, 1 sample grids)`);
     const html = await readFile(out, 'utf8');
     expect(html).toContain('<title>Test report</title>');
     expect(html).toMatch(/<td>shift-beta<\/td><td class="num">40\.25<\/td>.*<td class="num">-21\.25<\/td>/);
-    // the curator's decision table is there (empty): the funnel says so
-    expect(html).toContain('No curation funnel: the decision table holds no decisions yet.');
+    // the funnel from the curator's decisions, and thumbnails of the shift's classes
+    expect(html).toContain('<td>substring</td><td>shift-alpha</td><td>match</td><td>kept</td><td></td><td class="num">3</td>');
+    expect(html).toContain('<td>contamination</td><td>dropped</td><td>near an evaluation image</td><td class="num">1</td>');
+    expect(html).toContain('<h3>shift-alpha</h3>');
+    expect(html.match(/<img src="data:image\/jpeg;base64,/g)).toHaveLength(3);
   });
 
   it('exits 3 with a hint when ClickHouse does not answer', async () => {
