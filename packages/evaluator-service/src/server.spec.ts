@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
 import type { commonV1, evaluatorV1 } from '@select/contracts';
 import { createClickHouse, sql } from '@select/metrics';
 import { createLogger, resolveConfig, status } from '@select/platform';
@@ -206,6 +207,31 @@ describe('evaluator service', () => {
     expect(top1['imagenet-c']![1]).toBe(6);
     expect(top1['imagenet-r']).toEqual([100, 2]); // the tench sample is outside ImageNet-R's classes: failed, not counted
   }, 90_000);
+
+  it('streams a job with WatchJob to its end and cancels a running evaluation (nothing reported)', async () => {
+    const colors = Array.from({ length: 150 }, (_, i) => (['red', 'green', 'blue'] as const)[i % 3]!);
+    const slow = await writeImageFolder(join(work, 'slow'), { [WNIDS[0]]: colors });
+    await stop();
+    await start({ checkpointEvery: 1 });
+    await call(client, 'EvaluateModel', { evalId: 'to-cancel', checkpointUri: TINY_CLASSIFIER, batchSize: 1, sets: [{ name: 'slow', uri: slow, format: 'imagefolder' }] });
+    const watched: JobStatus[] = [];
+    const stream = (client as unknown as Record<string, (r: object) => grpc.ClientReadableStream<JobStatus>>)['watchJob']!.call(client, { jobId: 'to-cancel' });
+    const streamEnded = new Promise<void>((resolve, reject) => {
+      stream.on('data', (s: JobStatus) => watched.push(s));
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    const deadline = Date.now() + 30_000;
+    while (Number(running.runtime.get('to-cancel').done) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const cancelled = await call<JobStatus>(client, 'CancelJob', { jobId: 'to-cancel' });
+    expect(['JOB_STATE_CANCELLED', 'JOB_STATE_RUNNING']).toContain(cancelled.state);
+    await streamEnded;
+    expect(watched[0]!.state).toBe('JOB_STATE_RUNNING');
+    expect(watched.at(-1)!.state).toBe('JOB_STATE_CANCELLED');
+    expect(Number(watched.at(-1)!.done)).toBeLessThan(150);
+    expect(existsSync(join(watched.at(-1)!.outputUri, 'results.json'))).toBe(false);
+    await expect(call(client, 'GetResults', { evalId: 'to-cancel' })).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, message: expect.stringMatching(/is CANCELLED/) });
+  }, 60_000);
 
   it('loads a published per-class table as a reference shift and refuses a malformed one', async () => {
     const loaded = await call<evaluatorV1.LoadReferenceTableResponse__Output>(client, 'LoadReferenceTable', { shiftId: 'toy-paper', path: join(FIXTURES, 'toy-stats-complete.csv') });
