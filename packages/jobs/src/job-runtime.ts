@@ -278,8 +278,20 @@ export class JobRuntime {
       GetJob: (request: commonV1.JobRef__Output): JobStatus => this.get(request.jobId),
       CancelJob: (request: commonV1.JobRef__Output): Promise<JobStatus> => this.cancel(request.jobId),
       ListJobs: (request: commonV1.ListJobsRequest__Output): commonV1.ListJobsResponse => this.list(request),
-      WatchJob: (request: commonV1.JobRef__Output, ctx: CallContext): AsyncIterable<JobStatus> => this.watch(request.jobId, ctx.signal),
+      WatchJob: (request: commonV1.JobRef__Output, ctx: CallContext): AsyncIterable<JobStatus> => this.watchCall(request.jobId, ctx.signal),
     };
+  }
+
+  /** watch() for a WatchJob call: a stream that ends OK has reached a terminal state; a stop ends it UNAVAILABLE. */
+  private async *watchCall(jobId: string, signal: AbortSignal): AsyncGenerator<JobStatus> {
+    let last: JobStatus | undefined;
+    for await (const status of this.watch(jobId, signal)) {
+      last = status;
+      yield status;
+    }
+    if (last && !isTerminal(last.state) && !signal.aborted) {
+      throw ServiceError.unavailable(`the service is stopping; job ${jobId} resumes when it is back: watch it again then`);
+    }
   }
 
   // ---- internals ----

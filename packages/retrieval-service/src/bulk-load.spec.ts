@@ -169,6 +169,24 @@ describe('the common job API of the retrieval service (ListJobs, WatchJob, Cance
     expect(await statusOf(client.listJobs({ pageToken: '!!' }))).toBe('INVALID_ARGUMENT');
   });
 
+  it('a service stop ends WatchJob with UNAVAILABLE while the job stays resumable', async () => {
+    await writeClipRetrievalFolder(join(dir.path, 'pool'), [clustered(12_000, D, 5)]);
+    const running = await startTestServer(join(dir.path, 'data'), { addBatchSize: 16 });
+    const client = new RetrievalClient(running.address);
+    cleanup.push(() => client.close());
+    await client.createIndex({ name: 'pool', dimension: D });
+    const { jobId } = await client.bulkLoad({ index: 'pool', inputUri: join(dir.path, 'pool') });
+    const seen: JobStatusMsg[] = [];
+    const watched = (async () => {
+      for await (const status of client.watchJob(jobId, { deadlineMs: 30_000 })) seen.push(status);
+    })();
+    while (seen.length === 0) await new Promise((r) => setTimeout(r, 5));
+    const outcome = statusOf(watched);
+    await running.close();
+    expect(await outcome).toBe('UNAVAILABLE');
+    expect(seen.at(-1)!.state).toBe('JOB_STATE_RUNNING');
+  });
+
   it('CancelJob stops a load at a checkpoint; WatchJob ends at its deadline; BulkLoad again resumes without re-reading', async () => {
     const vectors = clustered(12_000, D, 9);
     await writeClipRetrievalFolder(join(dir.path, 'pool'), [0, 1, 2, 3].map((p) => vectors.slice(p * 3000, (p + 1) * 3000)));
