@@ -365,7 +365,7 @@ export const INTEROP_SERVICES: InteropService[] = [
         if (!existsSync(join(shift, '_info.json'))) {
           const writer = await ShiftWriter.open(shift, { name: 'interop-shift', strategy: 'interop-test', classes: ['n01440764', 'n01443537'], maxSamplesPerShard: 6 });
           for (let i = 0; i < 12; i++) {
-            for (const [c, [r, g, b]] of ([[0, [220, 40, 40]], [1, [40, 70, 220]]] as const).entries()) {
+            for (const [c, [r, g, b]] of [[0, [220, 40, 40]], [1, [40, 70, 220]]] as const) {
               const image = await sharp({ create: { width: 40, height: 40, channels: 3, background: { r: r + i, g, b } } }).png().toBuffer();
               await writer.add({ sourceId: `interop/${c}/${i}`, classIndex: c, image });
             }
