@@ -3,8 +3,8 @@
 
 * clip — the CLIP paper (Radford et al. 2021, appendix A.3): L-BFGS logistic regression, the L2 regularisation
   chosen by a sweep on a validation split (10^-6..10^6, coarse-to-fine), then refitted on train + validation.
-  Objective = sklearn's LogisticRegression(lbfgs, C): mean cross-entropy + ||W||^2 / (2 C n), bias not penalised;
-  stopping when max |gradient| <= tol (sklearn's gtol), so a C means the same here and there.
+  Objective and optimiser = sklearn's LogisticRegression(lbfgs, C): mean cross-entropy + ||W||^2 / (2 C n), bias
+  not penalised, scipy's L-BFGS-B stopping when max |gradient| <= tol, so a C means the same here and there.
 * clip-benchmark — CLIP_benchmark's linear probe: one linear layer trained with AdamW (cosine schedule, batch 256),
   weight decay swept on the validation split, early stopping on validation loss, then refitted on train +
   validation for the best number of epochs.
@@ -50,48 +50,50 @@ def topk(logits, y, k):
 
 
 def fit_lbfgs(X, y, num_classes, C, max_iter=1000, tol=1e-4, init=None):
-    """sklearn LogisticRegression(solver='lbfgs', C=C) objective, minimised with torch's L-BFGS (strong Wolfe).
-
-    The loss and its gradient are computed by hand (no autograd): one GEMM forward, the softmax in place, one GEMM
-    for the weight gradient, in float32. The two GEMMs go through numpy's BLAS (OpenBLAS), which is faster than
-    PyTorch's MKL on the AMD CPUs measured (tools/bench/linear-probe); the rest is PyTorch.
+    """scikit-learn's LogisticRegression(solver='lbfgs', C=C): the same objective (mean cross-entropy +
+    ||W||^2 / (2 C n), bias not penalised), the same optimiser and stopping rule (scipy's L-BFGS-B, gtol = tol,
+    ftol = 64 eps, maxls 50), so the iterations match; the objective and its gradient are computed here in float32:
+    one GEMM for the logits, the softmax in place, one GEMM for the weight gradient, the GEMMs through numpy's
+    OpenBLAS (faster than PyTorch's MKL on the AMD CPUs measured, tools/bench/linear-probe).
+    Returns W [d, k], b [k] (torch float32) and the iterations.
     """
+    from scipy.optimize import minimize
     n, d = X.shape
-    X = X.contiguous()
-    Xn = X.numpy()
-    W = torch.zeros(d, num_classes, dtype=X.dtype) if init is None else init[0].clone()
-    b = torch.zeros(num_classes, dtype=X.dtype) if init is None else init[1].clone()
-    W.requires_grad_(True)
-    b.requires_grad_(True)
-    reg = 1.0 / (2.0 * C * n)
-    opt = torch.optim.LBFGS([W, b], lr=1, max_iter=max_iter, max_eval=max_iter * 5 // 4 + 1,
-                            tolerance_grad=tol, tolerance_change=1e-12, history_size=10,
-                            line_search_fn='strong_wolfe')
+    k = num_classes
+    Xn = np.ascontiguousarray(X.numpy(), dtype=np.float32)
+    yt = y.view(-1, 1)
     rows = torch.arange(n)
-    target = y.view(-1, 1)
-    Zn = np.empty((n, num_classes), dtype=np.float32)
+    reg = 1.0 / (2.0 * C * n)
+    Zn = np.empty((n, k), dtype=np.float32)
     Z = torch.from_numpy(Zn)
-    gWn = np.empty((d, num_classes), dtype=np.float32)
-    gW = torch.from_numpy(gWn)
+    gWn = np.empty((d, k), dtype=np.float32)
+    grad = np.empty(d * k + k, dtype=np.float64)
 
-    @torch.no_grad()
-    def closure():
-        np.matmul(Xn, W.detach().numpy(), out=Zn)       # n x k logits
-        Z.add_(b)
-        picked = Z.gather(1, target).sum()
+    def fun(w):
+        Wn = w[:d * k].reshape(d, k).astype(np.float32)
+        bn = w[d * k:].astype(np.float32)
+        np.matmul(Xn, Wn, out=Zn)                       # n x k logits
+        Z.add_(torch.from_numpy(bn))
+        picked = Z.gather(1, yt).sum().item()
         lse = torch.logsumexp(Z, dim=1, keepdim=True)
-        loss = (lse.sum() - picked) / n + reg * (W * W).sum()
+        loss = (lse.sum().item() - picked) / n + reg * float(np.dot(Wn.ravel(), Wn.ravel()))
         Z.sub_(lse).exp_()                              # softmax, in place
         Z[rows, y] -= 1.0
         Z.div_(n)
         np.matmul(Xn.T, Zn, out=gWn)
-        W.grad = gW.add(W, alpha=2.0 * reg)
-        b.grad = Z.sum(0)
-        return loss
+        grad[:d * k] = (gWn + (2.0 * reg) * Wn).ravel()
+        grad[d * k:] = Z.sum(0).numpy()
+        return loss, grad
 
-    opt.step(closure)
-    state = opt.state[opt._params[0]]
-    return W.detach(), b.detach(), int(state.get('n_iter', 0))
+    w0 = np.zeros(d * k + k, dtype=np.float64)
+    if init is not None:
+        w0[:d * k] = init[0].numpy().ravel()
+        w0[d * k:] = init[1].numpy()
+    res = minimize(fun, w0, method='L-BFGS-B', jac=True,
+                   options={'maxiter': max_iter, 'maxls': 50, 'gtol': tol, 'ftol': 64 * np.finfo(float).eps})
+    W = torch.from_numpy(res.x[:d * k].reshape(d, k).astype(np.float32))
+    b = torch.from_numpy(res.x[d * k:].astype(np.float32))
+    return W, b, int(res.nit)
 
 
 def run_clip(Xtr, ytr, Xva, yva, num_classes, c_values, max_iter, tol):
@@ -224,7 +226,7 @@ def main():
     p.add_argument('--c-values', type=float, nargs='*', default=[])
     p.add_argument('--weight-decays', type=float, nargs='*', default=[0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2])
     p.add_argument('--max-iter', type=int, default=1000)
-    p.add_argument('--tol', type=float, default=1e-4)
+    p.add_argument('--tol', type=float, default=1e-6)
     p.add_argument('--epochs', type=int, default=10)
     p.add_argument('--lr', type=float, default=0.1)
     p.add_argument('--batch-size', type=int, default=256)

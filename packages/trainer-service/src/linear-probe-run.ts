@@ -27,6 +27,7 @@ export interface LinearProbeRequest extends BaseRunRequest {
   cValues: number[];
   weightDecays: number[];
   maxIter: number;
+  tol: number;
   epochs: number;
   lr: number;
   batchSize: number;
@@ -83,6 +84,7 @@ export function linearProbeKind(options: LinearProbeBackendOptions): JobKind<Lin
           return w;
         }),
         maxIter: lp?.maxIter || 1000,
+        tol: lp?.tol || 1e-6,
         epochs: lp?.epochs || 10,
         lr: lp?.lr || 0.1,
         batchSize: lp?.batchSize || 256,
@@ -137,6 +139,7 @@ async function runProbe(ctx: JobContext<LinearProbeRequest, { stage: string }>, 
     '--val-fraction', String(req.valFraction),
     '--test-fraction', String(req.testFraction),
     '--max-iter', String(req.maxIter),
+    '--tol', String(req.tol),
     '--epochs', String(req.epochs),
     '--lr', String(req.lr),
     '--batch-size', String(req.batchSize),

@@ -175,6 +175,8 @@ async function runTimm(ctx: JobContext<TimmRunRequest, { epochsDone: number }>, 
     const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: '1' };
     if (options.torchThreads > 0) env['OMP_NUM_THREADS'] = String(options.torchThreads);
     let garbage = 0;
+    // a training process a killed trainer left behind (its own process group survives) stops before a new one starts
+    await stopOrphan(join(runDir, 'train.pid'), runDir, ctx.logger);
     const child = runChild(argv, {
       cwd: runDir,
       env,
@@ -193,6 +195,7 @@ async function runTimm(ctx: JobContext<TimmRunRequest, { epochsDone: number }>, 
         } else if (/[^\x09\x20-\x7e\u00a0-\uffff]/.test(line)) garbage++;
       },
     });
+    await writeFileAtomic(join(runDir, 'train.pid'), String(child.pid));
     const abort = (): void => void child.stop();
     ctx.signal.addEventListener('abort', abort, { once: true });
     let failure: Error | null = null;
@@ -283,6 +286,29 @@ export function latestPerEpoch(rows: Array<Record<string, number>>): Map<number,
   const out = new Map<number, Record<string, number>>();
   for (const row of rows) out.set(row['epoch']!, row);
   return new Map([...out].sort((a, b) => a[0] - b[0]));
+}
+
+/**
+ * Kills the process group of a training command an earlier trainer process started (pid file) when it still runs
+ * this run (its command line names the run folder), and waits until it is gone.
+ */
+async function stopOrphan(pidFile: string, runDir: string, logger: JobContext<unknown, unknown>['logger']): Promise<void> {
+  const pid = Number(await readFile(pidFile, 'utf8').catch(() => ''));
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (!cmdline.includes(runDir)) return;
+  logger.warn({ pid }, 'a training process of this run from an earlier trainer is still running; stopping it');
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      return;
+    }
+    for (let i = 0; i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (!existsSync(`/proc/${pid}`)) return;
+    }
+  }
 }
 
 /** A shift with fewer shards is copied (JPEG bytes unchanged) into this many shards, so whole shards can be held out. */
