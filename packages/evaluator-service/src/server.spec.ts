@@ -92,6 +92,10 @@ describe('evaluator service', () => {
     // the same request again is the same job, already done
     const again = await call<JobStatus>(client, 'EvaluateModel', { evalId: 'tiny-val', shiftId: 'shift-a', runId: 'run-1', seed: 3, checkpointUri: TINY_CLASSIFIER, sets: [{ name: 'imagenet-val', uri: valSet, format: 'imagefolder' }] });
     expect(again.state).toBe('JOB_STATE_SUCCEEDED');
+    // the same eval_id with another request is refused, not silently answered with the old job
+    await expect(
+      call(client, 'EvaluateModel', { evalId: 'tiny-val', shiftId: 'shift-b', checkpointUri: TINY_CLASSIFIER, sets: [{ name: 'imagenet-val', uri: valSet, format: 'imagefolder' }] }),
+    ).rejects.toMatchObject({ code: status.ALREADY_EXISTS, message: expect.stringMatching(/eval_id tiny-val already names an evaluation with another request/) });
     const listed = await call<commonV1.ListJobsResponse__Output>(client, 'ListJobs', { kind: 'evaluate-model' });
     expect(listed.jobs.map((j) => j.jobId)).toContain('tiny-val');
   }, 60_000);

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { packageDefinition, type evaluatorV1 } from '@select/contracts';
 import { createEventProducer, type EventProducer } from '@select/events';
-import { JobRuntime } from '@select/jobs';
+import { canonicalJson, JobRuntime } from '@select/jobs';
 import { createClickHouse, type ClickHouse } from '@select/metrics';
 import { ServiceError, createGrpcServer, createLogger, serverOptionsFromConfig, type GrpcServer, type Logger } from '@select/platform';
 import { loadImageNetTaxonomy } from '@select/taxonomy';
@@ -19,6 +19,23 @@ import { loadReferenceTable, referenceRecords } from './reference-tables.js';
 import { KafkaResultSink, type ResultIdentity, type ResultSink } from './results.js';
 
 export const SERVICE_NAME = 'select.evaluator.v1.EvaluatorService';
+
+/**
+ * A caller-chosen eval_id names one request: the same id with another request would otherwise return the old
+ * job unnoticed, so it is refused (ALREADY_EXISTS).
+ */
+async function assertSameRequest(jobsDir: string, evalId: string, request: unknown): Promise<void> {
+  if (!evalId) return;
+  let stored: { request?: unknown };
+  try {
+    stored = JSON.parse(await readFile(join(jobsDir, `${evalId}.json`), 'utf8')) as { request?: unknown };
+  } catch {
+    return;
+  }
+  if (canonicalJson(stored.request) !== canonicalJson(request)) {
+    throw ServiceError.alreadyExists(`eval_id ${evalId} already names an evaluation with another request; choose another eval_id (or leave it empty for one derived from the request)`);
+  }
+}
 
 export interface EvaluatorServer {
   server: GrpcServer;
@@ -73,8 +90,16 @@ export async function startEvaluatorServer(config: EvaluatorConfig, options: Eva
 
   const server = createGrpcServer({ ...serverOptionsFromConfig(config), name: 'evaluator-service', logger });
   server.addService(packageDefinition('evaluator'), SERVICE_NAME, {
-    EvaluateModel: async (req: evaluatorV1.EvaluateModelRequest__Output) => runtime.start(EVALUATE_MODEL_KIND, await normalizeEvaluateModel(req)),
-    EvaluateKnn: async (req: evaluatorV1.KnnRequest__Output) => runtime.start(EVALUATE_KNN_KIND, normalizeEvaluateKnn(req)),
+    EvaluateModel: async (req: evaluatorV1.EvaluateModelRequest__Output) => {
+      const normalized = await normalizeEvaluateModel(req);
+      await assertSameRequest(join(dataDir, '.jobs'), normalized.evalId, normalized);
+      return runtime.start(EVALUATE_MODEL_KIND, normalized);
+    },
+    EvaluateKnn: async (req: evaluatorV1.KnnRequest__Output) => {
+      const normalized = normalizeEvaluateKnn(req);
+      await assertSameRequest(join(dataDir, '.jobs'), normalized.evalId, normalized);
+      return runtime.start(EVALUATE_KNN_KIND, normalized);
+    },
     AnalyzeShift: (req: evaluatorV1.AnalyzeShiftRequest__Output) => analyzeShift(req, { taxonomy, results, linalg: getLinalg, clickhouse }),
     GetResults: async (req: evaluatorV1.GetResultsRequest__Output): Promise<evaluatorV1.GetResultsResponse> => {
       if (!req.evalId) throw ServiceError.invalidArgument('eval_id is required');
