@@ -4,7 +4,7 @@
 // contamination_matches.csv in the shift folder).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import {
@@ -185,6 +185,7 @@ class ContaminationStep implements GlobalStep {
       contaminatedSamples: new Set(matches.map((m) => m.sampleId)).size,
       perSet: summarizeMatches(matches),
     };
+    await mkdir(ctx.sideDir, { recursive: true });
     await writeFile(join(ctx.sideDir, 'contamination_report.json'), `${JSON.stringify(report, null, 2)}\n`);
     const csv = ['sample,set,evaluation_id,kind,similarity', ...matches.map((m) => [m.sampleId, m.set, m.evaluationId, m.kind, m.similarity.toFixed(6)].map(csvField).join(','))];
     await writeFile(join(ctx.sideDir, 'contamination_matches.csv'), `${csv.join('\n')}\n`);

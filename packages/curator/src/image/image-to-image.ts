@@ -44,72 +44,89 @@ export const imageToImageDefinition: StepDefinition = {
     await checkReferences(resolve(String(params['referenceUri'])), env);
     await describeEmbeddingModel(env, IMAGE_TO_IMAGE, String(params['model']), ['image']);
   },
-  async create(params, env) {
-    const references = resolve(String(params['referenceUri']));
-    const referenceFormat = await checkReferences(references, env);
-    const model = await describeEmbeddingModel(env, IMAGE_TO_IMAGE, String(params['model']), ['image']);
-    const signal = AbortSignal.timeout(6 * 3600_000);
-    const workDir = workDirOf(params);
-    const pool = await preparePoolIndex(env, IMAGE_TO_IMAGE, model.name, model.dimension, workDir, signal);
-
-    // the reference set, embedded by a dataset job (label = its wnid folder)
-    const embedding = requireClient(env, 'embedding', IMAGE_TO_IMAGE);
-    const key = createHash('sha256').update(JSON.stringify([references, model.name])).digest('hex').slice(0, 16);
-    const refDir = join(workDir, `references-${key}`);
-    await mkdir(refDir, { recursive: true });
-    const job = await unary<JobStatus>(
-      embedding,
-      'StartEmbedDataset',
-      { model: model.name, inputUri: references, inputFormat: referenceFormat, outputUri: refDir, embedImages: true, embedTexts: false },
-      { signal, deadlineMs: 60_000 },
-    );
-    await waitForJob(embedding, job, `${IMAGE_TO_IMAGE}: embedding the references ${references}`, signal);
-
-    const ids: string[] = [];
-    const classes: number[] = [];
-    const vectors: Float32Array[] = [];
-    let skipped = 0;
-    const unknown = new Set<string>();
-    let unlabelled = 0;
-    // the reader wants a caption on every row; reference rows have none, so their label column stands in
-    for await (const record of readParquetPool({ embeddingsDir: refDir, embeddings: 'image', columns: { caption: ['label'] }, extraColumns: ['label'], signal })) {
-      if (!record.ok) throw ServiceError.failedPrecondition(`${IMAGE_TO_IMAGE}: reading the reference embeddings: ${record.error.message}`);
-      const s = record.sample;
-      const wnid = String(s.metadata['label'] ?? '');
-      const classIndex = env.labels.wnids.indexOf(wnid);
-      if (wnid === '') unlabelled++;
-      else if (classIndex < 0) unknown.add(wnid);
-      if (classIndex < 0 || !env.labels.selected.has(classIndex)) {
-        skipped++;
-        continue;
-      }
-      if (s.imageEmbedding === undefined) continue;
-      if (s.imageEmbedding.length !== pool.dimension) {
-        throw ServiceError.invalidArgument(`${IMAGE_TO_IMAGE}: dimension mismatch: reference embeddings have ${s.imageEmbedding.length} dimensions, the pool index ${pool.dimension}`);
-      }
-      ids.push(s.path ?? s.sourceId);
-      classes.push(classIndex);
-      vectors.push(s.imageEmbedding);
+  create(params, env) {
+    const key = JSON.stringify([params, env.pool.uri, env.pool.format, [...env.labels.selected].sort((a, b) => a - b)]);
+    let step = created.get(key);
+    if (step === undefined) {
+      step = createStep(params, env);
+      created.set(key, step);
+      step.catch(() => created.delete(key));
     }
-    if (unlabelled > 0 || unknown.size > 0) {
-      throw ServiceError.invalidArgument(
-        `${IMAGE_TO_IMAGE}: reference set ${references}: ${unlabelled} images have no label` +
-          (unknown.size > 0 ? `, labels that are not ImageNet-1k wnids: ${[...unknown].slice(0, 10).join(', ')}` : ''),
-      );
-    }
-    if (vectors.length === 0) throw ServiceError.invalidArgument(`${IMAGE_TO_IMAGE}: no reference image of a selected class could be embedded from ${references}`);
-    const neighbours = await searchPool(requireClient(env, 'retrieval', IMAGE_TO_IMAGE), pool.index, vectors, Number(params['k']), params['exact'] === true, signal);
-    const resolver = new ClaimResolver(params['claimRule'] as 'most-similar' | 'drop-contested');
-    const floor = Number(params['minSimilarity']);
-    ids.forEach((id, i) => resolver.add(id, classes[i]!, neighbours[i]!.filter((n) => n.similarity >= floor)));
-    const outcome = resolver.outcome();
-    env.logger.info(
-      { step: IMAGE_TO_IMAGE, references: ids.length, skippedUnselected: skipped, claimed: outcome.kept.length, contested: outcome.contested, index: pool.index },
-      'image-to-image claims settled',
-    );
-    return new ClaimLabelStep(IMAGE_TO_IMAGE, params, outcome, env.labels, { image: model.modelId }, 'reference');
+    return step;
   },
 };
+
+/**
+ * One settled claim outcome per process and request: every task a worker runs, and the build runner,
+ * create the step again; the pool index and the claims are computed once.
+ */
+const created = new Map<string, Promise<ClaimLabelStep>>();
+
+async function createStep(params: Readonly<Record<string, unknown>>, env: StepEnvironment): Promise<ClaimLabelStep> {
+  const references = resolve(String(params['referenceUri']));
+  const referenceFormat = await checkReferences(references, env);
+  const model = await describeEmbeddingModel(env, IMAGE_TO_IMAGE, String(params['model']), ['image']);
+  const signal = AbortSignal.timeout(6 * 3600_000);
+  const workDir = workDirOf(params);
+  const pool = await preparePoolIndex(env, IMAGE_TO_IMAGE, model.name, model.dimension, workDir, signal);
+
+  // the reference set, embedded by a dataset job (label = its wnid folder)
+  const embedding = requireClient(env, 'embedding', IMAGE_TO_IMAGE);
+  const key = createHash('sha256').update(JSON.stringify([references, model.name])).digest('hex').slice(0, 16);
+  const refDir = join(workDir, `references-${key}`);
+  await mkdir(refDir, { recursive: true });
+  const job = await unary<JobStatus>(
+    embedding,
+    'StartEmbedDataset',
+    { model: model.name, inputUri: references, inputFormat: referenceFormat, outputUri: refDir, embedImages: true, embedTexts: false },
+    { signal, deadlineMs: 60_000 },
+  );
+  await waitForJob(embedding, job, `${IMAGE_TO_IMAGE}: embedding the references ${references}`, signal);
+
+  const ids: string[] = [];
+  const classes: number[] = [];
+  const vectors: Float32Array[] = [];
+  let skipped = 0;
+  const unknown = new Set<string>();
+  let unlabelled = 0;
+  // the reader wants a caption on every row; reference rows have none, so their label column stands in
+  for await (const record of readParquetPool({ embeddingsDir: refDir, embeddings: 'image', columns: { caption: ['label'] }, extraColumns: ['label'], signal })) {
+    if (!record.ok) throw ServiceError.failedPrecondition(`${IMAGE_TO_IMAGE}: reading the reference embeddings: ${record.error.message}`);
+    const s = record.sample;
+    const wnid = String(s.metadata['label'] ?? '');
+    const classIndex = env.labels.wnids.indexOf(wnid);
+    if (wnid === '') unlabelled++;
+    else if (classIndex < 0) unknown.add(wnid);
+    if (classIndex < 0 || !env.labels.selected.has(classIndex)) {
+      skipped++;
+      continue;
+    }
+    if (s.imageEmbedding === undefined) continue;
+    if (s.imageEmbedding.length !== pool.dimension) {
+      throw ServiceError.invalidArgument(`${IMAGE_TO_IMAGE}: dimension mismatch: reference embeddings have ${s.imageEmbedding.length} dimensions, the pool index ${pool.dimension}`);
+    }
+    ids.push(s.path ?? s.sourceId);
+    classes.push(classIndex);
+    vectors.push(s.imageEmbedding);
+  }
+  if (unlabelled > 0 || unknown.size > 0) {
+    throw ServiceError.invalidArgument(
+      `${IMAGE_TO_IMAGE}: reference set ${references}: ${unlabelled} images have no label` +
+        (unknown.size > 0 ? `, labels that are not ImageNet-1k wnids: ${[...unknown].slice(0, 10).join(', ')}` : ''),
+    );
+  }
+  if (vectors.length === 0) throw ServiceError.invalidArgument(`${IMAGE_TO_IMAGE}: no reference image of a selected class could be embedded from ${references}`);
+  const neighbours = await searchPool(requireClient(env, 'retrieval', IMAGE_TO_IMAGE), pool.index, vectors, Number(params['k']), params['exact'] === true, signal);
+  const resolver = new ClaimResolver(params['claimRule'] as 'most-similar' | 'drop-contested');
+  const floor = Number(params['minSimilarity']);
+  ids.forEach((id, i) => resolver.add(id, classes[i]!, neighbours[i]!.filter((n) => n.similarity >= floor)));
+  const outcome = resolver.outcome();
+  env.logger.info(
+    { step: IMAGE_TO_IMAGE, references: ids.length, skippedUnselected: skipped, claimed: outcome.kept.length, contested: outcome.contested, index: pool.index },
+    'image-to-image claims settled',
+  );
+  return new ClaimLabelStep(IMAGE_TO_IMAGE, params, outcome, env.labels, { image: model.modelId }, 'reference');
+}
 
 /**
  * Up front: the folder exists; a shift (shift.json) is taken as it is (its labels are checked once its

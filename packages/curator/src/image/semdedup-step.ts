@@ -2,7 +2,7 @@
 // embeddings, assignment in a stream, pairs above 1 - eps inside a cluster are duplicates; the keep rule
 // and order are parameters. Removed pairs go to semdedup_pairs.csv in the shift folder.
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxSimilarityKernel, SEMDEDUP_ORDERS, SEMDEDUP_RULES, semDeDupPool, type DuplicateRemoval } from '@select/curation-filters';
@@ -117,6 +117,7 @@ class SemDeDupStep implements GlobalStep {
           { step: SEMDEDUP, rows: summary.rows, clusters, removed: summary.removed, pairs: summary.duplicatePairs, kmeansIterations: summary.training.iterations },
           'semdedup done',
         );
+        await mkdir(ctx.sideDir, { recursive: true });
         await writePairs(join(ctx.sideDir, 'semdedup_pairs.csv'), removed);
       }
 

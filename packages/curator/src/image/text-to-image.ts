@@ -5,7 +5,7 @@
 import { CLAIM_RULES, ClaimResolver, PROMPT_MODES, SINGLE_TEMPLATE, averagePromptEmbeddings, classPrompts } from '@select/curation-filters';
 import { ServiceError } from '@select/platform';
 import { loadImageNetTaxonomy } from '@select/taxonomy';
-import type { StepDefinition } from '../chain/step.js';
+import type { StepDefinition, StepEnvironment } from '../chain/step.js';
 import { ClaimLabelStep } from './claim-label-step.js';
 import { checkPoolFormat, preparePoolIndex, searchPool, workDirOf } from './pool-index.js';
 import { describeEmbeddingModel, embedTexts, requireClient } from './service-calls.js';
@@ -38,32 +38,49 @@ export const textToImageDefinition: StepDefinition = {
     if (env.labels.selected.size === 0) throw ServiceError.invalidArgument(`${TEXT_TO_IMAGE}: the build selects no class`);
     await describeEmbeddingModel(env, TEXT_TO_IMAGE, String(params['model']), ['image', 'text']);
   },
-  async create(params, env) {
-    const model = await describeEmbeddingModel(env, TEXT_TO_IMAGE, String(params['model']), ['image', 'text']);
-    const signal = AbortSignal.timeout(6 * 3600_000);
-    const pool = await preparePoolIndex(env, TEXT_TO_IMAGE, model.name, model.dimension, workDirOf(params), signal);
-    const taxonomy = loadImageNetTaxonomy();
-    const classes = [...env.labels.selected].sort((a, b) => a - b);
-    const embedding = requireClient(env, 'embedding', TEXT_TO_IMAGE);
-    const queries: Float32Array[] = [];
-    for (const classIndex of classes) {
-      const prompts = classPrompts(taxonomy.classByIndex(classIndex).label, params['prompts'] as 'imagenet-80' | 'single', String(params['template']));
-      const vectors = await embedTexts(embedding, model.name, prompts, signal);
-      const failed = vectors.find((v): v is Error => v instanceof Error);
-      if (failed) throw ServiceError.failedPrecondition(`${TEXT_TO_IMAGE}: prompt embedding failed for class ${env.labels.wnids[classIndex]}: ${failed.message}`);
-      const dim = (vectors[0] as Float32Array).length;
-      const data = new Float32Array(vectors.length * dim);
-      (vectors as Float32Array[]).forEach((v, i) => data.set(v, i * dim));
-      queries.push(averagePromptEmbeddings({ data, rows: vectors.length, dim }));
+  create(params, env) {
+    const key = JSON.stringify([params, env.pool.uri, env.pool.format, [...env.labels.selected].sort((a, b) => a - b)]);
+    let step = created.get(key);
+    if (step === undefined) {
+      step = createStep(params, env);
+      created.set(key, step);
+      step.catch(() => created.delete(key));
     }
-    const neighbours = await searchPool(requireClient(env, 'retrieval', TEXT_TO_IMAGE), pool.index, queries, Number(params['perClass']), params['exact'] === true, signal);
-    const resolver = new ClaimResolver(params['claimRule'] as 'most-similar' | 'drop-contested');
-    const floor = Number(params['minSimilarity']);
-    classes.forEach((classIndex, i) => {
-      resolver.add(`class:${env.labels.wnids[classIndex]}`, classIndex, neighbours[i]!.filter((n) => n.similarity >= floor));
-    });
-    const outcome = resolver.outcome();
-    env.logger.info({ step: TEXT_TO_IMAGE, classes: classes.length, claimed: outcome.kept.length, contested: outcome.contested, index: pool.index }, 'text-to-image claims settled');
-    return new ClaimLabelStep(TEXT_TO_IMAGE, params, outcome, env.labels, { clip: model.modelId }, 'query');
+    return step;
   },
 };
+
+/**
+ * One settled claim outcome per process and request: every task a worker runs, and the build runner,
+ * create the step again; the pool index and the claims are computed once.
+ */
+const created = new Map<string, Promise<ClaimLabelStep>>();
+
+async function createStep(params: Readonly<Record<string, unknown>>, env: StepEnvironment): Promise<ClaimLabelStep> {
+  const model = await describeEmbeddingModel(env, TEXT_TO_IMAGE, String(params['model']), ['image', 'text']);
+  const signal = AbortSignal.timeout(6 * 3600_000);
+  const pool = await preparePoolIndex(env, TEXT_TO_IMAGE, model.name, model.dimension, workDirOf(params), signal);
+  const taxonomy = loadImageNetTaxonomy();
+  const classes = [...env.labels.selected].sort((a, b) => a - b);
+  const embedding = requireClient(env, 'embedding', TEXT_TO_IMAGE);
+  const queries: Float32Array[] = [];
+  for (const classIndex of classes) {
+    const prompts = classPrompts(taxonomy.classByIndex(classIndex).label, params['prompts'] as 'imagenet-80' | 'single', String(params['template']));
+    const vectors = await embedTexts(embedding, model.name, prompts, signal);
+    const failed = vectors.find((v): v is Error => v instanceof Error);
+    if (failed) throw ServiceError.failedPrecondition(`${TEXT_TO_IMAGE}: prompt embedding failed for class ${env.labels.wnids[classIndex]}: ${failed.message}`);
+    const dim = (vectors[0] as Float32Array).length;
+    const data = new Float32Array(vectors.length * dim);
+    (vectors as Float32Array[]).forEach((v, i) => data.set(v, i * dim));
+    queries.push(averagePromptEmbeddings({ data, rows: vectors.length, dim }));
+  }
+  const neighbours = await searchPool(requireClient(env, 'retrieval', TEXT_TO_IMAGE), pool.index, queries, Number(params['perClass']), params['exact'] === true, signal);
+  const resolver = new ClaimResolver(params['claimRule'] as 'most-similar' | 'drop-contested');
+  const floor = Number(params['minSimilarity']);
+  classes.forEach((classIndex, i) => {
+    resolver.add(`class:${env.labels.wnids[classIndex]}`, classIndex, neighbours[i]!.filter((n) => n.similarity >= floor));
+  });
+  const outcome = resolver.outcome();
+  env.logger.info({ step: TEXT_TO_IMAGE, classes: classes.length, claimed: outcome.kept.length, contested: outcome.contested, index: pool.index }, 'text-to-image claims settled');
+  return new ClaimLabelStep(TEXT_TO_IMAGE, params, outcome, env.labels, { clip: model.modelId }, 'query');
+}
