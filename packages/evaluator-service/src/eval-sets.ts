@@ -126,6 +126,8 @@ export interface OpenedEvalSet {
   classes: string[];
   /** For ObjectNet: the ImageNet outputs of each class. */
   mapping: Map<string, number[]> | undefined;
+  /** Files the set will read (ImageFolder: counted up front; WebDataset: 0, unknown). */
+  total: number;
   records(resumeFrom: Cursor | undefined, signal: AbortSignal): AsyncGenerator<EvalRecord>;
 }
 
@@ -183,10 +185,13 @@ export async function openEvalSet(spec: EvalSetSpec, taxonomy: ImageNetTaxonomy)
     const mapping = spec.classSubset === 'objectnet' ? await readMapping(spec.classMappingUri, taxonomy) : undefined;
     const used = mapping ? classes.filter((c) => mapping.has(c)) : classes;
     if (mapping && used.length === 0) throw ServiceError.failedPrecondition(`ObjectNet set ${spec.name}: none of its folders is in the class mapping`);
+    let total = 0;
+    for (const folder of used) total += (await readdir(join(spec.uri, folder)).catch(() => [])).length;
     return {
       spec,
       classes: used,
       mapping,
+      total: Math.min(total, limit),
       async *records(resumeFrom, signal) {
         let n = 0;
         const position = new Map(used.map((c, i) => [c, i]));
@@ -212,6 +217,7 @@ export async function openEvalSet(spec: EvalSetSpec, taxonomy: ImageNetTaxonomy)
     spec,
     classes,
     mapping: undefined,
+    total: 0,
     async *records(resumeFrom, signal) {
       let n = 0;
       for await (const record of readClassShards({ shards, classes: wnids, ...(resumeFrom ? { resumeFrom } : {}), signal })) {

@@ -10,7 +10,7 @@ const subsetR = [...taxonomy.subset('imagenet-r').wnids];
 
 function set(classes: string[], classSubset: EvalSetSpec['classSubset'], mapping?: Map<string, number[]>): OpenedEvalSet {
   const spec: EvalSetSpec = { name: 's', uri: '/x', format: 'imagefolder', classSubset, classMappingUri: '', preprocessing: 'select', maxImages: 0, group: '' };
-  return { spec, classes, mapping, records: async function* () {} };
+  return { spec, classes, mapping, total: 0, records: async function* () {} };
 }
 function model(outputs: number, labelNames?: string[]): ClassifierInfo {
   return { file: 'm.onnx', modelId: 'm', inputName: 'x', outputName: 'y', input: 'images', inputSize: undefined, outputs, labelNames, preprocessing: undefined, embeddingModel: undefined };

@@ -235,7 +235,7 @@ async function runEvaluateModel(ctx: JobContext<EvaluateModelJobRequest, Evaluat
             predictions.write(line);
           });
           sinceCheckpoint += items.length;
-          ctx.progress(acc.images + state.failed, 0, `${spec.name}: ${acc.images} images`);
+          ctx.progress(acc.images + state.failed, opened.total, `${spec.name} (set ${state.setIndex + 1} of ${req.sets.length}): ${acc.images} images`);
         };
         for await (const record of opened.records(state.cursor, ctx.signal)) {
           if (!record.ok) {

@@ -156,6 +156,8 @@ describe('evaluator service', () => {
     await start();
     const ended = await finished('resumed');
     expect(ended.state).toBe('JOB_STATE_SUCCEEDED');
+    // progress counted against the files the set holds
+    expect(ended).toMatchObject({ done: '100', total: '100', unit: 'images' });
     const lines = (await readFile(join(ended.outputUri, 'predictions', 'big.jsonl'), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { key: string }).key);
     expect(lines).toHaveLength(100);
     expect(new Set(lines).size).toBe(100);
