@@ -22,6 +22,8 @@ import { listEvaluationSets, loadEvaluationSet, readSetInfo, registerEvaluationS
 import { describeEmbeddingModel, embedCandidateImages, requireClient } from './service-calls.js';
 
 export const CONTAMINATION = 'contamination-gate';
+/** Samples checked against the evaluation sets per pass. */
+const CHECK_ROWS = 4096;
 
 export const contaminationDefinition: StepDefinition = {
   name: CONTAMINATION,
@@ -137,10 +139,31 @@ class ContaminationStep implements GlobalStep {
     let checked = 0;
     let unreadable = 0;
     try {
+      // embedding round trips of batchSize; the similarity search in groups of CHECK_ROWS samples, so
+      // that each pass over the evaluation sets serves many samples (only ids and hashes are held)
       let batch: Candidate[] = [];
+      let pending: Array<{ decisionOf: Candidate; item: GateItem }> = [];
+      const check = async (): Promise<void> => {
+        if (pending.length === 0) return;
+        const found = await gate.check(
+          pending.map((p) => p.item),
+          kernel,
+        );
+        const bySample = new Map<string, ContaminationMatch>();
+        for (const m of found) {
+          matches.push(m);
+          const best = bySample.get(m.sampleId);
+          if (best === undefined || (best.kind !== 'exact' && (m.kind === 'exact' || m.similarity > best.similarity))) bySample.set(m.sampleId, m);
+        }
+        for (const { decisionOf, item } of pending) {
+          const m = bySample.get(item.id);
+          if (m !== undefined) drop(dropDecision(CONTAMINATION, decisionOf, `contaminated-${m.kind === 'exact' ? 'exact' : 'near'}:${m.set}`, m.similarity));
+        }
+        checked += pending.length;
+        pending = [];
+      };
       const flush = async (): Promise<void> => {
         const embedded = await embedCandidateImages(this.client, this.model, batch, ctx);
-        const items: GateItem[] = [];
         for (const [i, c] of batch.entries()) {
           let bytes: Buffer;
           try {
@@ -151,21 +174,11 @@ class ContaminationStep implements GlobalStep {
             continue;
           }
           const v = embedded[i]!;
-          items.push({ id: candidateKey(c), sha256: createHash('sha256').update(bytes).digest('hex'), ...(v instanceof Error ? {} : { embedding: v }) });
+          const light: Candidate = { sourceId: c.sourceId, ...(c.seed !== undefined ? { seed: c.seed } : {}), ...(c.classIndex !== undefined ? { classIndex: c.classIndex } : {}) };
+          pending.push({ decisionOf: light, item: { id: candidateKey(c), sha256: createHash('sha256').update(bytes).digest('hex'), ...(v instanceof Error ? {} : { embedding: v }) } });
         }
-        const found = await gate.check(items, kernel);
-        const bySample = new Map<string, ContaminationMatch>();
-        for (const m of found) {
-          matches.push(m);
-          const best = bySample.get(m.sampleId);
-          if (best === undefined || (best.kind !== 'exact' && (m.kind === 'exact' || m.similarity > best.similarity))) bySample.set(m.sampleId, m);
-        }
-        for (const c of batch) {
-          const m = bySample.get(candidateKey(c));
-          if (m !== undefined) drop(dropDecision(CONTAMINATION, c, `contaminated-${m.kind === 'exact' ? 'exact' : 'near'}:${m.set}`, m.similarity));
-        }
-        checked += batch.length;
         batch = [];
+        if (pending.length >= CHECK_ROWS) await check();
       };
       for await (const c of candidates()) {
         ctx.signal.throwIfAborted();
@@ -173,6 +186,7 @@ class ContaminationStep implements GlobalStep {
         if (batch.length >= Number(this.params['batchSize'])) await flush();
       }
       await flush();
+      await check();
     } finally {
       await kernel.close();
     }
