@@ -94,6 +94,8 @@ export class JobRuntime {
     const runtime = new JobRuntime(options);
     await mkdir(options.dir, { recursive: true });
     for (const name of await readdir(options.dir)) {
+      // A crash during a state write leaves its temp file; the state file itself is whole (old or new).
+      if (name.endsWith('.json.tmp')) await unlink(join(options.dir, name)).catch(() => undefined);
       if (!name.endsWith('.json')) continue;
       const path = join(options.dir, name);
       try {
