@@ -61,6 +61,13 @@ export const evaluatorConfigSchema = defineConfigSchema({
     default: 2048,
     doc: 'Images between checkpoints of a classifier evaluation (cursor, metric state, predictions length).',
   },
+  embedPartRows: {
+    env: 'EVALUATOR_EMBED_PART_ROWS',
+    type: 'int',
+    min: 1,
+    default: 1024,
+    doc: 'Features per part file of a kNN embedding phase; the phase is checkpointed after each part.',
+  },
 });
 
 export type EvaluatorConfig = ConfigOf<typeof evaluatorConfigSchema>;

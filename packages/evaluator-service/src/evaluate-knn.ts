@@ -1,12 +1,12 @@
 // The 'evaluate-knn' job: SELECT's SSL kNN. Phases, each checkpointed: (1) the class-balanced bank — read from
 // the trainer's bank directory, or built here from the shift's first n_search samples embedded by the embedding
 // service; (2) the evaluation set's features from the same encoder; (3) the weighted kNN for every k. An
-// interrupted job resumes at the phase it was in (a phase's own work is redone).
+// interrupted job resumes where it was: an embedding phase after its last part file (EVALUATOR_EMBED_PART_ROWS rows), then the rest.
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { evaluatorV1 } from '@select/contracts';
-import { NpyReader, readClassShards, writeNpy } from '@select/datasets';
+import { NpyReader, readClassShards, writeNpy, type Cursor } from '@select/datasets';
 import { defaultJobId, type JobContext, type JobKind } from '@select/jobs';
 import { ServiceError } from '@select/platform';
 import type { ImageEmbedder } from './embedder.js';
@@ -36,6 +36,8 @@ export interface EvaluateKnnJobRequest {
 
 interface KnnJobState {
   phase: 'bank' | 'queries' | 'knn';
+  /** The embedding phase in progress (bank from the shift, or the evaluation set). */
+  embedding?: EmbedProgress;
   bank?: { perClass: number; oversampled: number; empty: number; nudged: number; source: string };
   queries?: { rows: number; failed: number };
 }
@@ -90,21 +92,64 @@ async function readMatrix(file: string): Promise<Matrix> {
   }
 }
 
-/** Embeds records in batches; returns features and labels of the images the encoder accepted. */
-async function embedAll(
-  records: AsyncIterable<{ ok: boolean; bytes?: Uint8Array; label?: number }>,
-  embedder: ImageEmbedder,
-  model: string,
-  signal: AbortSignal,
-  onBatch: (done: number) => void,
+/** Progress of an embedding phase, checkpointed after each part file is written. */
+interface EmbedProgress {
+  cursor: Cursor | undefined;
+  /** Records read so far (kNN's n_search counts them). */
+  read: number;
+  parts: number;
+  rows: number;
+  failed: number;
+}
+
+type EmbedRecord = { ok: boolean; bytes?: Uint8Array; label?: number; cursor: Cursor };
+
+/**
+ * Embeds records in batches of 64 into part files of `partRows` rows (`<dir>/<n>.features.npy` + `.labels.npy`);
+ * after each part the reader's cursor is checkpointed, so an interrupted phase continues after its last part.
+ * Returns every part's rows.
+ */
+async function embedInParts(
+  records: (resumeFrom: Cursor | undefined, read: number) => AsyncIterable<EmbedRecord>,
+  options: {
+    dir: string;
+    embedder: ImageEmbedder;
+    model: string;
+    signal: AbortSignal;
+    partRows: number;
+    resume: EmbedProgress | undefined;
+    onPart: (progress: EmbedProgress) => Promise<void>;
+    onBatch: (done: number) => void;
+  },
 ): Promise<{ features: Matrix; labels: Int32Array; failed: number }> {
-  const vectors: Float32Array[] = [];
-  const labels: number[] = [];
-  let failed = 0;
+  await mkdir(options.dir, { recursive: true });
+  const progress: EmbedProgress = options.resume ? { ...options.resume } : { cursor: undefined, read: 0, parts: 0, rows: 0, failed: 0 };
+  let vectors: Float32Array[] = [];
+  let labels: number[] = [];
   let batch: Array<{ bytes: Uint8Array; label: number }> = [];
+  let lastCursor = progress.cursor;
+  let read = progress.read;
+  let failed = progress.failed;
+  const writePart = async (): Promise<void> => {
+    if (vectors.length === 0 && failed === progress.failed) return;
+    const dim = vectors[0]?.length ?? 1;
+    const data = new Float32Array(vectors.length * dim);
+    vectors.forEach((v, i) => data.set(v, i * dim));
+    const base = join(options.dir, String(progress.parts));
+    await writeNpy(`${base}.features.npy`, data, { dim });
+    await writeNpy(`${base}.labels.npy`, Float32Array.from(labels), { dim: 1 });
+    progress.parts++;
+    progress.rows += vectors.length;
+    progress.cursor = lastCursor;
+    progress.read = read;
+    progress.failed = failed;
+    vectors = [];
+    labels = [];
+    await options.onPart({ ...progress });
+  };
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
-    const outcomes = await embedder.embed(model, batch.map((b) => b.bytes), signal);
+    const outcomes = await options.embedder.embed(options.model, batch.map((b) => b.bytes), options.signal);
     outcomes.forEach((o, i) => {
       if (o.ok) {
         vectors.push(o.vector);
@@ -112,34 +157,54 @@ async function embedAll(
       } else failed++;
     });
     batch = [];
-    onBatch(vectors.length + failed);
+    options.onBatch(progress.rows + vectors.length + failed);
+    if (vectors.length >= options.partRows) await writePart();
   };
-  for await (const r of records) {
-    signal.throwIfAborted();
-    if (!r.ok) {
-      failed++;
-      continue;
-    }
-    batch.push({ bytes: r.bytes!, label: r.label! });
-    if (batch.length >= 64) await flush();
+  for await (const r of records(progress.cursor, read)) {
+    options.signal.throwIfAborted();
+    read++;
+    lastCursor = r.cursor;
+    if (!r.ok) failed++;
+    else batch.push({ bytes: r.bytes!, label: r.label! });
+    if (batch.length >= Math.min(64, options.partRows)) await flush();
   }
   await flush();
-  const dim = vectors[0]?.length ?? 0;
-  const data = new Float32Array(vectors.length * dim);
-  vectors.forEach((v, i) => data.set(v, i * dim));
-  return { features: { data, rows: vectors.length, cols: dim }, labels: Int32Array.from(labels), failed };
+  await writePart();
+  const parts: Matrix[] = [];
+  const partLabels: Float32Array[] = [];
+  for (let n = 0; n < progress.parts; n++) {
+    const base = join(options.dir, String(n));
+    const m = await readMatrix(`${base}.features.npy`);
+    if (m.data.length > 0) parts.push(m);
+    partLabels.push((await readMatrix(`${base}.labels.npy`)).data);
+  }
+  const cols = parts[0]?.cols ?? 0;
+  const rows = parts.reduce((a, m) => a + m.rows, 0);
+  const data = new Float32Array(rows * cols);
+  let at = 0;
+  for (const m of parts) {
+    if (m.cols !== cols) throw ServiceError.failedPrecondition(`the encoder returned ${m.cols}-d and ${cols}-d features in one phase`);
+    data.set(m.data, at);
+    at += m.data.length;
+  }
+  const allLabels = new Int32Array(rows);
+  let li = 0;
+  for (const l of partLabels) for (const v of l) allLabels[li++] = v;
+  return { features: { data, rows, cols }, labels: allLabels, failed };
 }
 
-async function* shiftRecords(shiftUri: string, classes: readonly string[], nSearch: number, signal: AbortSignal): AsyncGenerator<{ ok: boolean; bytes?: Uint8Array; label?: number }> {
-  if (!existsSync(shiftUri)) throw ServiceError.notFound(`shift ${shiftUri} does not exist`);
-  const shards = (await readdir(shiftUri)).filter((f) => /^\d+\.tar$/.test(f)).sort().map((f) => join(shiftUri, f));
-  if (shards.length === 0) throw ServiceError.failedPrecondition(`shift ${shiftUri} has no shards`);
-  let n = 0;
-  for await (const record of readClassShards({ shards, classes, signal })) {
-    if (nSearch > 0 && n >= nSearch) return;
-    n++;
-    yield record.ok ? { ok: true, bytes: record.sample.image.bytes, label: record.sample.classIndex } : { ok: false };
-  }
+function shiftRecords(shiftUri: string, classes: readonly string[], nSearch: number, signal: AbortSignal) {
+  return async function* (resumeFrom: Cursor | undefined, read: number): AsyncGenerator<EmbedRecord> {
+    if (!existsSync(shiftUri)) throw ServiceError.notFound(`shift ${shiftUri} does not exist`);
+    const shards = (await readdir(shiftUri)).filter((f) => /^\d+\.tar$/.test(f)).sort().map((f) => join(shiftUri, f));
+    if (shards.length === 0) throw ServiceError.failedPrecondition(`shift ${shiftUri} has no shards`);
+    let n = read;
+    for await (const record of readClassShards({ shards, classes, signal, ...(resumeFrom ? { resumeFrom } : {}) })) {
+      if (nSearch > 0 && n >= nSearch) return;
+      n++;
+      yield record.ok ? { ok: true, bytes: record.sample.image.bytes, label: record.sample.classIndex, cursor: record.cursor } : { ok: false, cursor: record.cursor };
+    }
+  };
 }
 
 export function evaluateKnnKind(deps: EvaluatorDeps & { linalg: () => Promise<Linalg> }): JobKind<EvaluateKnnJobRequest, KnnJobState> {
@@ -176,9 +241,16 @@ async function runKnn(ctx: JobContext<EvaluateKnnJobRequest, KnnJobState>, deps:
       state.bank = { perClass: Math.round(features.rows / wnids.length), oversampled: 0, empty: wnids.length - present, nudged: 0, source: req.bankUri };
     } else {
       ctx.progress(0, 0, 'embedding the shift for the bank');
-      const shift = await embedAll(shiftRecords(req.shiftUri, wnids, req.nSearch, ctx.signal), deps.embedder, req.encoderModel, ctx.signal, (done) =>
-        ctx.progress(done, 0, `bank: ${done} shift images embedded`),
-      );
+      const shift = await embedInParts(shiftRecords(req.shiftUri, wnids, req.nSearch, ctx.signal), {
+        dir: join(out, 'shift-features'),
+        embedder: deps.embedder,
+        model: req.encoderModel,
+        signal: ctx.signal,
+        partRows: deps.embedPartRows,
+        resume: state.embedding,
+        onPart: (progress) => ctx.checkpoint({ ...state, embedding: progress }),
+        onBatch: (done) => ctx.progress(done, req.nSearch, `bank: ${done} shift images embedded`),
+      });
       if (shift.features.rows === 0) throw ServiceError.failedPrecondition(`no shift image of ${req.shiftUri} could be embedded (${shift.failed} failed)`);
       const perClass = req.perClass || Math.max(1, Math.floor(req.total / wnids.length));
       const bank = buildBalancedBank(shift.features, shift.labels, wnids.length, perClass, req.seed);
@@ -187,6 +259,7 @@ async function runKnn(ctx: JobContext<EvaluateKnnJobRequest, KnnJobState>, deps:
       state.bank = { perClass, oversampled: bank.oversampledClasses.length, empty: bank.emptyClasses.length, nudged: bank.nudgedDuplicates, source: `embedding:${req.encoderModel}` };
     }
     state.phase = 'queries';
+    delete state.embedding;
     await ctx.checkpoint(state);
   }
   if (state.phase === 'queries') {
@@ -194,15 +267,25 @@ async function runKnn(ctx: JobContext<EvaluateKnnJobRequest, KnnJobState>, deps:
     const index = new Map(wnids.map((w, i) => [w, i]));
     const unknown = opened.classes.filter((c) => !index.has(c));
     if (unknown.length > 0) throw ServiceError.failedPrecondition(`label-space mismatch: ${unknown.length} class folders of ${req.evalSet.name} are not ImageNet-1k wnids (${unknown.slice(0, 3).join(', ')})`);
-    async function* records(): AsyncGenerator<{ ok: boolean; bytes?: Uint8Array; label?: number }> {
-      for await (const r of opened.records(undefined, ctx.signal)) yield r.ok ? { ok: true, bytes: r.bytes, label: index.get(opened.classes[r.label]!)! } : { ok: false };
+    async function* records(resumeFrom: Cursor | undefined): AsyncGenerator<EmbedRecord> {
+      for await (const r of opened.records(resumeFrom, ctx.signal)) yield r.ok ? { ok: true, bytes: r.bytes, label: index.get(opened.classes[r.label]!)!, cursor: r.cursor } : { ok: false, cursor: r.cursor };
     }
-    const q = await embedAll(records(), deps.embedder, req.encoderModel, ctx.signal, (done) => ctx.progress(done, 0, `${req.evalSet.name}: ${done} images embedded`));
+    const q = await embedInParts(records, {
+      dir: join(out, 'query-features'),
+      embedder: deps.embedder,
+      model: req.encoderModel,
+      signal: ctx.signal,
+      partRows: deps.embedPartRows,
+      resume: state.embedding,
+      onPart: (progress) => ctx.checkpoint({ ...state, embedding: progress }),
+      onBatch: (done) => ctx.progress(done, opened.total, `${req.evalSet.name}: ${done} images embedded`),
+    });
     if (q.features.rows === 0) throw ServiceError.failedPrecondition(`evaluation set ${req.evalSet.name} has no image the encoder accepted (${q.failed} failed); no result is reported`);
     await writeNpy(join(out, 'queries.npy'), q.features.data, { dim: q.features.cols });
     await writeNpy(join(out, 'query_labels.npy'), Float32Array.from(q.labels), { dim: 1 });
     state.queries = { rows: q.features.rows, failed: q.failed };
     state.phase = 'knn';
+    delete state.embedding;
     await ctx.checkpoint(state);
   }
   const bank = await readMatrix(join(out, 'bank', 'features.npy'));

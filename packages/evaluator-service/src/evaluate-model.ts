@@ -60,6 +60,8 @@ export interface EvaluatorDeps {
   threads: number | undefined;
   /** Images between checkpoints. */
   checkpointEvery: number;
+  /** Rows per part file (and checkpoint) of a kNN embedding phase. */
+  embedPartRows: number;
 }
 
 const SAFE = /[^A-Za-z0-9._-]+/g;

@@ -10,7 +10,7 @@ import { createLogger, resolveConfig, status } from '@select/platform';
 import { loadImageNetTaxonomy } from '@select/taxonomy';
 import { deleteTopicsWithPrefix, testBrokers } from '@select/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluatorConfigSchema } from './config.js';
+import { evaluatorConfigSchema, type EvaluatorConfig } from './config.js';
 import { GrpcImageEmbedder } from './embedder.js';
 import { call, COLORS, connect, FIXTURES, solidImage, startEmbeddingService, WNIDS, writeImageFolder, type Client } from './fixtures.test-util.js';
 import { startEvaluatorServer, type EvaluatorServer } from './server.js';
@@ -53,6 +53,16 @@ describe('kNN evaluation through the service', () => {
   let client: Client;
   let shiftDir: string;
   let evalDir: string;
+  let config: EvaluatorConfig;
+
+  async function restart(overrides: Partial<EvaluatorConfig> = {}): Promise<void> {
+    if (running) {
+      client.close();
+      await running.close();
+    }
+    running = await startEvaluatorServer({ ...config, ...overrides }, { logger: createLogger({ service: 'evaluator-knn-test', level: 'silent' }) });
+    client = connect(running.address);
+  }
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'evaluator-knn-'));
@@ -65,13 +75,12 @@ describe('kNN evaluation through the service', () => {
     for (let i = 0; i < 12; i++) await writer.add({ sourceId: `s${i}`, classIndex: i % 3, image: await solidImage(colors[i % 3]!, 48 + i, 40, 'jpeg') });
     await writer.close();
     evalDir = await writeImageFolder(join(work, 'val'), { [WNIDS[0]]: ['red', 'red'], [WNIDS[1]]: ['green', 'green'], [WNIDS[2]]: ['blue', 'blue'] });
-    const config = resolveConfig(
+    config = resolveConfig(
       evaluatorConfigSchema,
       { dataDir: join(work, 'data'), port: 0, host: '127.0.0.1', kafkaBrokers: testBrokers(), kafkaTopicPrefix: prefix, threads: 1, embeddingAddress: embedding.address },
       {},
     );
-    running = await startEvaluatorServer(config, { logger: createLogger({ service: 'evaluator-knn-test', level: 'silent' }) });
-    client = connect(running.address);
+    await restart();
   }, 180_000);
 
   afterAll(async () => {
@@ -158,6 +167,36 @@ describe('kNN evaluation through the service', () => {
     const results = await call<evaluatorV1.GetResultsResponse__Output>(client, 'GetResults', { evalId: 'probe-head' });
     expect(results.scores.find((s) => s.metric === 'top1')).toMatchObject({ value: (100 * right) / 6, numSamples: '6' });
   }, 60_000);
+
+  it('resumes an interrupted embedding phase after its last part and scores as an uninterrupted run', async () => {
+    const colours = Array.from({ length: 40 }, (_, i) => (['red', 'green', 'blue'] as const)[i % 3]!);
+    const longVal = await writeImageFolder(join(work, 'long-val'), { [WNIDS[0]]: colours, [WNIDS[1]]: colours, [WNIDS[2]]: colours });
+    const req = (evalId: string) => ({ ...request(evalId, 7), evalSet: { name: 'long-val', uri: longVal, format: 'imagefolder' } });
+    await call(client, 'EvaluateKnn', req('knn-whole'));
+    expect((await running.runtime.wait('knn-whole')).state).toBe('JOB_STATE_SUCCEEDED');
+
+    await restart({ embedPartRows: 8 });
+    await call(client, 'EvaluateKnn', req('knn-interrupted'));
+    const stateFile = join(config.dataDir, '.jobs', 'knn-interrupted.json');
+    type Saved = { status: JobStatus; checkpoint: { state: { phase: string; embedding?: { parts: number; rows: number } } } | null };
+    const saved = async (): Promise<Saved> => JSON.parse(await readFile(stateFile, 'utf8')) as Saved;
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const s = await saved().catch(() => undefined);
+      if (s?.checkpoint?.state.phase === 'queries' && (s.checkpoint.state.embedding?.parts ?? 0) >= 2) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await restart({ embedPartRows: 8 });
+    const interrupted = await saved();
+    const parts = interrupted.checkpoint?.state.embedding?.parts ?? 0;
+    expect(parts).toBeGreaterThanOrEqual(2);
+    expect(parts).toBeLessThan(15); // 120 images in parts of 8: stopped in the middle
+    const ended = await running.runtime.wait('knn-interrupted');
+    expect(ended.state, ended.message).toBe('JOB_STATE_SUCCEEDED');
+    expect((await readNpy(join(ended.outputUri, 'queries.npy'))).rows).toBe(120);
+    const scores = async (evalId: string) => (await call<evaluatorV1.GetResultsResponse__Output>(client, 'GetResults', { evalId })).scores.map((s) => [s.metric, s.value]);
+    expect(await scores('knn-interrupted')).toEqual(await scores('knn-whole'));
+  }, 180_000);
 
   it('refuses a request without a bank size or an evaluation set', async () => {
     await expect(call(client, 'EvaluateKnn', { ...request('x', 1), perClass: 0 })).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/per_class/) });

@@ -74,7 +74,7 @@ export async function startEvaluatorServer(config: EvaluatorConfig, options: Eva
     });
     return linalg;
   };
-  const deps: EvaluatorDeps = { taxonomy, results, embedder, dataDir, threads, checkpointEvery: config.checkpointEvery };
+  const deps: EvaluatorDeps = { taxonomy, results, embedder, dataDir, threads, checkpointEvery: config.checkpointEvery, embedPartRows: config.embedPartRows };
   const runtime = await JobRuntime.open({
     dir: join(dataDir, '.jobs'),
     service: 'evaluator',
