@@ -48,6 +48,8 @@ export interface InteropService {
   /** Import name of the file declaring services[0], and the files it imports. */
   file: string;
   dependencies: string[];
+  /** A doc comment of the proto that `grpcurl describe <service>` must print (comments travel with reflection). */
+  describedComment?: string;
   unary: Probe;
   stream: Probe;
 }
@@ -145,6 +147,7 @@ export const INTEROP_SERVICES: InteropService[] = [
     services: ['select.embedding.v1.EmbeddingService'],
     file: 'select/embedding/v1/embedding.proto',
     dependencies: ['select/common/v1/common.proto'],
+    describedComment: '// A bad item comes back as an error for that item; the stream goes on.',
     unary: {
       method: 'select.embedding.v1.EmbeddingService/EmbedTexts',
       request: () => ({ model: 'tiny-clip', texts: ['a photo of a dog', 'a photo of a cat'] }),
@@ -188,6 +191,7 @@ export const INTEROP_SERVICES: InteropService[] = [
     services: ['select.retrieval.v1.RetrievalService'],
     file: 'select/retrieval/v1/retrieval.proto',
     dependencies: ['select/common/v1/common.proto'],
+    describedComment: '// Client stream of (id, vector, metadata). Duplicate ids replace the earlier vector (upsert).',
     unary: {
       method: 'select.retrieval.v1.RetrievalService/CreateIndex',
       // Each client creates its own index: the name carries a counter.

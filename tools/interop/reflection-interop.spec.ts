@@ -83,6 +83,7 @@ describe.each(INTEROP_SERVICES)('$name over reflection', (entry) => {
     expect(described.dependencies).toEqual(entry.dependencies);
     const text = await grpcurl.describe(address, service);
     expect(text).toContain(`${service} is a service:`);
+    if (entry.describedComment) expect(text).toContain(entry.describedComment);
     for (const method of described.methods) {
       // grpcurl prints each method as `rpc Name ( [stream ].pkg.Input ) returns ( [stream ].pkg.Output );`
       const input = `${method.client_streaming ? 'stream ' : ''}.${method.input.name}`;

@@ -59,6 +59,25 @@ describe('file descriptors', () => {
     ]);
   });
 
+  it("carries the .proto's comments, leading and trailing, at the lines of their declarations", () => {
+    const retrieval = files.find((f) => f.name === 'select/retrieval/v1/retrieval.proto')!;
+    const source = readFileSync(join(PROTO_ROOT, retrieval.name), 'utf8').split('\n');
+    const locations = retrieval.sourceCodeInfo?.location ?? [];
+    const at = (path: number[]) => locations.find((l) => JSON.stringify(l['path']) === JSON.stringify(path));
+    const service = retrieval.service.findIndex((s) => s['name'] === 'RetrievalService');
+    const addVectors = (retrieval.service[service]!['method'] as Record<string, unknown>[]).findIndex((m) => m['name'] === 'AddVectors');
+    const method = at([6, service, 2, addVectors]);
+    expect(method?.['leadingComments']).toMatch(/^ Client stream of \(id, vector, metadata\)\. Duplicate ids replace the earlier vector \(upsert\)\.\n$/);
+    expect(source[(method?.['span'] as number[])[0]!]).toMatch(/rpc AddVectors\(/);
+    const ann = retrieval.messageType.findIndex((m) => m['name'] === 'AnnParams');
+    const connectivity = at([4, ann, 2, 0]);
+    expect(connectivity?.['trailingComments']).toBe(' HNSW M; 0: default\n');
+    expect(source[(connectivity?.['span'] as number[])[0]!]).toMatch(/uint32 connectivity = 1;/);
+    // Every location points at a line that names what it describes.
+    expect(locations.length).toBeGreaterThan(20);
+    for (const l of locations) expect(source[(l['span'] as number[])[0]!]?.trim()).not.toBe('');
+  });
+
   it('describes a bundled well-known import under its google/protobuf name', () => {
     const [timestamp] = buildFileDescriptors(['google/protobuf/timestamp.proto']);
     expect(timestamp).toMatchObject({ name: 'google/protobuf/timestamp.proto', package: 'google.protobuf', syntax: 'proto3' });

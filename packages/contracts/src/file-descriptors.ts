@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join } from 'node:path';
 import protobuf from 'protobufjs';
 import { PROTO_ROOT } from './proto-files.js';
+import { declarationLines, protocComment } from './source-locations.js';
 
 // Real FileDescriptorProtos of .proto files, one per file, named by the import path other files use
 // (`select/common/v1/common.proto`), with their dependency lists and every type reference fully qualified.
@@ -49,6 +50,8 @@ export interface FileDescriptorObject {
   service: Record<string, unknown>[];
   extension: Record<string, unknown>[];
   options?: Record<string, unknown>;
+  /** The .proto's comments on its declarations (absent for bundled files and files without comments). */
+  sourceCodeInfo?: { location: Record<string, unknown>[] };
 }
 
 export interface FileDescriptorOptions {
@@ -70,6 +73,8 @@ interface SourceFile {
   package: string;
   imports: string[];
   syntax: 'proto2' | 'proto3';
+  /** The source text (undefined for a bundled file). */
+  text: string | undefined;
   /** The file parsed on its own: what it declares and its file options. */
   own: protobuf.Root;
 }
@@ -98,7 +103,7 @@ export function buildFileDescriptors(files: readonly string[], options: FileDesc
   root.resolvePath = (_origin, target) => sources.get(target)?.location ?? target;
   for (const source of order) {
     if (isAbsolute(source.location)) {
-      root.loadSync(source.location, { keepCase: true });
+      root.loadSync(source.location, { keepCase: true, alternateCommentMode: true });
     } else if (!root.files.includes(source.name)) {
       // A bundled well-known file (google/protobuf/*.proto) that no loaded file has pulled in yet.
       root.addJSON(bundledJson(source.name).nested ?? {});
@@ -133,7 +138,7 @@ function readSourceFile(name: string, includeDirs: readonly string[]): SourceFil
   if (!location) {
     if (name.startsWith('google/protobuf/') && protobuf.common.get(name)) {
       const own = protobuf.Root.fromJSON(bundledJson(name));
-      return { name, location: name, package: 'google.protobuf', imports: [], syntax: 'proto3', own };
+      return { name, location: name, package: 'google.protobuf', imports: [], syntax: 'proto3', text: undefined, own };
     }
     throw new Error(`Cannot find ${name} in ${includeDirs.join(', ')}`);
   }
@@ -147,6 +152,7 @@ function readSourceFile(name: string, includeDirs: readonly string[]): SourceFil
     package: parsed.package ?? '',
     imports: [...(parsed.imports ?? []), ...(parsed.weakImports ?? [])],
     syntax,
+    text,
     own: parsed.root,
   };
 }
@@ -180,7 +186,55 @@ function describeFile(source: SourceFile, root: protobuf.Root, served: (name: st
     else if (resolved instanceof protobuf.Field) file.extension.push(describeField(resolved, source.syntax));
     else throw new Error(`${source.name}: cannot resolve ${declared.fullName}`);
   }
+  if (source.text !== undefined) {
+    const location = sourceLocations(file, source.text, root);
+    if (location.length > 0) file.sourceCodeInfo = { location };
+  }
   return file;
+}
+
+type Described = Record<string, unknown>;
+const list = (value: unknown): Described[] => (Array.isArray(value) ? (value as Described[]) : []);
+
+/**
+ * SourceCodeInfo locations (descriptor.proto paths: file message_type 4, enum_type 5, service 6; message field 2,
+ * nested_type 3, enum_type 4, oneof_decl 8; enum value 2; service method 2) of every commented declaration.
+ */
+function sourceLocations(file: FileDescriptorObject, text: string, root: protobuf.Root): Described[] {
+  const lines = declarationLines(text);
+  const prefix = file.package ? `.${file.package}.` : '.';
+  const locations: Described[] = [];
+  const add = (path: number[], relative: string, comment: string | null | undefined): void => {
+    const at = lines.get(relative);
+    if (!comment || !at) return;
+    locations.push({ path, span: [at.line, 0, at.length], [at.trailingComment ? 'trailingComments' : 'leadingComments']: protocComment(comment) });
+  };
+  const walkEnum = (e: Described, path: number[], relative: string): void => {
+    const found = root.lookup(prefix + relative);
+    const en = found instanceof protobuf.Enum ? found : undefined;
+    add(path, relative, en?.comment);
+    list(e['value']).forEach((v, j) => add([...path, 2, j], `${relative}.${String(v['name'])}`, en?.comments[String(v['name'])]));
+  };
+  const walkMessage = (m: Described, path: number[], relative: string): void => {
+    const found = root.lookup(prefix + relative);
+    const type = found instanceof protobuf.Type ? found : undefined;
+    add(path, relative, type?.comment);
+    list(m['field']).forEach((f, j) => add([...path, 2, j], `${relative}.${String(f['name'])}`, type?.fields[String(f['name'])]?.comment));
+    list(m['nestedType']).forEach((n, k) => {
+      if ((n['options'] as Described | undefined)?.['mapEntry'] !== true) walkMessage(n, [...path, 3, k], `${relative}.${String(n['name'])}`);
+    });
+    list(m['enumType']).forEach((e, k) => walkEnum(e, [...path, 4, k], `${relative}.${String(e['name'])}`));
+    list(m['oneofDecl']).forEach((o, k) => add([...path, 8, k], `${relative}.${String(o['name'])}`, type?.oneofs?.[String(o['name'])]?.comment));
+  };
+  file.messageType.forEach((m, i) => walkMessage(m, [4, i], String(m['name'])));
+  file.enumType.forEach((e, i) => walkEnum(e, [5, i], String(e['name'])));
+  file.service.forEach((svc, i) => {
+    const found = root.lookup(prefix + String(svc['name']));
+    const service = found instanceof protobuf.Service ? found : undefined;
+    add([6, i], String(svc['name']), service?.comment);
+    list(svc['method']).forEach((m, j) => add([6, i, 2, j], `${String(svc['name'])}.${String(m['name'])}`, service?.methods[String(m['name'])]?.comment));
+  });
+  return locations;
 }
 
 const FILE_OPTION_FIELDS = new Set(Object.keys(descriptorTypes.lookupType('google.protobuf.FileOptions').fields));
