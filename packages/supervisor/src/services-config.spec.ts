@@ -33,7 +33,7 @@ describe('services config', () => {
     for (const [name, service] of Object.entries(committed.services)) {
       expect({ ...service, models: [] }, name).toEqual({ ...defaults.services[name], models: [] });
     }
-    expect(committed.services['embedding']!.models.map((m) => m.name)).toEqual(['tiny-clip', 'tiny-resnet', 'tiny-sentence']);
+    expect(committed.services['embedding']!.models.map((m) => m.name)).toEqual(['tiny-clip', 'tiny-resnet', 'tiny-sentence', 'all-minilm-l6-v2']);
     expect(committed.services['generation']!.models).toEqual([
       { name: 'tiny-sd', dir: join(ROOT, 'tools/fixtures/tiny-sd/model') },
       { name: 'tiny-sd-variations', dir: join(ROOT, 'tools/fixtures/tiny-sd/model-variations') },

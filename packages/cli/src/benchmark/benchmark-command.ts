@@ -31,6 +31,8 @@ export function registerBenchmarkCommand(program: Command, setExitCode: (code: n
     .addOption(new Option('--shifts <names>', `comma-separated shifts to build (default: all: ${SHIFT_PLANS.map((p) => p.name).join(', ')})`).argParser(shiftList))
     .option('--text-model <name>', 'sentence encoder of the caption-similarity step (default: all-minilm-l6-v2, else the tiny fixture)')
     .option('--clip-model <name>', 'image-text model of the embedding service (default: tiny-clip)')
+    .option('--knn-model <name>', 'image encoder of the SSL kNN evaluation (default: tiny-resnet)')
+    .option('--diffusion-model <name>', 'Stable Diffusion export of the generation service (default: tiny-sd)')
     .option('--curation-only', 'stop after the shifts are built')
     .option('--id-prefix <prefix>', 'prefix of every shift, run and evaluation id (default: main); the same ids reuse finished jobs')
     .addHelpText(
@@ -50,6 +52,8 @@ with the same options reuses every finished shift, run and evaluation (same requ
         shifts?: string[];
         textModel?: string;
         clipModel?: string;
+        knnModel?: string;
+        diffusionModel?: string;
         curationOnly?: boolean;
         idPrefix?: string;
       }) => {
@@ -64,7 +68,12 @@ with the same options reuses every finished shift, run and evaluation (same requ
           services,
           ...(opts.out !== undefined ? { outDir: opts.out } : {}),
           pool: { uri: opts.pool ?? DEFAULT_POOL.uri, format: opts.poolFormat ?? DEFAULT_POOL.format, limit: opts.poolLimit ?? DEFAULT_POOL.limit },
-          models: { ...(opts.textModel ? { text: opts.textModel } : {}), ...(opts.clipModel ? { clip: opts.clipModel } : {}) },
+          models: {
+            ...(opts.textModel ? { text: opts.textModel } : {}),
+            ...(opts.clipModel ? { clip: opts.clipModel } : {}),
+            ...(opts.knnModel ? { knnEncoder: opts.knnModel } : {}),
+            ...(opts.diffusionModel ? { diffusion: opts.diffusionModel } : {}),
+          },
           ...(opts.shifts ? { shifts: opts.shifts } : {}),
           ...(opts.curationOnly ? { curationOnly: true } : {}),
           ...(opts.idPrefix ? { idPrefix: opts.idPrefix } : {}),

@@ -5,8 +5,9 @@
 //   analysis → the leaderboard from ClickHouse SQL → the HTML report.
 // Every request carries a deterministic id (shift, run, evaluation), so a second run finds the finished jobs and
 // reuses them. A stage whose service or strategy is not there yet is reported as "not available" and skipped.
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addClickHouseDefaults, queryReadOnlyTable } from '@select/metrics';
 import { GrpcCallError, statusName } from '@select/platform';
@@ -80,6 +81,10 @@ interface ShiftPlan {
   steps: (models: MainJobModels, ctx: PlanContext) => Array<{ name: string; params: Record<string, unknown> }>;
   /** Steps the curator must know for this plan to run. */
   needs: readonly string[];
+  /** The build's pool when it is not the job's pool (Stable Diffusion builds read the shift they generate). */
+  pool?: (ctx: PlanContext) => { uri: string; format: string } | undefined;
+  /** Restrict the build to the held-out set's classes (generation draws images per class). */
+  evalClassesOnly?: boolean;
 }
 
 interface PlanContext {
@@ -87,6 +92,10 @@ interface PlanContext {
   evalSetUri: string | undefined;
   /** A labelled shift already built (the img2img shift's references). */
   referenceUri: string | undefined;
+  /** Where the image strategies keep the pool's embeddings and generated images (reused by later runs). */
+  workDir: string;
+  /** Threshold of the text-similarity step when the sentence encoder has no calibrated one (the tiny fixture). */
+  textThreshold: number | undefined;
 }
 
 const SUBSTRING = 'substring-match';
@@ -103,33 +112,35 @@ export const SHIFT_PLANS: readonly ShiftPlan[] = [
     name: 'substring-textsim',
     what: 'substring matching + caption–class text similarity with the sentence encoder (LA1000 txt2img)',
     needs: [SUBSTRING, TEXT_SIMILARITY],
-    steps: (m) => [
+    steps: (m, ctx) => [
       { name: SUBSTRING, params: {} },
-      { name: TEXT_SIMILARITY, params: { model: m.text } },
+      { name: TEXT_SIMILARITY, params: { model: m.text, ...(ctx.textThreshold !== undefined ? { threshold: ctx.textThreshold } : {}) } },
     ],
   },
   {
     name: 'img2img',
-    what: 'image-to-image retrieval: pool images nearest to labelled references, label inherited (LA1000 img2img)',
+    what: 'image-to-image retrieval: pool images nearest to the labelled references (the substring shift), label inherited (LA1000 img2img)',
     needs: ['image-retrieval'],
-    steps: (m, ctx) => [{ name: 'image-retrieval', params: { model: m.clip, referenceUri: ctx.referenceUri ?? '' } }],
+    steps: (m, ctx) => [{ name: 'image-retrieval', params: { model: m.clip, referenceUri: ctx.referenceUri ?? '', k: 2, workDir: ctx.workDir } }],
   },
   {
     name: 'txt2img',
-    what: 'text-to-image retrieval: pool images nearest to each class prompt',
+    what: "text-to-image retrieval: pool images nearest to each class's CLIP prompts",
     needs: ['text-retrieval'],
-    steps: (m) => [{ name: 'text-retrieval', params: { model: m.clip } }],
+    steps: (m, ctx) => [{ name: 'text-retrieval', params: { model: m.clip, perClass: 5, workDir: ctx.workDir } }],
   },
   {
     name: 'sd-txt2img',
-    what: 'Stable Diffusion text-to-image on the tiny model, "A photo of {class}" (SD1000 txt2img)',
+    what: 'Stable Diffusion text-to-image on the tiny model, "A photo of {class}", for the held-out classes (SD1000 txt2img)',
     needs: ['sd-txt2img'],
-    steps: (m) => [{ name: 'sd-txt2img', params: { model: m.diffusion } }],
+    evalClassesOnly: true,
+    pool: (ctx) => (ctx.referenceUri ? { uri: ctx.referenceUri, format: 'shift' } : undefined),
+    steps: (m, ctx) => [{ name: 'sd-txt2img', params: { model: m.diffusion, imagesPerClass: 4, steps: 4, width: 64, height: 64, workDir: ctx.workDir } }],
   },
 ];
 
 const DEFAULT_MODELS: MainJobModels = { clip: 'tiny-clip', text: 'all-minilm-l6-v2', knnEncoder: 'tiny-resnet', diffusion: 'tiny-sd' };
-export const DEFAULT_POOL = { uri: '/usr/share/openclipart/svg', format: 'openclipart', limit: 3_000 };
+export const DEFAULT_POOL = { uri: '/usr/share/openclipart/svg', format: 'openclipart', limit: 0 };
 const EVAL_SET = 'eval-holdout';
 
 interface StrategyInfo {
@@ -156,6 +167,7 @@ class MainJob {
   private readonly clients = new Map<string, ServiceClient>();
   private readonly report: MainJobReport = { stages: [], shifts: [], evalSet: undefined, runs: [], evaluations: [], reportPath: undefined, leaderboard: undefined };
   private stageCount = 0;
+  private evalImagesDir: string | undefined;
   private stagesPlanned = 0;
   private strategies: StrategyInfo[] = [];
 
@@ -241,23 +253,46 @@ class MainJob {
   private async buildEvalSet(): Promise<{ outcome: StageOutcome; detail: string }> {
     const missing = this.missingSteps([SUBSTRING, TEXT_SIMILARITY]);
     if (missing) return missing;
-    const shift = await this.curate(EVAL_SET, [
-      { name: SUBSTRING, params: {} },
-      { name: TEXT_SIMILARITY, params: { model: this.models.text } },
-    ], { maxPerClass: 2, gate: false });
+    const shift = await this.curate(
+      EVAL_SET,
+      [
+        { name: SUBSTRING, params: {} },
+        { name: TEXT_SIMILARITY, params: { model: this.models.text, ...(this.textThreshold() !== undefined ? { threshold: this.textThreshold() } : {}) } },
+      ],
+      { maxPerClass: 3, gate: false },
+    );
     this.report.evalSet = shift;
+    // The contamination gate registers evaluation sets as folders of images: the held-out shift's JPEGs. One build
+    // of a single record registers it before the shifts' builds, whose workers would otherwise all register it at
+    // once.
+    this.evalImagesDir = await extractImages(shift.uri, join(this.outDir, 'eval-images'));
+    if (this.hasStep('contamination-gate')) {
+      const registration = await this.curate('gate-registration', [{ name: SUBSTRING, params: {} }], { maxPerClass: 0, gate: true, limit: 1, dryRun: true });
+      this.write(`    evaluation set registered with the contamination gate (${registration.jobId})`);
+    }
     return {
       outcome: shift.reused ? 'reused' : 'done',
-      detail: `${shift.samples} images in ${shift.classes} classes, labelled by the strictest rule — a proxy for ImageNet val (${shift.uri})`,
+      detail: `${shift.samples} images in ${shift.classes} classes, labelled by the strictest rule — a proxy for ImageNet val, not ImageNet val (${shift.uri})`,
     };
   }
 
   private async buildShift(plan: ShiftPlan): Promise<{ outcome: StageOutcome; detail: string }> {
     const missing = this.missingSteps(plan.needs);
     if (missing) return missing;
-    const referenceUri = this.report.shifts.find((s) => s.name === 'substring-textsim')?.uri;
-    const steps = plan.steps(this.models, { evalSetUri: this.report.evalSet?.uri, referenceUri });
-    const shift = await this.curate(plan.name, steps, { maxPerClass: 0, gate: true });
+    const context: PlanContext = {
+      evalSetUri: this.report.evalSet?.uri,
+      referenceUri: this.report.shifts.find((s) => s.name === 'substring' && s.samples > 0)?.uri,
+      workDir: join(this.outDir, 'work'),
+      textThreshold: this.textThreshold(),
+    };
+    if (plan.pool && !plan.pool(context)) return { outcome: 'skipped', detail: 'needs the substring shift, which was not built' };
+    const steps = plan.steps(this.models, context);
+    const shift = await this.curate(plan.name, steps, {
+      maxPerClass: 0,
+      gate: true,
+      ...(plan.pool ? { pool: plan.pool(context)! } : {}),
+      ...(plan.evalClassesOnly ? { wnids: await this.evalClasses() } : {}),
+    });
     this.report.shifts.push(shift);
     return { outcome: shift.reused ? 'reused' : 'done', detail: `${shift.samples} samples in ${shift.classes} classes (${shift.uri})` };
   }
@@ -359,20 +394,39 @@ class MainJob {
   private async curate(
     name: string,
     steps: Array<{ name: string; params: Record<string, unknown> }>,
-    options: { maxPerClass: number; gate: boolean },
+    options: { maxPerClass: number; gate: boolean; pool?: { uri: string; format: string }; wnids?: string[]; limit?: number; dryRun?: boolean },
   ): Promise<ShiftOutcome & { reused: boolean }> {
     const curator = this.client('curator')!;
     const shiftId = `${this.prefix}-${name}`;
-    const chain = options.gate && this.report.evalSet && this.hasStep('contamination-gate')
-      ? [...steps, { name: 'contamination-gate', params: { evalSets: [this.report.evalSet.uri] } }]
+    const gate = options.gate && this.evalImagesDir !== undefined && this.hasStep('contamination-gate');
+    const chain = gate
+      ? [
+          ...steps,
+          {
+            name: 'contamination-gate',
+            params: {
+              evalSets: [this.evalImagesDir],
+              model: this.models.clip,
+              registry: join(this.outDir, 'eval-registry'),
+              // The fixture CLIP has random weights and maps every image to nearly the same vector (cosine ≈ 0.9999), so
+              // near-duplicate search would drop everything: with it, only identical images (and equal bytes) count.
+              ...(this.models.clip === DEFAULT_MODELS.clip ? { threshold: 1 } : {}),
+            },
+          },
+        ]
       : steps;
-    if (options.gate && !this.hasStep('contamination-gate')) this.write('    (the contamination gate is not available yet: this shift is built without it)');
+    if (options.gate && !gate) this.write('    (no contamination gate: the gate step or the held-out set is not available; this shift is built without it)');
+    const pool = options.pool
+      ? { uri: options.pool.uri, format: options.pool.format, name: options.pool.format }
+      : { uri: this.pool.uri, format: this.pool.format, limit: String(options.limit ?? this.pool.limit), name: 'openclipart' };
     const request = {
       shiftName: name,
       shiftId,
-      pool: { uri: this.pool.uri, format: this.pool.format, limit: String(this.pool.limit), name: 'openclipart' },
+      pool,
       outputUri: join(this.outDir, 'shifts', name),
       maxPerClass: options.maxPerClass,
+      wnids: options.wnids ?? [],
+      dryRun: options.dryRun ?? false,
       seed: 0,
       steps: chain.map((s) => ({ name: s.name, paramsJson: JSON.stringify(s.params) })),
     };
@@ -381,22 +435,43 @@ class MainJob {
     const final = isTerminal(started.state) ? started : await this.follow(curator, started.jobId, `shift ${name}`);
     if (final.state !== 'JOB_STATE_SUCCEEDED') throw new Error(`curation of ${name} ended ${final.state}: ${final.message}`);
     const info = await curator.call<{ shiftId: string; uri: string; samples: string; classes: number }>('GetShift', { shiftId });
+    if (!options.dryRun && !existsSync(join(info.uri, '_info.json'))) {
+      throw new Error(`shift ${shiftId} is finished, but its folder ${info.uri} is gone; run the job with another --id-prefix to build it again`);
+    }
     return { name, shiftId: info.shiftId, uri: info.uri, samples: Number(info.samples), classes: info.classes, jobId: started.jobId, reused };
   }
 
-  /** Prints progress of a job (rate and ETA) at most every 5 s, and returns its final status. */
+  /** The wnids of the held-out set's classes (what generation draws images for). */
+  private async evalClasses(): Promise<string[]> {
+    const evalSet = this.report.evalSet;
+    if (!evalSet) return [];
+    const curator = this.client('curator')!;
+    const info = await curator.call<{ classCounts: Array<{ wnid: string; count: string }> }>('GetShift', { shiftId: evalSet.shiftId });
+    return info.classCounts.filter((c) => Number(c.count) > 0).map((c) => c.wnid);
+  }
+
+  /** The sentence encoder's threshold when the curator knows none for it (only the tiny fixture: its scores mean nothing). */
+  private textThreshold(): number | undefined {
+    return ['all-minilm-l6-v2', 'all-mpnet-base-v2', 'clip-vit-base-patch32'].includes(this.models.text) ? undefined : 0;
+  }
+
+  /** Prints a job's progress (rate, ETA) when it changed, at most every 5 s; returns its final status. */
   private async follow(client: ServiceClient, jobId: string, what: string): Promise<JobStatusMessage> {
     const began = Date.now();
     let lastPrint = 0;
+    let lastText = '';
     return client.waitForJob(jobId, (status) => {
       const now = Date.now();
-      if (now - lastPrint < 5_000 && !isTerminal(status.state)) return;
-      lastPrint = now;
       const done = Number(status.done);
       const total = Number(status.total);
+      const text = `${status.state} ${done} ${total} ${status.message}`;
+      if (!isTerminal(status.state) && (text === lastText || now - lastPrint < 5_000)) return;
+      lastPrint = now;
+      lastText = text;
       const rate = done / Math.max((now - began) / 1000, 0.001);
-      const eta = total > 0 && rate > 0 ? ` ETA ${Math.ceil((total - done) / rate)} s` : '';
-      this.write(`    ${what}: ${status.state.replace('JOB_STATE_', '').toLowerCase()} ${done}${total ? `/${total}` : ''} ${status.unit}${rate > 0 && !isTerminal(status.state) ? `, ${rate.toFixed(1)}/s${eta}` : ''}${status.message ? ` — ${status.message}` : ''}`);
+      const eta = total > 0 && rate > 0 && !isTerminal(status.state) ? `, ETA ${Math.ceil((total - done) / rate)} s` : '';
+      const state = status.state.replace('JOB_STATE_', '').toLowerCase();
+      this.write(`    ${what}: ${state} ${done}${total ? `/${total}` : ''} ${status.unit}${rate > 0 && !isTerminal(status.state) ? ` (${rate.toFixed(1)}/s${eta})` : ''}${status.message ? ` — ${status.message}` : ''}`);
     });
   }
 
@@ -453,6 +528,19 @@ const SERVICE_AREAS: Record<string, { area: 'curation' | 'embedding' | 'retrieva
   trainer: { area: 'trainer', service: 'select.trainer.v1.TrainerService' },
   evaluator: { area: 'evaluator', service: 'select.evaluator.v1.EvaluatorService' },
 };
+
+/** The JPEGs of a shift's shards, extracted into `dir` (once): the folder the contamination gate registers. */
+async function extractImages(shiftDir: string, dir: string): Promise<string> {
+  const info = JSON.parse(await readFile(join(shiftDir, '_info.json'), 'utf8')) as { splits: { train: { filenames: string[] } } };
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  for (const shard of info.splits.train.filenames) {
+    await new Promise<void>((resolve, reject) => {
+      execFile('tar', ['-xf', join(shiftDir, shard), '-C', dir, '--wildcards', '*.jpg'], (error) => (error ? reject(error) : resolve()));
+    });
+  }
+  return dir;
+}
 
 function describeError(err: unknown): string {
   if (err instanceof GrpcCallError) return `${statusName(err.code)}: ${err.message}`;
