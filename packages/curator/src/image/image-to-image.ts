@@ -50,6 +50,8 @@ export const imageToImageDefinition: StepDefinition = {
     if (step === undefined) {
       step = createStep(params, env);
       created.set(key, step);
+      // a long-lived worker serves many builds: keep the latest few
+      if (created.size > 4) created.delete(created.keys().next().value!);
       step.catch(() => created.delete(key));
     }
     return step;
