@@ -59,6 +59,14 @@ save(
     [value('best_score', TensorProto.FLOAT, ['n']), value('best_index', TensorProto.INT64, ['n']), value('norm', TensorProto.FLOAT, ['n'])],
 )
 
+# similarities: the whole product A·Bᵀ (k-means++ seeding reads the Gram matrix of its seeding rows).
+save(
+    'similarities',
+    [helper.make_node('Gemm', ['a', 'b'], ['s'], transB=1)],
+    [value('a', TensorProto.FLOAT, ['n', 'd']), value('b', TensorProto.FLOAT, ['m', 'd'])],
+    [value('s', TensorProto.FLOAT, ['n', 'm'])],
+)
+
 # top_k: the k best rows of B for every row of A, best first (ties: the lower index first).
 save(
     'top_k',

@@ -75,7 +75,7 @@ export async function trainKMeans(sample: Matrix, options: KMeansOptions, kernel
   const x = normalizeRows({ data: sample.data.slice(), rows: sample.rows, dim: sample.dim }, 'sample embedding');
   const dim = x.dim;
   const seedingRows = Math.min(x.rows, Math.max(k, options.seedingRows ?? Math.max(2048, 4 * k)));
-  const centroids: Matrix = { data: seedKMeansPlusPlus(x, k, seedingRows, seed), rows: k, dim };
+  const centroids: Matrix = { data: await seedKMeansPlusPlus(x, k, seedingRows, seed, kernel), rows: k, dim };
 
   let previous: Int32Array | undefined;
   let run = 0;
@@ -92,37 +92,55 @@ export async function trainKMeans(sample: Matrix, options: KMeansOptions, kernel
   return { model: new KMeans(centroids), iterations: run, meanSimilarity, reseeded };
 }
 
-/** k-means++ seeding on a seeded subset of the rows: D² sampling with D² = 1 - cos (half the squared L2 of unit rows). */
-function seedKMeansPlusPlus(x: Matrix, k: number, rows: number, seed: number): Float32Array {
+/** Seeding subsets up to this many rows read their Gram matrix from the kernel (4,096² floats = 64 MiB). */
+const GRAM_SEEDING_ROWS = 4096;
+
+/**
+ * k-means++ seeding on a seeded subset of the rows: D² sampling with D² = 1 - cos (half the squared L2
+ * of unit rows). The dot products come from the subset's Gram matrix (one kernel call) when the subset
+ * is at most GRAM_SEEDING_ROWS rows, else from plain loops.
+ */
+async function seedKMeansPlusPlus(x: Matrix, k: number, rows: number, seed: number, kernel: SimilarityKernel): Promise<Float32Array> {
   const dim = x.dim;
   const subset = sampleIndices(x.rows, rows, seed);
+  const s = subset.length;
+  let gram: Float32Array | undefined;
+  if (s <= GRAM_SEEDING_ROWS) {
+    const rowsOf: Matrix = { data: new Float32Array(s * dim), rows: s, dim };
+    subset.forEach((r, i) => rowsOf.data.set(x.data.subarray(r * dim, (r + 1) * dim), i * dim));
+    gram = await kernel.similarities(rowsOf, rowsOf);
+  }
   const random = new SeededRandom(seed + 1);
   const centroids = new Float32Array(k * dim);
-  const weight = new Float64Array(subset.length).fill(Infinity);
-  const chosen = new Uint8Array(subset.length);
-  let pick = random.below(subset.length);
+  const weight = new Float64Array(s).fill(Infinity);
+  const chosen = new Uint8Array(s);
+  let pick = random.below(s);
   for (let c = 0; c < k; c++) {
     chosen[pick] = 1;
     const src = subset[pick]! * dim;
     centroids.set(x.data.subarray(src, src + dim), c * dim);
     if (c === k - 1) break;
     let total = 0;
-    for (let i = 0; i < subset.length; i++) {
+    for (let i = 0; i < s; i++) {
       if (chosen[i]) {
         weight[i] = 0;
         continue;
       }
-      const o = subset[i]! * dim;
-      let s = 0;
-      for (let t = 0; t < dim; t++) s += x.data[o + t]! * x.data[src + t]!;
-      const d = Math.max(0, 1 - s);
+      let dot: number;
+      if (gram !== undefined) dot = gram[pick * s + i]!;
+      else {
+        const o = subset[i]! * dim;
+        dot = 0;
+        for (let t = 0; t < dim; t++) dot += x.data[o + t]! * x.data[src + t]!;
+      }
+      const d = Math.max(0, 1 - dot);
       if (d < weight[i]!) weight[i] = d;
       total += weight[i]!;
     }
     if (total > 0) {
       let target = random.next() * total;
       pick = -1;
-      for (let i = 0; i < subset.length; i++) {
+      for (let i = 0; i < s; i++) {
         if (weight[i]! <= 0) continue;
         target -= weight[i]!;
         pick = i;

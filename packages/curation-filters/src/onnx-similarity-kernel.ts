@@ -43,7 +43,7 @@ export class OnnxSimilarityKernel implements SimilarityKernel {
 
   static async open(options: OnnxSimilarityKernelOptions = {}): Promise<OnnxSimilarityKernel> {
     const pool = await SessionPool.open(
-      { nearest: graph('nearest'), nearest_normalized: graph('nearest_normalized'), top_k: graph('top_k'), pairs: graph('pairs'), earlier_max: graph('earlier_max'), earlier_max_self: graph('earlier_max_self') },
+      { nearest: graph('nearest'), nearest_normalized: graph('nearest_normalized'), top_k: graph('top_k'), pairs: graph('pairs'), earlier_max: graph('earlier_max'), earlier_max_self: graph('earlier_max_self'), similarities: graph('similarities') },
       { workers: 1, intraOpThreads: options.threads ?? availableParallelism() },
     );
     return new OnnxSimilarityKernel(pool, options.blockRows ?? 4096, options.maxBlockEntries ?? 16_777_216);
@@ -139,6 +139,17 @@ export class OnnxSimilarityKernel implements SimilarityKernel {
       columnMax: out['column_max']!.data as Float32Array,
       columnArgmax: Int32Array.from(out['column_argmax']!.data as BigInt64Array, (v) => Number(v)),
     };
+  }
+
+  async similarities(a: Matrix, b: Matrix): Promise<Float32Array> {
+    checkSameDim(a, b);
+    const out = new Float32Array(a.rows * b.rows);
+    const chunk = Math.max(1, Math.floor(this.maxBlockEntries / b.rows));
+    for (const [start, end] of blocks(a.rows, chunk)) {
+      const got = await this.pool.run('similarities', { a: tensor(a, start, end), b: tensor(b, 0, b.rows) }, ['s']);
+      out.set(got['s']!.data as Float32Array, start * b.rows);
+    }
+    return out;
   }
 
   async close(): Promise<void> {

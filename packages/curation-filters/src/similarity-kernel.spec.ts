@@ -92,6 +92,17 @@ describe('similarity kernels', () => {
     }
   });
 
+  it('give the whole product A·Bᵀ in row-major order', async () => {
+    const a = normalizeRows(randomMatrix(9, 16, 5));
+    const b = normalizeRows(randomMatrix(7, 16, 6));
+    const want = await js.similarities(a, b);
+    expect(want[2 * 7 + 3]).toBeCloseTo([...a.data.subarray(32, 48)].reduce((acc, v, t) => acc + v * b.data[3 * 16 + t]!, 0), 6);
+    for (const kernel of [onnx, onnxSmallBlocks]) {
+      const got = await kernel.similarities(a, b);
+      got.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 5));
+    }
+  });
+
   it('refuse a dimension mismatch and an empty set', async () => {
     for (const kernel of [js, onnx]) {
       await expect(kernel.nearest(angles(0), randomMatrix(2, 3, 1))).rejects.toThrow(/dimension mismatch: 2-dimensional rows compared with 3-dimensional/);

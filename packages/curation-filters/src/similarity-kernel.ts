@@ -49,6 +49,8 @@ export interface SimilarityKernel {
    * rows i < j of `a` itself when `b` is absent (column 0: max 0, argmax 0), every row of `a` when `b` is given.
    */
   earlierMax(a: Matrix, b?: Matrix): Promise<EarlierMax>;
+  /** The whole product A·Bᵀ, row-major `[a.rows, b.rows]` (keep it small: a.rows x b.rows floats). */
+  similarities(a: Matrix, b: Matrix): Promise<Float32Array>;
   close(): Promise<void>;
 }
 
@@ -124,6 +126,13 @@ export class JsSimilarityKernel implements SimilarityKernel {
     }
     const block = await this.pairs(a, b, -a.rows, Infinity);
     return { columnMax: block.columnMax, columnArgmax: block.columnArgmax };
+  }
+
+  async similarities(a: Matrix, b: Matrix): Promise<Float32Array> {
+    checkSameDim(a, b);
+    const out = new Float32Array(a.rows * b.rows);
+    for (let i = 0; i < a.rows; i++) for (let j = 0; j < b.rows; j++) out[i * b.rows + j] = dotAt(a.data, i * a.dim, b.data, j * b.dim, a.dim);
+    return out;
   }
 
   async close(): Promise<void> {}
