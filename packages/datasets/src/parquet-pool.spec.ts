@@ -74,6 +74,16 @@ describe('readParquetPool', () => {
     expect(fixed[0]?.ok && fixed[0].sample.caption).toBe('a photo of p0r0');
   });
 
+  it('reads the embeddings of an uncaptioned pool when captions are not required', async () => {
+    await writePart(dir, 0, 3, { captionColumn: 'alt_text' });
+    await writePart(dir, 1, 3);
+    const records = await collect(readParquetPool({ embeddingsDir: dir, embeddings: 'image', captionRequired: false }));
+    // No caption column at all, and an empty caption: every row still comes with its embedding.
+    expect(outline(records)).toEqual(['p0r0', 'p0r1', 'p0r2', 'p1r0', 'p1r1', 'p1r2']);
+    expect(records.map((r) => r.ok && r.sample.caption)).toEqual(['', '', '', 'a photo of p1r0', 'a photo of p1r1', '']);
+    expect(records.every((r) => r.ok && r.sample.imageEmbedding?.length === DIM)).toBe(true);
+  });
+
   it('reports an npy whose row count differs from its parquet, naming both files and counts', async () => {
     await writePart(dir, 0, 5, { npyRows: 4 });
     await writePart(dir, 1, 2);

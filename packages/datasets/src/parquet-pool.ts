@@ -48,6 +48,11 @@ export interface ParquetPoolOptions extends ReadOptions {
   readonly extraColumns?: readonly string[];
   /** Which embeddings of the clip-retrieval layout to read. @default 'both' */
   readonly embeddings?: 'both' | 'image' | 'text' | 'none';
+  /**
+   * Whether a row needs a caption. An embeddings folder of an uncaptioned pool (ImageFolder, reference
+   * sets) has none; with `false` a missing caption column or an empty caption reads as ''. @default true
+   */
+  readonly captionRequired?: boolean;
 }
 
 /** One metadata row, with its embeddings when the pool has them. */
@@ -88,7 +93,7 @@ export async function* readParquetPool(options: ParquetPoolOptions): AsyncGenera
   for (let index = from.shard; index < parts.length; index++) {
     const part = parts[index] as Part;
     const nextPart = { shard: index + 1, offset: 0 };
-    const opened = await openPart(part, columns, options.extraColumns ?? []);
+    const opened = await openPart(part, columns, options.extraColumns ?? [], options.captionRequired ?? true);
     if (opened instanceof DatasetError) {
       options.signal?.throwIfAborted();
       yield errorRecord(opened, nextPart);
@@ -156,6 +161,7 @@ async function listParts(options: ParquetPoolOptions): Promise<Part[]> {
 }
 
 interface OpenPart {
+  captionRequired: boolean;
   buffer: AsyncBuffer;
   metadata: FileMetaData;
   rows: number;
@@ -167,7 +173,12 @@ interface OpenPart {
   close(): Promise<void>;
 }
 
-async function openPart(part: Part, columns: ParquetColumns, extra: readonly string[]): Promise<OpenPart | DatasetError> {
+async function openPart(
+  part: Part,
+  columns: ParquetColumns,
+  extra: readonly string[],
+  captionRequired: boolean,
+): Promise<OpenPart | DatasetError> {
   const file = part.parquet;
   const handles: Array<{ close(): Promise<void> }> = [];
   const closeAll = async (): Promise<void> => {
@@ -195,7 +206,7 @@ async function openPart(part: Part, columns: ParquetColumns, extra: readonly str
       similarity: pick(columns.similarity),
     };
     const missing: string[] = [];
-    if (fields.caption === undefined) missing.push(`caption (tried ${columns.caption.join(', ')})`);
+    if (fields.caption === undefined && captionRequired) missing.push(`caption (tried ${columns.caption.join(', ')})`);
     if (fields.url === undefined && fields.path === undefined) missing.push(`url or path (tried ${[...columns.url, ...columns.path].join(', ')})`);
     for (const name of extra) if (!has.has(name)) missing.push(name);
     if (missing.length > 0) {
@@ -212,7 +223,7 @@ async function openPart(part: Part, columns: ParquetColumns, extra: readonly str
       }
     }
     const readColumns = [...new Set([...Object.values(fields).filter((name): name is string => name !== undefined), ...extra])];
-    return { buffer, metadata, rows, readColumns, fields, extra, image, text, close: closeAll };
+    return { buffer, metadata, rows, readColumns, fields, extra, captionRequired, image, text, close: closeAll };
   } catch (error) {
     await closeAll();
     if (error instanceof DatasetError) return error;
@@ -268,7 +279,9 @@ function toSample(
   const key = asString(get(fields.key));
   const where = { file, key: key ?? `row ${row}` };
   const caption = asString(get(fields.caption));
-  if (caption === undefined || caption.trim() === '') return new DatasetError('MISSING_CAPTION', 'row has no caption', where);
+  if ((caption === undefined || caption.trim() === '') && part.captionRequired) {
+    return new DatasetError('MISSING_CAPTION', 'row has no caption', where);
+  }
   if (url === undefined && path === undefined) return new DatasetError('MISSING_IMAGE', 'row has neither a url nor a path', where);
   const metadata: Record<string, unknown> = {};
   for (const name of part.extra) metadata[name] = plain(values[name]);
@@ -278,7 +291,7 @@ function toSample(
     row,
     url,
     path,
-    caption,
+    caption: caption ?? '',
     width: asNumber(get(fields.width)),
     height: asNumber(get(fields.height)),
     similarity: asNumber(get(fields.similarity)),

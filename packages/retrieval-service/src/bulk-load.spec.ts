@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 /** A clip-retrieval folder as clip-retrieval and the embedding service write it: two parts. */
-async function writeClipRetrievalFolder(root: string, parts: Float32Array[][]): Promise<void> {
+async function writeClipRetrievalFolder(root: string, parts: Float32Array[][], options: { captions?: boolean } = {}): Promise<void> {
   for (const sub of ['metadata', 'img_emb', 'text_emb']) await mkdir(join(root, sub), { recursive: true });
   let row = 0;
   for (const [n, vectors] of parts.entries()) {
@@ -33,7 +33,7 @@ async function writeClipRetrievalFolder(root: string, parts: Float32Array[][]): 
       filename: join(root, 'metadata', `metadata_${n}.parquet`),
       columnData: [
         { name: 'image_path', data: keys.map((k) => `images/${k}.jpg`), type: 'STRING' },
-        { name: 'caption', data: keys.map((k) => `a photo of ${k}`), type: 'STRING' },
+        ...(options.captions === false ? [] : [{ name: 'caption', data: keys.map((k) => `a photo of ${k}`), type: 'STRING' as const }]),
         { name: 'key', data: keys, type: 'STRING' },
         { name: 'wnid', data: keys.map((_, i) => `n0${i % 2}`), type: 'STRING' },
       ],
@@ -120,6 +120,30 @@ describe('BulkLoad', () => {
     const thirdClient = new RetrievalClient(third.address);
     cleanup.push(() => third.close(), () => thirdClient.close());
     expect(await thirdClient.getJob(jobId)).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', message: job.message });
+  });
+
+  it('loads the embeddings of an uncaptioned pool (an ImageFolder embedded by the embedding service)', async () => {
+    const vectors = clustered(50, D, 2);
+    await writeClipRetrievalFolder(join(dir.path, 'pool'), [vectors], { captions: false });
+    const running = await startTestServer(join(dir.path, 'data'));
+    const client = new RetrievalClient(running.address);
+    cleanup.push(() => running.close(), () => client.close());
+    await client.createIndex({ name: 'refs', dimension: D });
+    const job = await waitForJob(client, (await client.bulkLoad({ index: 'refs', inputUri: join(dir.path, 'pool'), idColumn: 'key' })).jobId);
+    expect(job).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', message: 'loaded 50 vectors (0 replaced an existing id), skipped 0' });
+    expect((await client.getStats('refs')).size).toBe('50');
+  });
+
+  it('fails a load in which every row was skipped, with the first problem, instead of reporting an empty success', async () => {
+    await writeClipRetrievalFolder(join(dir.path, 'pool'), [clustered(5, D, 1)]);
+    const running = await startTestServer(join(dir.path, 'data'));
+    const client = new RetrievalClient(running.address);
+    cleanup.push(() => running.close(), () => client.close());
+    await client.createIndex({ name: 'ids', dimension: D });
+    // An id column that the parquet lacks: its whole part is skipped.
+    const job = await waitForJob(client, (await client.bulkLoad({ index: 'ids', inputUri: join(dir.path, 'pool'), idColumn: 'no_such_column' })).jobId);
+    expect(job.state).toBe('JOB_STATE_FAILED');
+    expect(job.message).toMatch(/^no vector loaded \(1 records skipped\); first problem: .*metadata_0\.parquet: missing column\(s\) no_such_column/);
   });
 
   it('fails the job, naming both dimensions, when the embeddings do not fit the index', async () => {

@@ -174,6 +174,8 @@ export function bulkLoadJob(catalog: IndexCatalog, options: BulkLoadOptions): Jo
         for await (const record of readParquetPool({
           embeddingsDir: request.inputDir,
           embeddings: EMBEDDINGS[folder],
+          // Embeddings of an uncaptioned pool (ImageFolder, a reference set) are loaded all the same.
+          captionRequired: false,
           extraColumns,
           signal: ctx.signal,
           ...(progress.cursor ? { resumeFrom: progress.cursor } : {}),
@@ -217,6 +219,10 @@ export function bulkLoadJob(catalog: IndexCatalog, options: BulkLoadOptions): Jo
         throw ctx.signal.reason;
       }
       await checkpoint();
+      if (progress.added + progress.replaced === 0 && progress.skipped > 0) {
+        // Nothing usable in the whole input is a failure the caller must see, not an empty success.
+        throw new Error(`no vector loaded (${progress.skipped} records skipped); first problem: ${progress.firstProblem}`);
+      }
       ctx.logger.info({ added: progress.added, replaced: progress.replaced, skipped: progress.skipped }, 'bulk load finished');
       return (
         `loaded ${progress.added} vectors (${progress.replaced} replaced an existing id), skipped ${progress.skipped}` +
