@@ -74,10 +74,14 @@ def fit_lbfgs(X, y, num_classes, C, max_iter=1000, tol=1e-4, init=None):
         bn = w[d * k:].astype(np.float32)
         np.matmul(Xn, Wn, out=Zn)                       # n x k logits
         Z.add_(torch.from_numpy(bn))
-        picked = Z.gather(1, yt).sum().item()
-        lse = torch.logsumexp(Z, dim=1, keepdim=True)
-        loss = (lse.sum().item() - picked) / n + reg * float(np.dot(Wn.ravel(), Wn.ravel()))
-        Z.sub_(lse).exp_()                              # softmax, in place
+        picked = Z.gather(1, yt).double().sum().item()
+        # log-sum-exp and softmax in place (torch.logsumexp is several times slower on a wide matrix)
+        m = Z.amax(dim=1, keepdim=True)
+        Z.sub_(m).exp_()
+        s = Z.sum(dim=1, keepdim=True)
+        lse_sum = (m.double() + s.double().log()).sum().item()
+        loss = (lse_sum - picked) / n + reg * float(np.dot(Wn.ravel().astype(np.float64), Wn.ravel().astype(np.float64)))
+        Z.div_(s)                                       # softmax
         Z[rows, y] -= 1.0
         Z.div_(n)
         np.matmul(Xn.T, Zn, out=gWn)

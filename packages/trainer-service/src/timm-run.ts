@@ -198,6 +198,7 @@ async function runTimm(ctx: JobContext<TimmRunRequest, { epochsDone: number }>, 
     await writeFileAtomic(join(runDir, 'train.pid'), String(child.pid));
     const abort = (): void => void child.stop();
     ctx.signal.addEventListener('abort', abort, { once: true });
+    if (ctx.signal.aborted) abort();
     let failure: Error | null = null;
     const pollMs = options.pollMs ?? 500;
     let polling = true;
