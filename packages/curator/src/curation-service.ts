@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { curationV1 } from '@select/contracts';
@@ -94,6 +95,8 @@ export class CurationService {
       outputUri: (spec) => spec.outputDir,
       resumeMessage: () => 'resuming: committed tasks are kept',
       run: async (ctx) => {
+        // Every task poll, read and publish of the build listens on the job's signal.
+        setMaxListeners(0, ctx.signal);
         const report = await runBuild(ctx.request, {
           registry: this.deps.registry,
           services: this.deps.services,

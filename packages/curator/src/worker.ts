@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import type { CurationTask__Output } from '@select/contracts';
 import { createEventConsumer, createEventProducer, RetryableError, type EventConsumer, type EventProducer, type ReceivedEvent } from '@select/events';
@@ -47,6 +48,8 @@ export class CuratorWorker {
 
   constructor(private readonly options: CuratorWorkerOptions) {
     this.workerId = options.workerId ?? `${hostname()}-${process.pid}`;
+    // Every read, step call and RPC of a task listens on the worker's signal.
+    setMaxListeners(0, this.abort.signal);
     const kafka = {
       clientId: 'curator-worker',
       ...(options.brokers ? { brokers: options.brokers } : {}),

@@ -44,5 +44,10 @@ describe('mapLabels (OpenImages display names -> ImageNet classes through WordNe
     const m = map(['Goldfish', 'Fancy goldfish'], {}, hierarchy);
     expect(m.get('Fancy goldfish')).toMatchObject({ rule: 'openimages-parent', wnid: 'n01443537' });
     expect(map(['Goldfish', 'Fancy goldfish'], { openImagesParent: false }, hierarchy).get('Fancy goldfish')?.rule).toBe('unmapped');
+    // A parent mapped only by a guess passes nothing down: "Plant" is first of all an industrial plant,
+    // and the one class under that is lumbermill.
+    const plant = map(['Plant', 'Tree'], {}, new Map([['/m/1', new Set(['/m/0'])]]));
+    expect(plant.get('Plant')).toMatchObject({ rule: 'hyponym-unique', wnid: 'n03697007' });
+    expect(plant.get('Tree')).toMatchObject({ rule: 'unmapped', why: 'no-class-related (tree.n.01)' });
   });
 });

@@ -69,7 +69,8 @@ export async function readOpenImagesHierarchy(file: string): Promise<Map<string,
  *  3. WordNet senses of the name (policy.senses): synset-class when the sense is a class itself;
  *     hypernym when a class is among its hypernyms (nearest first, breadth-first; a tie between two
  *     classes at the same distance leaves it unmapped); hyponym-unique when exactly one class is under it;
- *  4. openimages-parent: the nearest mapped OpenImages ancestor's class.
+ *  4. openimages-parent: the class of the nearest OpenImages ancestor mapped by rules 1-3 other than
+ *     hyponym-unique (a guess is not passed down).
  * A lemma shared by several classes ("crane") is ambiguous and maps nowhere by rules 1-2.
  */
 export function mapLabels(
@@ -200,13 +201,17 @@ function nearestClassAbove(wnid: string, imagenet: ImageNetTaxonomy, wordnet: Wo
   return [];
 }
 
+const INHERITABLE = new Set<MappingRule>(['exact-lemma', 'normalized-lemma', 'synset-class', 'hypernym']);
+
 function nearestMappedAncestor(label: string, hierarchy: ReadonlyMap<string, ReadonlySet<string>>, mapped: ReadonlyMap<string, LabelMappingEntry>): string[] {
   let level = [...(hierarchy.get(label) ?? [])];
   const seen = new Set<string>([label]);
   while (level.length > 0) {
     const hits = level.filter((parent) => {
       const entry = mapped.get(parent);
-      return entry !== undefined && entry.rule !== 'unmapped' && entry.rule !== 'openimages-parent';
+      // Only names that matched a class (or a kind of one) pass their class down; a hyponym-unique guess
+      // does not ("Plant" -> industrial plant -> lumbermill must not turn every "Tree" into a lumbermill).
+      return entry !== undefined && INHERITABLE.has(entry.rule);
     });
     const classes = new Set(hits.map((parent) => mapped.get(parent)!.wnid));
     if (classes.size === 1) return [hits[0]!];
