@@ -1,6 +1,6 @@
 // `select curate ...` (drives the curator over gRPC) and `select curator worker` (runs a worker).
 import { resolve } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { packageDefinition } from '@select/contracts';
 import { curatorConfigSchema, runCuratorWorker } from '@select/curator';
 import { createGrpcClient, GrpcCallError, resolveConfig, status, unary, type GenericServiceClient } from '@select/platform';
