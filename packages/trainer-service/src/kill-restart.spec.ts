@@ -54,6 +54,8 @@ describe.skipIf(!existsSync(PYTHON) || !existsSync(MAIN))('trainer killed mid-ru
     const orphan = Number(await readFile(join(runsDir, 'killed', 'train.pid'), 'utf8'));
     first.child.kill('SIGKILL');
     await first.exited;
+    // the orphan goes on training (its log lines now go nowhere), so the new trainer must stop it
+    await new Promise((r) => setTimeout(r, 1500));
     expect(alive(orphan)).toBe(true);
 
     const t = await startTestTrainer({ runsDir });
