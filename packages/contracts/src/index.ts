@@ -20,6 +20,7 @@ export type { EvaluationResult, EvaluationResult__Output } from './generated/sel
 export type { ShiftPhase } from './generated/select/events/v1/ShiftPhase.js';
 export type { CandidateDecision, CandidateDecision__Output } from './generated/select/events/v1/CandidateDecision.js';
 export type { CurationTask, CurationTask__Output } from './generated/select/events/v1/CurationTask.js';
+export type { CandidateDecisions, CandidateDecisions__Output } from './generated/select/events/v1/CandidateDecisions.js';
 export type { LabelMapping, LabelMapping__Output } from './generated/select/events/v1/LabelMapping.js';
 export type { Provenance, Provenance__Output } from './generated/select/common/v1/Provenance.js';
 export type { ItemError, ItemError__Output } from './generated/select/common/v1/ItemError.js';

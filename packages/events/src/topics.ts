@@ -1,5 +1,6 @@
 import type {
   CandidateDecision__Output,
+  CandidateDecisions__Output,
   CurationTask__Output,
   EvaluationResult__Output,
   LabelMapping__Output,
@@ -21,6 +22,7 @@ export const EVENT_TYPES = {
   CandidateDecision: 'select.events.v1.CandidateDecision',
   CurationTask: 'select.events.v1.CurationTask',
   LabelMapping: 'select.events.v1.LabelMapping',
+  CandidateDecisions: 'select.events.v1.CandidateDecisions',
 } as const;
 
 /** The decoded payload shape of each event type, as a consumer's handler receives it. */
@@ -34,6 +36,7 @@ export interface EventPayloads {
   'select.events.v1.CandidateDecision': CandidateDecision__Output;
   'select.events.v1.CurationTask': CurationTask__Output;
   'select.events.v1.LabelMapping': LabelMapping__Output;
+  'select.events.v1.CandidateDecisions': CandidateDecisions__Output;
 }
 
 /** One Kafka topic: its partition count, the payload field that is its key, and the messages it carries. */
@@ -99,7 +102,7 @@ export const TOPICS: TopicRegistry = {
     name: 'select.curation.decisions.v1',
     partitions: 6,
     key: 'shift_id',
-    messageTypes: [EVENT_TYPES.CandidateDecision, EVENT_TYPES.LabelMapping],
+    messageTypes: [EVENT_TYPES.CandidateDecision, EVENT_TYPES.CandidateDecisions, EVENT_TYPES.LabelMapping],
     description: 'One event per candidate a curation step decided on (kept or dropped, step, reason, score); label mapping tables of schema-mapping builds.',
   },
   curationTasks: {

@@ -3,6 +3,7 @@
 // 64-bit values stay strings, which JSONEachRow reads into (U)Int64 columns without losing precision.
 import type {
   CandidateDecision__Output,
+  CandidateDecisions__Output,
   EvaluationResult__Output,
   LabelMapping__Output,
   JobLifecycle__Output,
@@ -132,6 +133,15 @@ function evaluationColumns(p: EvaluationResult__Output): Record<string, unknown>
     num_samples: int64(p.numSamples),
     params_json: p.paramsJson,
   };
+}
+
+/**
+ * The rows of one event: one for every event type, except CandidateDecisions (a batch of decisions in one
+ * event), which lands one curation_decisions row per decision.
+ */
+export function eventToRows(event: ReceivedEvent, ingestedAt: Date): TableRow[] {
+  if (event.envelope.type !== EVENT_TYPES.CandidateDecisions) return [eventToRow(event, ingestedAt)];
+  return (event.payload as CandidateDecisions__Output).decisions.map((d) => ({ table: 'curation_decisions', row: decisionColumns(event, d) }));
 }
 
 /** Compact decision rows: no envelope columns (see schema-curation.ts); the event time stays. */

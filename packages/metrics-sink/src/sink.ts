@@ -13,7 +13,7 @@ import {
 import { createGrpcServer, serverOptionsFromConfig, type GrpcServer, type Logger } from '@select/platform';
 import type { MetricsSinkConfig } from './config.js';
 import { SinkStoppedError } from './errors.js';
-import { eventToRow } from './event-rows.js';
+import { eventToRows } from './event-rows.js';
 import { METRICS_SINK_MIGRATIONS, TABLE_COLUMNS, type SinkTable } from './schema.js';
 
 /** Every topic of the registry: the sink materialises all of them. */
@@ -115,10 +115,11 @@ class Sink implements MetricsSink {
     const ingestedAt = new Date();
     const byTable = new Map<SinkTable, Record<string, unknown>[]>();
     for (const event of events) {
-      const { table, row } = eventToRow(event, ingestedAt);
-      const rows = byTable.get(table) ?? [];
-      rows.push(row);
-      byTable.set(table, rows);
+      for (const { table, row } of eventToRows(event, ingestedAt)) {
+        const rows = byTable.get(table) ?? [];
+        rows.push(row);
+        byTable.set(table, rows);
+      }
     }
     for (const [table, rows] of byTable) {
       try {
