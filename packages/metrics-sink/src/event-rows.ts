@@ -168,21 +168,23 @@ function decisionColumns(event: ReceivedEvent, p: CandidateDecision__Output): Re
  * and then dead-letters that event (the events library already dead-letters types a topic does not carry).
  */
 export function eventToRow(event: ReceivedEvent, ingestedAt: Date): TableRow {
+  // Object.assign, not `{ ...base, ...columns }`: V8 builds a two-spread literal of ~26 keys property by property,
+  // ~20x slower, and this runs once per event the sink lands.
   const base = envelopeColumns(event, ingestedAt);
   const payload = event.payload;
   switch (event.envelope.type) {
     case EVENT_TYPES.SampleCurated:
-      return { table: 'samples', row: { ...base, ...sampleColumns(payload as SampleCurated__Output) } };
+      return { table: 'samples', row: Object.assign(base, sampleColumns(payload as SampleCurated__Output)) };
     case EVENT_TYPES.ShiftLifecycle:
-      return { table: 'shifts', row: { ...base, ...shiftColumns(payload as ShiftLifecycle__Output) } };
+      return { table: 'shifts', row: Object.assign(base, shiftColumns(payload as ShiftLifecycle__Output)) };
     case EVENT_TYPES.JobLifecycle:
-      return { table: 'jobs', row: { ...base, ...jobLifecycleColumns(payload as JobLifecycle__Output) } };
+      return { table: 'jobs', row: Object.assign(base, jobLifecycleColumns(payload as JobLifecycle__Output)) };
     case EVENT_TYPES.JobProgress:
-      return { table: 'jobs', row: { ...base, ...jobProgressColumns(payload as JobProgress__Output) } };
+      return { table: 'jobs', row: Object.assign(base, jobProgressColumns(payload as JobProgress__Output)) };
     case EVENT_TYPES.TrainingMetric:
-      return { table: 'training_metrics', row: { ...base, ...trainingColumns(payload as TrainingMetric__Output) } };
+      return { table: 'training_metrics', row: Object.assign(base, trainingColumns(payload as TrainingMetric__Output)) };
     case EVENT_TYPES.EvaluationResult:
-      return { table: 'evaluation_results', row: { ...base, ...evaluationColumns(payload as EvaluationResult__Output) } };
+      return { table: 'evaluation_results', row: Object.assign(base, evaluationColumns(payload as EvaluationResult__Output)) };
     case EVENT_TYPES.LabelMapping: {
       const p = payload as LabelMapping__Output;
       const row = { shift_id: p.shiftId, label: p.label, name: p.name, wnid: p.wnid, class_index: p.classIndex, rule: p.rule, synset: p.synset, images: int64(p.images), event_time: event.envelope.time };

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// One contender of the events benchmark: publishes `count` SampleCurated events (200-byte bodies) through
+// @select/events (idempotent, acks=all) onto <prefix>select.samples.v1, which must exist. Keeps at most
+// `window` publishes unacknowledged, as a producer's buffer would. Prints one JSON line:
+// { events, seconds, cpuSeconds }.
+//
+//   node tools/bench/events/produce-ts.mjs <prefix> <count> [window=20000] [lingerMs] [maxBatch]
+import { createEventProducer, EVENT_TYPES } from '@select/events';
+import { samplePayload } from './events.mjs';
+
+const [prefix, countText, windowText = '20000', lingerText, maxBatchText] = process.argv.slice(2);
+const count = Number(countText);
+const window = Number(windowText);
+const producer = createEventProducer({
+  clientId: 'events-bench',
+  source: 'events-bench',
+  topicPrefix: prefix,
+  createTopics: false,
+  ...(lingerText ? { lingerMs: Number(lingerText) } : {}),
+  ...(maxBatchText ? { maxBatch: Number(maxBatchText) } : {}),
+});
+await producer.connect();
+
+const cpuBefore = process.cpuUsage();
+const started = performance.now();
+let failed = 0;
+const inFlight = new Set();
+for (let seq = 0; seq < count; seq++) {
+  const p = producer.publish('samples', EVENT_TYPES.SampleCurated, samplePayload(seq)).then(
+    () => inFlight.delete(p),
+    () => {
+      failed += 1;
+      inFlight.delete(p);
+    },
+  );
+  inFlight.add(p);
+  if (inFlight.size >= window) await Promise.race(inFlight);
+}
+await Promise.all(inFlight);
+const seconds = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
+await producer.disconnect();
+if (failed > 0) throw new Error(`${failed} publishes failed`);
+console.log(JSON.stringify({ events: count, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 }));
