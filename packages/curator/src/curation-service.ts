@@ -32,6 +32,8 @@ export interface CurationServiceDeps {
   registry: StepRegistry;
   services: ServiceClients;
   producer: EventProducer | undefined;
+  /** For decision batches (large events, few per request). @default producer */
+  decisionProducer?: EventProducer | undefined;
   logger: Logger;
 }
 
@@ -102,6 +104,7 @@ export class CurationService {
           services: this.deps.services,
           logger: ctx.logger,
           producer: this.deps.producer,
+          decisionProducer: this.deps.decisionProducer ?? this.deps.producer,
           signal: ctx.signal,
           progress: (done, total, message) => ctx.progress(done, total, message),
         });

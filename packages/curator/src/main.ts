@@ -11,10 +11,5 @@ if (process.argv[2] === 'worker') {
 } else {
   const logger = createLogger({ service: 'curator' });
   const running = await startCuratorServer(config, { logger });
-  shutdownOnSignals(running.server, {
-    afterShutdown: async () => {
-      await running.curation.close();
-      await Promise.all(running.workers.map((w) => w.stop()));
-    },
-  });
+  shutdownOnSignals(running.server, { afterShutdown: () => running.release() });
 }

@@ -15,8 +15,10 @@ export interface CuratorServer {
   curation: CurationService;
   workers: CuratorWorker[];
   address: string;
-  /** Graceful drain, then builds stop (resumable) and the local workers leave the group. */
+  /** Graceful drain, then release(). */
   close(): Promise<void>;
+  /** After the server drained: builds stop (resumable), local workers leave the group, producers and clients close. */
+  release(): Promise<void>;
 }
 
 export interface StartCuratorOptions {
@@ -29,16 +31,12 @@ export async function startCuratorServer(config: CuratorConfig, options: StartCu
   const logger = options.logger ?? createLogger({ service: 'curator' });
   const registry = options.registry ?? createStepRegistry();
   const services = createServiceClients(config);
-  const producer: EventProducer = createEventProducer({
-    clientId: 'curator',
-    source: 'curator',
-    brokers: config.kafkaBrokers,
-    topicPrefix: config.kafkaTopicPrefix,
-    lingerMs: 20,
-    maxBatch: 1000,
-  });
-  await producer.connect();
-  const curation = await CurationService.open({ config, registry, services, producer, logger });
+  const kafka = { clientId: 'curator', source: 'curator', brokers: config.kafkaBrokers, topicPrefix: config.kafkaTopicPrefix, lingerMs: 20 };
+  const producer: EventProducer = createEventProducer({ ...kafka, maxBatch: 1000 });
+  // Decision events are up to 64 KiB: 8 per request stays under Kafka's 1 MB message limit.
+  const decisionProducer: EventProducer = createEventProducer({ ...kafka, maxBatch: 8 });
+  await Promise.all([producer.connect(), decisionProducer.connect()]);
+  const curation = await CurationService.open({ config, registry, services, producer, decisionProducer, logger });
   const workers: CuratorWorker[] = [];
   const server = createGrpcServer({ ...serverOptionsFromConfig(config), name: 'curator', logger });
   server.addService(packageDefinition('curation'), SERVICE_NAME, {
@@ -71,22 +69,26 @@ export async function startCuratorServer(config: CuratorConfig, options: StartCu
   } catch (error) {
     await Promise.all(workers.map((w) => w.stop()));
     await curation.close();
-    await producer.disconnect();
+    await Promise.all([producer.disconnect(), decisionProducer.disconnect()]);
     services.close();
     throw error;
   }
+  const release = async (): Promise<void> => {
+    await curation.close();
+    await Promise.all(workers.map((w) => w.stop()));
+    await Promise.all([producer.disconnect(), decisionProducer.disconnect()]);
+    services.close();
+  };
   logger.info({ address, steps: registry.list().map((s) => s.name), localWorkers: workers.length }, 'curator listening');
   return {
     server,
     curation,
     workers,
     address,
+    release,
     async close() {
       await server.shutdown();
-      await curation.close();
-      await Promise.all(workers.map((w) => w.stop()));
-      await producer.disconnect();
-      services.close();
+      await release();
     },
   };
 }

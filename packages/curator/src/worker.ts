@@ -55,7 +55,7 @@ export class CuratorWorker {
       ...(options.brokers ? { brokers: options.brokers } : {}),
       ...(options.topicPrefix !== undefined ? { topicPrefix: options.topicPrefix } : {}),
     };
-    this.producer = createEventProducer({ ...kafka, source: 'curator-worker', lingerMs: 20, maxBatch: 1000 });
+    this.producer = createEventProducer({ ...kafka, source: 'curator-worker', lingerMs: 20, maxBatch: 8 });
     this.consumer = createEventConsumer({
       ...kafka,
       groupId: options.groupId ?? 'select-curator-workers',

@@ -18,6 +18,8 @@ export interface BuildDeps {
   services: ServiceClients;
   logger: Logger;
   producer: EventProducer | undefined;
+  /** Publishes the decision batches of build-wide steps and publishing. @default producer */
+  decisionProducer?: EventProducer | undefined;
   signal: AbortSignal;
   progress(done: number, total?: number, message?: string): void;
   /** How often the coordinator looks for committed tasks. @default 250 */
@@ -164,7 +166,7 @@ async function publishShift(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): 
     });
     const dropped = new Map<string, Decision>();
     const globalSteps = [...(spec.maxPerClass > 0 ? [maxPerClassStep(spec.maxPerClass)] : []), ...chain.globalSteps];
-    const decisions = decisionPublisher(deps.producer, { shiftId: spec.shiftId, strategy: chain.strategy, taskId: 'build' });
+    const decisions = decisionPublisher(deps.decisionProducer ?? deps.producer, { shiftId: spec.shiftId, strategy: chain.strategy, taskId: 'build' });
     const sources = new Map<string, string>();
     async function* survivors(): AsyncGenerator<Candidate> {
       for (const task of plan.tasks) {
@@ -256,7 +258,7 @@ async function writeShift(
   const provenance = new Map<string, { modelIds: string[]; extra: Record<string, string>; prompt: string; seed: number }>();
   const dropped: Record<string, number> = {};
   let summary: ShiftSummary;
-  const failures = decisionPublisher(deps.producer, { shiftId: spec.shiftId, strategy: chain.strategy, taskId: 'publish' });
+  const failures = decisionPublisher(deps.decisionProducer ?? deps.producer, { shiftId: spec.shiftId, strategy: chain.strategy, taskId: 'publish' });
   const publishStage = chain.taskSteps.length + chain.globalSteps.length + 2;
   const extraOf = (c: Candidate): Record<string, string> => ({
     source: c.metadata?.['source'] ?? spec.pool.name,

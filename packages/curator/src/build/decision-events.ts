@@ -10,8 +10,13 @@ export interface DecisionSink {
   flush(): Promise<void>;
 }
 
-/** Decisions per CandidateDecisions event (~80 bytes each: an event stays far below Kafka's 1 MB). @default 1000 */
-export const DECISIONS_PER_EVENT = 1000;
+/**
+ * A CandidateDecisions event is sent at this many decisions or this many (estimated) bytes, whichever
+ * comes first; with the curator's producers sending at most 8 events per request this keeps a request
+ * well under Kafka's default 1 MB message.max.bytes. @default 500 decisions, 64 KiB
+ */
+export const DECISIONS_PER_EVENT = 500;
+export const DECISION_EVENT_BYTES = 64 * 1024;
 
 /**
  * Publishes decisions as CandidateDecisions events of up to DECISIONS_PER_EVENT each: one Kafka message
@@ -23,6 +28,7 @@ export const DECISIONS_PER_EVENT = 1000;
 export function decisionPublisher(producer: EventProducer | undefined, context: { shiftId: string; strategy: string; taskId: string }): DecisionSink & { counts: Map<string, number> } {
   let pending: Array<Promise<unknown>> = [];
   let batch: CandidateDecision[] = [];
+  let batchBytes = 0;
   let sent = 0;
   const counts = new Map<string, number>();
   const send = (): void => {
@@ -31,6 +37,7 @@ export function decisionPublisher(producer: EventProducer | undefined, context: 
     // Deterministic: the same task's n-th batch gets the same id on a redo.
     const id = createHash('sha256').update(`${context.shiftId}\u0000${context.taskId}\u0000${sent++}`).digest('hex').slice(0, 32);
     batch = [];
+    batchBytes = 0;
     const published = producer.publish('decisions', EVENT_TYPES.CandidateDecisions, payload, { id });
     published.catch(() => undefined);
     pending.push(published);
@@ -55,7 +62,9 @@ export function decisionPublisher(producer: EventProducer | undefined, context: 
         source,
         taskId: context.taskId,
       });
-      if (batch.length >= DECISIONS_PER_EVENT) send();
+      // Field bytes plus protobuf tags and the numbers: close enough to bound the event's size.
+      batchBytes += 48 + context.shiftId.length + decision.sourceId.length + decision.step.length + decision.reason.length + source.length + context.strategy.length + context.taskId.length;
+      if (batch.length >= DECISIONS_PER_EVENT || batchBytes >= DECISION_EVENT_BYTES) send();
       if (pending.length >= 64) {
         const settled = pending;
         pending = [Promise.all(settled)];
