@@ -26,7 +26,7 @@ export const metricsSinkConfigSchema = defineConfigSchema({
     type: 'int',
     min: 1,
     max: 100_000,
-    default: 500,
+    default: 10_000,
     doc: 'Most events of one partition per ClickHouse insert.',
   },
   partitionsConcurrently: {
@@ -34,7 +34,7 @@ export const metricsSinkConfigSchema = defineConfigSchema({
     type: 'int',
     min: 1,
     max: 64,
-    default: 2,
+    default: 6,
     doc: 'Partitions processed at the same time.',
   },
   retryMaxMs: {
