@@ -5,10 +5,10 @@ import { spawnWithJsonLogs, type JsonLogProcess } from '@select/testing';
 const EMBEDDING_DIR = fileURLToPath(new URL('../../embedding-service', import.meta.url));
 export const FIXTURE_MODELS = fileURLToPath(new URL('../../../tools/fixtures/embedding/models', import.meta.url));
 
-export async function startEmbeddingService(modelsDir: string): Promise<{ address: string; process: JsonLogProcess; stop(): Promise<void> }> {
+export async function startEmbeddingService(modelsDir: string, port = '0'): Promise<{ address: string; process: JsonLogProcess; stop(): Promise<void> }> {
   const child = spawnWithJsonLogs(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: EMBEDDING_DIR,
-    env: { ...process.env, EMBEDDING_MODELS_DIR: modelsDir, EMBEDDING_PORT: '0', EMBEDDING_PUBLISH_JOB_EVENTS: 'false', LOG_LEVEL: 'info' },
+    env: { ...process.env, EMBEDDING_MODELS_DIR: modelsDir, EMBEDDING_PORT: port, EMBEDDING_PUBLISH_JOB_EVENTS: 'false', LOG_LEVEL: 'info' },
   });
   const listening = await child.waitForLog('embedding service listening', 120_000);
   return {

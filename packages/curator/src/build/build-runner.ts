@@ -55,8 +55,9 @@ const RENDERED_FORMATS = new Set(['svg']);
 export async function runBuild(spec: BuildSpec, deps: BuildDeps): Promise<BuildReport> {
   const paths = stagingPaths(spec.outputDir);
   await mkdir(paths.tasks, { recursive: true });
-  // A resumed build: the workers may take its tasks again.
+  // A resumed build: the workers may take its tasks again, and tasks that failed are tried again.
   await rm(paths.cancelled, { force: true });
+  for (const name of await readdir(paths.tasks)) if (name.endsWith('.failed.json')) await rm(join(paths.tasks, name), { force: true });
   if (!(await exists(paths.spec))) await writeFileAtomic(paths.spec, `${JSON.stringify(spec, null, 2)}\n`);
   deps.progress(0, 0, 'planning shard tasks');
   const plan = await planBuild(spec, deps.signal);
