@@ -33,7 +33,11 @@ describe.skipIf(!hasPython)('linear-probe and knn-bank backends', () => {
     // 5 classes in a label space of 6: one class empty (the bank's empty-class rule), allowed explicitly
     await writeTestShift(shiftDir, { classes: 5, perClass: 30, size: 40, samplesPerShard: 50, labelSpace: 6 });
     [embedding, retrieval] = await Promise.all([
-      startService('packages/embedding-service/dist/main.js', { EMBEDDING_MODELS_DIR: join(REPO, 'tools/fixtures/embedding/models'), EMBEDDING_PORT: '0', EMBEDDING_DEFAULT_MODEL: 'tiny-clip' }, 'embedding service listening'),
+      startService(
+        'packages/embedding-service/dist/main.js',
+        { EMBEDDING_MODELS_DIR: join(REPO, 'tools/fixtures/embedding/models'), EMBEDDING_PORT: '0', EMBEDDING_DEFAULT_MODEL: 'tiny-clip', EMBEDDING_JOBS_DIR: join(work.path, 'embedding-jobs'), EMBEDDING_PUBLISH_JOB_EVENTS: 'false' },
+        'embedding service listening',
+      ),
       startService('packages/retrieval-service/dist/main.js', { RETRIEVAL_DATA_DIR: join(work.path, 'retrieval'), RETRIEVAL_PORT: '0' }, 'retrieval service listening'),
     ]);
     t = await startTestTrainer({ runsDir: join(work.path, 'runs'), embeddingAddress: embedding.address, retrievalAddress: retrieval.address });
@@ -92,6 +96,41 @@ describe.skipIf(!hasPython)('linear-probe and knn-bank backends', () => {
     } finally {
       await pool.close();
     }
+  }, 150_000);
+
+  it("probes over an embedding dataset job's output (features_uri) as over the service's features", async () => {
+    const embeddingClient = createGrpcClient(packageDefinition('embedding'), 'select.embedding.v1.EmbeddingService', embedding.address);
+    const featuresDir = join(work.path, 'features-job');
+    try {
+      const job = await unary<{ jobId: string; state: string }>(
+        embeddingClient,
+        'StartEmbedDataset',
+        { model: 'tiny-clip', inputUri: shiftDir, inputFormat: 'shift', outputUri: featuresDir, embedImages: true },
+        { deadlineMs: 10_000 },
+      );
+      const deadline = Date.now() + 60_000;
+      for (let s = job; s.state !== 'JOB_STATE_SUCCEEDED'; ) {
+        if (Date.now() > deadline || s.state === 'JOB_STATE_FAILED') throw new Error(`embedding job ${JSON.stringify(s)}`);
+        await new Promise((r) => setTimeout(r, 200));
+        s = await unary(embeddingClient, 'GetJob', { jobId: job.jobId }, { deadlineMs: 10_000 });
+      }
+    } finally {
+      embeddingClient.close();
+    }
+    const run = await call<trainerV1.TrainingRun__Output>(t.client, 'StartTraining', {
+      shiftUri: shiftDir,
+      backend: 'linear-probe',
+      featuresUri: featuresDir,
+      allowMissingClasses: true,
+      linearProbe: { protocol: 'clip', valFraction: 0.2, testFraction: 0.2, cValues: [1, 100] },
+    });
+    const done = await waitForRun(t.client, run.runId, 120_000);
+    expect(done.state, done.message).toBe('JOB_STATE_SUCCEEDED');
+    expect(done.results['features']).toBe(150);
+    expect(done.results['clip.c']).toBeGreaterThan(0);
+    expect(done.results['clip-benchmark.test_top1']).toBeUndefined();
+    const info = JSON.parse(await readFile(join(done.outputUri, 'features', 'info.json'), 'utf8')) as { source: string };
+    expect(info.source).toBe(`features:${featuresDir}`);
   }, 150_000);
 
   it("builds SELECT's class-balanced bank (seeded) and stores it in the retrieval service", async () => {

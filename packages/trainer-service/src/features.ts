@@ -117,21 +117,29 @@ async function fromFeaturesDir(shift: ShiftInfo, dir: string, signal: AbortSigna
   const labels: number[] = [];
   let dropped = 0;
   let dim = 0;
-  for await (const record of readParquetPool({ embeddingsDir: dir, embeddings: 'image', extraColumns: ['label'] })) {
+  const reasons: string[] = [];
+  // the reader wants a caption per row; an image-only job (a shift) has empty captions, so its `label` column
+  // (the wnid) stands in for the caption and is the label
+  for await (const record of readParquetPool({ embeddingsDir: dir, embeddings: 'image', columns: { caption: ['label'] }, extraColumns: ['label'] })) {
     if (signal.aborted) throw signal.reason;
     if (!record.ok) {
       dropped++;
+      if (reasons.length < 3) reasons.push(record.error.message);
       continue;
     }
     const label = index.get(String(record.sample.metadata['label'] ?? ''));
     const v = record.sample.imageEmbedding;
     if (label === undefined || !v) {
       dropped++;
+      if (reasons.length < 3) reasons.push(!v ? `row ${record.sample.row}: no image embedding` : `row ${record.sample.row}: label "${String(record.sample.metadata['label'] ?? '')}" is not a class of the shift`);
       continue;
     }
     dim ||= v.length;
     vectors.push(v);
     labels.push(label);
+  }
+  if (vectors.length === 0 && reasons.length > 0) {
+    throw ServiceError.failedPrecondition(`features_uri ${dir}: no usable row of ${dropped}, e.g. ${reasons.join('; ')}`);
   }
   return pack(dim, vectors, labels, `features:${dir}`, dropped);
 }
