@@ -153,3 +153,28 @@ export function writeSvgPool(root: string, items: readonly SvgItem[]): void {
     );
   }
 }
+
+/** A POSIX tar file (ustar) of the given members, as WebDataset shards are. */
+export function tarFile(members: ReadonlyArray<{ name: string; data: Buffer | string }>): Buffer {
+  const blocks: Buffer[] = [];
+  for (const member of members) {
+    const data = typeof member.data === 'string' ? Buffer.from(member.data, 'utf8') : member.data;
+    const header = Buffer.alloc(512);
+    header.write(member.name, 0, 100, 'utf8');
+    header.write('0000644\0', 100);
+    header.write('0000000\0', 108);
+    header.write('0000000\0', 116);
+    header.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124);
+    header.write('00000000000\0', 136);
+    header.write('        ', 148);
+    header.write('0', 156);
+    header.write('ustar\0', 257);
+    header.write('00', 263);
+    let sum = 0;
+    for (const byte of header) sum += byte;
+    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+    blocks.push(header, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
