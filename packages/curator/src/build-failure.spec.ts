@@ -2,7 +2,7 @@
 // what it committed; ResumeCuration, once the service is back, finishes it without redoing those tasks.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { unary, type GenericServiceClient } from '@select/platform';
+import { GrpcCallError, status, unary, type GenericServiceClient } from '@select/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCurationKit, waitForJob, writeSvgPool, type CurationKit } from './curation-test-kit.test-util.js';
 import { FIXTURE_MODELS, startEmbeddingService } from './embedding-service.test-util.js';
@@ -63,7 +63,16 @@ describe('a build that cannot go on', () => {
     const before = new Map(kept.map((t) => [t, statSync(join(tasks, t, 'task.json')).mtimeMs]));
 
     embedding = await startEmbeddingService(FIXTURE_MODELS, port);
-    const resumed = await unary<{ jobId: string }>(client, 'ResumeCuration', { shiftId: started.jobId });
+    // The curator's channel to the embedding service reconnects with backoff: UNAVAILABLE until it has.
+    let resumed: { jobId: string } | undefined;
+    for (let attempt = 0; resumed === undefined; attempt++) {
+      try {
+        resumed = await unary<{ jobId: string }>(client, 'ResumeCuration', { shiftId: started.jobId });
+      } catch (error) {
+        if (!(error instanceof GrpcCallError) || error.code !== status.UNAVAILABLE || attempt > 60) throw error;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
     expect(resumed.jobId).toBe(started.jobId);
     const done = await waitForJob(client, started.jobId);
     expect(done.state).toBe('JOB_STATE_SUCCEEDED');
