@@ -39,10 +39,18 @@ export interface EventProducerOptions extends KafkaOptions {
    */
   lingerMs?: number;
   /**
-   * Most events in one batch; a full batch is sent without waiting for the linger.
-   * @default 500
+   * Most events in one batch; a full batch is sent without waiting for the linger. Batches go one at a time
+   * (idempotence needs one request in flight), so this bounds throughput at `maxBatch` per broker round trip.
+   * @default 5000
    */
   maxBatch?: number;
+  /**
+   * Most bytes (keys, bodies and headers) in one batch, so that no partition's record batch reaches the
+   * broker's `message.max.bytes` (1 MiB by default) even when every event has the same key. An event larger
+   * than this goes alone.
+   * @default 900000
+   */
+  maxBatchBytes?: number;
   /**
    * Create the registry's topics (and DLQs) on connect when they are missing.
    * @default true
@@ -50,7 +58,8 @@ export interface EventProducerOptions extends KafkaOptions {
   createTopics?: boolean;
 }
 
-type ResolvedProducerOptions = ResolvedKafkaOptions & Required<Pick<EventProducerOptions, 'source' | 'lingerMs' | 'maxBatch' | 'createTopics'>>;
+type ResolvedProducerOptions = ResolvedKafkaOptions &
+  Required<Pick<EventProducerOptions, 'source' | 'lingerMs' | 'maxBatch' | 'maxBatchBytes' | 'createTopics'>>;
 
 /** Fills the producer's defaults. */
 export function addProducerDefaults(opts: EventProducerOptions): ResolvedProducerOptions {
@@ -58,7 +67,8 @@ export function addProducerDefaults(opts: EventProducerOptions): ResolvedProduce
     ...addKafkaDefaults(opts),
     source: opts.source,
     lingerMs: opts.lingerMs ?? 5,
-    maxBatch: Math.max(1, opts.maxBatch ?? 500),
+    maxBatch: Math.max(1, opts.maxBatch ?? 5000),
+    maxBatchBytes: Math.max(1, opts.maxBatchBytes ?? 900_000),
     createTopics: opts.createTopics ?? true,
   };
 }
@@ -66,6 +76,8 @@ export function addProducerDefaults(opts: EventProducerOptions): ResolvedProduce
 interface Queued {
   topic: string;
   message: Message;
+  /** Key, body and header bytes (strings counted as UTF-16 code units: close enough for ASCII ids). */
+  bytes: number;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -84,6 +96,7 @@ class BatchingEventProducer implements EventProducer {
   private readonly producer: Producer;
   private state: ProducerState = 'new';
   private queue: Queued[] = [];
+  private queuedBytes = 0;
   private lingerTimer: NodeJS.Timeout | undefined;
   private draining: Promise<void> | undefined;
 
@@ -148,9 +161,14 @@ class BatchingEventProducer implements EventProducer {
       source: this.opts.source,
       contentType: PROTOBUF_CONTENT_TYPE,
     };
-    const message: Message = { key: opts.key ?? keyFromPayload(spec, payload), value: body, headers: envelopeHeaders(envelope) };
+    const key = opts.key ?? keyFromPayload(spec, payload);
+    const headers = envelopeHeaders(envelope);
+    let bytes = body.length + (key?.length ?? 0);
+    for (const name in headers) bytes += name.length + (headers[name]?.length ?? 0);
+    const message: Message = { key, value: body, headers };
     return new Promise<EventEnvelope>((resolve, reject) => {
-      this.queue.push({ topic: spec.name, message, resolve: () => resolve(envelope), reject });
+      this.queue.push({ topic: spec.name, message, bytes, resolve: () => resolve(envelope), reject });
+      this.queuedBytes += bytes;
       this.schedule();
     });
   }
@@ -174,7 +192,7 @@ class BatchingEventProducer implements EventProducer {
   }
 
   private schedule(): void {
-    if (this.queue.length >= this.opts.maxBatch) {
+    if (this.queue.length >= this.opts.maxBatch || this.queuedBytes >= this.opts.maxBatchBytes) {
       void this.drain();
     } else {
       this.lingerTimer ??= setTimeout(() => void this.drain(), this.opts.lingerMs);
@@ -195,8 +213,22 @@ class BatchingEventProducer implements EventProducer {
     while (this.queue.length > 0) {
       // One batch at a time: with a second sendBatch in flight a failed first one could be retried after it,
       // putting events of one key out of order.
-      await this.send(this.queue.splice(0, this.opts.maxBatch));
+      await this.send(this.takeBatch());
     }
+  }
+
+  /** The oldest queued events, up to maxBatch of them and maxBatchBytes (at least one). */
+  private takeBatch(): Queued[] {
+    let count = 0;
+    let bytes = 0;
+    while (count < this.queue.length && count < this.opts.maxBatch) {
+      const next = this.queue[count]!.bytes;
+      if (count > 0 && bytes + next > this.opts.maxBatchBytes) break;
+      bytes += next;
+      count += 1;
+    }
+    this.queuedBytes -= bytes;
+    return this.queue.splice(0, count);
   }
 
   private async send(batch: Queued[]): Promise<void> {

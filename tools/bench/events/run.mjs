@@ -336,7 +336,7 @@ const result = {
     repeats,
     recordBytes: 200,
     partitions: PARTITIONS,
-    producer: 'acks=all, idempotent; @select/events defaults (linger 5 ms, 500 events per batch, 1 request in flight); ProducerPerformance defaults otherwise (Kafka 4 client: linger.ms 5, batch.size 16384, 5 in flight)',
+    producer: 'acks=all, idempotent; @select/events defaults (linger 5 ms, batches of up to 5000 events / 900000 bytes, 1 request in flight); ProducerPerformance defaults otherwise (Kafka 4 client: linger.ms 5, batch.size 16384, 5 in flight)',
     sink: 'node packages/metrics-sink/dist/main.js with its defaults; rate from the first visible row to the last; ConsumerPerformance: fetch.nMsg.sec (rebalance excluded); clickhouse-client: wall time of one INSERT ... FORMAT JSONEachRow of the sink\'s rows',
     latency: { rate, seconds: latencySeconds },
   },
