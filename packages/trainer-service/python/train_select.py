@@ -336,11 +336,13 @@ def train_one_epoch(epoch, model, loader, optimizer, loss_fn, args, device, lr_s
 
 
 def validate(model, loader, loss_fn, args, device, amp_autocast):
-    losses_m, top1_m, top5_m = AverageMeter(), AverageMeter(), AverageMeter()
+    """Loss, top-1 and top-5 over the validation split. Under torchrun the ranks' sums are reduced once at the
+    end, so ranks with different numbers of batches (a WebDataset split is cut by shards) cannot deadlock."""
     model.eval()
     maxk = min(5, args.num_classes)
+    sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss * n, correct@1, correct@k, n
     with torch.no_grad():
-        for batch_idx, (input, target) in enumerate(loader):
+        for input, target in loader:
             input, target = input.to(device), target.to(device)
             if args.channels_last:
                 input = input.contiguous(memory_format=torch.channels_last)
@@ -348,16 +350,17 @@ def validate(model, loader, loss_fn, args, device, amp_autocast):
                 output = model(input)
                 loss = loss_fn(output, target)
             acc1, acc5 = accuracy(output, target, topk=(1, maxk))
-            if args.distributed:
-                for t in (loss, acc1, acc5):
-                    torch.distributed.all_reduce(t)
-                    t /= args.world_size
-            losses_m.update(loss.item(), input.size(0))
-            top1_m.update(acc1.item(), output.size(0))
-            top5_m.update(acc5.item(), output.size(0))
+            n = input.size(0)
+            sums += torch.tensor([loss.item() * n, acc1.item() * n / 100.0, acc5.item() * n / 100.0, n],
+                                 dtype=torch.float64, device=device)
+    if args.distributed:
+        torch.distributed.all_reduce(sums)
+    count = max(1.0, sums[3].item())
+    metrics = OrderedDict([('loss', sums[0].item() / count), ('top1', 100.0 * sums[1].item() / count),
+                           ('top5', 100.0 * sums[2].item() / count)])
     if args.rank == 0:
-        _logger.info(f'Test: Loss: {losses_m.avg:>7.3f}  Acc@1: {top1_m.avg:>7.3f}  Acc@5: {top5_m.avg:>7.3f}')
-    return OrderedDict([('loss', losses_m.avg), ('top1', top1_m.avg), ('top5', top5_m.avg)])
+        _logger.info(f"Test: Loss: {metrics['loss']:>7.3f}  Acc@1: {metrics['top1']:>7.3f}  Acc@5: {metrics['top5']:>7.3f}")
+    return metrics
 
 
 if __name__ == '__main__':
