@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectReportData, renderReport } from '@select/evaluator-service';
-import { addClickHouseDefaults, createClickHouse, queryReadOnlyTable } from '@select/metrics';
+import { addClickHouseDefaults, createClickHouse, queryReadOnlyTable, sqlString } from '@select/metrics';
 import { GrpcCallError, statusName, writeFileAtomic } from '@select/platform';
 import { SERVICE_DEFINITIONS, Supervisor, type ResolvedServicesConfig } from '@select/supervisor';
 import { formatTable } from '../table-format.js';
@@ -296,14 +296,31 @@ class MainJob {
     };
     if (plan.needsReference && !context.referenceUri) return { outcome: 'skipped', detail: 'needs the substring shift (with samples), which was not built' };
     const steps = plan.steps(this.models, context);
-    const shift = await this.curate(plan.name, steps, {
+    let shift: ShiftOutcome & { reused: boolean };
+    try {
+      shift = await this.buildPlan(plan, steps, context);
+    } catch (err) {
+      // The curator lists the Stable Diffusion strategies before its builds can read the pools they generate.
+      if (err instanceof GrpcCallError && statusName(err.code) === 'INVALID_ARGUMENT' && /pool\.format "shift" is not one of/.test(err.message)) {
+        return { outcome: 'not available', detail: 'the curator cannot build from generated (shift) pools yet' };
+      }
+      throw err;
+    }
+    this.report.shifts.push(shift);
+    return { outcome: shift.reused ? 'reused' : 'done', detail: `${shift.samples} samples in ${shift.classes} classes (${shift.uri})` };
+  }
+
+  private async buildPlan(
+    plan: ShiftPlan,
+    steps: Array<{ name: string; params: Record<string, unknown> }>,
+    context: PlanContext,
+  ): Promise<ShiftOutcome & { reused: boolean }> {
+    return this.curate(plan.name, steps, {
       maxPerClass: 0,
       gate: true,
       ...(plan.pool ? { pool: plan.pool(context)! } : {}),
       ...(plan.evalClassesOnly ? { wnids: await this.evalClasses() } : {}),
     });
-    this.report.shifts.push(shift);
-    return { outcome: shift.reused ? 'reused' : 'done', detail: `${shift.samples} samples in ${shift.classes} classes (${shift.uri})` };
   }
 
   private async train(): Promise<{ outcome: StageOutcome; detail: string }> {
@@ -361,8 +378,10 @@ class MainJob {
       });
     }
     let failed = 0;
+    let reused = 0;
     for (const job of jobs) {
       const started = await job.start();
+      if (started.state === 'JOB_STATE_SUCCEEDED') reused++;
       const final = isTerminal(started.state) ? started : await this.follow(evaluator, started.jobId, `evaluation ${job.evalId}`);
       if (final.state === 'JOB_STATE_SUCCEEDED') this.report.evaluations.push(job.evalId);
       else {
@@ -374,12 +393,15 @@ class MainJob {
       const analysis = await evaluator.call<{ coverage: number; lt500: number; ls5pct: number; samples: string }>('AnalyzeShift', { shiftId: shift.shiftId, shiftUri: shift.uri });
       this.write(`    ${shift.name}: coverage ${analysis.coverage}, LT@500 ${analysis.lt500}, LS@5pct ${analysis.ls5pct.toFixed(3)}, ${analysis.samples} samples`);
     }
-    return { outcome: failed === jobs.length && jobs.length > 0 ? 'failed' : 'done', detail: `${jobs.length - failed} of ${jobs.length} evaluations succeeded` };
+    const outcome: StageOutcome = failed === jobs.length && jobs.length > 0 ? 'failed' : reused === jobs.length && jobs.length > 0 ? 'reused' : 'done';
+    return { outcome, detail: `${jobs.length - failed} of ${jobs.length} evaluations succeeded` };
   }
 
   private async leaderboard(): Promise<{ outcome: StageOutcome; detail: string }> {
     const statement =
-      `SELECT shift_id, run_id, benchmark, metric, round(value, 4) AS value, num_samples FROM leaderboard WHERE metric IN (${LEADERBOARD_METRICS.map((m) => `'${m}'`).join(', ')}) ORDER BY benchmark, metric, value DESC`;
+      `SELECT shift_id, run_id, benchmark, metric, round(value, 4) AS value, num_samples FROM leaderboard ` +
+      `WHERE metric IN (${LEADERBOARD_METRICS.map((m) => sqlString(m)).join(', ')}) AND shift_id IN (${this.report.shifts.map((s) => sqlString(s.shiftId)).join(', ') || "''"}) ` +
+      'ORDER BY benchmark, metric, value DESC';
     const database = this.database();
     // The sink lands events a moment after the services publish them.
     let rows: unknown[][] = [];
