@@ -25,6 +25,12 @@ describe('planSplits (the validation split timm reads with --val-split)', () => 
     expect(plan.train.map((s) => s.name)).toEqual(['00000.tar', '00001.tar']);
   });
 
+  it('holds out at least one shard per training process (torchrun ranks read whole shards)', () => {
+    const plan = planSplits(shift('/s', 6), null, 0.1, 2);
+    expect(plan.validation.map((s) => s.name)).toEqual(['00004.tar', '00005.tar']);
+    expect(plan.train).toHaveLength(4);
+  });
+
   it('with val_uri trains on every shard and validates on the other shift (names prefixed so they cannot clash)', () => {
     const plan = planSplits(shift('/s', 2), shift('/v', 1), 0.1);
     expect(plan.train.map((s) => s.target)).toEqual(['/s/00000.tar', '/s/00001.tar']);

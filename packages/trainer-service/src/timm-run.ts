@@ -55,12 +55,15 @@ interface SplitPlan {
  * Every `round(1 / fraction)`-th shard (starting with the last of each group) is validation: spread over the
  * shift, since curators often write classes in order. Stock timm reads the result with `--val-split validation`.
  */
-export function planSplits(shift: ShiftInfo, val: ShiftInfo | null, fraction: number): SplitPlan {
+export function planSplits(shift: ShiftInfo, val: ShiftInfo | null, fraction: number, minShards = 1): SplitPlan {
   const at = (s: ShiftInfo, prefix: string) => s.shards.map((sh) => ({ name: `${prefix}${sh.name}`, samples: sh.samples, target: join(s.dir, sh.name) }));
   if (val) return { train: at(shift, ''), validation: at(val, 'val-') };
   const all = at(shift, '');
   const every = Math.max(2, Math.round(1 / fraction));
   const validation = all.filter((_s, i) => i % every === every - 1 || (all.length < every && i === all.length - 1));
+  // timm's wds reader gives each rank its own shards: every split needs at least one shard per training process
+  for (let i = all.length - 1; validation.length < minShards && i >= 0; i--) if (!validation.includes(all[i]!)) validation.push(all[i]!);
+  validation.sort((a, b) => all.indexOf(a) - all.indexOf(b));
   const train = all.filter((s) => !validation.includes(s));
   return { train, validation };
 }
@@ -117,7 +120,10 @@ async function runTimm(ctx: JobContext<TimmRunRequest, { epochsDone: number }>, 
   await mkdir(outDir, { recursive: true });
   await requireFreeSpace(runDir, options.minFreeBytes, 'the run does not start');
   let shift = await readShiftInfo(req.shiftDir, { allowMissingClasses: req.allowMissingClasses });
-  if (!req.valDir && shift.shards.length < RESHARD_BELOW) shift = await reshard(shift, join(runDir, 'reshard'), ctx.signal);
+  // whole shards are held out, at least one per training process in each split
+  if (!req.valDir && shift.shards.length < Math.max(RESHARD_BELOW, 2 * options.nproc)) {
+    shift = await reshard(shift, join(runDir, 'reshard'), ctx.signal, Math.max(RESHARD_INTO, 4 * options.nproc));
+  }
   const val = req.valDir ? await readShiftInfo(req.valDir, { allowMissingClasses: true, field: 'val_uri' }) : null;
   await board.update(runId, {
     backend: 'timm',
@@ -132,7 +138,7 @@ async function runTimm(ctx: JobContext<TimmRunRequest, { epochsDone: number }>, 
   const dataDir = join(runDir, 'data');
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true });
-  const plan = planSplits(shift, val, req.valFraction);
+  const plan = planSplits(shift, val, req.valFraction, options.nproc);
   for (const s of [...plan.train, ...plan.validation]) await symlink(s.target, join(dataDir, s.name));
   const split = (name: string, shards: SplitPlan['train']) => ({
     name,
@@ -320,15 +326,15 @@ const RESHARD_INTO = 10;
  * The validation split is made of whole shards (what timm's --val-split reads): a one-shard shift is copied into
  * RESHARD_INTO shards in the run directory first (by ShiftWriter: same samples, same order, images byte for byte).
  */
-async function reshard(shift: ShiftInfo, dir: string, signal: AbortSignal): Promise<ShiftInfo> {
+async function reshard(shift: ShiftInfo, dir: string, signal: AbortSignal, into: number): Promise<ShiftInfo> {
   const done = await readShiftInfo(dir, { allowMissingClasses: true }).catch(() => null);
-  if (done && done.samples === shift.samples) return { ...done, name: shift.name };
+  if (done && done.samples === shift.samples && done.shards.length >= Math.min(into, shift.samples)) return { ...done, name: shift.name };
   await rm(dir, { recursive: true, force: true });
   const writer = await ShiftWriter.open(dir, {
     name: shift.name || 'shift',
     strategy: 'trainer-reshard',
     classes: shift.classes,
-    maxSamplesPerShard: Math.max(1, Math.ceil(shift.samples / RESHARD_INTO)),
+    maxSamplesPerShard: Math.max(1, Math.ceil(shift.samples / into)),
   });
   try {
     for await (const record of readClassShards({ shards: shift.shards.map((s) => join(shift.dir, s.name)), classes: shift.classes })) {
