@@ -137,14 +137,27 @@ async function landWithSink(prefix, database, group) {
   const log = createWriteStream(join(cacheDir, `sink-${database}.log`));
   const child = spawn(process.execPath, [join(root, 'packages/metrics-sink/dist/main.js')], {
     cwd: root,
-    env: { ...process.env, KAFKA_BROKERS: brokers, KAFKA_TOPIC_PREFIX: prefix, CLICKHOUSE_DATABASE: database, METRICS_SINK_GROUP_ID: group, METRICS_SINK_PORT: '0', LOG_LEVEL: 'warn' },
+    env: { ...process.env, KAFKA_BROKERS: brokers, KAFKA_TOPIC_PREFIX: prefix, CLICKHOUSE_DATABASE: database, METRICS_SINK_GROUP_ID: group, METRICS_SINK_PORT: '0', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.pipe(log);
   child.stderr.pipe(log);
+  // The clock starts when the sink has joined its group (as ConsumerPerformance's fetch time starts after its
+  // rebalance): start-up, migrations and the join are left out. Only the samples topic holds events.
+  let joined;
+  let pendingText = '';
+  child.stdout.on('data', (chunk) => {
+    if (joined !== undefined) return;
+    pendingText += chunk.toString('utf8');
+    for (const line of pendingText.split('\n').slice(0, -1)) {
+      if (line.includes('"joined consumer group"')) joined = performance.now();
+    }
+    pendingText = pendingText.slice(pendingText.lastIndexOf('\n') + 1);
+  });
   const exited = new Promise((resolveExit) => child.on('exit', (code, signal) => resolveExit(code ?? signal)));
   let first;
   let last;
+  let cpuSeconds;
   const spawned = performance.now();
   try {
     for (;;) {
@@ -160,13 +173,35 @@ async function landWithSink(prefix, database, group) {
       await sleep(100);
     }
   } finally {
+    cpuSeconds = processCpuSeconds(child.pid);
     child.kill('SIGTERM');
     await exited;
   }
   const distinct = Number(await chQuery(`SELECT uniqExact(event_id) FROM ${database}.samples`));
   if (distinct !== events || last.count !== events) throw new Error(`the sink landed ${last.count} rows, ${distinct} distinct events, of ${events}`);
-  const seconds = (last.at - first.at) / 1000;
-  return { rate: (events - first.count) / seconds, seconds, secondsFromSpawn: (last.at - spawned) / 1000, firstVisibleAfterSeconds: (first.at - spawned) / 1000 };
+  if (joined === undefined) throw new Error('the sink never logged that it joined its group');
+  const seconds = (last.at - joined) / 1000;
+  return {
+    rate: events / seconds,
+    seconds,
+    // rows landed after the first visible insert, over the time since it became visible
+    rateAfterFirstRows: (events - first.count) / ((last.at - first.at) / 1000),
+    firstRows: first.count,
+    secondsFromSpawn: (last.at - spawned) / 1000,
+    firstVisibleAfterSeconds: (first.at - spawned) / 1000,
+    // the whole process: start-up (module loading, migrations, topic checks) included
+    cpuSeconds,
+  };
+}
+
+/** User + system CPU seconds of a live process (Linux /proc; undefined elsewhere). */
+function processCpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined;
+  }
 }
 
 const dumpFile = join(cacheDir, `rows-${runId}.jsonl`);
@@ -337,7 +372,7 @@ const result = {
     recordBytes: 200,
     partitions: PARTITIONS,
     producer: 'acks=all, idempotent; @select/events defaults (linger 5 ms, batches of up to 5000 events / 900000 bytes, 1 request in flight); ProducerPerformance defaults otherwise (Kafka 4 client: linger.ms 5, batch.size 16384, 5 in flight)',
-    sink: 'node packages/metrics-sink/dist/main.js with its defaults; rate from the first visible row to the last; ConsumerPerformance: fetch.nMsg.sec (rebalance excluded); clickhouse-client: wall time of one INSERT ... FORMAT JSONEachRow of the sink\'s rows',
+    sink: 'node packages/metrics-sink/dist/main.js with its defaults; rate from the sink joining its group (logged) to the last row visible (polled every 100 ms); ConsumerPerformance: fetch.nMsg.sec (rebalance excluded); clickhouse-client: wall time of one INSERT ... FORMAT JSONEachRow of the sink\'s rows',
     latency: { rate, seconds: latencySeconds },
   },
   summary,
