@@ -6,7 +6,7 @@ import { sql } from '@select/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { E2E_SERVICES, buildRequest, readShiftFiles, startDeployment, writePool, type Deployment, type PoolItem } from './e2e-kit.js';
 
-const COPIES = 24; // 240 clip-art files, 144 naming exactly one synset
+const COPIES = 40; // 400 clip-art files, 240 naming exactly one synset: 50 tasks of 8, seconds of work to kill into
 const STEPS = [{ name: 'substring-match' }, { name: 'text-similarity', params: { model: 'tiny-sentence', threshold: 0, batchSize: 4 } }];
 
 let d: Deployment;
@@ -43,7 +43,7 @@ async function settled(shiftId: string, expected: number): Promise<{ decisions: 
 }
 
 describe('a build survives SIGKILLed processes', () => {
-  it('a curator worker and the metrics sink killed mid-build and restarted: the same shift as a clean build, every sample exactly once', async () => {
+  it('a curator worker and the metrics sink SIGKILLed mid-build, then restarted: the same shift as a clean build, every sample exactly once', async () => {
     const curator = d.client('curator');
 
     // The clean build, for comparison.
@@ -57,35 +57,38 @@ describe('a build survives SIGKILLed processes', () => {
 
     // The same build under another id, with kills.
     const started = await curator.call<{ jobId: string }>('StartCuration', buildRequest('e2e-killed', poolRoot, join(d.dir, 'shifts', 'e2e-killed'), STEPS, 8));
-    let killedWorker = false;
-    let killedSink = false;
+    // Once some tasks are committed and others are not: SIGKILL a curator worker and the metrics sink.
+    let killed = false;
     const killWhen = async (status: { done: string; total: string }): Promise<void> => {
       const done = Number(status.done);
       const total = Number(status.total);
-      if (!killedWorker && done >= 16 && done < total) {
-        killedWorker = true;
-        const [worker] = await d.supervisor.status(['curator-worker-1']);
-        process.kill(worker!.pid!, 'SIGKILL');
-      }
-      if (killedWorker && !killedSink && done >= total / 2) {
-        killedSink = true;
-        const [sink] = await d.supervisor.status(['metrics-sink']);
-        process.kill(sink!.pid!, 'SIGKILL');
-      }
+      if (killed || done < 16 || done >= total) return;
+      killed = true;
+      const [worker, sink] = await d.supervisor.status(['curator-worker-1', 'metrics-sink']).then((rows) => [
+        rows.find((r) => r.instance === 'curator-worker-1'),
+        rows.find((r) => r.instance === 'metrics-sink'),
+      ]);
+      process.kill(worker!.pid!, 'SIGKILL');
+      process.kill(sink!.pid!, 'SIGKILL');
     };
     const pending: Promise<void>[] = [];
     const job = await curator.waitForJob(started.jobId, (status) => {
       pending.push(killWhen(status));
     });
     await Promise.all(pending);
-    expect(killedWorker, 'the worker was killed while the build ran').toBe(true);
+    expect(killed, 'the worker and the sink were killed while the build ran').toBe(true);
 
     // The supervisor sees what was killed and starts it again.
     const status = await d.supervisor.status(['curator-worker-1', 'metrics-sink']);
-    expect(status.find((s) => s.instance === 'curator-worker-1')?.state).toBe('dead');
-    if (killedSink) expect(status.find((s) => s.instance === 'metrics-sink')?.state).toBe('dead');
+    expect(status.map((s) => [s.instance, s.state])).toEqual([
+      ['metrics-sink', 'dead'],
+      ['curator-worker-1', 'dead'],
+    ]);
     const restarted = await d.supervisor.up(['curator-worker-1', 'metrics-sink']);
-    expect(restarted.find((r) => r.instance === 'curator-worker-1')?.outcome).toBe('restarted');
+    expect(restarted.filter((r) => r.instance === 'curator-worker-1' || r.instance === 'metrics-sink').map((r) => [r.instance, r.outcome])).toEqual([
+      ['metrics-sink', 'restarted'],
+      ['curator-worker-1', 'restarted'],
+    ]);
 
     expect(job.state, job.message).toBe('JOB_STATE_SUCCEEDED');
     const files = readShiftFiles(job.outputUri);
