@@ -35,6 +35,7 @@ describe('a build that cannot go on', () => {
   it('fails with the reason, keeps its committed tasks, and resume finishes it', async () => {
     const started = await unary<{ jobId: string; outputUri: string }>(client, 'StartCuration', {
       shiftName: 'dies-midway',
+      gateOverrideReason: 'test pool: no evaluation set to gate against',
       pool: { uri: root, format: 'openclipart' },
       steps: [
         { name: 'substring-match', paramsJson: '{}' },

@@ -45,6 +45,7 @@ describe('a substring-match build (strategy 2) over an openclipart-layout pool',
     pool: { uri: root, format: 'openclipart', name: 'test-clipart' },
     steps: [{ name: 'substring-match', paramsJson: '{}' }],
     taskSize: 3,
+    gateOverrideReason: 'test pool: no evaluation set to gate against',
     ...overrides,
   });
 
@@ -111,6 +112,16 @@ describe('a substring-match build (strategy 2) over an openclipart-layout pool',
       (rows) => rows[0]?.phase === 'SHIFT_PHASE_COMPLETED',
     );
     expect(lifecycle).toEqual([{ phase: 'SHIFT_PHASE_COMPLETED', sample_count: '5' }]);
+    // Published without the contamination gate: the request's reason is recorded with the shift.
+    const reason = 'test pool: no evaluation set to gate against';
+    const report = JSON.parse(readFileSync(join(dir, 'build.json'), 'utf8')) as { contaminationGate: unknown };
+    expect(report.contaminationGate).toEqual({ applied: false, overrideReason: reason });
+    const shiftRow = await kit.rowsWhen<{ params_json: string; message: string }>(
+      sql`SELECT params_json, message FROM shifts FINAL WHERE shift_id = ${shiftId} AND phase = 'SHIFT_PHASE_COMPLETED'`,
+      (rows) => rows.length === 1,
+    );
+    expect(JSON.parse(shiftRow[0]!.params_json)).toMatchObject({ contaminationGate: { applied: false, overrideReason: reason } });
+    expect(shiftRow[0]!.message).toBe(`published without the contamination-gate: ${reason}`);
 
     // The same request is the same build: nothing is redone or duplicated.
     const again = await unary<{ jobId: string; state: string }>(client, 'StartCuration', request());
@@ -175,6 +186,9 @@ describe('a substring-match build (strategy 2) over an openclipart-layout pool',
       ],
       [request({ taskSize: 5_000_000 }), status.INVALID_ARGUMENT, /task_size must be in 1\.\.1000000/],
       [request({ shiftName: '' }), status.INVALID_ARGUMENT, /shift_name is required/],
+      // no contamination gate and no reason: refused, naming both fixes
+      [request({ gateOverrideReason: '' }), status.FAILED_PRECONDITION, /no contamination-gate step.*add a contamination-gate step.*gate_override_reason.*--skip-gate/],
+      [request({ gateOverrideReason: '   ' }), status.FAILED_PRECONDITION, /gate_override_reason/],
     ];
     for (const [req, code, message] of cases) {
       const error = await refused(req);

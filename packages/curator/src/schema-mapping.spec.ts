@@ -77,6 +77,7 @@ describe('schema mapping (strategy 1, OI1000) over an OpenImages-format pool', (
 
     const started = await unary<{ jobId: string; outputUri: string }>(client, 'StartCuration', {
       shiftName: 'oi-demo',
+      gateOverrideReason: 'test pool: no evaluation set to gate against',
       pool: poolSpec(),
       steps: [{ name: 'schema-mapping', paramsJson: '{}' }],
       taskSize: 25,

@@ -52,6 +52,7 @@ describe('text-similarity (strategy 3) after substring-match, through the embedd
 
     const started = await unary<{ jobId: string }>(client, 'StartCuration', {
       shiftName: 'la-txt2img-tiny',
+      gateOverrideReason: 'test pool: no evaluation set to gate against',
       pool: { uri: root, format: 'openclipart' },
       steps: [
         { name: 'substring-match', paramsJson: '{}' },

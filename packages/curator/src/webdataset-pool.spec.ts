@@ -45,6 +45,7 @@ describe('a WebDataset pool (img2dataset layout) through substring-match', () =>
   it('keeps the matching samples with their own JPEG bytes; every other record is a dropped decision with its reason', async () => {
     const started = await unary<{ jobId: string; outputUri: string }>(client, 'StartCuration', {
       shiftName: 'wds',
+      gateOverrideReason: 'test pool: no evaluation set to gate against',
       pool: { uri: join(kit.dir, '{00000..00001}.tar'), format: 'webdataset', name: 'laion-like' },
       steps: [{ name: 'substring-match', paramsJson: '{"maxCaptionChars": 100}' }],
     });

@@ -61,6 +61,7 @@ describe('curator workers over Kafka', () => {
 
     const started = await unary<{ jobId: string; outputUri: string }>(client, 'StartCuration', {
       shiftName: 'kill-test',
+      gateOverrideReason: 'test pool: no evaluation set to gate against',
       pool: { uri: OPENCLIPART_ROOT, format: 'openclipart', limit: String(RECORDS) },
       steps: [{ name: 'substring-match', paramsJson: '{}' }],
       taskSize: 40,

@@ -7,7 +7,8 @@ import { EVENT_TYPES, type EventProducer } from '@select/events';
 import { isServiceError, status, writeFileAtomic, type Logger } from '@select/platform';
 import type { Candidate, Decision, GlobalStep, ServiceClients } from '../chain/step.js';
 import type { StepRegistry } from '../chain/registry.js';
-import { labelSpaceOf, type BuildSpec } from './build-spec.js';
+import { CONTAMINATION, generatedPool } from '../image/index.js';
+import { GENERATING_STRATEGIES, gateOverrideOf, labelSpaceOf, type BuildSpec } from './build-spec.js';
 import { createChain, loadImage, stepContext, type Chain } from './chain.js';
 import { decisionPublisher } from './decision-events.js';
 import { planBuild } from './plan.js';
@@ -41,6 +42,8 @@ export interface BuildReport {
   dropped: Record<string, number>;
   paramsHash: string;
   outputDir: string;
+  /** Whether the contamination-gate step ran, and why not when it did not (the request's override). */
+  contaminationGate: { applied: boolean; overrideReason: string };
 }
 
 const RENDERED_FORMATS = new Set(['svg']);
@@ -52,12 +55,13 @@ const RENDERED_FORMATS = new Set(['svg']);
  * never redone, a published shift is not rewritten, and the events it republishes have the ids they
  * had, so nothing is counted twice.
  */
-export async function runBuild(spec: BuildSpec, deps: BuildDeps): Promise<BuildReport> {
-  const paths = stagingPaths(spec.outputDir);
+export async function runBuild(requested: BuildSpec, deps: BuildDeps): Promise<BuildReport> {
+  const paths = stagingPaths(requested.outputDir);
   await mkdir(paths.tasks, { recursive: true });
   // A resumed build: the workers may take its tasks again, and tasks that failed are tried again.
   await rm(paths.cancelled, { force: true });
   for (const name of await readdir(paths.tasks)) if (name.endsWith('.failed.json')) await rm(join(paths.tasks, name), { force: true });
+  const spec = await withGeneratedPool(requested, deps);
   if (!(await exists(paths.spec))) await writeFileAtomic(paths.spec, `${JSON.stringify(spec, null, 2)}\n`);
   deps.progress(0, 0, 'planning shard tasks');
   const plan = await planBuild(spec, deps.signal);
@@ -70,6 +74,24 @@ export async function runBuild(spec: BuildSpec, deps: BuildDeps): Promise<BuildR
     if (!deps.signal.aborted) await publishLifecycle(deps.producer, spec, 'SHIFT_PHASE_FAILED', { message: (error as Error).message });
     throw error;
   }
+}
+
+/**
+ * A Stable Diffusion strategy's pool is the output of the generation service's batch job: run it (a
+ * resumed build finds it done or resumes it), then the build reads the generated shift as a pool of
+ * format `shift` like any other source. Other specs are returned as they are.
+ */
+async function withGeneratedPool(spec: BuildSpec, deps: BuildDeps): Promise<BuildSpec> {
+  const strategy = spec.steps[0];
+  if (strategy === undefined || !GENERATING_STRATEGIES.has(strategy.name) || spec.pool.uri !== '') return spec;
+  deps.progress(0, 0, `generating the pool: ${strategy.name} batch job on the generation service`);
+  const generated = await generatedPool(strategy.name, strategy.params, { services: deps.services, labels: labelSpaceOf(spec), logger: deps.logger }, deps.signal);
+  deps.logger.info({ step: strategy.name, pool: generated.uri }, 'generated pool ready');
+  return { ...spec, pool: { ...generated, name: spec.pool.name || generated.name } };
+}
+
+function gateOf(spec: BuildSpec): { applied: boolean; overrideReason: string } {
+  return { applied: spec.steps.some((s) => s.name === CONTAMINATION), overrideReason: spec.gateOverrideReason ?? '' };
 }
 
 async function dispatchTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): Promise<void> {
@@ -148,6 +170,13 @@ const keyOf = (c: { sourceId: string; seed?: number | undefined }): string => `$
 
 async function publishShift(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): Promise<BuildReport> {
   const paths = stagingPaths(spec.outputDir);
+  // No shift is published without the contamination gate unless the request said why (checked up front
+  // too; this holds for a build resumed from an older spec).
+  gateOverrideOf(
+    spec.steps.map((s) => s.name),
+    spec.dryRun,
+    spec.gateOverrideReason,
+  );
   const chain = await createChain(spec, deps.registry, deps.services, deps.logger);
   try {
     const summaries: TaskSummary[] = [];
@@ -198,6 +227,7 @@ async function publishShift(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): 
       dropped: {},
       paramsHash: spec.paramsHash,
       outputDir: spec.outputDir,
+      contaminationGate: gateOf(spec),
     };
     for (const summary of summaries) for (const [key, count] of Object.entries(summary.dropped)) report.dropped[key] = (report.dropped[key] ?? 0) + count;
     for (const decision of dropped.values()) report.dropped[`${decision.step}: ${decision.reason}`] = (report.dropped[`${decision.step}: ${decision.reason}`] ?? 0) + 1;
@@ -234,7 +264,7 @@ async function publishShift(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): 
     }
     const perClassFile = spec.dryRun ? 'dry_run_counts.json' : 'build.json';
     await writeFileAtomic(join(spec.outputDir, perClassFile), `${JSON.stringify(report, null, 2)}\n`);
-    await publishLifecycle(deps.producer, spec, 'SHIFT_PHASE_COMPLETED', { samples: report.samples, classes: report.classes, message: spec.dryRun ? 'dry run: counts only, no images written' : '' });
+    await publishLifecycle(deps.producer, spec, 'SHIFT_PHASE_COMPLETED', { samples: report.samples, classes: report.classes, message: spec.dryRun ? 'dry run: counts only, no images written' : spec.gateOverrideReason ? `published without the ${CONTAMINATION}: ${spec.gateOverrideReason}` : '' });
     deps.progress(plan.records, plan.records, `${report.samples} samples in ${report.classes} classes`);
     return report;
   } finally {
@@ -368,7 +398,7 @@ async function publishLifecycle(
     name: spec.name,
     strategy: spec.steps[0]?.name ?? '',
     phase: phase as ShiftLifecycle['phase'],
-    paramsJson: JSON.stringify({ steps: spec.steps, maxPerClass: spec.maxPerClass, seed: spec.seed, dryRun: spec.dryRun, pool: spec.pool }),
+    paramsJson: JSON.stringify({ steps: spec.steps, maxPerClass: spec.maxPerClass, seed: spec.seed, dryRun: spec.dryRun, pool: spec.pool, contaminationGate: gateOf(spec) }),
     paramsHash: spec.paramsHash,
     sampleCount: extra.samples ?? 0,
     classCount: extra.classes ?? 0,

@@ -122,8 +122,8 @@ export async function generatedShift(step: string, params: Readonly<Record<strin
  * @select/datasets' readClassShards, candidates keyed by sample key). The curator runs this before
  * planning a build whose first step is sd-txt2img or sd-img2img.
  */
-export async function generatedPool(step: string, params: Readonly<Record<string, unknown>>, env: Pick<StepEnvironment, 'services' | 'labels' | 'logger'>): Promise<PoolInfo> {
-  const dir = await generatedShift(step, params, env);
+export async function generatedPool(step: string, params: Readonly<Record<string, unknown>>, env: Pick<StepEnvironment, 'services' | 'labels' | 'logger'>, signal?: AbortSignal): Promise<PoolInfo> {
+  const dir = await generatedShift(step, params, env, signal);
   if (!existsSync(join(dir, 'manifest.jsonl'))) throw ServiceError.failedPrecondition(`${step}: the generation job wrote no shift into ${dir}`);
   return { format: 'shift', uri: dir, name: step, labelUris: [], classDescriptionsUri: '', hierarchyUri: '', imagesUri: '' };
 }

@@ -1,12 +1,14 @@
 import { createReadStream } from 'node:fs';
-import { access, readdir, stat } from 'node:fs/promises';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
   readCaptionedShards,
+  readClassShards,
   readOpenClipart,
   readOpenImagesPool,
   resolveShards,
+  SHIFT_FILES,
   type Cursor,
   type DatasetError,
   type PoolRecord,
@@ -15,7 +17,7 @@ import { ServiceError } from '@select/platform';
 import type { Candidate, PoolInfo } from '../chain/step.js';
 import { mergeLabelFiles } from './openimages-labels.js';
 
-export const POOL_FORMATS = ['openclipart', 'openimages', 'webdataset', 'captions-jsonl'] as const;
+export const POOL_FORMATS = ['openclipart', 'openimages', 'webdataset', 'captions-jsonl', 'shift'] as const;
 export type PoolFormat = (typeof POOL_FORMATS)[number];
 
 /** A shard task's slice of the pool: the records from `start` (a reader cursor) up to `end`. */
@@ -65,6 +67,12 @@ export async function validatePool(pool: PoolInfo): Promise<void> {
       for (const shard of shards) await exists(shard, 'uri shard');
       return;
     }
+    case 'shift': {
+      await exists(pool.uri, 'uri');
+      const shards = await shiftShards(pool.uri);
+      for (const shard of shards) await exists(shard.file, 'uri shard');
+      return;
+    }
     case 'openimages':
       if (pool.labelUris.length === 0) throw ServiceError.invalidArgument('openimages pools need pool.label_uris (image-level label CSVs)');
       for (const file of pool.labelUris) await exists(file, 'label_uris');
@@ -86,6 +94,8 @@ export function openPool(pool: PoolInfo, stagingDir: string): PoolSource {
       return new WebDatasetPool(pool);
     case 'captions-jsonl':
       return new CaptionsJsonlPool(pool);
+    case 'shift':
+      return new ShiftPool(pool);
     default:
       throw ServiceError.invalidArgument(`pool.format "${pool.format}" is not one of ${POOL_FORMATS.join(', ')}`);
   }
@@ -211,6 +221,81 @@ class WebDatasetPool implements PoolSource {
       caption: sample.caption,
       image: { bytes: sample.image.bytes, format: sample.image.format },
     }));
+  }
+}
+
+/**
+ * The shards of a shift folder (what a ShiftWriter wrote: the generation service's batch output, or
+ * a published shift) from its timm `_info.json`: file and sample count per shard.
+ */
+export async function shiftShards(dir: string): Promise<Array<{ file: string; samples: number }>> {
+  const infoFile = join(dir, SHIFT_FILES.timmInfo);
+  let info: { splits?: { train?: { filenames?: unknown; shard_lengths?: unknown } } };
+  try {
+    info = JSON.parse(await readFile(infoFile, 'utf8')) as typeof info;
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw ServiceError.invalidArgument(
+      missing ? `pool.uri ${dir} is not a shift folder: it has no ${SHIFT_FILES.timmInfo}` : `pool.uri ${dir}: ${SHIFT_FILES.timmInfo} cannot be read: ${(error as Error).message}`,
+    );
+  }
+  const names = info.splits?.train?.filenames;
+  const lengths = info.splits?.train?.shard_lengths;
+  if (!Array.isArray(names) || !names.every((n) => typeof n === 'string') || !Array.isArray(lengths) || lengths.length !== names.length) {
+    throw ServiceError.invalidArgument(`pool.uri ${dir}: ${SHIFT_FILES.timmInfo} has no splits.train.filenames with shard_lengths`);
+  }
+  return (names as string[]).map((name, i) => ({ file: join(dir, name), samples: Number(lengths[i]) || 0 }));
+}
+
+/**
+ * A shift as a pool (format `shift`): its shards read with readClassShards, one task per shard (counts
+ * from `_info.json`, nothing read to plan). The sample key is the candidate's source id; the sample's
+ * class, prompt, seed and caption (a curated shift's `extra.caption`) come along, so generated images
+ * keep their prompted or inherited label and their prompt and seed reach the new shift's provenance.
+ */
+class ShiftPool implements PoolSource {
+  constructor(private readonly pool: PoolInfo) {}
+
+  async plan(_taskSize: number, limit: number, signal: AbortSignal): Promise<TaskRange[]> {
+    const shards = await shiftShards(this.pool.uri);
+    const ranges: TaskRange[] = [];
+    let total = 0;
+    for (const [index, shard] of shards.entries()) {
+      signal.throwIfAborted();
+      const records = limit > 0 ? Math.min(shard.samples, limit - total) : shard.samples;
+      if (records <= 0) break;
+      ranges.push({ start: { shard: index, offset: 0 }, end: { shard: index + 1, offset: 0 }, records });
+      total += records;
+    }
+    return ranges;
+  }
+
+  async *read(range: TaskRange, signal: AbortSignal): AsyncGenerator<PoolItem> {
+    const shards = (await shiftShards(this.pool.uri)).map((s) => s.file);
+    let count = 0;
+    for await (const record of readClassShards({ shards, resumeFrom: range.start, signal })) {
+      if (record.cursor.shard > range.start.shard && compareCursors(record.cursor, range.end) > 0) return;
+      if (!record.ok) {
+        yield badItem(record.error, record.cursor);
+      } else {
+        const s = record.sample;
+        const meta = s.metadata ?? {};
+        const extra = (meta['extra'] ?? {}) as Record<string, unknown>;
+        const candidate: Candidate = {
+          sourceId: s.key,
+          image: { bytes: s.image.bytes, format: s.image.format },
+          classIndex: s.classIndex,
+          ...(s.wnid === undefined ? {} : { wnid: s.wnid }),
+          ...(typeof meta['prompt'] === 'string' && meta['prompt'] !== '' ? { prompt: meta['prompt'] } : {}),
+          ...(typeof meta['seed'] === 'number' ? { seed: meta['seed'] } : {}),
+          ...(typeof extra['caption'] === 'string' ? { caption: extra['caption'] } : {}),
+          ...(typeof meta['source_id'] === 'string' ? { metadata: { shiftSourceId: meta['source_id'] } } : {}),
+        };
+        yield { ok: true, candidate };
+      }
+      count++;
+      if (count >= range.records || compareCursors(record.cursor, range.end) >= 0) return;
+    }
   }
 }
 
