@@ -108,6 +108,13 @@ describe.skipIf(!hasPython)('bad input', () => {
       'garbage:JOB_STATE_FAILED',
       'good:JOB_STATE_SUCCEEDED',
     ]);
+    // the common job API sees the same runs as jobs
+    const jobs = await call<{ jobs: Array<{ jobId: string; kind: string; unit: string }>; nextPageToken: string }>(t.client, 'ListJobs', { kind: 'train', pageSize: 2 });
+    expect(jobs.jobs).toHaveLength(2);
+    expect(jobs.nextPageToken).not.toBe('');
+    expect(jobs.jobs[0]).toMatchObject({ kind: 'train', unit: 'epochs' });
+    const job = await call<{ jobId: string; state: string; done: string; total: string }>(t.client, 'GetJob', { jobId: 'good' });
+    expect(job).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', done: '2', total: '2' });
   }, 120_000);
 
   it('a full disk fails the run with the reason and keeps its state; the service stays up', async () => {
