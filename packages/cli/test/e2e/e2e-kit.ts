@@ -199,6 +199,7 @@ export function buildRequest(shiftId: string, root: string, outputUri: string, s
     steps: steps.map((s) => ({ name: s.name, paramsJson: JSON.stringify(s.params ?? {}) })),
     taskSize,
     seed: 0,
+    gateOverrideReason: 'end-to-end test of the caption chains: no evaluation set is registered',
   };
 }
 
