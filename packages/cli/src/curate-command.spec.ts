@@ -43,7 +43,7 @@ afterAll(async () => {
 describe('select curate', () => {
   it('start --watch shows progress with rate and ETA and ends with the result; list, show and --json report the shift', async () => {
     const address = withWorker.address;
-    const run = await runSelect(['curate', 'start', '--address', address, '--name', 'cli-test', '--pool', pool, '--format', 'openclipart', '--step', 'substring-match', '--task-size', '2', '--watch']);
+    const run = await runSelect(['curate', 'start', '--address', address, '--name', 'cli-test', '--pool', pool, '--format', 'openclipart', '--step', 'substring-match', '--task-size', '2', '--skip-gate', 'cli test pool', '--watch']);
     expect(run.stderr).toMatch(/\[#+\] 100\.0%  3\/3 candidates  \d+\/s  ETA -  2 samples in 1 classes/);
     expect(run.code).toBe(0);
     const shiftId = /^(\S+): succeeded — 2 samples in 1 classes from 3 candidates \(1 dropped\)$/m.exec(run.stdout)?.[1];
@@ -64,7 +64,7 @@ describe('select curate', () => {
 
   it('cancel stops a build; resume finishes it from its committed tasks', async () => {
     const address = withoutWorker.address;
-    const start = await runSelect(['curate', 'start', '--address', address, '--name', 'cancel-me', '--pool', pool, '--format', 'openclipart', '--step', 'substring-match', '--json']);
+    const start = await runSelect(['curate', 'start', '--address', address, '--name', 'cancel-me', '--pool', pool, '--format', 'openclipart', '--step', 'substring-match', '--skip-gate', 'cli test pool', '--json']);
     expect(start.code).toBe(0);
     const { jobId } = JSON.parse(start.stdout) as { jobId: string };
     const cancel = await runSelect(['curate', 'cancel', jobId, '--address', address]);
@@ -84,6 +84,10 @@ describe('select curate', () => {
   it('says what is wrong: a bad chain exits 2 with the server\'s message, an unreachable curator exits 3 with a hint', async () => {
     const bad = await runSelect(['curate', 'start', '--address', withWorker.address, '--name', 'x', '--pool', pool, '--format', 'openclipart', '--step', 'frobnicate']);
     expect(bad).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown curation step "frobnicate"') });
+    // no contamination gate and no --skip-gate: refused, and the message names both fixes
+    const ungated = await runSelect(['curate', 'start', '--address', withWorker.address, '--name', 'x', '--pool', pool, '--format', 'openclipart', '--step', 'substring-match']);
+    expect(ungated.code).not.toBe(0);
+    expect(ungated.stderr).toMatch(/no contamination-gate step.*--skip-gate/);
     const down = await runSelect(['curate', 'list', '--address', '127.0.0.1:1']);
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(/the curator at 127\.0\.0\.1:1 did not answer/);

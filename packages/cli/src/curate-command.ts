@@ -158,8 +158,8 @@ function withCommon(command: Command): Command {
 
 interface StartOptions extends CommonOptions {
   name: string;
-  pool: string;
-  format: string;
+  pool?: string;
+  format?: string;
   poolName?: string;
   step?: Array<{ name: string; paramsJson: string }>;
   labels?: string[];
@@ -174,6 +174,7 @@ interface StartOptions extends CommonOptions {
   output?: string;
   shiftId?: string;
   dryRun?: boolean;
+  skipGate?: string;
   watch?: boolean;
 }
 
@@ -188,8 +189,8 @@ export function registerCurateCommands(program: Command, state: { exitCode: numb
       .command('start')
       .description('start a build (a chain: a strategy, then filters) and, with --watch, follow it to the end')
       .requiredOption('--name <name>', 'shift name, e.g. la1000-txt2img')
-      .requiredOption('--pool <path>', 'pool folder or file (openclipart root, OpenImages folder, shard pattern, captions.jsonl)')
-      .addOption(new Option('--format <format>', 'pool format').choices(['openclipart', 'openimages', 'webdataset', 'captions-jsonl']).makeOptionMandatory())
+      .option('--pool <path>', 'pool folder or file (openclipart root, OpenImages folder, shard pattern, captions.jsonl, shift folder); leave out for sd-txt2img / sd-img2img, which generate theirs')
+      .addOption(new Option('--format <format>', 'pool format (with --pool)').choices(['openclipart', 'openimages', 'webdataset', 'captions-jsonl', 'shift']))
       .option('--step <name[:json]>', 'a chain step and its parameters as JSON, repeatable in chain order (see `select curate strategies`)', collectStep)
       .option('--pool-name <name>', "the pool's name in the decisions' source column (default: the format)")
       .option('--labels <csv>', 'openimages: an image-level label CSV, repeatable (human-verified, machine-generated)', collect)
@@ -204,15 +205,19 @@ export function registerCurateCommands(program: Command, state: { exitCode: numb
       .option('--output <dir>', 'shift folder (default: <curator data dir>/shifts/<shift id>)')
       .option('--shift-id <id>', 'give the shift this id instead of the derived one')
       .option('--dry-run', 'decide every candidate and count; write no images')
+      .option('--skip-gate <reason>', 'publish without a contamination-gate step; the reason is recorded with the shift (required when the chain has no gate)')
       .option('--watch', 'follow the build with a progress bar until it ends'),
   ).action(async (opts: StartOptions) => {
     const steps = opts.step ?? [];
     if (steps.length === 0) throw new CliError('give the chain with --step (e.g. --step substring-match); `select curate strategies` lists them', { exitCode: EXIT_CODES.usage });
+    if ((opts.pool === undefined) !== (opts.format === undefined)) {
+      throw new CliError('give --pool and --format together (or neither, for sd-txt2img / sd-img2img, which generate their pool)', { exitCode: EXIT_CODES.usage });
+    }
     const request = {
       shiftName: opts.name,
       pool: {
-        uri: resolve(opts.pool),
-        format: opts.format,
+        uri: opts.pool === undefined ? '' : resolve(opts.pool),
+        format: opts.format ?? '',
         name: opts.poolName ?? '',
         labelUris: (opts.labels ?? []).map((l) => resolve(l)),
         classDescriptionsUri: opts.classDescriptions ? resolve(opts.classDescriptions) : '',
@@ -228,6 +233,7 @@ export function registerCurateCommands(program: Command, state: { exitCode: numb
       outputUri: opts.output ? resolve(opts.output) : '',
       shiftId: opts.shiftId ?? '',
       dryRun: opts.dryRun === true,
+      gateOverrideReason: opts.skipGate ?? '',
     };
     const started = await call<JobStatusOut>(opts, 'StartCuration', request);
     if (opts.watch !== true) {
