@@ -57,7 +57,7 @@ const poller = (async () => {
 
 // Steady load: every TICK_MS, publish the events whose scheduled time has come.
 const publishedAt = new Float64Array(total);
-const pending = [];
+let acked = 0;
 let failed = 0;
 const started = Date.now();
 let sent = 0;
@@ -65,12 +65,15 @@ while (sent < total) {
   const due = Math.min(total, Math.floor(((Date.now() - started) / 1000) * rate));
   for (; sent < due; sent++) {
     publishedAt[sent] = Date.now();
-    pending.push(producer.publish('samples', EVENT_TYPES.SampleCurated, samplePayload(sent)).catch(() => { failed += 1; }));
+    producer.publish('samples', EVENT_TYPES.SampleCurated, samplePayload(sent)).then(
+      () => (acked += 1),
+      () => (failed += 1),
+    );
   }
-  if (pending.length > 50_000) await Promise.all(pending.splice(0));
   await new Promise((resolve) => setTimeout(resolve, TICK_MS));
 }
-await Promise.all(pending);
+await producer.flush();
+while (acked + failed < total) await new Promise((resolve) => setTimeout(resolve, 10));
 const publishSeconds = (Date.now() - started) / 1000;
 await producer.disconnect();
 if (failed > 0) throw new Error(`${failed} publishes failed`);
