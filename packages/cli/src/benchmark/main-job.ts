@@ -142,11 +142,11 @@ export const SHIFT_PLANS: readonly ShiftPlan[] = [
   },
   {
     name: 'sd-txt2img',
-    what: 'Stable Diffusion text-to-image on the tiny model, "A photo of {class}", for the held-out classes (SD1000 txt2img)',
+    what: 'Stable Diffusion text-to-image on the tiny model, "A photo of {class}", 4 images per held-out class (SD1000 txt2img)',
     needs: ['sd-txt2img'],
-    needsReference: true,
     evalClassesOnly: true,
-    pool: (ctx) => (ctx.referenceUri ? { uri: ctx.referenceUri, format: 'shift' } : undefined),
+    // The strategy generates its own pool (the generation service's batch output): pool.uri and format stay empty.
+    pool: () => ({ uri: '', format: '' }),
     steps: (m, ctx) => [{ name: 'sd-txt2img', params: { model: m.diffusion, imagesPerClass: 4, steps: 4, width: 64, height: 64, workDir: ctx.workDir } }],
   },
 ];
@@ -302,6 +302,7 @@ class MainJob {
       textThreshold: this.textThreshold(),
     };
     if (plan.needsReference && !context.referenceUri) return { outcome: 'skipped', detail: 'needs the substring shift (with samples), which was not built' };
+    if (plan.evalClassesOnly && !this.report.evalSet) return { outcome: 'skipped', detail: 'needs the held-out set (its classes), which was not built' };
     const steps = plan.steps(this.models, context);
     if (plan.warmUp) {
       const warm = await this.curate(`${plan.name}-warm-up`, steps, {
@@ -484,7 +485,7 @@ class MainJob {
       : steps;
     if (options.gate && !gate) this.write('    (no contamination gate: the gate step or the held-out set is not available; this shift is built without it)');
     const pool = options.pool
-      ? { uri: options.pool.uri, format: options.pool.format, name: options.pool.format }
+      ? { uri: options.pool.uri, format: options.pool.format, name: options.pool.format || name }
       : { uri: this.pool.uri, format: this.pool.format, limit: String(options.limit ?? this.pool.limit), name: 'openclipart' };
     const request = {
       shiftName: name,
