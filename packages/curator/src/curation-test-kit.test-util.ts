@@ -10,6 +10,7 @@ import { packageDefinition } from '@select/contracts';
 import { createClickHouse, sql, type ClickHouse } from '@select/metrics';
 import { createGrpcClient, createLogger, resolveConfig, unary, type GenericServiceClient } from '@select/platform';
 import { deleteTopicsWithPrefix, holdClickHouseUp, spawnWithJsonLogs, testBrokers, type JsonLogProcess } from '@select/testing';
+import type { StepRegistry } from './chain/registry.js';
 import { curatorConfigSchema, type CuratorConfig } from './config.js';
 import { SERVICE_NAME, startCuratorServer, type CuratorServer } from './server.js';
 
@@ -25,7 +26,8 @@ export interface CurationKit {
   ch: ClickHouse;
   dir: string;
   config(overrides?: Partial<CuratorConfig>): CuratorConfig;
-  startCurator(overrides?: Partial<CuratorConfig>): Promise<{ curator: CuratorServer; client: GenericServiceClient }>;
+  /** A curator on port 0; `registry` replaces the standard steps (tests add steps of their own). */
+  startCurator(overrides?: Partial<CuratorConfig>, options?: { registry?: StepRegistry }): Promise<{ curator: CuratorServer; client: GenericServiceClient }>;
   /** Polls `query` until `done(rows)` or 90 s. */
   rowsWhen<T>(query: ReturnType<typeof sql>, done: (rows: T[]) => boolean): Promise<T[]>;
   cleanup(): Promise<void>;
@@ -75,8 +77,8 @@ export async function startCurationKit(name: string): Promise<CurationKit> {
     ch,
     dir,
     config,
-    async startCurator(overrides = {}) {
-      const curator = await startCuratorServer(config(overrides), { logger: silent });
+    async startCurator(overrides = {}, options = {}) {
+      const curator = await startCuratorServer(config(overrides), { logger: silent, ...(options.registry ? { registry: options.registry } : {}) });
       const client = createGrpcClient<GenericServiceClient>(packageDefinition('curation'), SERVICE_NAME, curator.address);
       const entry = { curator, client };
       curators.push(entry);

@@ -108,11 +108,13 @@ export class CuratorWorker {
       };
       log.info({ workerId: this.workerId, records: range.records }, 'task started');
       const maxAttempts = this.options.maxAttempts ?? 3;
+      // Every failure of a task — reading the spec, preparing the chain (registering evaluation sets,
+      // building the pool index), running it — is retried, and the last one is written down as the
+      // task's failure before the offset is committed: the coordinator fails the build with it instead
+      // of waiting forever for a task nobody will redo.
       for (let attempt = 1; ; attempt++) {
-        let spec: BuildSpec | undefined;
         try {
-          const loaded = await this.chainFor(task.specUri);
-          spec = loaded.spec;
+          const loaded = await untilAborted(this.chainFor(task.specUri), this.abort.signal);
           const outcome = await runTask(loaded.spec, loaded.chain, { taskId: task.taskId, range }, {
             producer: this.producer,
             services: this.options.services,
@@ -128,15 +130,50 @@ export class CuratorWorker {
           if (this.abort.signal.aborted) throw new RetryableError('worker stopping; the task is left for another worker', { cause: error });
           const transient = error instanceof GrpcCallError && TRANSIENT.has(error.code);
           log.warn({ err: error, attempt, transient }, 'task failed');
-          if (attempt >= maxAttempts || spec === undefined) {
-            if (spec !== undefined) await markTaskFailed(spec, task.taskId, `task ${task.taskId} failed ${attempt} time(s): ${(error as Error).message}`);
-            else if (!transient) log.error({ err: error }, 'the build spec cannot be read; the task is skipped');
+          if (attempt >= maxAttempts) {
+            const reason = `task ${task.taskId} failed ${attempt} time(s): ${(error as Error).message}`;
+            if (!(await markTaskFailed(task.specUri, task.taskId, reason))) {
+              // The build's folder is gone (deleted): nobody waits for this task.
+              log.error({ err: error, specUri: task.specUri }, 'the build folder of the task no longer exists; the task is dropped');
+            }
             this.outcomes.push({ taskId: task.taskId, outcome: 'failed' });
             break;
           }
-          await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** attempt)));
+          await sleepUnlessAborted(Math.min(10_000, 500 * 2 ** attempt), this.abort.signal);
+          if (this.abort.signal.aborted) throw new RetryableError('worker stopping; the task is left for another worker', { cause: error });
         }
       }
     }
   }
+}
+
+/** The promise's value, or the signal's reason as soon as it aborts (the promise is left to settle alone). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
+}
+
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

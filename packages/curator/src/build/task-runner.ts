@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { EventProducer } from '@select/events';
 import { syncDirectory, type Logger } from '@select/platform';
 import type { Candidate, ServiceClients, TaskStats } from '../chain/step.js';
@@ -168,7 +169,22 @@ export async function runTask(spec: BuildSpec, chain: Chain, task: TaskRef, deps
   }
 }
 
-/** Records that a task cannot be done, so the build fails with the reason instead of waiting forever. */
-export async function markTaskFailed(spec: BuildSpec, taskId: string, reason: string): Promise<void> {
-  await writeFile(stagingPaths(spec.outputDir).failed(taskId), `${JSON.stringify({ taskId, reason, at: new Date().toISOString() })}\n`);
+/**
+ * Records that a task cannot be done, so the coordinator fails the build with the reason instead of
+ * waiting forever. Takes the task's spec path (`<shift>/.build/spec.json`), not the spec: a spec that
+ * cannot be read is a failure like any other. False when the build's folder no longer exists.
+ */
+export async function markTaskFailed(specUri: string, taskId: string, reason: string): Promise<boolean> {
+  const root = dirname(specUri.startsWith('file://') ? fileURLToPath(specUri) : specUri);
+  const file = join(root, 'tasks', `${taskId}.failed.json`);
+  try {
+    // A temp name of its own: two workers may give up on the same task (redelivered) at once.
+    const temp = `${file}.${randomUUID().slice(0, 8)}.tmp`;
+    await writeFile(temp, `${JSON.stringify({ taskId, reason, at: new Date().toISOString() })}\n`);
+    await rename(temp, file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
 }
