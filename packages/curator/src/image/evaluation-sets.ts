@@ -3,7 +3,7 @@
 //   <registry>/<name>/set.json        name, model, modelId, dimension, items, source, created
 //   <registry>/<name>/items.jsonl     {"id", "sha256"} per image, in embedding row order
 //   <registry>/<name>/embeddings.f32  rows x dimension float32 (little-endian), L2-normalised
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
@@ -57,9 +57,25 @@ export async function registerEvaluationSet(options: RegisterEvaluationSetOption
   }
   const files = 'imagesDir' in options.source ? await listImages(options.source.imagesDir) : [...options.source.files];
   if (files.length === 0) throw ServiceError.invalidArgument(`evaluation set ${name}: ${source} holds no images`);
-  const partial = `${dir}.partial`;
-  await rm(partial, { recursive: true, force: true });
+  // A folder of this registration's own: several workers (processes) of a build may register the same
+  // set at once; each writes its own copy and the first rename wins (see below).
+  const partial = `${dir}.${process.pid}-${randomUUID().slice(0, 8)}.partial`;
   await mkdir(partial, { recursive: true });
+  try {
+    return await writeSet(options, files, source, dir, partial);
+  } finally {
+    await rm(partial, { recursive: true, force: true });
+  }
+}
+
+async function writeSet(
+  options: RegisterEvaluationSetOptions,
+  files: ReadonlyArray<{ id: string; path: string }>,
+  source: string,
+  dir: string,
+  partial: string,
+): Promise<EvaluationSetInfo> {
+  const { registry, name } = options;
   const items: string[] = [];
   const vectors: Float32Array[] = [];
   let dimension = 0;
@@ -101,7 +117,16 @@ export async function registerEvaluationSet(options: RegisterEvaluationSetOption
   await writeFile(join(partial, 'items.jsonl'), `${items.join('\n')}\n`);
   await writeFile(join(partial, 'embeddings.f32'), new Uint8Array(data.buffer));
   await writeFile(join(partial, 'set.json'), `${JSON.stringify(info, null, 2)}\n`);
-  await rename(partial, dir);
+  try {
+    await rename(partial, dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+    // Another registration of the same name finished first: same source and model → the same set.
+    const existing = await readSetInfo(registry, name);
+    if (existing.source === source && existing.model === options.model) return existing;
+    throw ServiceError.failedPrecondition(`evaluation set ${name} was registered at the same time from ${existing.source} with model ${existing.model}; drop ${dir} to register it again`);
+  }
   return info;
 }
 
@@ -116,7 +141,8 @@ export async function listEvaluationSets(registry: string): Promise<string[]> {
   if (!existsSync(registry)) throw ServiceError.invalidArgument(`the evaluation-set registry ${registry} does not exist`);
   const names: string[] = [];
   for (const entry of await readdir(registry, { withFileTypes: true })) {
-    if (entry.isDirectory() && existsSync(join(registry, entry.name, 'set.json'))) names.push(entry.name);
+    // A `.partial` folder is a registration in progress (or one a killed process left behind).
+    if (entry.isDirectory() && !entry.name.endsWith('.partial') && existsSync(join(registry, entry.name, 'set.json'))) names.push(entry.name);
   }
   return names.sort();
 }

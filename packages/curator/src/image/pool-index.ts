@@ -72,12 +72,21 @@ async function build(
   );
   const finished = (await waitForJob(embedding, job, `${step}: embedding the pool ${env.pool.uri}`, signal)) as JobStatus & { done?: string };
   const index = `pool-${key}`;
-  const existing = await stats(retrieval, index, signal);
+  let existing = await stats(retrieval, index, signal);
+  if (existing === undefined) {
+    try {
+      await unary(retrieval, 'CreateIndex', { name: index, dimension, metric: 'METRIC_COSINE' }, { signal, deadlineMs: 30_000 });
+    } catch (error) {
+      // Another worker (process) of the build created it between our GetStats and CreateIndex: the
+      // index's name is the hash of the same pool and model, so it is the same index; its dimension is
+      // checked below and the BulkLoad below is the same job (the retrieval service keys jobs by request).
+      if (!(error instanceof GrpcCallError && error.code === status.ALREADY_EXISTS)) throw error;
+      env.logger.info({ step, index }, 'the pool index was created by another worker');
+    }
+    existing = await stats(retrieval, index, signal);
+  }
   if (existing !== undefined && existing.dimension !== dimension) {
     throw ServiceError.invalidArgument(`${step}: dimension mismatch: the pool embeddings have ${dimension} dimensions, retrieval index ${index} holds ${existing.dimension}`);
-  }
-  if (existing === undefined) {
-    await unary(retrieval, 'CreateIndex', { name: index, dimension, metric: 'METRIC_COSINE' }, { signal, deadlineMs: 30_000 });
   }
   env.logger.info({ step, index }, 'loading the pool embeddings into the retrieval index (BulkLoad)');
   const load = await unary<JobStatus>(retrieval, 'BulkLoad', { index, inputUri: embeddingsDir, embeddings: 'img_emb', idColumn: 'image_path' }, { signal, deadlineMs: 60_000 });
