@@ -11,5 +11,13 @@ if (process.argv[2] === 'worker') {
 } else {
   const logger = createLogger({ service: 'curator' });
   const running = await startCuratorServer(config, { logger });
+  // Builds stop first, at once: they checkpoint (committed tasks stay, the job stays RUNNING and resumes
+  // at the next start) and their WatchJob streams end, so the server's drain does not wait out its
+  // grace period for them; then the server drains and local workers leave the group.
+  const stopBuilds = (): void => {
+    void running.curation.close().catch((error: unknown) => logger.error({ err: error }, 'stopping the builds failed'));
+  };
+  process.once('SIGTERM', stopBuilds);
+  process.once('SIGINT', stopBuilds);
   shutdownOnSignals(running.server, { afterShutdown: () => running.release() });
 }
