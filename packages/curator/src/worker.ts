@@ -79,7 +79,9 @@ export class CuratorWorker {
     this.abort.abort(new RetryableError('the worker is stopping'));
     await this.consumer.stop();
     await this.producer.disconnect();
-    for (const entry of this.chains.values()) await entry.then((e) => e.chain.dispose()).catch(() => undefined);
+    // A chain still being prepared (a long dataset job) is not waited for: it is disposed when it settles.
+    const disposals = [...this.chains.values()].map((entry) => entry.then((e) => e.chain.dispose()).catch(() => undefined));
+    await Promise.race([Promise.all(disposals), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
     this.options.logger.info({ workerId: this.workerId }, 'curator worker stopped');
   }
 
