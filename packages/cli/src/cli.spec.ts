@@ -11,6 +11,8 @@ import { buildCli, runSelect, startSelect } from './cli.test-util.js';
 const KAFKA_BROKER = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',')[0]!;
 const CLICKHOUSE_URL = (process.env['CLICKHOUSE_URL'] ?? 'http://127.0.0.1:8123').replace(/\/+$/, '');
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** Every registered event topic and its dead-letter topic. */
+const TOPIC_COUNT = Object.keys(TOPICS).length * 2;
 
 const id = randomBytes(4).toString('hex');
 const database = `select_test_cli_${id}`;
@@ -117,7 +119,7 @@ describe('select (built, as a child process)', () => {
     const before = await runSelect(['topics', '--prefix', prefix]);
     expect(before.code).toBe(0);
     expect(before.stdout).toMatch(new RegExp(`^${prefix}select\\.samples\\.v1 +missing +6`, 'm'));
-    expect(before.stdout).toContain('0 of 10 topics exist');
+    expect(before.stdout).toContain(`0 of ${TOPIC_COUNT} topics exist`);
 
     await ensureTopics({ clientId: 'cli-test', topicPrefix: prefix });
     const after = await runSelect(['topics'], { KAFKA_TOPIC_PREFIX: prefix });
@@ -126,7 +128,7 @@ describe('select (built, as a child process)', () => {
       expect(after.stdout).toMatch(new RegExp(`^${prefix}${spec.name.replace(/\./g, '\\.')} +${spec.partitions} +${spec.partitions} +${spec.key}\\b`, 'm'));
       expect(after.stdout).toMatch(new RegExp(`^${prefix}${spec.name.replace(/\./g, '\\.')}\\.dlq +1 +1\\b`, 'm'));
     }
-    expect(after.stdout).toContain('10 of 10 topics exist.');
+    expect(after.stdout).toContain(`${TOPIC_COUNT} of ${TOPIC_COUNT} topics exist.`);
 
     const json = JSON.parse((await runSelect(['topics', '--prefix', prefix, '--format', 'json'])).stdout) as { name: string; partitions: number }[];
     expect(json.find((t) => t.name === `${prefix}select.samples.v1`)?.partitions).toBe(6);
@@ -156,7 +158,7 @@ describe('select (built, as a child process)', () => {
       const up = await runSelect(['status', '--sink', address], env);
       expect(up.stderr).toBe('');
       expect(up.code).toBe(0);
-      expect(up.stdout).toMatch(new RegExp(`^kafka +ok +${escapeRegExp(KAFKA_BROKER)} +broker answers; 10 of 10`, 'm'));
+      expect(up.stdout).toMatch(new RegExp(`^kafka +ok +${escapeRegExp(KAFKA_BROKER)} +broker answers; ${TOPIC_COUNT} of ${TOPIC_COUNT}`, 'm'));
       expect(up.stdout).toMatch(new RegExp(`^clickhouse +ok +${escapeRegExp(CLICKHOUSE_URL)} +ClickHouse [\\d.]+; database ${database}: \\d+ tables`, 'm'));
       expect(up.stdout).toMatch(new RegExp(`^metrics-sink +ok +${address.replace(/\./g, '\\.')} +gRPC health: SERVING`, 'm'));
 

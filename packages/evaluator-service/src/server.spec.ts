@@ -41,7 +41,8 @@ describe('evaluator service', () => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'evaluator-'));
     prefix = `t-eval-${randomBytes(4).toString('hex')}-`;
-    config = resolveConfig(evaluatorConfigSchema, { dataDir: join(work, 'data'), port: 0, host: '127.0.0.1', kafkaBrokers: testBrokers(), kafkaTopicPrefix: prefix, threads: 1 }, {});
+    // The environment's CLICKHOUSE_URL / CLICKHOUSE_DATABASE reach the service as they would in a deployment.
+    config = resolveConfig(evaluatorConfigSchema, { dataDir: join(work, 'data'), port: 0, host: '127.0.0.1', kafkaBrokers: testBrokers(), kafkaTopicPrefix: prefix, threads: 1 }, process.env);
     // tench: 3 red (right); goldfish: 2 green (right) + 1 red (wrong); shark: 2 blue (right) + 1 corrupt file
     valSet = await writeImageFolder(join(work, 'val'), { [WNIDS[0]]: ['red', 'red', 'red'], [WNIDS[1]]: ['green', 'green', 'red'], [WNIDS[2]]: ['blue', 'blue'] }, { [`${WNIDS[2]}/broken.png`]: Buffer.from('this is not an image') });
     await start();

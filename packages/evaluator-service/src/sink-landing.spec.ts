@@ -33,7 +33,7 @@ describe('results through the metrics sink into ClickHouse', () => {
     const config = resolveConfig(
       evaluatorConfigSchema,
       { dataDir: join(work, 'data'), port: 0, host: '127.0.0.1', kafkaBrokers: testBrokers(), kafkaTopicPrefix: prefix, clickhouseDatabase: database, threads: 1 },
-      {},
+      process.env,
     );
     running = await startEvaluatorServer(config, { logger: createLogger({ service: 'evaluator-sink-test', level: 'silent' }) });
     client = connect(running.address);
