@@ -2,7 +2,7 @@
 // events benchmark: what @select/events and the metrics sink do against Kafka's and ClickHouse's own tools,
 // on the same broker and server, in one run, contenders interleaved over repeats, ratios paired per repeat.
 //
-//   node tools/bench/events/run.mjs [--events 200000] [--repeats 3] [--rate 20000] [--latency-seconds 30]
+//   node tools/bench/events/run.mjs [--events 200000] [--repeats 3] [--rate 20000] [--latency-seconds 30] [--skip-latency | --latency-only]
 //
 // 1. Producing: `--events` SampleCurated events (200-byte protobuf bodies, 24 shift ids as keys) through
 //    @select/events (idempotent, acks=all) vs Kafka's ProducerPerformance (--record-size 200, acks=all,
@@ -33,6 +33,8 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '20000' },
     'latency-seconds': { type: 'string', default: '30' },
     'skip-latency': { type: 'boolean', default: false },
+    // only the latency measurement, into results/events-latency.json (the throughput results stay as they are)
+    'latency-only': { type: 'boolean', default: false },
   },
 });
 const events = Number(args.events);
@@ -240,7 +242,7 @@ const runs = { producerTs: [], producerJava: [], sink: [], consumerPerformance: 
 const paired = { producer: [], sink: [] };
 let latency;
 try {
-  for (let r = 0; r < repeats; r++) {
+  for (let r = 0; r < (args['latency-only'] ? 0 : repeats); r++) {
     const prefix = `${base}r${r}-`;
     const database = `${dbBase}_r${r}`;
     // Producing: alternate who goes first.
@@ -324,6 +326,29 @@ async function measureLatency(prefix, database) {
 }
 
 // 4. Report.
+if (args['latency-only']) {
+  const loadAfterLatency = loadavg();
+  latency.met = latency.p99Ms < 2000;
+  console.log(`latency at ${rate} events/s: p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms (achieved ${latency.achievedRate.toFixed(0)}/s; target p99 < 2000: ${latency.met ? 'met' : 'NOT met'})`);
+  const out = {
+    benchmark: 'events-latency',
+    date: new Date().toISOString(),
+    machine: {
+      cpu: cpus()[0]?.model,
+      cores: availableParallelism(),
+      node: process.version,
+      kafka: brokerVersion,
+      clickhouse: clickhouseVersion,
+      loadAverage: { before: loadBefore.map((x) => Number(x.toFixed(2))), after: loadAfterLatency.map((x) => Number(x.toFixed(2))) },
+      uptime: { before: uptimeBefore, after: run('uptime', []).trim() },
+    },
+    settings: { rate, seconds: latencySeconds },
+    latency,
+  };
+  writeFileSync(join(root, 'tools/bench/results/events-latency.json'), `${JSON.stringify(out, null, 2)}\n`);
+  console.log('wrote tools/bench/results/events-latency.json');
+  process.exit(0);
+}
 const med = (list, key = 'rate') => median(list.map((x) => x[key]));
 const summary = {
   producer: { selectEvents: med(runs.producerTs), producerPerformance: med(runs.producerJava), ratio: median(paired.producer), target: 0.5 },
