@@ -11,10 +11,9 @@ import type {
   ShiftLifecycle,
   TrainingMetric,
 } from '@select/contracts';
-import { createEventProducer, EVENT_TYPES, resolveTopics, type EventProducer } from '@select/events';
+import { createEventProducer, dlqTopicName, EVENT_TYPES, readTopicOffsets, resolveTopics, type EventProducer } from '@select/events';
 import { createClickHouse, sql, type ClickHouse } from '@select/metrics';
 import { deleteTopicsWithPrefix, spawnWithJsonLogs, testBrokers, type JsonLogProcess } from '@select/testing';
-import { Kafka, logLevel } from 'kafkajs';
 
 const BROKERS = testBrokers();
 const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -50,46 +49,23 @@ export async function createTestWorld(): Promise<TestWorld> {
   };
 }
 
-function kafkaAdmin(): ReturnType<Kafka['admin']> {
-  return new Kafka({ clientId: 'metrics-sink-test', brokers: BROKERS, logLevel: logLevel.NOTHING }).admin();
-}
+const KAFKA = { brokers: BROKERS, clientId: 'metrics-sink-test' };
 
 /** Messages in all dead-letter topics of the prefix (0 when the DLQs do not exist). */
 export async function deadLetterCount(prefix: string): Promise<number> {
-  const admin = kafkaAdmin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    let total = 0;
-    for (const spec of Object.values(resolveTopics(prefix))) {
-      const dlq = `${spec.name}.dlq`;
-      if (!existing.has(dlq)) continue;
-      for (const p of await admin.fetchTopicOffsets(dlq)) total += Number(p.high) - Number(p.low);
-    }
-    return total;
-  } finally {
-    await admin.disconnect();
-  }
+  const dlqs = Object.values(resolveTopics(prefix)).map((spec) => dlqTopicName(spec.name));
+  let total = 0;
+  for (const partitions of (await readTopicOffsets(KAFKA, dlqs)).values()) for (const p of partitions) total += p.high - p.low;
+  return total;
 }
 
 /** True once the group has committed every partition of the prefix's topics up to the end. */
 export async function groupCaughtUp(prefix: string, groupId: string): Promise<boolean> {
-  const admin = kafkaAdmin();
-  await admin.connect();
-  try {
-    for (const spec of Object.values(resolveTopics(prefix))) {
-      const ends = await admin.fetchTopicOffsets(spec.name);
-      const [committed] = await admin.fetchOffsets({ groupId, topics: [spec.name] });
-      for (const end of ends) {
-        const done = committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1';
-        const expected = Number(end.high);
-        if (expected > 0 && Number(done) !== expected) return false;
-      }
-    }
-    return true;
-  } finally {
-    await admin.disconnect();
+  const topics = Object.values(resolveTopics(prefix)).map((spec) => spec.name);
+  for (const partitions of (await readTopicOffsets(KAFKA, topics, groupId)).values()) {
+    if (partitions.some((p) => p.high > 0 && p.committed !== p.high)) return false;
   }
+  return true;
 }
 
 export const SHIFTS = ['in1000', 'la1000-img2img', 'la1000-txt2img', 'oi1000', 'sd1000-txt2img'];
