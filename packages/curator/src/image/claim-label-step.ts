@@ -1,5 +1,5 @@
 import type { ClaimOutcome } from '@select/curation-filters';
-import type { Candidate, ChainStep, Decision, LabelSpace, StepContext, StepResult } from '../chain/step.js';
+import type { Candidate, ChainStep, Decision, LabelSpace, StepContext, StepEnvironment, StepResult } from '../chain/step.js';
 import { dropDecision } from './candidate-key.js';
 
 /**
@@ -42,4 +42,28 @@ export class ClaimLabelStep implements ChainStep {
     }
     return { kept, dropped };
   }
+}
+
+type Params = Readonly<Record<string, unknown>>;
+
+/**
+ * One settled claim outcome per process and request: every task a worker runs, and the build runner, create a
+ * retrieval strategy's step again; the pool index and the claims are computed once. A long-lived worker serves
+ * many builds, so the latest few are kept; a failed preparation is forgotten so that the next task tries again.
+ */
+export function memoizeClaimStep(
+  createStep: (params: Params, env: StepEnvironment) => Promise<ClaimLabelStep>,
+): (params: Params, env: StepEnvironment) => Promise<ClaimLabelStep> {
+  const created = new Map<string, Promise<ClaimLabelStep>>();
+  return (params, env) => {
+    const key = JSON.stringify([params, env.pool.uri, env.pool.format, [...env.labels.selected].sort((a, b) => a - b)]);
+    let step = created.get(key);
+    if (step === undefined) {
+      step = createStep(params, env);
+      created.set(key, step);
+      if (created.size > 4) created.delete(created.keys().next().value!);
+      step.catch(() => created.delete(key));
+    }
+    return step;
+  };
 }

@@ -6,7 +6,7 @@ import { CLAIM_RULES, ClaimResolver, PROMPT_MODES, SINGLE_TEMPLATE, averagePromp
 import { ServiceError } from '@select/platform';
 import { loadImageNetTaxonomy } from '@select/taxonomy';
 import type { StepDefinition, StepEnvironment } from '../chain/step.js';
-import { ClaimLabelStep } from './claim-label-step.js';
+import { ClaimLabelStep, memoizeClaimStep } from './claim-label-step.js';
 import { checkPoolFormat, preparePoolIndex, searchPool, workDirOf } from './pool-index.js';
 import { describeEmbeddingModel, embedTexts, requireClient } from './service-calls.js';
 
@@ -38,25 +38,10 @@ export const textToImageDefinition: StepDefinition = {
     if (env.labels.selected.size === 0) throw ServiceError.invalidArgument(`${TEXT_TO_IMAGE}: the build selects no class`);
     await describeEmbeddingModel(env, TEXT_TO_IMAGE, String(params['model']), ['image', 'text']);
   },
-  create(params, env) {
-    const key = JSON.stringify([params, env.pool.uri, env.pool.format, [...env.labels.selected].sort((a, b) => a - b)]);
-    let step = created.get(key);
-    if (step === undefined) {
-      step = createStep(params, env);
-      created.set(key, step);
-      // a long-lived worker serves many builds: keep the latest few
-      if (created.size > 4) created.delete(created.keys().next().value!);
-      step.catch(() => created.delete(key));
-    }
-    return step;
-  },
+  create: (params, env) => createMemoized(params, env),
 };
 
-/**
- * One settled claim outcome per process and request: every task a worker runs, and the build runner,
- * create the step again; the pool index and the claims are computed once.
- */
-const created = new Map<string, Promise<ClaimLabelStep>>();
+const createMemoized = memoizeClaimStep(createStep);
 
 async function createStep(params: Readonly<Record<string, unknown>>, env: StepEnvironment): Promise<ClaimLabelStep> {
   const model = await describeEmbeddingModel(env, TEXT_TO_IMAGE, String(params['model']), ['image', 'text']);
