@@ -84,6 +84,14 @@ async function build(
       env.logger.info({ step, index }, 'the pool index was created by another worker');
     }
     existing = await stats(retrieval, index, signal);
+    // The retrieval service answers ALREADY_EXISTS while another worker's CreateIndex is still opening the
+    // index, before GetStats and BulkLoad can see it: wait for it to appear (bounded).
+    for (let waited = 0; existing === undefined && waited < 30_000; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      signal.throwIfAborted();
+      existing = await stats(retrieval, index, signal);
+    }
+    if (existing === undefined) throw ServiceError.unavailable(`${step}: retrieval index ${index} was reported created but did not appear within 30 s`);
   }
   if (existing !== undefined && existing.dimension !== dimension) {
     throw ServiceError.invalidArgument(`${step}: dimension mismatch: the pool embeddings have ${dimension} dimensions, retrieval index ${index} holds ${existing.dimension}`);
