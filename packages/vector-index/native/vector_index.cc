@@ -68,7 +68,9 @@ struct filter_t {
     }
 };
 
-// The best `capacity` results with score >= floor; a min-heap, so its root is the weakest kept result.
+// The best `capacity` results with score >= floor; a heap whose root is the weakest kept result.
+// "Better" is the larger score, and among equal scores the smaller key, so a result set built with
+// the keyed admits() is the same whatever order the candidates came in.
 class top_t {
   public:
     using entry_t = std::pair<float, std::uint64_t>;
@@ -78,34 +80,50 @@ class top_t {
     inline bool admits(float score) const noexcept {
         if (heap_.size() < capacity_)
             return score >= floor_;
-        return score > heap_.front().first;
+        return capacity_ != 0 && score > heap_.front().first;
+    }
+    // With the tie-break on keys: an equal score enters when its key is smaller than the root's.
+    inline bool admits(float score, std::uint64_t key) const noexcept {
+        if (heap_.size() < capacity_)
+            return score >= floor_;
+        if (capacity_ == 0)
+            return false;
+        entry_t const& root = heap_.front();
+        return score > root.first || (score == root.first && key < root.second);
+    }
+    // The smallest score admits() can still let in.
+    inline float threshold() const noexcept {
+        if (heap_.size() < capacity_)
+            return floor_;
+        return capacity_ == 0 ? std::numeric_limits<float>::infinity() : heap_.front().first;
     }
     inline void push(float score, std::uint64_t key) {
         if (heap_.size() < capacity_) {
             heap_.emplace_back(score, key);
-            std::push_heap(heap_.begin(), heap_.end(), weaker_last);
+            std::push_heap(heap_.begin(), heap_.end(), better);
         } else {
-            std::pop_heap(heap_.begin(), heap_.end(), weaker_last);
+            std::pop_heap(heap_.begin(), heap_.end(), better);
             heap_.back() = {score, key};
-            std::push_heap(heap_.begin(), heap_.end(), weaker_last);
+            std::push_heap(heap_.begin(), heap_.end(), better);
         }
     }
     void merge(top_t const& other) {
         for (auto const& e : other.heap_)
-            if (admits(e.first))
+            if (admits(e.first, e.second))
                 push(e.first, e.second);
     }
     // Best first; equal scores by ascending key, so that results are deterministic.
     std::vector<entry_t> sorted() const {
         std::vector<entry_t> out(heap_);
-        std::sort(out.begin(), out.end(), [](entry_t const& a, entry_t const& b) {
-            return a.first != b.first ? a.first > b.first : a.second < b.second;
-        });
+        std::sort(out.begin(), out.end(), better);
         return out;
     }
 
   private:
-    static bool weaker_last(entry_t const& a, entry_t const& b) noexcept { return a.first > b.first; }
+    // The heap's "less than" is "better than", so its root (the largest) is the weakest.
+    static bool better(entry_t const& a, entry_t const& b) noexcept {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+    }
     std::size_t capacity_;
     float floor_;
     std::vector<entry_t> heap_;
@@ -664,74 +682,158 @@ static metric_punned_t graph_metric(std::size_t dimensions, metric_t metric, sca
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Exact search: C = Q * B^T in 6 x 16 register tiles (the BLIS micro-kernel shape for 16 AVX2
-// registers), B packed into 16-column panels. Each thread packs a chunk of stored vectors once and
-// sweeps its queries over it, so the stored vectors stream from memory once per thread.
+// Exact search: C = Q * B^T the way a BLAS sgemm computes it (BLIS's loops), with the top-k selection
+// fused into the micro-kernel's epilogue instead of a scores matrix.
+//
+// Per thread: its queries are packed once into MR-row panels (ap[k * MR + r]); the stored vectors are
+// gathered a chunk at a time (about 1 MiB, so a chunk stays in L2) into NR-column panels
+// (bp[k * NR + j]); then every MR-query panel (in L1, it is reused across the chunk) sweeps the
+// chunk's panels with a register-tiled MR x NR micro-kernel over all d. The kernel leaves the tile's
+// scores and a bit per query row that has some score at or above that query's current top-k
+// threshold; only those rows are looked at, so once the heaps have filled up almost no tile costs more
+// than its FMAs. Kernels, picked at run time from the CPU's features:
+//   avx512f   12 x 32: 24 zmm accumulators, 2 panel loads and 12 broadcast FMAs per k
+//   avx2+fma   6 x 16: 12 ymm accumulators (the BLIS Haswell shape)
+//   generic    6 x 16: plain C++ (what the compiler makes of it)
+// Queries padded to a multiple of MR are zeros and get a threshold of +inf; columns past the last
+// stored vector of a chunk are zeros and never read back.
 
-constexpr std::size_t MR = 6;
-constexpr std::size_t NR = 16;
-constexpr std::size_t CHUNK = 2048; // stored vectors per packed chunk (4 MiB at 512-d)
-constexpr std::size_t QBLOCK = 240; // queries per block (480 KiB at 512-d, stays in L2)
+constexpr std::size_t CHUNK_BYTES = 1 << 20; // packed stored vectors per chunk (per thread)
 
-using kernel_fn = void (*)(float const* a, std::size_t lda, float const* panel, std::size_t d, float* c);
+// One MR x NR tile over all d. With qn and bn (l2 only) the tile becomes -(qn[r] + bn[j] - 2 c[r][j]).
+// Returns bit r set when row r has a score >= thr[r].
+using tile_fn = std::uint32_t (*)(float const* ap, float const* bp, std::size_t d, float const* qn,
+                                  float const* bn, float const* thr, float* c);
 
-static void kernel_generic(float const* a, std::size_t lda, float const* panel, std::size_t d, float* c) {
+struct exact_isa_t {
+    char const* name;
+    std::size_t mr, nr;
+    tile_fn tile;
+};
+
+template <std::size_t MR, std::size_t NR>
+static std::uint32_t tile_generic(float const* ap, float const* bp, std::size_t d, float const* qn, float const* bn,
+                                  float const* thr, float* c) {
     float acc[MR][NR] = {};
     for (std::size_t k = 0; k != d; ++k) {
-        float const* b = panel + k * NR;
-        for (std::size_t r = 0; r != MR; ++r) {
-            float av = a[r * lda + k];
+        float const* a = ap + k * MR;
+        float const* b = bp + k * NR;
+        for (std::size_t r = 0; r != MR; ++r)
             for (std::size_t j = 0; j != NR; ++j)
-                acc[r][j] += av * b[j];
+                acc[r][j] += a[r] * b[j];
+    }
+    std::uint32_t mask = 0;
+    for (std::size_t r = 0; r != MR; ++r)
+        for (std::size_t j = 0; j != NR; ++j) {
+            float s = acc[r][j];
+            if (qn)
+                s = -(qn[r] + bn[j] - 2 * s);
+            c[r * NR + j] = s;
+            if (s >= thr[r])
+                mask |= 1u << r;
+        }
+    return mask;
+}
+
+#if defined(SVI_X86)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+__attribute__((target("avx512f"))) static std::uint32_t tile_avx512(float const* ap, float const* bp, std::size_t d,
+                                                                    float const* qn, float const* bn,
+                                                                    float const* thr, float* c) {
+    constexpr std::size_t MR = 12, NR = 32;
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (std::size_t r = 0; r != MR; ++r)
+        acc[r][0] = _mm512_setzero_ps(), acc[r][1] = _mm512_setzero_ps();
+    for (std::size_t k = 0; k != d; ++k, ap += MR, bp += NR) {
+        __m512 b0 = _mm512_load_ps(bp);
+        __m512 b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 12
+        for (std::size_t r = 0; r != MR; ++r) {
+            __m512 a = _mm512_set1_ps(ap[r]);
+            acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
         }
     }
-    std::memcpy(c, acc, sizeof(acc));
-}
-
-#if defined(SVI_X86)
-__attribute__((target("avx2,fma"))) static void kernel_avx2(float const* a, std::size_t lda, float const* panel,
-                                                            std::size_t d, float* c) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    float const* a0 = a;
-    float const* a1 = a + lda;
-    float const* a2 = a + 2 * lda;
-    float const* a3 = a + 3 * lda;
-    float const* a4 = a + 4 * lda;
-    float const* a5 = a + 5 * lda;
-    for (std::size_t k = 0; k != d; ++k) {
-        __m256 b0 = _mm256_load_ps(panel + k * NR);
-        __m256 b1 = _mm256_load_ps(panel + k * NR + 8);
-        __m256 av;
-        av = _mm256_broadcast_ss(a0 + k), c00 = _mm256_fmadd_ps(av, b0, c00), c01 = _mm256_fmadd_ps(av, b1, c01);
-        av = _mm256_broadcast_ss(a1 + k), c10 = _mm256_fmadd_ps(av, b0, c10), c11 = _mm256_fmadd_ps(av, b1, c11);
-        av = _mm256_broadcast_ss(a2 + k), c20 = _mm256_fmadd_ps(av, b0, c20), c21 = _mm256_fmadd_ps(av, b1, c21);
-        av = _mm256_broadcast_ss(a3 + k), c30 = _mm256_fmadd_ps(av, b0, c30), c31 = _mm256_fmadd_ps(av, b1, c31);
-        av = _mm256_broadcast_ss(a4 + k), c40 = _mm256_fmadd_ps(av, b0, c40), c41 = _mm256_fmadd_ps(av, b1, c41);
-        av = _mm256_broadcast_ss(a5 + k), c50 = _mm256_fmadd_ps(av, b0, c50), c51 = _mm256_fmadd_ps(av, b1, c51);
+    std::uint32_t mask = 0;
+    __m512i const sign = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+#pragma GCC unroll 12
+    for (std::size_t r = 0; r != MR; ++r) {
+        __m512 s0 = acc[r][0], s1 = acc[r][1];
+        if (qn) {
+            __m512 q = _mm512_set1_ps(qn[r]);
+            __m512 t0 = _mm512_sub_ps(_mm512_add_ps(q, _mm512_loadu_ps(bn)), _mm512_add_ps(s0, s0));
+            __m512 t1 = _mm512_sub_ps(_mm512_add_ps(q, _mm512_loadu_ps(bn + 16)), _mm512_add_ps(s1, s1));
+            s0 = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(t0), sign));
+            s1 = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(t1), sign));
+        }
+        _mm512_storeu_ps(c + r * NR, s0);
+        _mm512_storeu_ps(c + r * NR + 16, s1);
+        __m512 t = _mm512_set1_ps(thr[r]);
+        if (_mm512_cmp_ps_mask(s0, t, _CMP_GE_OQ) | _mm512_cmp_ps_mask(s1, t, _CMP_GE_OQ))
+            mask |= 1u << r;
     }
-    _mm256_storeu_ps(c + 0 * NR, c00), _mm256_storeu_ps(c + 0 * NR + 8, c01);
-    _mm256_storeu_ps(c + 1 * NR, c10), _mm256_storeu_ps(c + 1 * NR + 8, c11);
-    _mm256_storeu_ps(c + 2 * NR, c20), _mm256_storeu_ps(c + 2 * NR + 8, c21);
-    _mm256_storeu_ps(c + 3 * NR, c30), _mm256_storeu_ps(c + 3 * NR + 8, c31);
-    _mm256_storeu_ps(c + 4 * NR, c40), _mm256_storeu_ps(c + 4 * NR + 8, c41);
-    _mm256_storeu_ps(c + 5 * NR, c50), _mm256_storeu_ps(c + 5 * NR + 8, c51);
+    return mask;
 }
+
+__attribute__((target("avx2,fma"))) static std::uint32_t tile_avx2(float const* ap, float const* bp, std::size_t d,
+                                                                   float const* qn, float const* bn,
+                                                                   float const* thr, float* c) {
+    constexpr std::size_t MR = 6, NR = 16;
+    __m256 acc[MR][2];
+#pragma GCC unroll 6
+    for (std::size_t r = 0; r != MR; ++r)
+        acc[r][0] = _mm256_setzero_ps(), acc[r][1] = _mm256_setzero_ps();
+    for (std::size_t k = 0; k != d; ++k, ap += MR, bp += NR) {
+        __m256 b0 = _mm256_load_ps(bp);
+        __m256 b1 = _mm256_load_ps(bp + 8);
+#pragma GCC unroll 6
+        for (std::size_t r = 0; r != MR; ++r) {
+            __m256 a = _mm256_broadcast_ss(ap + r);
+            acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+        }
+    }
+    std::uint32_t mask = 0;
+    __m256 const sign = _mm256_set1_ps(-0.f);
+#pragma GCC unroll 6
+    for (std::size_t r = 0; r != MR; ++r) {
+        __m256 s0 = acc[r][0], s1 = acc[r][1];
+        if (qn) {
+            __m256 q = _mm256_set1_ps(qn[r]);
+            s0 = _mm256_xor_ps(_mm256_sub_ps(_mm256_add_ps(q, _mm256_loadu_ps(bn)), _mm256_add_ps(s0, s0)), sign);
+            s1 = _mm256_xor_ps(_mm256_sub_ps(_mm256_add_ps(q, _mm256_loadu_ps(bn + 8)), _mm256_add_ps(s1, s1)), sign);
+        }
+        _mm256_storeu_ps(c + r * NR, s0);
+        _mm256_storeu_ps(c + r * NR + 8, s1);
+        __m256 t = _mm256_set1_ps(thr[r]);
+        if (_mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(s0, t, _CMP_GE_OQ), _mm256_cmp_ps(s1, t, _CMP_GE_OQ))))
+            mask |= 1u << r;
+    }
+    return mask;
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif
 
-static kernel_fn pick_kernel() {
+// The exact kernels this CPU can run, best first.
+static std::vector<exact_isa_t> exact_isas() {
+    std::vector<exact_isa_t> out;
 #if defined(SVI_X86)
+    if (simd == simd_t::avx512)
+        out.push_back({"avx512f", 12, 32, tile_avx512});
     if (simd != simd_t::generic)
-        return kernel_avx2;
+        out.push_back({"avx2+fma", 6, 16, tile_avx2});
 #endif
-    return kernel_generic;
+    out.push_back({"generic", 6, 16, tile_generic<6, 16>});
+    return out;
 }
 
-static kernel_fn const exact_kernel = pick_kernel();
+static std::vector<exact_isa_t> const exact_kernels = exact_isas();
 
 template <typename T> struct aligned_buffer_t {
     T* data = nullptr;
@@ -754,10 +856,48 @@ struct exact_request_t {
     float floor = -std::numeric_limits<float>::infinity();
     filter_t filter;
     std::size_t threads = 1;
+    exact_isa_t isa = exact_kernels.front();
 };
 
-// Scores of every (query, stored vector) pair, keeping the best `capacity` with score >= floor per query.
-static std::vector<top_t> exact_search(state_t const& state, exact_request_t const& req) {
+// rows x d queries into MR-row panels: out[g * MR * d + k * MR + r] = q[(g * MR + r) * d + k], zero-padded.
+template <std::size_t MR>
+static void pack_queries(float const* q, std::size_t rows, std::size_t d, float* out) {
+    std::size_t const groups = (rows + MR - 1) / MR;
+    for (std::size_t g = 0; g != groups; ++g) {
+        float* dst = out + g * MR * d;
+        for (std::size_t r = 0; r != MR; ++r) {
+            std::size_t const row = g * MR + r;
+            if (row < rows) {
+                float const* src = q + row * d;
+                for (std::size_t k = 0; k != d; ++k)
+                    dst[k * MR + r] = src[k];
+            } else {
+                for (std::size_t k = 0; k != d; ++k)
+                    dst[k * MR + r] = 0;
+            }
+        }
+    }
+}
+
+// m <= NR vectors into one NR-column panel: out[k * NR + j] = v[j][k]; columns m..NR-1 zero.
+template <std::size_t NR>
+static void pack_panel(float const* const* v, std::size_t m, std::size_t d, float* out) {
+    if (m == NR) {
+        for (std::size_t k = 0; k != d; ++k)
+            for (std::size_t j = 0; j != NR; ++j)
+                out[k * NR + j] = v[j][k];
+        return;
+    }
+    for (std::size_t k = 0; k != d; ++k)
+        for (std::size_t j = 0; j != NR; ++j)
+            out[k * NR + j] = j < m ? v[j][k] : 0.f;
+}
+
+// Scores of every (query, stored vector) pair, keeping the best `capacity` with score >= floor per
+// query; equal scores are ranked by ascending key, so the result does not depend on the order of the
+// scan, the thread split or the kernel (up to the rounding of the scores themselves).
+template <std::size_t MR, std::size_t NR>
+static std::vector<top_t> exact_search_tiled(state_t const& state, exact_request_t const& req, tile_fn tile) {
     dense_t const& index = state.index;
     std::size_t const d = state.dimensions;
     std::size_t const nq = req.nq;
@@ -765,15 +905,7 @@ static std::vector<top_t> exact_search(state_t const& state, exact_request_t con
     bool const f32_storage = index.scalar_kind() == scalar_kind_t::f32_k;
     key_type const free_key = index.free_key();
     bool const l2 = state.metric == metric_t::l2sq;
-
-    std::vector<float> query_norms(nq, 0.f);
-    if (l2)
-        for (std::size_t q = 0; q != nq; ++q) {
-            float s = 0;
-            for (std::size_t k = 0; k != d; ++k)
-                s += req.queries[q * d + k] * req.queries[q * d + k];
-            query_norms[q] = s;
-        }
+    std::size_t const chunk = std::max<std::size_t>(NR, CHUNK_BYTES / (d * sizeof(float)) / NR * NR);
 
     // Few queries: split the stored vectors between threads. Many: split the queries.
     std::size_t threads = std::max<std::size_t>(1, req.threads);
@@ -797,81 +929,75 @@ static std::vector<top_t> exact_search(state_t const& state, exact_request_t con
 
     auto run_part = [&](part_t& p) {
         std::size_t const pq = p.q_end - p.q_begin;
-        if (!pq)
+        if (!pq || p.s_begin >= p.s_end)
             return;
-        // Queries padded to a multiple of MR rows.
-        std::size_t const padded_q = ((pq + MR - 1) / MR) * MR;
-        aligned_buffer_t<float> a(padded_q * d);
-        std::memcpy(a.data, req.queries.data() + p.q_begin * d, pq * d * sizeof(float));
-        aligned_buffer_t<float> packed(CHUNK * d);
-        std::vector<std::uint64_t> chunk_keys(CHUNK);
-        std::vector<float> chunk_norms(CHUNK);
-        std::vector<float> decoded(f32_storage ? 0 : d);
+        std::size_t const groups = (pq + MR - 1) / MR;
+        aligned_buffer_t<float> a(groups * MR * d);
+        pack_queries<MR>(req.queries.data() + p.q_begin * d, pq, d, a.data);
+        aligned_buffer_t<float> qn(groups * MR);
+        if (l2)
+            for (std::size_t q = 0; q != pq; ++q)
+                qn.data[q] = kernels.dot(req.queries.data() + (p.q_begin + q) * d, req.queries.data() + (p.q_begin + q) * d, d);
+        aligned_buffer_t<float> packed(chunk * d);
+        aligned_buffer_t<float> norms(chunk);
+        std::vector<std::uint64_t> keys(chunk);
+        std::vector<float> decoded(f32_storage ? 0 : NR * d);
+        float const* src[NR];
         dense_t::values_proxy_t values(index);
-        float tile[MR * NR];
+        alignas(64) float scores[MR * NR];
+        float thr[MR];
 
         std::size_t slot = p.s_begin;
         while (slot < p.s_end) {
-            // Gather up to CHUNK live, allowed vectors and pack them into NR-column panels.
+            // Gather up to `chunk` live, allowed vectors into NR-column panels.
             std::size_t n = 0;
-            for (; slot < p.s_end && n < CHUNK; ++slot) {
-                auto it = index.cbegin() + static_cast<std::ptrdiff_t>(slot);
-                key_type key = get_key(it);
-                if (key == free_key || !req.filter.allows(key))
-                    continue;
-                float const* v;
-                if (f32_storage)
-                    v = reinterpret_cast<float const*>(values[it]);
-                else {
-                    index.get(key, decoded.data());
-                    v = decoded.data();
+            while (n < chunk && slot < p.s_end) {
+                std::size_t m = 0;
+                for (; slot < p.s_end && m < NR; ++slot) {
+                    auto it = index.cbegin() + static_cast<std::ptrdiff_t>(slot);
+                    key_type key = get_key(it);
+                    if (key == free_key || !req.filter.allows(key))
+                        continue;
+                    if (f32_storage)
+                        src[m] = reinterpret_cast<float const*>(values[it]);
+                    else {
+                        index.get(key, decoded.data() + m * d);
+                        src[m] = decoded.data() + m * d;
+                    }
+                    keys[n + m] = key;
+                    norms.data[n + m] = l2 ? kernels.dot(src[m], src[m], d) : 0.f;
+                    ++m;
                 }
-                float* panel = packed.data + (n / NR) * NR * d;
-                std::size_t col = n % NR;
-                float norm = 0;
-                for (std::size_t k = 0; k != d; ++k) {
-                    panel[k * NR + col] = v[k];
-                    norm += v[k] * v[k];
-                }
-                chunk_keys[n] = key;
-                chunk_norms[n] = norm;
-                ++n;
+                if (!m)
+                    break;
+                for (std::size_t j = m; j != NR; ++j)
+                    norms.data[n + j] = 0.f;
+                pack_panel<NR>(src, m, d, packed.data + n * d);
+                n += m; // only the last panel of the part can be partial
             }
             if (!n)
                 break;
             std::size_t const panels = (n + NR - 1) / NR;
-            // Zero the unused columns of the last panel: stale data there must not become a result.
-            if (n % NR) {
-                float* panel = packed.data + (panels - 1) * NR * d;
-                for (std::size_t k = 0; k != d; ++k)
-                    for (std::size_t col = n % NR; col != NR; ++col)
-                        panel[k * NR + col] = 0;
-            }
 
-            for (std::size_t q0 = 0; q0 < pq; q0 += QBLOCK) {
-                std::size_t const q1 = std::min(pq, q0 + QBLOCK);
+            for (std::size_t g = 0; g != groups; ++g) {
+                std::size_t const q0 = g * MR;
+                std::size_t const rows = std::min(MR, pq - q0);
+                float const* ap = a.data + q0 * d;
                 for (std::size_t pn = 0; pn != panels; ++pn) {
-                    float const* panel = packed.data + pn * NR * d;
-                    std::size_t const cols = std::min(NR, n - pn * NR);
-                    for (std::size_t qi = q0; qi < q1; qi += MR) {
-                        exact_kernel(a.data + qi * d, d, panel, d, tile);
-                        std::size_t const rows = std::min(MR, pq - qi);
-                        for (std::size_t r = 0; r != rows; ++r) {
-                            top_t& top = p.tops[qi + r];
-                            float const* row = tile + r * NR;
-                            if (l2) {
-                                float qn = query_norms[p.q_begin + qi + r];
-                                for (std::size_t j = 0; j != cols; ++j) {
-                                    float score = -(qn + chunk_norms[pn * NR + j] - 2 * row[j]);
-                                    if (top.admits(score))
-                                        top.push(score, chunk_keys[pn * NR + j]);
-                                }
-                            } else {
-                                for (std::size_t j = 0; j != cols; ++j)
-                                    if (top.admits(row[j]))
-                                        top.push(row[j], chunk_keys[pn * NR + j]);
-                            }
-                        }
+                    std::size_t const c0 = pn * NR;
+                    std::size_t const cols = std::min(NR, n - c0);
+                    for (std::size_t r = 0; r != MR; ++r)
+                        thr[r] = r < rows ? p.tops[q0 + r].threshold() : std::numeric_limits<float>::infinity();
+                    std::uint32_t mask = tile(ap, packed.data + c0 * d, d, l2 ? qn.data + q0 : nullptr,
+                                              l2 ? norms.data + c0 : nullptr, thr, scores);
+                    while (mask) {
+                        std::size_t const r = static_cast<std::size_t>(__builtin_ctz(mask));
+                        mask &= mask - 1;
+                        top_t& top = p.tops[q0 + r];
+                        float const* row = scores + r * NR;
+                        for (std::size_t j = 0; j != cols; ++j)
+                            if (row[j] >= thr[r] && top.admits(row[j], keys[c0 + j]))
+                                top.push(row[j], keys[c0 + j]);
                     }
                 }
             }
@@ -906,6 +1032,12 @@ static std::vector<top_t> exact_search(state_t const& state, exact_request_t con
         for (std::size_t i = 0; i != p.tops.size(); ++i)
             merged[p.q_begin + i].merge(p.tops[i]);
     return merged;
+}
+
+static std::vector<top_t> exact_search(state_t const& state, exact_request_t const& req) {
+    if (req.isa.mr == 12 && req.isa.nr == 32)
+        return exact_search_tiled<12, 32>(state, req, req.isa.tile);
+    return exact_search_tiled<6, 16>(state, req, req.isa.tile);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1473,7 +1605,7 @@ class native_index_t : public Napi::ObjectWrap<native_index_t> {
     }
 
     // search(queries: Float32Array, options): Promise<{ keys, scores, offsets }>
-    // options: { capacity, exact, breadth, floor?, threads, mask?, invertMask? }
+    // options: { capacity, exact, breadth, floor?, threads, mask?, invertMask?, exactKernel? }
     Napi::Value search(Napi::CallbackInfo const& info) {
         Napi::Env env = info.Env();
         auto queries = floats_arg(info[0], "queries");
@@ -1499,6 +1631,14 @@ class native_index_t : public Napi::ObjectWrap<native_index_t> {
             auto req = std::make_shared<exact_request_t>();
             req->queries = std::move(queries), req->nq = nq, req->capacity = capacity, req->floor = floor;
             req->filter = std::move(filter), req->threads = threads;
+            if (o.Get("exactKernel").IsString()) {
+                std::string name = o.Get("exactKernel").As<Napi::String>().Utf8Value();
+                auto found = std::find_if(exact_kernels.begin(), exact_kernels.end(),
+                                          [&](exact_isa_t const& isa) { return name == isa.name; });
+                if (found == exact_kernels.end())
+                    throw Napi::RangeError::New(env, "exactKernel " + name + " is not available on this CPU");
+                req->isa = *found;
+            }
             work = [state, req, results] {
                 std::shared_lock<std::shared_mutex> lock(state->mutex);
                 *results = exact_search(*state, *req);
@@ -1627,13 +1767,18 @@ class native_index_t : public Napi::ObjectWrap<native_index_t> {
         Napi::Object out = Napi::Object::New(info.Env());
         bool f32 = state_->index.scalar_kind() == scalar_kind_t::f32_k;
         out.Set("graph", f32 ? simd_name() : "usearch-autovec");
-        out.Set("exact", exact_kernel == kernel_generic ? "generic" : "avx2+fma");
+        out.Set("exact", exact_kernels.front().name);
         return out;
     }
 };
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
     exports.Set("NativeIndex", native_index_t::define(env));
+    // The exact kernels this CPU can run, best (the default) first.
+    Napi::Array names = Napi::Array::New(env, exact_kernels.size());
+    for (std::size_t i = 0; i != exact_kernels.size(); ++i)
+        names.Set(static_cast<std::uint32_t>(i), exact_kernels[i].name);
+    exports.Set("exactKernels", names);
     return exports;
 }
 

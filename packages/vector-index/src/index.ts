@@ -33,3 +33,4 @@ export {
   type PersistentIndexOptions,
 } from './persistent-index.js';
 export { IndexCatalog, INDEX_NAME_PATTERN, type IndexLoadFailure } from './index-catalog.js';
+export { exactKernels } from './native-binding.js';

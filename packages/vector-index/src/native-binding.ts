@@ -35,6 +35,8 @@ export interface NativeSearchOptions {
   /** Per key: 1 = set. Without `invertMask` only set keys are searched; with it, set keys are skipped. */
   mask?: Uint8Array;
   invertMask?: boolean;
+  /** Exact search only: one of `exactKernels()` (tests and benchmarks); unset: the first, the fastest this CPU runs. */
+  exactKernel?: string;
 }
 
 /** Results of a batch, CSR style: query q owns entries offsets[q] .. offsets[q + 1], best first. */
@@ -59,6 +61,8 @@ export interface NativeIndex {
 
 interface NativeModule {
   NativeIndex: new (options: NativeIndexOptions) => NativeIndex;
+  /** The exact-search kernels this CPU runs, fastest (the default) first: `avx512f`, `avx2+fma`, `generic`. */
+  exactKernels: string[];
 }
 
 // The same relative path from src/ (tests) and dist/ (built package).
@@ -86,4 +90,9 @@ export function nativeModule(): NativeModule {
 export function createNativeIndex(options: NativeIndexOptions): NativeIndex {
   const { NativeIndex } = nativeModule();
   return new NativeIndex(options);
+}
+
+/** The exact-search kernels this CPU runs, fastest (the one used by default) first. */
+export function exactKernels(): string[] {
+  return [...nativeModule().exactKernels];
 }

@@ -68,6 +68,11 @@ export interface SearchOptions {
   filter?: SearchFilter;
   /** Cancels between chunks of queries. */
   signal?: AbortSignal;
+  /**
+   * Exact search only: the kernel to run, one of `exactKernels()` (tests and benchmarks compare them);
+   * unset: the fastest this CPU runs. Every kernel returns the same neighbours up to float rounding.
+   */
+  exactKernel?: string;
 }
 
 export interface RangeSearchOptions {
@@ -80,6 +85,8 @@ export interface RangeSearchOptions {
   efSearch?: number;
   filter?: SearchFilter;
   signal?: AbortSignal;
+  /** As in SearchOptions. */
+  exactKernel?: string;
 }
 
 export interface Neighbor {
@@ -308,6 +315,7 @@ export class VectorIndex {
       filter,
       signal: options.signal,
       rangeLimit: undefined,
+      exactKernel: options.exactKernel,
     });
   }
 
@@ -329,6 +337,7 @@ export class VectorIndex {
       filter,
       signal: options.signal,
       rangeLimit: options.minScore,
+      exactKernel: options.exactKernel,
     });
   }
 
@@ -485,6 +494,7 @@ export class VectorIndex {
       filter: ResolvedFilter | undefined;
       signal: AbortSignal | undefined;
       rangeLimit: number | undefined;
+      exactKernel: string | undefined;
     },
   ): Promise<KeyedResults> {
     const d = this.spec.dimension;
@@ -509,6 +519,7 @@ export class VectorIndex {
       threads: this.threads,
       ...(plan.rangeLimit === undefined ? {} : { floor: plan.rangeLimit }),
       ...(plan.filter ? { mask: plan.filter.mask, invertMask: plan.filter.invert } : {}),
+      ...(plan.exactKernel === undefined ? {} : { exactKernel: plan.exactKernel }),
     };
     const range = plan.rangeLimit !== undefined;
 
