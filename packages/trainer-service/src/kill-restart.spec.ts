@@ -12,7 +12,7 @@ import { SERVICE_NAME } from './server.js';
 import { PYTHON, REPO, call, startTestTrainer, tempDir, waitForRun, type TrainerClient } from './trainer-test-kit.test-util.js';
 
 const MAIN = join(REPO, 'packages/trainer-service/dist/main.js');
-const EPOCHS = 30;
+const EPOCHS = 15;
 
 /** The process runs (a zombie does not count). */
 function alive(pid: number): boolean {
