@@ -26,6 +26,12 @@ export const evaluatorConfigSchema = defineConfigSchema({
     optional: true,
     doc: 'host:port of the embedding service (kNN encoder, inputs of linear-probe heads); unset: those evaluations are refused.',
   },
+  retrievalAddress: {
+    env: 'EVALUATOR_RETRIEVAL_ADDRESS',
+    type: 'string',
+    optional: true,
+    doc: 'host:port of the retrieval service holding kNN banks the trainer stored (bank_uri retrieval://<index>); unset: such banks are refused.',
+  },
   clickhouseUrl: {
     env: 'CLICKHOUSE_URL',
     type: 'string',

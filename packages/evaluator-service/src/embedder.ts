@@ -3,7 +3,7 @@
 // refuses comes back as that item's error and the batch goes on.
 import type * as grpc from '@grpc/grpc-js';
 import { packageDefinition, type embeddingV1 } from '@select/contracts';
-import { ServiceError, createGrpcClient } from '@select/platform';
+import { ServiceError, createGrpcClient, unary } from '@select/platform';
 
 const EMBEDDING_SERVICE = 'select.embedding.v1.EmbeddingService';
 
@@ -16,6 +16,8 @@ export type EmbedOutcome = { ok: true; vector: Float32Array } | { ok: false; mes
 
 export interface ImageEmbedder {
   embed(model: string, images: readonly Uint8Array[], signal?: AbortSignal): Promise<EmbedOutcome[]>;
+  /** The feature dimension of `model` as the service describes it; undefined when it cannot say (checked later on real features). */
+  dimension?(model: string): Promise<number | undefined>;
   close(): void;
 }
 
@@ -50,6 +52,18 @@ export class GrpcImageEmbedder implements ImageEmbedder {
       images.forEach((image, i) => call.write({ itemId: String(i), model, image }));
       call.end();
     });
+  }
+
+  async dimension(model: string): Promise<number | undefined> {
+    if (!this.address) return undefined;
+    this.#client ??= createGrpcClient(packageDefinition('embedding'), EMBEDDING_SERVICE, this.address, { defaultDeadlineMs: 0 }) as EmbedClient;
+    try {
+      const info = await unary<embeddingV1.ModelInfo__Output>(this.#client, 'GetModel', { name: model }, { deadlineMs: 10_000 });
+      return info.dimension || undefined;
+    } catch {
+      // an unknown model or an unreachable service fails the job's embedding phase with its own message
+      return undefined;
+    }
   }
 
   close(): void {

@@ -1,6 +1,7 @@
 // The 'evaluate-knn' job: SELECT's SSL kNN. Phases, each checkpointed: (1) the class-balanced bank — read from
-// the trainer's bank directory, or built here from the shift's first n_search samples embedded by the embedding
-// service; (2) the evaluation set's features from the same encoder; (3) the weighted kNN for every k. An
+// the trainer's bank directory, found in the retrieval service (`retrieval://<index>`, the trainer's artifact_uri),
+// or built here from the shift's first n_search samples embedded by the embedding service; (2) the evaluation
+// set's features from the same encoder; (3) the weighted kNN for every k (a retrieval bank is searched there). An
 // interrupted job resumes where it was: an embedding phase after its last part file (EVALUATOR_EMBED_PART_ROWS rows), then the rest.
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
@@ -13,7 +14,8 @@ import type { ImageEmbedder } from './embedder.js';
 import { CLASS_SUBSETS, EVAL_FORMATS, openEvalSet, type EvalSetSpec } from './eval-sets.js';
 import type { EvaluatorDeps } from './evaluate-model.js';
 import { buildBalancedBank, KNN_DEFAULTS, KnnAccumulator } from './metrics/knn.js';
-import { normalizeRows, transpose, type Linalg, type Matrix } from './metrics/linalg.js';
+import { normalizeRows, transpose, type Linalg, type Matrix, type TopKResult } from './metrics/linalg.js';
+import { dimensionMismatch, retrievalBankIndex, searchRetrievalBank, type RetrievalBank } from './retrieval-bank.js';
 import { writeResultsFile, type ResultIdentity, type ResultRecord } from './results.js';
 
 export const EVALUATE_KNN_KIND = 'evaluate-knn';
@@ -62,7 +64,8 @@ export function normalizeEvaluateKnn(request: evaluatorV1.KnnRequest__Output): E
     runId: request.runId,
     shiftId: request.shiftId,
     shiftUri: request.shiftUri ? resolve(request.shiftUri) : '',
-    bankUri: request.bankUri ? resolve(request.bankUri) : '',
+    // retrieval://<index> is kept verbatim (its name is checked here); anything else is a directory
+    bankUri: request.bankUri ? (retrievalBankIndex(request.bankUri) !== undefined ? request.bankUri : resolve(request.bankUri)) : '',
     encoderModel: request.encoderModel,
     perClass: request.perClass,
     total: request.total,
@@ -81,6 +84,19 @@ export function normalizeEvaluateKnn(request: evaluatorV1.KnnRequest__Output): E
       group: '',
     },
   };
+}
+
+/**
+ * What can be known of a retrieval:// bank before the job starts, so the call itself fails with the right status:
+ * FAILED_PRECONDITION without a retrieval service, NOT_FOUND without the index, INVALID_ARGUMENT when the embedding
+ * service says the encoder's features have another dimension than the bank's vectors.
+ */
+export async function checkRetrievalBank(request: EvaluateKnnJobRequest, deps: Pick<KnnDeps, 'retrievalBank' | 'embedder'>): Promise<void> {
+  const index = retrievalBankIndex(request.bankUri);
+  if (index === undefined) return;
+  const info = await deps.retrievalBank.describe(index);
+  const dimension = await deps.embedder.dimension?.(request.encoderModel);
+  if (dimension !== undefined && dimension !== info.dimension) throw dimensionMismatch(info, dimension, request.encoderModel);
 }
 
 async function readMatrix(file: string): Promise<Matrix> {
@@ -207,7 +223,9 @@ function shiftRecords(shiftUri: string, classes: readonly string[], nSearch: num
   };
 }
 
-export function evaluateKnnKind(deps: EvaluatorDeps & { linalg: () => Promise<Linalg> }): JobKind<EvaluateKnnJobRequest, KnnJobState> {
+export type KnnDeps = EvaluatorDeps & { linalg: () => Promise<Linalg>; retrievalBank: RetrievalBank };
+
+export function evaluateKnnKind(deps: KnnDeps): JobKind<EvaluateKnnJobRequest, KnnJobState> {
   return {
     kind: EVALUATE_KNN_KIND,
     unit: 'images',
@@ -218,22 +236,47 @@ export function evaluateKnnKind(deps: EvaluatorDeps & { linalg: () => Promise<Li
   };
 }
 
-async function runKnn(ctx: JobContext<EvaluateKnnJobRequest, KnnJobState>, deps: EvaluatorDeps & { linalg: () => Promise<Linalg> }): Promise<string> {
+/**
+ * The file bank's labels as indices of the label space: the trainer's `bank.json` lists the shift's classes, which
+ * its labels index (a shift of fewer classes than ImageNet-1k); without it the labels are ImageNet-1k indices.
+ */
+async function bankLabelsInLabelSpace(bankUri: string, labels: Int32Array, wnids: readonly string[]): Promise<Int32Array> {
+  const described = join(bankUri, 'bank.json');
+  if (!existsSync(described)) return labels;
+  const classes = (JSON.parse(await readFile(described, 'utf8')) as { classes?: unknown }).classes;
+  if (!Array.isArray(classes)) return labels;
+  const index = new Map(wnids.map((w, i) => [w, i]));
+  return labels.map((l) => {
+    const mapped = index.get(String(classes[l]));
+    if (mapped === undefined) throw ServiceError.failedPrecondition(`bank ${bankUri}: label ${l} is class ${JSON.stringify(classes[l])} of bank.json, not an ImageNet-1k wnid`);
+    return mapped;
+  });
+}
+
+async function runKnn(ctx: JobContext<EvaluateKnnJobRequest, KnnJobState>, deps: KnnDeps): Promise<string> {
   const req = ctx.request;
   const out = ctx.outputUri;
   const state: KnnJobState = ctx.resumeState ?? { phase: 'bank' };
   const wnids = deps.taxonomy.classes.map((c) => c.wnid);
-  await mkdir(join(out, 'bank'), { recursive: true });
+  const bankIndex = retrievalBankIndex(req.bankUri);
+  // a retrieval bank stays in the retrieval service; the others are kept in the job's folder
+  if (bankIndex === undefined) await mkdir(join(out, 'bank'), { recursive: true });
+  else await mkdir(out, { recursive: true });
   if (state.phase === 'bank') {
-    if (req.bankUri) {
+    if (bankIndex !== undefined) {
+      // searched in the kNN phase; here only checked to exist and to be a cosine bank
+      const info = await deps.retrievalBank.describe(bankIndex, ctx.signal);
+      state.bank = { perClass: Math.round(info.size / wnids.length), oversampled: 0, empty: 0, nudged: 0, source: req.bankUri };
+    } else if (req.bankUri) {
       const features = await readMatrix(join(req.bankUri, 'features.npy'));
       const labelsFile = join(req.bankUri, 'labels.npy');
-      const labels = existsSync(labelsFile)
+      const given = existsSync(labelsFile)
         ? Int32Array.from((await readMatrix(labelsFile)).data)
         : Int32Array.from(JSON.parse(await readFile(join(req.bankUri, 'labels.json'), 'utf8')) as number[]);
-      if (labels.length !== features.rows) throw ServiceError.failedPrecondition(`bank ${req.bankUri}: ${features.rows} feature rows but ${labels.length} labels`);
+      if (given.length !== features.rows) throw ServiceError.failedPrecondition(`bank ${req.bankUri}: ${features.rows} feature rows but ${given.length} labels`);
       // a bank the trainer built is already balanced: used as given, only L2-normalised (harmless when it already is)
-      if (labels.some((l) => !Number.isInteger(l) || l < 0 || l >= wnids.length)) throw ServiceError.failedPrecondition(`bank ${req.bankUri}: labels must be class indices in [0, ${wnids.length})`);
+      if (given.some((l) => !Number.isInteger(l) || l < 0 || l >= wnids.length)) throw ServiceError.failedPrecondition(`bank ${req.bankUri}: labels must be class indices in [0, ${wnids.length})`);
+      const labels = await bankLabelsInLabelSpace(req.bankUri, given, wnids);
       normalizeRows(features);
       await writeNpy(join(out, 'bank', 'features.npy'), features.data, { dim: features.cols });
       await writeNpy(join(out, 'bank', 'labels.npy'), Float32Array.from(labels), { dim: 1 });
@@ -288,17 +331,33 @@ async function runKnn(ctx: JobContext<EvaluateKnnJobRequest, KnnJobState>, deps:
     delete state.embedding;
     await ctx.checkpoint(state);
   }
-  const bank = await readMatrix(join(out, 'bank', 'features.npy'));
-  const bankLabels = Int32Array.from((await readMatrix(join(out, 'bank', 'labels.npy'))).data);
   const queries = await readMatrix(join(out, 'queries.npy'));
   const labels = Int32Array.from((await readMatrix(join(out, 'query_labels.npy'))).data);
-  if (bank.cols !== queries.cols) throw ServiceError.failedPrecondition(`the bank has ${bank.cols}-d features, the evaluation set ${queries.cols}-d: not the same encoder`);
+  const maxK = Math.max(...req.ks);
+  const onBlock = (done: number): void => ctx.progress(done, queries.rows, 'kNN');
+  let neighbours: TopKResult;
+  let bankLabels: Int32Array;
+  let bankParams: Record<string, unknown>;
+  if (bankIndex !== undefined) {
+    // described again: the index may have been refilled since the bank phase (a resumed job)
+    const info = await deps.retrievalBank.describe(bankIndex, ctx.signal);
+    const found = await searchRetrievalBank(deps.retrievalBank, info, queries, maxK, wnids, { signal: ctx.signal, onBlock, encoderModel: req.encoderModel });
+    neighbours = found.neighbours;
+    bankLabels = found.bankLabels;
+    bankParams = { per_class: Math.round(info.size / wnids.length), bank_source: req.bankUri, bank_kind: 'retrieval', bank_size: info.size, bank_metric: info.metric };
+  } else {
+    const bank = await readMatrix(join(out, 'bank', 'features.npy'));
+    bankLabels = Int32Array.from((await readMatrix(join(out, 'bank', 'labels.npy'))).data);
+    if (bank.cols !== queries.cols) throw ServiceError.failedPrecondition(`the bank has ${bank.cols}-d features, the evaluation set ${queries.cols}-d: not the same encoder`);
+    const linalg = await deps.linalg();
+    neighbours = await linalg.topK(queries, transpose(bank), maxK, { signal: ctx.signal, onBlock });
+    const b = state.bank!;
+    bankParams = { per_class: b.perClass, bank_source: b.source, bank_kind: req.bankUri ? 'directory' : 'built', bank_size: bank.rows, oversampled_classes: b.oversampled, empty_classes: b.empty };
+  }
   const acc = new KnnAccumulator({ ks: req.ks, temperature: req.temperature, classes: wnids.length, bankLabels });
-  const linalg = await deps.linalg();
-  const neighbours = await linalg.topK(queries, transpose(bank), acc.maxK, { signal: ctx.signal, onBlock: (done) => ctx.progress(done, queries.rows, 'kNN') });
   acc.add(neighbours, labels);
   const benchmark = `knn:${req.evalSet.name}`;
-  const params = { temperature: req.temperature, per_class: state.bank!.perClass, bank_source: state.bank!.source, oversampled_classes: state.bank!.oversampled, empty_classes: state.bank!.empty, failed_images: state.queries!.failed };
+  const params = { temperature: req.temperature, ...bankParams, failed_images: state.queries!.failed };
   const records: ResultRecord[] = acc.scores().flatMap((s) => [
     { benchmark, metric: `knn_top1@${s.k}`, value: s.top1, numSamples: queries.rows, params },
     { benchmark, metric: `knn_top5@${s.k}`, value: s.top5, numSamples: queries.rows, params },

@@ -74,13 +74,24 @@ export async function readEvaluationEvents(prefix: string, until: (events: Recei
   return events;
 }
 
+export interface ServiceProcess {
+  address: string;
+  process: JsonLogProcess;
+  stop(): Promise<void>;
+}
+
 /** The real embedding service on its committed tiny models, as its own process. */
-export async function startEmbeddingService(): Promise<{ address: string; process: JsonLogProcess; stop(): Promise<void> }> {
-  const proc = spawnWithJsonLogs(process.execPath, ['--import', 'tsx', join(REPO, 'packages/embedding-service/src/main.ts')], {
+export function startEmbeddingService(): Promise<ServiceProcess> {
+  return startServiceProcess('embedding-service', { EMBEDDING_MODELS_DIR: join(REPO, 'tools/fixtures/embedding/models'), EMBEDDING_PORT: '0', EMBEDDING_HOST: '127.0.0.1', EMBEDDING_PUBLISH_JOB_EVENTS: 'false' }, 'embedding service listening');
+}
+
+/** Another service of the platform as its own process (`packages/<name>/src/main.ts`): services never import each other. */
+export async function startServiceProcess(name: string, env: Record<string, string>, readyLog: string): Promise<ServiceProcess> {
+  const proc = spawnWithJsonLogs(process.execPath, ['--import', 'tsx', join(REPO, 'packages', name, 'src/main.ts')], {
     cwd: REPO,
-    env: { ...process.env, EMBEDDING_MODELS_DIR: join(REPO, 'tools/fixtures/embedding/models'), EMBEDDING_PORT: '0', EMBEDDING_HOST: '127.0.0.1', EMBEDDING_PUBLISH_JOB_EVENTS: 'false', LOG_LEVEL: 'info' },
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
   });
-  const line = await proc.waitForLog('embedding service listening', 120_000);
+  const line = await proc.waitForLog(readyLog, 120_000);
   return {
     address: String(line['address']),
     process: proc,

@@ -11,11 +11,12 @@ import { loadImageNetTaxonomy } from '@select/taxonomy';
 import { analyzeShift } from './analyze-shift.js';
 import type { EvaluatorConfig } from './config.js';
 import { GrpcImageEmbedder, type ImageEmbedder } from './embedder.js';
-import { EVALUATE_KNN_KIND, evaluateKnnKind, normalizeEvaluateKnn } from './evaluate-knn.js';
+import { checkRetrievalBank, EVALUATE_KNN_KIND, evaluateKnnKind, normalizeEvaluateKnn } from './evaluate-knn.js';
 import { EVALUATE_MODEL_KIND, evaluateModelKind, normalizeEvaluateModel, type EvaluatorDeps } from './evaluate-model.js';
 import { queryLeaderboard } from './leaderboard-query.js';
 import { Linalg } from './metrics/linalg.js';
 import { loadReferenceTable, referenceRecords } from './reference-tables.js';
+import { GrpcRetrievalBank } from './retrieval-bank.js';
 import { KafkaResultSink, type ResultIdentity, type ResultSink } from './results.js';
 
 export const SERVICE_NAME = 'select.evaluator.v1.EvaluatorService';
@@ -64,6 +65,7 @@ export async function startEvaluatorServer(config: EvaluatorConfig, options: Eva
     results = new KafkaResultSink(producer);
   }
   const embedder = options.embedder ?? new GrpcImageEmbedder(config.embeddingAddress);
+  const retrievalBank = new GrpcRetrievalBank(config.retrievalAddress);
   const threads = config.threads || undefined;
   let linalg: Promise<Linalg> | undefined;
   const getLinalg = (): Promise<Linalg> => {
@@ -83,7 +85,7 @@ export async function startEvaluatorServer(config: EvaluatorConfig, options: Eva
     logger,
   });
   runtime.register(evaluateModelKind(deps));
-  runtime.register(evaluateKnnKind({ ...deps, linalg: getLinalg }));
+  runtime.register(evaluateKnnKind({ ...deps, linalg: getLinalg, retrievalBank }));
   await runtime.resume();
   let ch: ClickHouse | undefined;
   const clickhouse = (): ClickHouse => (ch ??= createClickHouse({ url: config.clickhouseUrl, database: config.clickhouseDatabase }));
@@ -98,6 +100,7 @@ export async function startEvaluatorServer(config: EvaluatorConfig, options: Eva
     EvaluateKnn: async (req: evaluatorV1.KnnRequest__Output) => {
       const normalized = normalizeEvaluateKnn(req);
       await assertSameRequest(join(dataDir, '.jobs'), normalized.evalId, normalized);
+      await checkRetrievalBank(normalized, { retrievalBank, embedder });
       return runtime.start(EVALUATE_KNN_KIND, normalized);
     },
     AnalyzeShift: (req: evaluatorV1.AnalyzeShiftRequest__Output) => analyzeShift(req, { taxonomy, results, linalg: getLinalg, clickhouse }),
@@ -151,6 +154,7 @@ export async function startEvaluatorServer(config: EvaluatorConfig, options: Eva
       (closing ??= (async () => {
         await Promise.all([server.shutdown(), runtime.close()]);
         embedder.close();
+        retrievalBank.close();
         await (await linalg?.catch(() => undefined))?.close();
         await ch?.close();
         await producer?.disconnect();

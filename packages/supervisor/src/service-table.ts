@@ -111,6 +111,7 @@ export const SERVICE_DEFINITIONS: readonly ServiceDefinition[] = [
     environment: ({ dataDir, addressOf }) => ({
       EVALUATOR_DATA_DIR: dataDir,
       EVALUATOR_EMBEDDING_ADDRESS: addressOf('embedding'),
+      EVALUATOR_RETRIEVAL_ADDRESS: addressOf('retrieval'),
     }),
   },
 ];

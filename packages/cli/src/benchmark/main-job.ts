@@ -382,7 +382,9 @@ class MainJob {
     if (!evalSet || evalSet.samples === 0) return { outcome: 'skipped', detail: 'no held-out evaluation set' };
     const set = { name: HOLDOUT_BENCHMARK, uri: evalSet.uri, format: 'webdataset', classSubset: 'eval-classes' };
     const jobs: Array<{ evalId: string; start: () => Promise<JobStatusMessage> }> = [];
-    for (const run of this.report.runs.filter((r) => r.state === 'JOB_STATE_SUCCEEDED' && r.artifactUri)) {
+    // a knn-bank run's artifact is a bank (retrieval://<index>), not a model: it feeds the kNN evaluation below
+    const banks = new Map(this.report.runs.filter((r) => r.state === 'JOB_STATE_SUCCEEDED' && r.backend === 'knn-bank' && r.artifactUri.startsWith('retrieval://')).map((r) => [r.shiftId, r.artifactUri]));
+    for (const run of this.report.runs.filter((r) => r.state === 'JOB_STATE_SUCCEEDED' && r.artifactUri && r.backend !== 'knn-bank')) {
       const evalId = `${this.prefix}-eval-${run.runId}`;
       // A timm run of the CPU recipe trains at its own small size: evaluate it with the model's own preprocessing.
       const sets = [{ ...set, ...(run.backend === 'timm' ? { preprocessing: 'model' } : {}) }];
@@ -390,9 +392,11 @@ class MainJob {
     }
     for (const shift of this.report.shifts.filter((s) => s.samples > 0)) {
       const evalId = `${this.prefix}-knn-${shift.name}`;
+      // the trainer's bank in the retrieval service when it stored one, else a bank the evaluator builds from the shift
+      const bank = banks.has(shift.shiftId) ? { bankUri: banks.get(shift.shiftId) } : { shiftUri: shift.uri, perClass: 5 };
       jobs.push({
         evalId,
-        start: () => evaluator.call('EvaluateKnn', { evalId, shiftId: shift.shiftId, shiftUri: shift.uri, encoderModel: this.models.knnEncoder, perClass: 5, evalSet: set }),
+        start: () => evaluator.call('EvaluateKnn', { evalId, shiftId: shift.shiftId, ...bank, encoderModel: this.models.knnEncoder, evalSet: set }),
       });
     }
     let failed = 0;
