@@ -90,17 +90,17 @@ describe('kNN evaluation on a bank in the retrieval service', () => {
   });
 
   /** The trainer's knn-bank run of the shift, followed to its end. */
-  async function trainBank(runId: string, index: string): Promise<trainerV1.TrainingRun__Output> {
+  async function trainBank(runId: string, index: string, shiftUri = shiftDir, total = 2000): Promise<trainerV1.TrainingRun__Output> {
     const trainerClient = createGrpcClient(packageDefinition('trainer'), 'select.trainer.v1.TrainerService', trainer.address);
     try {
       await unary(trainerClient, 'StartTraining', {
         runId,
-        shiftUri: shiftDir,
+        shiftUri,
         backend: 'knn-bank',
         embeddingModel: 'tiny-resnet',
         allowMissingClasses: true,
         recipe: { seed: 5 },
-        knnBank: { total: 2000, index },
+        knnBank: { total, index },
       }, { deadlineMs: 30_000 });
       const deadline = Date.now() + 120_000;
       for (;;) {
@@ -177,6 +177,31 @@ describe('kNN evaluation on a bank in the retrieval service', () => {
     } finally {
       retrievalBank.close();
       await linalg.close();
+    }
+  }, 240_000);
+
+  it("maps the class indices of a few-class shift's bank to its wnids, from the directory and from the retrieval service alike", async () => {
+    // three classes far from the first three ImageNet indices: read as ImageNet indices, the labels would be wrong
+    const taxonomy = loadImageNetTaxonomy().classes.map((c) => c.wnid);
+    const few = [taxonomy[100]!, taxonomy[500]!, taxonomy[900]!];
+    const fewShift = join(work, 'few-shift');
+    const writer = await ShiftWriter.open(fewShift, { name: 'few', strategy: 'test', classes: few });
+    const colors = [COLORS.red, COLORS.green, COLORS.blue];
+    for (let i = 0; i < 9; i++) await writer.add({ sourceId: `f${i}`, classIndex: i % 3, image: await solidImage(colors[i % 3]!, 48 + i, 40, 'jpeg') });
+    await writer.close();
+    const fewVal = await writeImageFolder(join(work, 'few-val'), { [few[0]!]: ['red', 'red'], [few[1]!]: ['green'], [few[2]!]: ['blue'] });
+    const run = await trainBank('bank-few', 'bank-few', fewShift, 6);
+    expect(run.state, run.message).toBe('JOB_STATE_SUCCEEDED');
+    const fewRequest = (evalId: string, bankUri: string) => ({ ...request(evalId, bankUri), k: [1, 4], evalSet: { name: 'few-val', uri: fewVal, format: 'imagefolder' } });
+    await call(client, 'EvaluateKnn', fewRequest('few-files', join(run.outputUri, 'bank')));
+    await call(client, 'EvaluateKnn', fewRequest('few-retrieval', run.artifactUri));
+    for (const evalId of ['few-files', 'few-retrieval']) {
+      const ended = await running.runtime.wait(evalId);
+      expect(ended.state, ended.message).toBe('JOB_STATE_SUCCEEDED');
+      const scores = (await call<evaluatorV1.GetResultsResponse__Output>(client, 'GetResults', { evalId })).scores;
+      // every image's nearest bank rows are its own colour, of its own class
+      expect(scores.find((s) => s.metric === 'knn_top1@1')!.value, evalId).toBe(100);
+      expect(scores.find((s) => s.metric === 'knn_top1@4')!.value, evalId).toBe(100);
     }
   }, 240_000);
 
