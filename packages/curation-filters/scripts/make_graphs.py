@@ -135,3 +135,47 @@ save(
     [value('a', TensorProto.FLOAT, ['n', 'd']), value('b', TensorProto.FLOAT, ['m', 'd'])],
     [value('column_max', TensorProto.FLOAT, ['m']), value('column_argmax', TensorProto.INT64, ['m'])],
 )
+
+
+def earlier_max_parts(parts):
+    """`earlier_max_self` computing only the lower triangle, in `parts` row bands: band p (rows [s_p, e_p),
+    s_p = floor(p n / parts)) is multiplied by the rows before its end only (x[0:e_p]), then masked below its
+    own diagonal (Trilu k = s_p - 1) and reduced per row. (parts + 1) / (2 parts) of the full product's
+    multiply-adds; needs n >= parts (every band non-empty)."""
+    c = lambda name, values: helper.make_node('Constant', [], [name], value=helper.make_tensor(name, TensorProto.INT64, [len(values)], values))
+    nodes = [
+        helper.make_node('Shape', ['x'], ['shape']),
+        c('zero', [0]),
+        c('one', [1]),
+        c('parts', [parts]),
+        helper.make_node('Slice', ['shape', 'zero', 'one'], ['n']),
+        helper.make_node('Constant', [], ['one_scalar'], value=helper.make_tensor('one_scalar', TensorProto.INT64, [], [1])),
+    ]
+    for p in range(parts + 1):
+        nodes += [c(f'p{p}', [p]), helper.make_node('Mul', ['n', f'p{p}'], [f'np{p}']), helper.make_node('Div', [f'np{p}', 'parts'], [f'b{p}'])]
+    maxes, argmaxes = [], []
+    for p in range(parts):
+        nodes += [
+            helper.make_node('Slice', ['x', f'b{p}', f'b{p + 1}', 'zero'], [f'x{p}']),
+            helper.make_node('Slice', ['x', 'zero', f'b{p + 1}', 'zero'], [f'prefix{p}']),
+            helper.make_node('Gemm', [f'x{p}', f'prefix{p}'], [f's{p}'], transB=1),
+            helper.make_node('Squeeze', [f'b{p}', 'zero'], [f'start{p}']),
+            helper.make_node('Sub', [f'start{p}', 'one_scalar'], [f'k{p}']),
+            helper.make_node('Trilu', [f's{p}', f'k{p}'], [f'l{p}'], upper=0),
+            helper.make_node('ReduceMax', [f'l{p}'], [f'max{p}'], axes=[1], keepdims=0),
+            helper.make_node('ArgMax', [f'l{p}'], [f'argmax{p}'], axis=1, keepdims=0, select_last_index=0),
+        ]
+        maxes.append(f'max{p}')
+        argmaxes.append(f'argmax{p}')
+    nodes += [helper.make_node('Concat', maxes, ['column_max'], axis=0), helper.make_node('Concat', argmaxes, ['column_argmax'], axis=0)]
+    save(
+        f'earlier_max_self_{parts}',
+        nodes,
+        [value('x', TensorProto.FLOAT, ['n', 'd'])],
+        [value('column_max', TensorProto.FLOAT, ['n']), value('column_argmax', TensorProto.INT64, ['n'])],
+    )
+
+
+# earlier_max_self_4 / _8: earlier_max_self on the lower triangle only (5/8 and 9/16 of the multiply-adds).
+earlier_max_parts(4)
+earlier_max_parts(8)

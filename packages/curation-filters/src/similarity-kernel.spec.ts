@@ -81,6 +81,30 @@ describe('similarity kernels', () => {
     }
   });
 
+  it('give the same earlier matches from the banded lower-triangle graphs as from the whole product', async () => {
+    const kernels = await Promise.all(([1, 4, 8, 'auto'] as const).map((triangleParts) => OnnxSimilarityKernel.open({ threads: 1, triangleParts })));
+    try {
+      // 64 is the smallest set that takes the banded graphs; 67 and 131 leave bands of unequal height
+      for (const [n, seed] of [
+        [64, 7],
+        [67, 8],
+        [131, 9],
+      ] as const) {
+        const x = normalizeRows(randomMatrix(n, 16, seed));
+        const reference = await js.pairs(x, x, 1, Infinity);
+        for (const kernel of kernels) {
+          const got = await kernel.earlierMax(x);
+          expect([...got.columnArgmax]).toEqual([...reference.columnArgmax]);
+          got.columnMax.forEach((s, i) => expect(s).toBeCloseTo(reference.columnMax[i]!, 5));
+          expect(got.columnMax[0]).toBe(0);
+        }
+      }
+      await expect(OnnxSimilarityKernel.open({ triangleParts: 3 as never })).rejects.toThrow(/triangleParts must be 1, 4, 8 or auto/);
+    } finally {
+      await Promise.all(kernels.map((k) => k.close()));
+    }
+  });
+
   it('normalise the rows of A inside the kernel when asked; a zero row scores NaN', async () => {
     const a = { data: Float32Array.from([3, 4, 0, 0, 0, -2]), rows: 3, dim: 2 };
     for (const kernel of [js, onnx, onnxSmallBlocks]) {

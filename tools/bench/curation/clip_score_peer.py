@@ -1,11 +1,18 @@
-"""The Python peer of the CLIP-score benchmark: onnxruntime + Pillow, what a careful Python user would
-write — images preprocessed (CLIP's: shortest side 224 bicubic, center crop, rescale, normalise) on a
-thread pool one batch ahead of the vision session, captions tokenised with transformers' CLIPTokenizer,
-the same session options as the embedding service (intra-op threads, sequential executor, no spinning);
-then the cosine of each image with its caption. Also times the raw sessions on pre-made tensors (the
-ceiling both pipelines share). Prints one JSON line; writes the scores to --scores.
+"""The Python peers of the CLIP-score benchmark, one mode per process run:
 
-  .work/py/bin/python tools/bench/curation/clip_score_peer.py --pairs 10000 --threads 2 --scores FILE
+- `pipeline`: what a careful Python user writes — a torch DataLoader (a pool of `--workers` preprocessing
+  processes, each `--prefetch` batches ahead) doing JPEG decode + CLIP preprocessing with Pillow (shortest
+  side 224 bicubic, center crop, rescale, normalise: the embedding benchmark's `preprocess`) and the
+  caption tokenisation (transformers' CLIPTokenizer), while the main process runs the onnxruntime sessions
+  with the embedding service's session options (intra-op threads, sequential executor, no spinning) and
+  takes the cosine of each image with its caption. Writes the scores to --scores.
+- `raw`: the same two sessions on pre-made tensors (one preprocessed batch and one tokenised batch run over
+  and over): the ceiling every pipeline shares.
+
+Prints one JSON line (seconds, pairs/s, versions).
+
+  .work/py/bin/python tools/bench/curation/clip_score_peer.py pipeline --pairs 10000 --threads 2 --workers 2 --scores FILE
+  .work/py/bin/python tools/bench/curation/clip_score_peer.py raw --pairs 10000 --threads 2
 """
 
 from __future__ import annotations
@@ -14,7 +21,6 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -38,61 +44,81 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+class Batches:
+    """Batch i of the pairs: (pixel tensor, input_ids, attention_mask); what each DataLoader worker computes."""
+
+    def __init__(self, blobs, texts, pairs, batch, model_dir):
+        self.blobs, self.texts, self.pairs, self.batch, self.model_dir = blobs, texts, pairs, batch, model_dir
+        self.tok = None
+
+    def __len__(self):
+        return (self.pairs + self.batch - 1) // self.batch
+
+    def __getitem__(self, i):
+        if self.tok is None:
+            self.tok = CLIPTokenizer.from_pretrained(self.model_dir)
+        rows = range(i * self.batch, min(self.pairs, (i + 1) * self.batch))
+        pixels = np.stack([preprocess(self.blobs[r % len(self.blobs)]) for r in rows])
+        enc = self.tok([self.texts[r % len(self.texts)] for r in rows], padding=True, truncation=True, max_length=77, return_tensors='np')
+        return pixels, enc['input_ids'], enc['attention_mask']
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument('mode', choices=['pipeline', 'raw'])
     ap.add_argument('--pairs', type=int, default=10000)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--batch', type=int, default=32)
-    ap.add_argument('--scores', required=True)
+    ap.add_argument('--workers', type=int, default=2)
+    ap.add_argument('--prefetch', type=int, default=2)
+    ap.add_argument('--scores')
     ap.add_argument('--model-dir', default=str(CACHE / 'models' / 'clip-vit-b32'))
     ap.add_argument('--jpegs', default=str(CACHE / 'jpegs'))
     ap.add_argument('--texts', default=str(CACHE / 'texts.json'))
     a = ap.parse_args()
     model = Path(a.model_dir)
-    files = sorted(Path(a.jpegs).glob('*.jpg'))
-    blobs = [f.read_bytes() for f in files]
+    blobs = [f.read_bytes() for f in sorted(Path(a.jpegs).glob('*.jpg'))]
     texts = json.loads(Path(a.texts).read_text())
-    pairs = [(blobs[i % len(blobs)], texts[i % len(texts)]) for i in range(a.pairs)]
     vision = session(model / 'onnx' / 'vision_model.onnx', a.threads)
     text = session(model / 'onnx' / 'text_model.onnx', a.threads)
-    tok = CLIPTokenizer.from_pretrained(model)
-    b = a.batch
+    data = Batches(blobs, texts, a.pairs, a.batch, str(model))
+    first = data[0]
+    vision.run(['image_embeds'], {'pixel_values': first[0]})  # warm-up, both sessions
+    text.run(['text_embeds'], {'input_ids': first[1], 'attention_mask': first[2]})
+    out = {'mode': a.mode, 'pairs': a.pairs, 'batch': a.batch, 'threads': a.threads, 'versions': {'onnxruntime': ort.__version__, 'numpy': np.__version__}}
 
-    def prep(start: int) -> np.ndarray:
-        return np.stack([preprocess(x) for x, _ in pairs[start : start + b]])
+    if a.mode == 'pipeline':
+        import torch
+        from torch.utils.data import DataLoader
 
-    vision.run(['image_embeds'], {'pixel_values': prep(0)})  # warm-up
-    scores = np.empty(a.pairs, dtype=np.float32)
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(prep, 0)
-        for start in range(0, a.pairs, b):
-            batch = pending.result()
-            if start + b < a.pairs:
-                pending = pool.submit(prep, start + b)
-            img = unit(vision.run(['image_embeds'], {'pixel_values': batch})[0])
-            enc = tok([t for _, t in pairs[start : start + b]], padding=True, truncation=True, max_length=77, return_tensors='np')
-            txt = unit(text.run(['text_embeds'], {'input_ids': enc['input_ids'], 'attention_mask': enc['attention_mask']})[0])
-            scores[start : start + len(batch)] = (img * txt).sum(axis=1)
-    e2e = time.perf_counter() - t0
-    scores.tofile(a.scores)
-
-    # the ceiling: both sessions on pre-made tensors, as many batches
-    tensors = prep(0)
-    enc = tok([t for _, t in pairs[:b]], padding=True, truncation=True, max_length=77, return_tensors='np')
-    feeds = {'input_ids': enc['input_ids'], 'attention_mask': enc['attention_mask']}
-    n_batches = (a.pairs + b - 1) // b
-    t0 = time.perf_counter()
-    for _ in range(n_batches):
-        vision.run(['image_embeds'], {'pixel_values': tensors})
-        text.run(['text_embeds'], feeds)
-    raw = time.perf_counter() - t0
-    print(json.dumps({
-        'pairs': a.pairs,
-        'pairsPerS': a.pairs / e2e,
-        'rawSessionsPairsPerS': n_batches * b / raw,
-        'versions': {'onnxruntime': ort.__version__, 'numpy': np.__version__},
-    }))
+        torch.set_num_threads(1)  # the main process only runs onnxruntime; torch computes nothing here
+        loader = DataLoader(data, batch_size=None, shuffle=False, num_workers=a.workers, prefetch_factor=a.prefetch if a.workers > 0 else None,
+                            collate_fn=None, worker_init_fn=lambda _: torch.set_num_threads(1))
+        scores = np.empty(a.pairs, dtype=np.float32)
+        t0 = time.perf_counter()
+        at = 0
+        for pixels, ids, mask in loader:
+            pixels, ids, mask = (np.asarray(v) for v in (pixels, ids, mask))
+            img = unit(vision.run(['image_embeds'], {'pixel_values': pixels})[0])
+            txt = unit(text.run(['text_embeds'], {'input_ids': ids, 'attention_mask': mask})[0])
+            scores[at : at + len(img)] = (img * txt).sum(axis=1)
+            at += len(img)
+        seconds = time.perf_counter() - t0
+        assert at == a.pairs, (at, a.pairs)
+        if a.scores:
+            scores.tofile(a.scores)
+        out.update({'workers': a.workers, 'prefetch': a.prefetch, 'torch': torch.__version__})
+    else:
+        pixels, ids, mask = first
+        n_batches = (a.pairs + a.batch - 1) // a.batch
+        t0 = time.perf_counter()
+        for _ in range(n_batches):
+            vision.run(['image_embeds'], {'pixel_values': pixels})
+            text.run(['text_embeds'], {'input_ids': ids, 'attention_mask': mask})
+        seconds = time.perf_counter() - t0
+        out['pairs'] = n_batches * len(pixels)
+    out.update({'seconds': seconds, 'pairsPerS': out['pairs'] / seconds})
+    print(json.dumps(out))
 
 
 if __name__ == '__main__':

@@ -2,28 +2,34 @@
 // SemDeDup benchmark: @select/curation-filters (our spherical k-means + per-cluster SemDeDup on MLAS GEMM
 // graphs) against the Python SemDeDup (faiss k-means + numpy per-cluster similarities, semdedup_peer.py)
 // on the same embeddings, same k, ε, iterations and keep order (farthest from the centroid first, the code
-// rule `triu(S, 1).max(0) > 1 - ε`), in the same run, one after the other.
+// rule `triu(S, 1).max(0) > 1 - ε`), interleaved over repeats in the same run.
 //
-//   node tools/bench/curation/semdedup.mjs [--n 1000000] [--k 1000] [--eps 0.05] [--niter 20] [--out FILE]
+//   node tools/bench/curation/semdedup.mjs [--n 1000000] [--k 1000] [--eps 0.05] [--niter 20] [--repeats 3]
+//        [--threads <cores>] [--dim 512] [--seed 0] [--peer-coretype SkylakeX]
+//   smaller:  node tools/bench/curation/semdedup.mjs --n 100000 --k 100 --repeats 1
 //
-// "Same duplicates": our de-duplication is also run on the peer's clusters (its assignment and centroid
-// similarities), and its removed rows are compared with the peer's — k-means itself is seeded differently
-// on the two sides, so only the peer's clusters make an exact comparison possible.
-// Needs: `npx nx run @select/curation-filters:build` and tools/bench/.venv with faiss-cpu and numpy
-// (python3 -m venv tools/bench/.venv && tools/bench/.venv/bin/pip install faiss-cpu numpy).
-// Data: tools/bench/.cache/curation (make_embeddings.py). Results: tools/bench/results/semdedup.json.
+// Both sides read the embeddings from one float32 file (tools/bench/.cache/curation/semdedup-<n>.f32) and
+// never hold it whole: ours reads the k-means sample's rows, then 16,384-row chunks for the assignment, then
+// each cluster's rows (positional reads, the next cluster's read overlapping the current one's GEMM); the
+// peer maps it (np.memmap, as SemDeDup's own code does) and faiss/numpy read what they touch.
+// Memory (ours): the sample (256 x k rows: 512 MiB at k 1000), two assignment chunks, one cluster, and the
+// per-row cluster/similarity arrays (8 bytes a row).
+//
+// "Same duplicates": the two k-means are seeded differently, so the script also runs our de-duplication on
+// the peer's clusters (its assignment and centroid similarities) and compares the removed rows with the
+// peer's (`sameClusters.identical`).
+// Needs: `npx nx run @select/curation-filters:build` and tools/bench/.venv with faiss-cpu, numpy and
+// threadpoolctl (python3 -m venv tools/bench/.venv && tools/bench/.venv/bin/pip install faiss-cpu numpy threadpoolctl).
+// Results: tools/bench/results/semdedup.json.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { OnnxSimilarityKernel, dedupCluster, sampleIndices, trainKMeans } from '@select/curation-filters';
+import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, uptime, writeResult } from '../lib/bench-kit.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..', '..', '..');
-const cache = join(repo, 'tools', 'bench', '.cache', 'curation');
-const python = join(repo, 'tools', 'bench', '.venv', 'bin', 'python');
+const uptimeBefore = uptime();
 const { values: flags } = parseArgs({
   options: {
     n: { type: 'string', default: '1000000' },
@@ -32,115 +38,170 @@ const { values: flags } = parseArgs({
     niter: { type: 'string', default: '20' },
     dim: { type: 'string', default: '512' },
     seed: { type: 'string', default: '0' },
-    out: { type: 'string', default: join(repo, 'tools', 'bench', 'results', 'semdedup.json') },
+    repeats: { type: 'string', default: '3' },
+    threads: { type: 'string', default: String(availableParallelism()) },
+    'peer-coretype': { type: 'string', default: 'SkylakeX' },
   },
 });
-const N = Number(flags.n);
-const K = Number(flags.k);
-const EPS = Number(flags.eps);
-const NITER = Number(flags.niter);
-const D = Number(flags.dim);
-const SEED = Number(flags.seed);
-const log = (...args) => console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...args);
-const loadStart = loadavg();
+const [N, K, EPS, NITER, D, SEED, REPEATS, THREADS] = ['n', 'k', 'eps', 'niter', 'dim', 'seed', 'repeats', 'threads'].map((f) => Number(flags[f]));
+const here = join(ROOT, 'tools', 'bench', 'curation');
+const cache = join(ROOT, 'tools', 'bench', '.cache', 'curation');
+const venvPython = join(ROOT, 'tools', 'bench', '.venv', 'bin', 'python');
+const log = (...args) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...args);
+const ROW_BYTES = 4 * D;
+const CHUNK_ROWS = 16384;
 
 mkdirSync(cache, { recursive: true });
 const dataFile = join(cache, `semdedup-${N}.f32`);
-if (!existsSync(dataFile)) {
+if (!existsSync(join(cache, `semdedup-${N}.json`))) {
   log(`writing ${N} x ${D} embeddings with planted near-duplicates`);
-  execFileSync(python, [join(here, 'make_embeddings.py'), 'semdedup', '--n', String(N), '--dim', String(D), '--out', cache], { stdio: 'inherit' });
+  execFileSync(projectPython(), [join(here, 'make_embeddings.py'), 'semdedup', '--n', String(N), '--dim', String(D), '--out', cache], { stdio: 'inherit' });
 }
 const planted = JSON.parse(readFileSync(join(cache, `semdedup-${N}.json`), 'utf8')).planted;
-
-// --- peer
-log('peer: faiss k-means + numpy SemDeDup');
+// faiss-cpu's wheel bundles its own OpenBLAS (0.3.15), which does not recognise this Zen 5 CPU and falls back
+// to its Barcelona (pre-AVX) kernels: the peer gets the kernel numpy's current OpenBLAS picks here by itself
+// (SkylakeX, AVX-512), which ran faiss's search 1.5-2x faster. --peer-coretype '' leaves it to autodetection.
+const env = peerEnv(THREADS, flags['peer-coretype'] ? { OPENBLAS_CORETYPE: flags['peer-coretype'] } : {});
 const peerDir = join(cache, `peer-${N}-${K}`);
-const peerOut = execFileSync(
-  python,
-  [join(here, 'semdedup_peer.py'), dataFile, '--n', String(N), '--dim', String(D), '--k', String(K), '--eps', String(EPS), '--niter', String(NITER), '--seed', String(SEED), '--out', peerDir],
-  { encoding: 'utf8', maxBuffer: 1 << 24 },
-);
-const peer = JSON.parse(peerOut.trim().split('\n').at(-1));
-const peerTotal = peer.times.kmeans + peer.times.assign + peer.times.dedup;
-log('peer', peer.times, `total ${peerTotal.toFixed(2)} s, removed ${peer.removed}`);
+const kernel = await OnnxSimilarityKernel.open({ threads: THREADS });
+const fd = openSync(dataFile, 'r');
 
-// --- ours
-const buf = readFileSync(dataFile);
-const data = new Float32Array(buf.buffer, buf.byteOffset, N * D);
-const kernel = await OnnxSimilarityKernel.open();
-const times = {};
-let t = performance.now();
-const sampleRows = sampleIndices(N, Math.min(N, 256 * K), SEED);
-const sample = new Float32Array(sampleRows.length * D);
-sampleRows.forEach((r, i) => sample.set(data.subarray(r * D, (r + 1) * D), i * D));
-const training = await trainKMeans({ data: sample, rows: sampleRows.length, dim: D }, { k: K, iterations: NITER, seed: SEED }, kernel);
-times.kmeans = (performance.now() - t) / 1000;
-t = performance.now();
-const assign = new Int32Array(N);
-const sim = new Float32Array(N);
-for (let start = 0; start < N; start += 65536) {
-  const end = Math.min(N, start + 65536);
-  const part = await training.model.assign({ data: data.subarray(start * D, end * D), rows: end - start, dim: D }, kernel);
-  assign.set(part.cluster, start);
-  sim.set(part.similarity, start);
+/** Reads the given rows (ascending) of the data file into `out`, one read per run of consecutive rows. */
+function readRows(rows, out) {
+  const bytes = new Uint8Array(out.buffer, out.byteOffset, rows.length * ROW_BYTES);
+  let i = 0;
+  while (i < rows.length) {
+    let j = i + 1;
+    while (j < rows.length && rows[j] === rows[j - 1] + 1) j++;
+    const length = (j - i) * ROW_BYTES;
+    let done = 0;
+    while (done < length) done += readSync(fd, bytes, i * ROW_BYTES + done, length - done, rows[i] * ROW_BYTES + done);
+    i = j;
+  }
+  return out;
 }
-times.assign = (performance.now() - t) / 1000;
-t = performance.now();
-const oursRemoved = await dedupAll(assign, sim);
-times.dedup = (performance.now() - t) / 1000;
-const oursTotal = times.kmeans + times.assign + times.dedup;
-log('ours', times, `total ${oursTotal.toFixed(2)} s, removed ${oursRemoved.size}, k-means iterations ${training.iterations}`);
 
-// --- same clusters: our de-duplication on the peer's assignment
-const peerAssign = new Int32Array(readFileSync(join(peerDir, 'peer-assign.i32')).buffer.slice(0));
-const peerSim = new Float32Array(readFileSync(join(peerDir, 'peer-sim.f32')).buffer.slice(0));
-const peerRemoved = new Set(new Int32Array(readFileSync(join(peerDir, 'peer-removed.i32')).buffer.slice(0)));
-t = performance.now();
-const onPeerClusters = await dedupAll(peerAssign, peerSim);
-const dedupOnPeerClusters = (performance.now() - t) / 1000;
-const both = [...onPeerClusters].filter((r) => peerRemoved.has(r)).length;
-const same = { oursOnPeerClusters: onPeerClusters.size, peer: peerRemoved.size, common: both, identical: both === peerRemoved.size && both === onPeerClusters.size };
-log('same clusters:', same, `our dedup on them ${dedupOnPeerClusters.toFixed(2)} s vs peer ${peer.times.dedup.toFixed(2)} s`);
-await kernel.close();
+function readRange(start, end, out) {
+  const bytes = new Uint8Array(out.buffer, out.byteOffset, (end - start) * ROW_BYTES);
+  let done = 0;
+  while (done < bytes.length) done += readSync(fd, bytes, done, bytes.length - done, start * ROW_BYTES + done);
+  return out;
+}
 
-const plantedFound = (removed) => planted.filter(([s, d]) => removed.has(s) || removed.has(d)).length;
-const result = {
-  benchmark: 'semdedup',
-  when: new Date().toISOString(),
-  machine: { cpus: cpus().length, model: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadavgStart: loadStart, loadavgEnd: loadavg() },
-  data: { n: N, dim: D, plantedPairs: planted.length },
-  params: { k: K, eps: EPS, iterations: NITER, seed: SEED, rule: 'semdedup', order: 'farthest-centroid', sample: Math.min(N, 256 * K) },
-  peer: { ...peer, total: peerTotal, plantedFound: plantedFound(new Set(peerRemoved)) },
-  ours: { times, total: oursTotal, removed: oursRemoved.size, kmeansIterations: training.iterations, plantedFound: plantedFound(oursRemoved) },
-  sameClusters: { ...same, oursDedupSeconds: dedupOnPeerClusters, peerDedupSeconds: peer.times.dedup, dedupRatio: peer.times.dedup / dedupOnPeerClusters },
-  ratio: peerTotal / oursTotal,
-};
-mkdirSync(dirname(flags.out), { recursive: true });
-writeFileSync(flags.out, `${JSON.stringify(result, null, 2)}\n`);
-log(`ratio (peer time / our time): ${result.ratio.toFixed(3)}; same duplicates on the peer's clusters: ${same.identical}; results in ${flags.out}`);
-
-/** SemDeDup's code rule per cluster, farthest from the centroid first; returns removed row numbers. */
+/** SemDeDup's code rule per cluster, farthest from the centroid first; returns the removed row numbers. */
 async function dedupAll(clusterOf, simOf) {
   const counts = new Int32Array(K + 1);
   for (const c of clusterOf) counts[c + 1]++;
   for (let c = 0; c < K; c++) counts[c + 1] += counts[c];
-  const rows = new Int32Array(N);
+  const rowsByCluster = new Int32Array(N);
   const fill = counts.slice();
-  for (let i = 0; i < N; i++) rows[fill[clusterOf[i]]++] = i;
-  const removed = new Set();
-  for (let c = 0; c < K; c++) {
-    const members = rows.subarray(counts[c], counts[c + 1]);
-    if (members.length < 2) continue;
-    const vectors = new Float32Array(members.length * D);
+  for (let i = 0; i < N; i++) rowsByCluster[fill[clusterOf[i]]++] = i; // ascending within a cluster
+  const load = (c) => {
+    const members = rowsByCluster.subarray(counts[c], counts[c + 1]);
+    if (members.length < 2) return undefined;
     const centroidSimilarity = new Float32Array(members.length);
-    const ids = [];
-    members.forEach((r, i) => {
-      vectors.set(data.subarray(r * D, (r + 1) * D), i * D);
-      centroidSimilarity[i] = simOf[r];
-      ids.push(String(r).padStart(9, '0'));
-    });
-    const result = await dedupCluster({ ids, vectors: { data: vectors, rows: members.length, dim: D }, centroidSimilarity }, { eps: EPS, rule: 'semdedup', order: 'farthest-centroid' }, kernel);
-    for (const r of result.removed) removed.add(Number(r.id));
+    const ids = new Array(members.length);
+    for (let i = 0; i < members.length; i++) {
+      centroidSimilarity[i] = simOf[members[i]];
+      ids[i] = String(members[i]).padStart(9, '0');
+    }
+    return { ids, vectors: { data: readRows(members, new Float32Array(members.length * D)), rows: members.length, dim: D }, centroidSimilarity };
+  };
+  const removed = [];
+  let next = load(0);
+  for (let c = 0; c < K; c++) {
+    const members = next;
+    // the kernel computes in its worker thread: the next cluster is read meanwhile
+    const pending = members && dedupCluster(members, { eps: EPS, rule: 'semdedup', order: 'farthest-centroid' }, kernel);
+    next = c + 1 < K ? load(c + 1) : undefined;
+    if (pending) for (const r of (await pending).removed) removed.push(Number(r.id));
   }
-  return removed;
+  return new Set(removed);
 }
+
+let oursLast;
+async function ours() {
+  const times = {};
+  let t = performance.now();
+  const sampleRows = sampleIndices(N, Math.min(N, 256 * K), SEED);
+  const sample = readRows(sampleRows, new Float32Array(sampleRows.length * D));
+  const training = await trainKMeans({ data: sample, rows: sampleRows.length, dim: D }, { k: K, iterations: NITER, seed: SEED }, kernel);
+  times.kmeans = (performance.now() - t) / 1000;
+  t = performance.now();
+  const assign = new Int32Array(N);
+  const sim = new Float32Array(N);
+  const buffers = [new Float32Array(CHUNK_ROWS * D), new Float32Array(CHUNK_ROWS * D)];
+  let pending;
+  for (let start = 0, b = 0; start < N; start += CHUNK_ROWS, b ^= 1) {
+    const end = Math.min(N, start + CHUNK_ROWS);
+    const chunk = readRange(start, end, buffers[b]); // read while the previous chunk is assigned
+    const at = start;
+    const done = pending;
+    pending = training.model.assign({ data: chunk.subarray(0, (end - start) * D), rows: end - start, dim: D }, kernel).then((part) => {
+      assign.set(part.cluster, at);
+      sim.set(part.similarity, at);
+    });
+    await done;
+  }
+  await pending;
+  times.assign = (performance.now() - t) / 1000;
+  t = performance.now();
+  const removed = await dedupAll(assign, sim);
+  times.dedup = (performance.now() - t) / 1000;
+  const seconds = times.kmeans + times.assign + times.dedup;
+  oursLast = { times, seconds, removed: removed.size, kmeansIterations: training.iterations, kmeansReseeded: training.reseeded, plantedFound: plantedFound(removed) };
+  log('ours', times, `removed ${removed.size}`);
+  return { seconds };
+}
+
+let peerLast;
+function peer() {
+  const args = [join(here, 'semdedup_peer.py'), dataFile, '--n', String(N), '--dim', String(D), '--k', String(K), '--eps', String(EPS), '--niter', String(NITER), '--seed', String(SEED), '--out', peerDir];
+  const out = JSON.parse(execFileSync(venvPython, args, { encoding: 'utf8', env, maxBuffer: 1 << 24 }).trim().split('\n').at(-1));
+  const seconds = out.times.kmeans + out.times.assign + out.times.dedup;
+  peerLast = { ...out, seconds };
+  log('peer', out.times, `removed ${out.removed}`);
+  return { seconds };
+}
+
+const plantedFound = (removed) => planted.filter(([s, d]) => removed.has(s) || removed.has(d)).length;
+
+const runs = await interleave({ ours, peer: async () => peer() }, REPEATS, log);
+
+// --- same clusters: our de-duplication on the peer's assignment (the last repeat's; every repeat is the same)
+const f32 = (file) => new Float32Array(readFileSync(file).buffer.slice(0));
+const peerAssign = new Int32Array(readFileSync(join(peerDir, 'peer-assign.i32')).buffer.slice(0));
+const peerSim = f32(join(peerDir, 'peer-sim.f32'));
+const peerRemoved = new Set(new Int32Array(readFileSync(join(peerDir, 'peer-removed.i32')).buffer.slice(0)));
+let t = performance.now();
+const onPeerClusters = await dedupAll(peerAssign, peerSim);
+const dedupOnPeerClusters = (performance.now() - t) / 1000;
+const common = [...onPeerClusters].filter((r) => peerRemoved.has(r)).length;
+const same = { oursOnPeerClusters: onPeerClusters.size, peer: peerRemoved.size, common, identical: common === peerRemoved.size && common === onPeerClusters.size };
+log('same clusters:', same, `our dedup on them ${dedupOnPeerClusters.toFixed(2)} s vs peer ${peerLast.times.dedup.toFixed(2)} s`);
+await kernel.close();
+closeSync(fd);
+
+const oursSeconds = runs.ours.map((r) => r.seconds);
+const peerSeconds = runs.peer.map((r) => r.seconds);
+writeResult('semdedup', {
+  benchmark: 'semdedup',
+  when: new Date().toISOString(),
+  machine: machineInfo(),
+  uptimeBefore,
+  uptimeAfter: uptime(),
+  threads: THREADS,
+  repeats: REPEATS,
+  peerOpenblasCoretype: flags['peer-coretype'] || null,
+  order: 'contenders interleaved, order rotating per repeat (ours, peer / peer, ours / ...)',
+  peerBlas: pythonBlasInfo(venvPython, env, ['numpy', 'faiss']),
+  data: { n: N, dim: D, plantedPairs: planted.length, file: dataFile },
+  params: { k: K, eps: EPS, iterations: NITER, seed: SEED, rule: 'semdedup', order: 'farthest-centroid', sample: Math.min(N, 256 * K) },
+  secondsPerRun: { ours: oursSeconds, peer: peerSeconds },
+  medianSeconds: { ours: median(oursSeconds), peer: median(peerSeconds) },
+  pairedSpeedup: pairedRatios(oursSeconds, peerSeconds),
+  target: 'ours >= 1.0x the peer (paired ratio peer seconds / ours seconds), same duplicates on the same clusters',
+  ours: oursLast,
+  peer: { ...peerLast, plantedFound: plantedFound(peerRemoved) },
+  sameClusters: { ...same, oursDedupSeconds: dedupOnPeerClusters, peerDedupSeconds: peerLast.times.dedup, dedupRatio: peerLast.times.dedup / dedupOnPeerClusters },
+});

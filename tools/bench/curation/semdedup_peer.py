@@ -4,7 +4,7 @@ members sorted farthest from the centroid first, SemDeDup's default "keep hard")
 
   python semdedup_peer.py DATA.f32 --n N --dim 512 --k 1000 --eps 0.05 --niter 20 --seed 0 --out DIR
 
-Writes DIR/peer-assign.i32, DIR/peer-sim.f32 (cosine to the centroid) and DIR/peer-removed.i32 (row
+The embeddings are memory-mapped, not loaded. Writes DIR/peer-assign.i32, DIR/peer-sim.f32 (cosine to the centroid) and DIR/peer-removed.i32 (row
 numbers), prints one JSON line with the phase times (seconds).
 """
 
@@ -28,7 +28,8 @@ def main():
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', required=True)
     a = p.parse_args()
-    x = np.fromfile(a.data, dtype=np.float32, count=a.n * a.dim).reshape(a.n, a.dim)
+    # mapped, not loaded (SemDeDup's own code memory-maps its embeddings): faiss and numpy read what they touch
+    x = np.memmap(a.data, dtype=np.float32, mode='r', shape=(a.n, a.dim))
     times = {}
     t = time.perf_counter()
     km = faiss.Kmeans(a.dim, a.k, niter=a.niter, seed=a.seed, spherical=True, max_points_per_centroid=256, verbose=False)
