@@ -31,6 +31,14 @@ export const curatorConfigSchema = defineConfigSchema({
     default: 10_000,
     doc: "How long the broker waits for a silent worker before its tasks go to another (Kafka's group.min.session.timeout.ms is 6000).",
   },
+  workerConcurrentTasks: {
+    env: 'CURATOR_WORKER_CONCURRENT_TASKS',
+    type: 'int',
+    min: 1,
+    max: 16,
+    default: 2,
+    doc: 'Tasks one worker runs at once; the second keeps it busy while the first waits for acks, fsyncs and its offset commit.',
+  },
   workerId: { env: 'CURATOR_WORKER_ID', type: 'string', optional: true, doc: "A worker's name in logs and task.json; unset: <host>-<pid>." },
   embeddingAddress: {
     env: 'CURATOR_EMBEDDING_ADDRESS',

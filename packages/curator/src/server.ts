@@ -59,6 +59,7 @@ export async function startCuratorServer(config: CuratorConfig, options: StartCu
         topicPrefix: config.kafkaTopicPrefix,
         groupId: config.workerGroupId,
         sessionTimeoutMs: config.sessionTimeoutMs,
+        concurrentTasks: config.workerConcurrentTasks,
         workerId: `curator-${process.pid}-${i}`,
       });
       await worker.start();

@@ -20,6 +20,7 @@ export async function runCuratorWorker(config: CuratorConfig, options: { logger?
     topicPrefix: config.kafkaTopicPrefix,
     groupId: config.workerGroupId,
     sessionTimeoutMs: config.sessionTimeoutMs,
+    concurrentTasks: config.workerConcurrentTasks,
     ...((options.workerId ?? config.workerId) === undefined ? {} : { workerId: options.workerId ?? config.workerId }),
   });
   await worker.start();

@@ -12,6 +12,7 @@ import { GENERATING_STRATEGIES, gateOverrideOf, labelSpaceOf, type BuildSpec } f
 import { createChain, loadImage, stepContext, type Chain } from './chain.js';
 import { decisionPublisher } from './decision-events.js';
 import { planBuild } from './plan.js';
+import { balancedTaskKeys } from './task-keys.js';
 import { committedTasks, exists, readKept, readTaskSummary, stagingPaths, type BuildPlan, type TaskSummary } from './staging.js';
 
 export interface BuildDeps {
@@ -23,8 +24,10 @@ export interface BuildDeps {
   decisionProducer?: EventProducer | undefined;
   signal: AbortSignal;
   progress(done: number, total?: number, message?: string): void;
-  /** How often the coordinator looks for committed tasks. @default 250 */
+  /** How often the coordinator looks for committed tasks. @default 100 */
   pollMs?: number;
+  /** Partitions of the tasks topic the build's tasks are spread over. @default TOPICS.curationTasks.partitions (12) */
+  taskPartitions?: number;
   /** Size of rendered SVG candidates (openclipart). @default 256 */
   svgSize?: number;
 }
@@ -64,12 +67,25 @@ export async function runBuild(requested: BuildSpec, deps: BuildDeps): Promise<B
   const spec = await withGeneratedPool(requested, deps);
   if (!(await exists(paths.spec))) await writeFileAtomic(paths.spec, `${JSON.stringify(spec, null, 2)}\n`);
   deps.progress(0, 0, 'planning shard tasks');
+  // The coordinator's phases are logged with their wall time (ms): they are the build's serial part.
+  let phaseStarted = performance.now();
+  const phaseMs = (): number => {
+    const now = performance.now();
+    const ms = Math.round(now - phaseStarted);
+    phaseStarted = now;
+    return ms;
+  };
   const plan = await planBuild(spec, deps.signal);
+  deps.logger.info({ ms: phaseMs(), tasks: plan.tasks.length, records: plan.records }, 'build planned');
   await publishLifecycle(deps.producer, spec, 'SHIFT_PHASE_CREATED', { message: `${plan.tasks.length} tasks over ${plan.records} candidates` });
-  await dispatchTasks(spec, plan, deps);
+  const pending = await dispatchTasks(spec, plan, deps);
+  deps.logger.info({ ms: phaseMs(), tasks: plan.tasks.length, pending }, 'shard tasks published');
   await waitForTasks(spec, plan, deps);
+  deps.logger.info({ ms: phaseMs(), tasks: plan.tasks.length }, 'every task committed');
   try {
-    return await publishShift(spec, plan, deps);
+    const report = await publishShift(spec, plan, deps);
+    deps.logger.info({ ms: phaseMs(), samples: report.samples }, 'build published');
+    return report;
   } catch (error) {
     if (!deps.signal.aborted) await publishLifecycle(deps.producer, spec, 'SHIFT_PHASE_FAILED', { message: (error as Error).message });
     throw error;
@@ -94,13 +110,16 @@ function gateOf(spec: BuildSpec): { applied: boolean; overrideReason: string } {
   return { applied: spec.steps.some((s) => s.name === CONTAMINATION), overrideReason: spec.gateOverrideReason ?? '' };
 }
 
-async function dispatchTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): Promise<void> {
+/** Publishes the tasks not committed yet; returns how many. */
+async function dispatchTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): Promise<number> {
   if (deps.producer === undefined) throw new Error('curation builds need Kafka: the tasks go to the curator workers over it');
   const done = await committedTasks(stagingPaths(spec.outputDir).tasks);
   const pending = plan.tasks.filter((t) => !done.has(t.taskId));
+  // Task i goes to partition i % partitions (task-keys.ts), so every worker gets its share of the tasks.
+  const keys = balancedTaskKeys(pending.map((t) => t.taskId), deps.taskPartitions);
   // Republishing a task after a restart is harmless: a worker that finds it committed skips it.
   await Promise.all(
-    pending.map((t) => {
+    pending.map((t, i) => {
       const payload: CurationTask = {
         shiftId: spec.shiftId,
         taskId: t.taskId,
@@ -113,10 +132,10 @@ async function dispatchTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps):
         endShard: t.end.shard,
         endOffset: t.end.offset,
       };
-      return deps.producer!.publish('curationTasks', EVENT_TYPES.CurationTask, payload);
+      return deps.producer!.publish('curationTasks', EVENT_TYPES.CurationTask, payload, { key: keys[i]! });
     }),
   );
-  deps.logger.info({ tasks: plan.tasks.length, pending: pending.length }, 'shard tasks published');
+  return pending.length;
 }
 
 async function waitForTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): Promise<void> {
@@ -138,7 +157,7 @@ async function waitForTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): 
     const records = done.reduce((sum, n) => sum + (recordsOf.get(n) ?? 0), 0);
     deps.progress(records, plan.records, `${done.length}/${plan.tasks.length} tasks committed`);
     if (done.length === plan.tasks.length) return;
-    await new Promise((resolve) => setTimeout(resolve, deps.pollMs ?? 250));
+    await new Promise((resolve) => setTimeout(resolve, deps.pollMs ?? 100));
   }
 }
 
@@ -232,7 +251,15 @@ async function publishShift(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): 
     for (const summary of summaries) for (const [key, count] of Object.entries(summary.dropped)) report.dropped[key] = (report.dropped[key] ?? 0) + count;
     for (const decision of dropped.values()) report.dropped[`${decision.step}: ${decision.reason}`] = (report.dropped[`${decision.step}: ${decision.reason}`] ?? 0) + 1;
 
-    if (spec.dryRun) {
+    if (spec.dryRun && dropped.size === 0 && summaries.every((s) => s.perClass !== undefined)) {
+      // Nothing was dropped after the tasks: the tasks' own counts are the shift's (no kept.jsonl re-read).
+      for (const summary of summaries) {
+        for (const [wnid, count] of Object.entries(summary.perClass!)) {
+          report.perClass[wnid] = (report.perClass[wnid] ?? 0) + count;
+          report.samples += count;
+        }
+      }
+    } else if (spec.dryRun) {
       for await (const c of survivors()) {
         const wnid = c.wnid ?? '';
         report.perClass[wnid] = (report.perClass[wnid] ?? 0) + 1;

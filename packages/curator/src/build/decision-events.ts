@@ -31,6 +31,20 @@ export function decisionPublisher(producer: EventProducer | undefined, context: 
   let batchBytes = 0;
   let sent = 0;
   const counts = new Map<string, number>();
+  // The count key of a (step, reason) pair, made once: building it per candidate cost more than the decision.
+  const keys = new Map<string, Map<string, string>>();
+  const countKey = (decision: Decision): string => {
+    if (decision.kept) return 'kept';
+    let byReason = keys.get(decision.step);
+    if (byReason === undefined) keys.set(decision.step, (byReason = new Map()));
+    let key = byReason.get(decision.reason);
+    if (key === undefined) {
+      key = `${decision.step}: ${decision.reason.split(':')[0]}`;
+      // Reasons with a message in them (bad-record: ...) are many: only the first ones are remembered.
+      if (byReason.size < 256) byReason.set(decision.reason, key);
+    }
+    return key;
+  };
   const send = (): void => {
     if (producer === undefined || batch.length === 0) return;
     const payload: CandidateDecisions = { shiftId: context.shiftId, decisions: batch };
@@ -45,7 +59,7 @@ export function decisionPublisher(producer: EventProducer | undefined, context: 
   return {
     counts,
     add(decision, stage, source) {
-      const key = decision.kept ? 'kept' : `${decision.step}: ${decision.reason.split(':')[0]}`;
+      const key = countKey(decision);
       counts.set(key, (counts.get(key) ?? 0) + 1);
       if (producer === undefined) return;
       batch.push({
@@ -74,6 +88,8 @@ export function decisionPublisher(producer: EventProducer | undefined, context: 
       send();
       const all = pending;
       pending = [];
+      // Sends the last batch now instead of after the producer's linger: a task waits for this.
+      if (all.length > 0) await producer?.flush();
       await Promise.all(all);
     },
   };

@@ -47,8 +47,17 @@ export interface TaskSummary {
   /** Dropped candidates by `step: reason` (reason cut at its first ':' so it groups). */
   dropped: Record<string, number>;
   stats: Record<string, TaskStats>;
+  /** Kept candidates per wnid (absent in tasks committed by older workers). */
+  perClass?: Record<string, number>;
   worker: string;
   seconds: number;
+  /**
+   * Wall milliseconds of the task's phases: read (pool reading and parsing), steps (the chain's per-task
+   * steps), decisions (the dropped candidates' decision events, encoding included), kept (kept decisions
+   * and kept.jsonl lines), flush (waiting for the broker's acks), commit (fsyncs and the rename: it ends after
+   * task.json is written, so it is 0 there; the worker's 'task finished' log has it).
+   */
+  phases?: Record<string, number>;
 }
 
 /** One line of kept.jsonl: a candidate that survived the task's steps. */

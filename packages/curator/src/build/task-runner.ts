@@ -27,6 +27,8 @@ export interface TaskDeps {
   batchSize?: number;
   /** Test hook: called after each batch with the records read so far. */
   onBatch?: (records: number) => Promise<void> | void;
+  /** Called once the task is committed, with its summary (phases include the commit itself). */
+  onCommitted?: (summary: TaskSummary) => void;
 }
 
 export type TaskOutcome = 'done' | 'already-committed' | 'cancelled';
@@ -67,6 +69,9 @@ export async function runTask(spec: BuildSpec, chain: Chain, task: TaskRef, deps
   const lastStage = chain.taskSteps.length;
   const lastStep = chain.taskSteps[lastStage - 1]?.name ?? 'read';
 
+  // Wall milliseconds per phase of the task (task.json `phases`): where a task's time goes.
+  const phases = { read: 0, steps: 0, decisions: 0, kept: 0, flush: 0, commit: 0 };
+  const perClass: Record<string, number> = {};
   const processBatch = async (items: PoolItem[]): Promise<void> => {
     let batch: Candidate[] = [];
     for (const item of items) {
@@ -76,13 +81,21 @@ export async function runTask(spec: BuildSpec, chain: Chain, task: TaskRef, deps
     for (const [index, step] of chain.taskSteps.entries()) {
       if (batch.length === 0) break;
       deps.signal.throwIfAborted();
-      const sources = new Map(batch.map((c) => [c.sourceId, sourceOf(c)]));
+      // Candidates carry their own source only in some pools (openimages:machine, ...): no map otherwise.
+      const sources = batch.some((c) => c.metadata?.['source'] !== undefined) ? new Map(batch.map((c) => [c.sourceId, sourceOf(c)])) : undefined;
+      const stepStarted = performance.now();
       const result = await step.process(batch, ctx);
-      for (const dropped of result.dropped) decisions.add(dropped, index + 1, sources.get(dropped.sourceId) ?? spec.pool.name);
+      phases.steps += performance.now() - stepStarted;
+      const decided = performance.now();
+      for (const dropped of result.dropped) decisions.add(dropped, index + 1, sources?.get(dropped.sourceId) ?? spec.pool.name);
+      phases.decisions += performance.now() - decided;
       batch = result.kept;
     }
     let lines = '';
+    const keptStarted = performance.now();
     for (const candidate of batch) {
+      const wnid = candidate.wnid ?? labels.wnids[candidate.classIndex ?? -1] ?? '';
+      perClass[wnid] = (perClass[wnid] ?? 0) + 1;
       decisions.add(
         { sourceId: candidate.sourceId, step: lastStep, kept: true, reason: 'kept', score: candidate.score ?? Number.NaN, classIndex: candidate.classIndex ?? -1, ...(candidate.seed === undefined ? {} : { seed: candidate.seed }) },
         lastStage,
@@ -91,7 +104,7 @@ export async function runTask(spec: BuildSpec, chain: Chain, task: TaskRef, deps
       const record: KeptRecord = {
         sourceId: candidate.sourceId,
         classIndex: candidate.classIndex ?? -1,
-        wnid: candidate.wnid ?? labels.wnids[candidate.classIndex ?? -1] ?? '',
+        wnid,
         score: Number.isFinite(candidate.score) ? (candidate.score as number) : null,
         ...(candidate.caption === undefined ? {} : { caption: candidate.caption }),
         ...(candidate.seed === undefined ? {} : { seed: candidate.seed }),
@@ -112,6 +125,7 @@ export async function runTask(spec: BuildSpec, chain: Chain, task: TaskRef, deps
       lines += `${JSON.stringify(record)}\n`;
       keptCount++;
     }
+    phases.kept += performance.now() - keptStarted;
     if (lines !== '') await kept.write(lines);
   };
 
@@ -119,15 +133,19 @@ export async function runTask(spec: BuildSpec, chain: Chain, task: TaskRef, deps
     const pool = openPool(spec.pool, paths.root);
     const batchSize = deps.batchSize ?? 256;
     let items: PoolItem[] = [];
+    let readFrom = performance.now();
     for await (const item of pool.read(task.range, deps.signal)) {
       items.push(item);
       records++;
       if (items.length >= batchSize) {
+        phases.read += performance.now() - readFrom;
         await processBatch(items);
         items = [];
         await deps.onBatch?.(records);
+        readFrom = performance.now();
       }
     }
+    phases.read += performance.now() - readFrom;
     if (items.length > 0) {
       await processBatch(items);
       await deps.onBatch?.(records);
@@ -137,13 +155,26 @@ export async function runTask(spec: BuildSpec, chain: Chain, task: TaskRef, deps
       const out = await step.finishTask?.(ctx);
       if (out) stats[step.name] = out;
     }
+    const flushStarted = performance.now();
     await decisions.flush();
+    phases.flush = performance.now() - flushStarted;
+    const commitStarted = performance.now();
     await kept.sync();
-    await images.sync();
+    if (imageBytes > 0) await images.sync();
     await kept.close();
     await images.close();
     const dropped = Object.fromEntries([...decisions.counts].filter(([key]) => key !== 'kept'));
-    const summary: TaskSummary = { taskId: task.taskId, records, kept: keptCount, dropped, stats, worker: deps.workerId, seconds: (Date.now() - started) / 1000 };
+    const summary: TaskSummary = {
+      taskId: task.taskId,
+      records,
+      kept: keptCount,
+      dropped,
+      perClass,
+      stats,
+      worker: deps.workerId,
+      seconds: (Date.now() - started) / 1000,
+      phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v)])),
+    };
     const summaryFile = await open(join(tmp, 'task.json'), 'w');
     await summaryFile.writeFile(`${JSON.stringify(summary)}\n`);
     await summaryFile.sync();
@@ -160,6 +191,8 @@ export async function runTask(spec: BuildSpec, chain: Chain, task: TaskRef, deps
       throw error;
     }
     await syncDirectory(paths.tasks);
+    phases.commit = performance.now() - commitStarted;
+    deps.onCommitted?.({ ...summary, phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v)])) });
     return 'done';
   } catch (error) {
     await kept.close().catch(() => undefined);

@@ -1,7 +1,5 @@
-import { createReadStream } from 'node:fs';
-import { access, readdir, readFile, stat } from 'node:fs/promises';
+import { access, open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import {
   readCaptionedShards,
   readClassShards,
@@ -307,52 +305,110 @@ class CaptionsJsonlPool implements PoolSource {
   constructor(private readonly pool: PoolInfo) {}
 
   async plan(taskSize: number, limit: number, signal: AbortSignal): Promise<TaskRange[]> {
-    const file = this.pool.uri;
-    async function* cursors(): AsyncGenerator<Cursor> {
-      for await (const line of jsonLines(file, 0, signal)) yield { shard: 0, offset: line.end };
+    // The coordinator plans alone while the workers wait, so this only finds newline bytes: no strings.
+    const ranges: TaskRange[] = [];
+    let start = 0;
+    let records = 0;
+    let total = 0;
+    let last = 0;
+    for await (const chunk of lineChunks(this.pool.uri, 0, signal)) {
+      for (const end of chunk.ends) {
+        records++;
+        total++;
+        last = end;
+        if (records === taskSize) {
+          ranges.push({ start: { shard: 0, offset: start }, end: { shard: 0, offset: end }, records });
+          start = end;
+          records = 0;
+        }
+        if (limit > 0 && total >= limit) break;
+      }
+      if (limit > 0 && total >= limit) break;
     }
-    return rangesOf(cursors(), { shard: 0, offset: 0 }, taskSize, limit);
+    if (records > 0) ranges.push({ start: { shard: 0, offset: start }, end: { shard: 0, offset: last }, records });
+    return ranges;
   }
 
   async *read(range: TaskRange, signal: AbortSignal): AsyncGenerator<PoolItem> {
     let count = 0;
-    for await (const line of jsonLines(this.pool.uri, range.start.offset, signal)) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(line.text);
-      } catch {
-        parsed = undefined;
+    for await (const chunk of lineChunks(this.pool.uri, range.start.offset, signal)) {
+      for (let i = 0; i < chunk.ends.length; i++) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(chunk.buffer.toString('utf8', chunk.starts[i], chunk.stops[i]));
+        } catch {
+          parsed = undefined;
+        }
+        const record = parsed as { id?: unknown; caption?: unknown } | undefined;
+        if (record === undefined || record === null || typeof record.id !== 'string' || record.id === '' || typeof record.caption !== 'string') {
+          yield { ok: false, sourceId: `${this.pool.uri}@${chunk.base + chunk.starts[i]!}`, reason: 'bad-record: line is not {"id": string, "caption": string}' };
+        } else {
+          yield { ok: true, candidate: { sourceId: record.id, caption: record.caption } };
+        }
+        count++;
+        if (chunk.ends[i]! >= range.end.offset || count >= range.records) return;
       }
-      const record = parsed as { id?: unknown; caption?: unknown } | undefined;
-      if (record === undefined || typeof record.id !== 'string' || record.id === '' || typeof record.caption !== 'string') {
-        yield { ok: false, sourceId: `${this.pool.uri}@${line.start}`, reason: 'bad-record: line is not {"id": string, "caption": string}' };
-      } else {
-        yield { ok: true, candidate: { sourceId: record.id, caption: record.caption } };
-      }
-      count++;
-      if (line.end >= range.end.offset || count >= range.records) return;
     }
   }
 }
 
-/** Lines of a UTF-8 file from a byte offset, with their byte ranges; empty lines are skipped. */
-async function* jsonLines(file: string, from: number, signal: AbortSignal): AsyncGenerator<{ text: string; start: number; end: number }> {
-  const size = (await stat(file)).size;
-  if (from >= size) return;
-  const stream = createReadStream(file, { start: from });
-  let offset = from;
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+/** Bytes read per chunk by the JSONL reader. */
+const JSONL_CHUNK_BYTES = 1 << 20;
+
+/** True when bytes [start, end) hold only whitespace (the lines a JSONL reader skips). */
+function isBlankLine(buffer: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const byte = buffer[i]!;
+    // Space, tab, CR, vertical tab, form feed; a non-ASCII byte may start Unicode whitespace: decide on the text.
+    if (byte === 0x20 || (byte >= 0x09 && byte <= 0x0d)) continue;
+    if (byte >= 0x80) return buffer.toString('utf8', start, end).trim() === '';
+    return false;
+  }
+  return true;
+}
+
+/**
+ * The non-blank lines of a file from a byte offset, one chunk (about 1 MiB) at a time: the chunk's buffer,
+ * the file offset of buffer[0], each line's [start, stop) in the buffer and each line's end offset in the file
+ * (past its newline). Splits on
+ * newline bytes, so nothing is decoded or counted per line that the caller does not ask for. Lines end at
+ * "\n"; a "\r" before it stays in the line (JSON.parse skips it as whitespace).
+ */
+async function* lineChunks(file: string, from: number, signal: AbortSignal): AsyncGenerator<{ buffer: Buffer; base: number; starts: number[]; stops: number[]; ends: number[] }> {
+  const handle = await open(file, 'r');
   try {
-    for await (const text of lines) {
+    const size = (await handle.stat()).size;
+    let position = from;
+    let carry = Buffer.alloc(0);
+    while (position < size) {
       signal.throwIfAborted();
-      const start = offset;
-      offset += Buffer.byteLength(text, 'utf8') + 1;
-      if (text.trim() === '') continue;
-      yield { text, start, end: Math.min(offset, size) };
+      const chunk = Buffer.allocUnsafe(Math.min(JSONL_CHUNK_BYTES, size - position));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
+      if (bytesRead === 0) break;
+      const buffer = carry.length === 0 ? chunk.subarray(0, bytesRead) : Buffer.concat([carry, chunk.subarray(0, bytesRead)]);
+      const base = position - carry.length; // file offset of buffer[0]
+      position += bytesRead;
+      const starts: number[] = [];
+      const stops: number[] = [];
+      const ends: number[] = [];
+      let lineStart = 0;
+      for (;;) {
+        const newline = buffer.indexOf(0x0a, lineStart);
+        if (newline === -1) break;
+        if (!isBlankLine(buffer, lineStart, newline)) {
+          starts.push(lineStart);
+          stops.push(newline);
+          ends.push(base + newline + 1);
+        }
+        lineStart = newline + 1;
+      }
+      carry = buffer.subarray(lineStart);
+      if (ends.length > 0) yield { buffer, base, starts, stops, ends };
     }
+    // A last line without a newline ends at the end of the file.
+    if (carry.length > 0 && !isBlankLine(carry, 0, carry.length)) yield { buffer: carry, base: size - carry.length, starts: [0], stops: [carry.length], ends: [size] };
   } finally {
-    lines.close();
-    stream.destroy();
+    await handle.close();
   }
 }
 

@@ -34,6 +34,9 @@ class SubstringMatchStep implements ChainStep {
   readonly name = SUBSTRING_MATCH;
   private readonly matcher: CaptionMatcher;
   private readonly maxChars: number;
+  /** lemma -> its one synset (LAIONet's unique-lemma table). */
+  private readonly wnidOf: ReadonlyMap<string, string>;
+  private readonly classIndexOf = new Map<string, number>();
 
   constructor(readonly params: Readonly<Record<string, unknown>>) {
     this.matcher = loadImageNetTaxonomy().laionet.matcher({
@@ -41,10 +44,12 @@ class SubstringMatchStep implements ChainStep {
       normalizeLemmaPunctuation: params['normalizeLemmaPunctuation'] === true,
     });
     this.maxChars = Number(params['maxCaptionChars']);
+    const imagenet = loadImageNetTaxonomy();
+    this.wnidOf = imagenet.laionet.lemmas;
+    for (const wnid of new Set(this.wnidOf.values())) this.classIndexOf.set(wnid, imagenet.classByWnid(wnid).index);
   }
 
   process(batch: Candidate[], ctx: StepContext): Promise<StepResult> {
-    const imagenet = loadImageNetTaxonomy();
     const kept: Candidate[] = [];
     const dropped: Decision[] = [];
     const drop = (candidate: Candidate, reason: string): void => {
@@ -60,17 +65,18 @@ class SubstringMatchStep implements ChainStep {
         drop(candidate, 'caption-too-long');
         continue;
       }
-      const found = this.matcher.findSynsets(caption);
-      if (found.size === 0) {
+      // One scan: the lemmas found (kept samples record them) name the synsets, as findSynsets would.
+      const lemmas = this.matcher.findLemmas(caption);
+      if (lemmas.length === 0) {
         drop(candidate, 'no-lemma');
         continue;
       }
-      if (found.size > 1) {
+      const wnid = this.wnidOf.get(lemmas[0]!)!;
+      if (lemmas.some((lemma) => this.wnidOf.get(lemma) !== wnid)) {
         drop(candidate, 'several-synsets');
         continue;
       }
-      const wnid = found.values().next().value as string;
-      const classIndex = imagenet.classByWnid(wnid).index;
+      const classIndex = this.classIndexOf.get(wnid)!;
       if (!ctx.labels.selected.has(classIndex)) {
         dropped.push({ sourceId: candidate.sourceId, step: this.name, kept: false, reason: 'class-not-selected', score: Number.NaN, classIndex });
         continue;
@@ -78,7 +84,7 @@ class SubstringMatchStep implements ChainStep {
       candidate.classIndex = classIndex;
       candidate.wnid = wnid;
       candidate.score = Number.NaN;
-      candidate.metadata = { ...candidate.metadata, lemmas: this.matcher.findLemmas(caption).join('|') };
+      candidate.metadata = candidate.metadata === undefined ? { lemmas: lemmas.join('|') } : { ...candidate.metadata, lemmas: lemmas.join('|') };
       kept.push(candidate);
     }
     return Promise.resolve({ kept, dropped });
