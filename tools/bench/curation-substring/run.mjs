@@ -1,56 +1,65 @@
 #!/usr/bin/env node
 // curation-substring benchmark (issue 12): LAIONet substring matching with the exactly-one-synset rule.
 //
-//   node tools/bench/curation-substring/run.mjs [--captions 10000000] [--peer-captions 100000]
-//        [--kafka-captions 1000000] [--task-size 50000] [--skip-kafka]
+//   node tools/bench/curation-substring/run.mjs            # the issue's sizes (see README.md)
+//        [--captions 10000000] [--peer-captions 100000] [--kafka-captions 1000000] [--tasks 48 | --task-size N]
+//        [--repeats 3] [--skip-matcher] [--skip-kafka] [--cpu-prof] [--keep] [--main packages/curator/dist/main.js]
 //
-// 1. Matcher, captions/s per core: @select/taxonomy's CaptionMatcher over every synthetic caption (one
-//    thread) against a straightforward Python implementation of LAIONet's method (`' ' + lemma + ' ' in
-//    caption` for each of the 1,824 lemmas) on the first --peer-captions of the same captions, in the same
-//    run (the peer is ~100x slower, so it runs on a prefix; both report matching time only, reading
-//    excluded). The kept counts per class must agree on the prefix. Target: >= 10x.
-// 2. A build through Kafka: the curator (no local workers) and 1, then 2, `select curator worker`
-//    processes building the same --kafka-captions captions (captions-jsonl pool, substring-match, dry run:
-//    no images; every decision still published). Reported: candidates/s with 1 and 2 workers and their
-//    ratio. Target: >= 1.7x. The two builds are two shifts (different names) on the same pool.
+// 1. Matcher, captions/s per core: @select/taxonomy's CaptionMatcher (one thread, matching time only) over all
+//    --captions synthetic captions, and against a straightforward Python implementation of LAIONet's method
+//    (`' ' + lemma + ' ' in caption` for each of the 1,824 lemmas) on the first --peer-captions of them (the peer
+//    is ~300x slower): both matchers time the same prefix, interleaved over the repeats, and must keep the same
+//    captions per class there. Target: >= 10x per core.
+// 2. A build through Kafka: the curator (no local workers) and 1 or 2 `main.js worker` processes build the first
+//    --kafka-captions captions (captions-jsonl pool, substring-match, dry run: no images, every decision still
+//    published), the 1- and 2-worker builds interleaved over the repeats; paired ratios. Timed from StartCuration
+//    to SUCCEEDED, workers started (and their consumer group assigned) before. Every build also reports the CPU
+//    seconds of each process (curator, workers, Kafka broker, ClickHouse, this script, everything else on the
+//    machine) from /proc, and the workers' per-task phases. Target: >= 1.7x.
 //
-// Captions: synthetic LAION-like alt-texts (tools/bench/.cache/curation-substring/, reused): 4-24 words of
-// filler vocabulary, punctuation, some capitalised; 45 % carry one class lemma, 8 % two, at random places.
-// Writes tools/bench/results/curation-substring.json.
-import { execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// Writes tools/bench/results/curation-substring.json (a run at smaller sizes: curation-substring-reduced.json).
+import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { cpus, loadavg, platform, release, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, uptime, writeResult } from '../lib/bench-kit.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../../..');
+const here = join(ROOT, 'tools/bench/curation-substring');
 const { values: args } = parseArgs({
   options: {
     captions: { type: 'string', default: '10000000' },
     'peer-captions': { type: 'string', default: '100000' },
     'kafka-captions': { type: 'string', default: '1000000' },
-    'task-size': { type: 'string', default: '50000' },
+    tasks: { type: 'string', default: '48' },
+    'task-size': { type: 'string' },
+    repeats: { type: 'string', default: '3' },
+    'skip-matcher': { type: 'boolean', default: false },
     'skip-kafka': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    // Another curator to measure (e.g. a previous commit's src/main.ts, run through tsx): before/after comparisons.
+    main: { type: 'string' },
   },
 });
 const N = Number(args.captions);
 const PEER_N = Math.min(N, Number(args['peer-captions']));
-const KAFKA_N = Math.min(N, Number(args['kafka-captions']));
-const python = existsSync(join(root, '.work/py/bin/python')) ? join(root, '.work/py/bin/python') : 'python3';
-const cache = join(root, 'tools/bench/.cache/curation-substring');
+const KAFKA_N = Number(args['kafka-captions']);
+const REPEATS = Number(args.repeats);
+const TASK_SIZE = args['task-size'] !== undefined ? Number(args['task-size']) : Math.ceil(KAFKA_N / Number(args.tasks));
+const TASKS = Math.ceil(KAFKA_N / TASK_SIZE);
+const cache = join(ROOT, 'tools/bench/.cache/curation-substring');
 mkdirSync(cache, { recursive: true });
 const log = (m) => process.stderr.write(`[curation-substring] ${m}\n`);
+const uptimeBefore = uptime();
 
-log('building @select/curator and its dependencies');
-execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b', 'packages/curator/tsconfig.lib.json'], { cwd: root, stdio: 'inherit' });
 const { loadImageNetTaxonomy } = await import('@select/taxonomy');
 const taxonomy = loadImageNetTaxonomy();
 const lemmaTable = [...taxonomy.laionet.lemmas.entries()];
 
 // ---- captions ------------------------------------------------------------------------------------
+// Deterministic: the first K captions are the same whatever the total, so every size shares one file.
 const FILLER = (
   'the a of and in on with for photo image picture stock vector illustration art drawing design isolated white background ' +
   'free download high quality hd wallpaper close up view beautiful cute funny old new vintage modern simple icon logo ' +
@@ -80,140 +89,312 @@ function* makeCaptions(count) {
     yield caption;
   }
 }
-const textFile = join(cache, `captions-${N}.txt`);
-const jsonlFile = join(cache, `captions-${N}.jsonl`);
-if (!existsSync(textFile) || !existsSync(jsonlFile)) {
-  log(`generating ${N.toLocaleString()} captions`);
-  const text = createWriteStream(`${textFile}.tmp`);
-  const jsonl = createWriteStream(`${jsonlFile}.tmp`);
+async function writeLines(file, lines) {
+  const out = createWriteStream(`${file}.tmp`);
+  for await (const line of lines) if (!out.write(`${line}\n`)) await once(out, 'drain');
+  out.end();
+  await once(out, 'finish');
+  renameSync(`${file}.tmp`, file);
+}
+/** The first `count` lines of a file, streamed. */
+async function* firstLines(file, count) {
+  if (count <= 0) return;
+  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   let i = 0;
-  for (const caption of makeCaptions(N)) {
-    const a = text.write(`${caption}\n`);
-    const b = jsonl.write(`${JSON.stringify({ id: `c${i++}`, caption })}\n`);
-    if (!a) await once(text, 'drain');
-    if (!b) await once(jsonl, 'drain');
+  for await (const line of lines) {
+    yield line;
+    if (++i >= count) break;
   }
-  text.end();
-  jsonl.end();
-  await Promise.all([once(text, 'finish'), once(jsonl, 'finish')]);
-  renameSync(`${textFile}.tmp`, textFile);
-  renameSync(`${jsonlFile}.tmp`, jsonlFile);
+  lines.close();
+}
+const TOTAL = Math.max(args['skip-matcher'] ? 0 : N, args['skip-kafka'] ? 0 : KAFKA_N);
+const existing = readdirSync(cache)
+  .map((name) => /^captions-(\d+)\.txt$/.exec(name))
+  .filter(Boolean)
+  .map((m) => Number(m[1]))
+  .filter((n) => n >= TOTAL)
+  .sort((a, b) => a - b)[0];
+const textFile = join(cache, `captions-${existing ?? TOTAL}.txt`);
+if (existing === undefined) {
+  log(`generating ${TOTAL.toLocaleString()} captions into ${textFile}`);
+  await writeLines(textFile, makeCaptions(TOTAL));
 }
 const lemmaFile = join(cache, 'lemmas.json');
 writeFileSync(lemmaFile, JSON.stringify(lemmaTable));
 
 // ---- 1. matcher ----------------------------------------------------------------------------------
-const captions = readFileSync(textFile, 'utf8').split('\n');
-captions.pop();
-const matcher = taxonomy.laionet.matcher();
-const countPrefix = (limit) => {
-  const perClass = {};
-  let kept = 0;
-  for (let i = 0; i < limit; i++) {
-    const wnid = matcher.findUniqueSynset(captions[i]);
-    if (wnid !== undefined) {
-      kept++;
-      perClass[wnid] = (perClass[wnid] ?? 0) + 1;
+let matcherResult = null;
+if (!args['skip-matcher']) {
+  const python = projectPython();
+  const matcher = taxonomy.laionet.matcher();
+  const prefix = [];
+  for await (const line of firstLines(textFile, PEER_N)) prefix.push(line);
+  const countKept = (captions) => {
+    const perClass = {};
+    let kept = 0;
+    const started = performance.now();
+    for (const caption of captions) {
+      const wnid = matcher.findUniqueSynset(caption);
+      if (wnid !== undefined) {
+        kept++;
+        perClass[wnid] = (perClass[wnid] ?? 0) + 1;
+      }
     }
+    return { seconds: (performance.now() - started) / 1000, kept, perClass };
+  };
+  /** Every caption of the file (N of them), read in batches of 100,000; only matching is timed. */
+  const matchAll = async () => {
+    let seconds = 0;
+    let kept = 0;
+    let batch = [];
+    const flush = () => {
+      const out = countKept(batch);
+      seconds += out.seconds;
+      kept += out.kept;
+      batch = [];
+    };
+    for await (const line of firstLines(textFile, N)) {
+      batch.push(line);
+      if (batch.length === 100_000) flush();
+    }
+    flush();
+    return { seconds, kept };
+  };
+  countKept(prefix.slice(0, 200_000)); // JIT warm-up
+  let tsPrefixKept;
+  const peerEnvironment = peerEnv(1);
+  const runs = await interleave(
+    {
+      ts: async () => {
+        const out = countKept(prefix);
+        tsPrefixKept = out;
+        return out;
+      },
+      peer: async () => {
+        const child = spawn(python, [join(here, 'laionet_peer.py'), lemmaFile, textFile, String(PEER_N)], { env: peerEnvironment, stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
+        const [code] = await once(child, 'exit');
+        if (code !== 0) throw new Error(`laionet_peer.py exited with ${code}`);
+        return JSON.parse(out);
+      },
+      tsAll: matchAll,
+    },
+    REPEATS,
+    log,
+  );
+  for (const peer of runs.peer) {
+    const same = JSON.stringify(Object.entries(peer.perClass).sort()) === JSON.stringify(Object.entries(tsPrefixKept.perClass).sort());
+    if (!same || peer.kept !== tsPrefixKept.kept) throw new Error(`the matchers disagree on the prefix: TS kept ${tsPrefixKept.kept}, Python ${peer.kept}`);
   }
-  return { kept, perClass };
-};
-countPrefix(Math.min(N, 200_000)); // warm-up (JIT)
-log(`TS matcher over ${N.toLocaleString()} captions`);
-let started = performance.now();
-const ts = countPrefix(N);
-const tsSeconds = (performance.now() - started) / 1000;
-const tsPrefix = countPrefix(PEER_N);
-log(`Python peer over the first ${PEER_N.toLocaleString()}`);
-const peer = JSON.parse(execFileSync(python, [join(here, 'laionet_peer.py'), lemmaFile, textFile, String(PEER_N)], { encoding: 'utf8', maxBuffer: 1 << 26 }));
-const samePerClass = JSON.stringify(Object.entries(peer.perClass).sort()) === JSON.stringify(Object.entries(tsPrefix.perClass).sort());
-if (!samePerClass || peer.kept !== tsPrefix.kept) throw new Error(`the matchers disagree on the prefix: TS kept ${tsPrefix.kept}, Python ${peer.kept}`);
-const matcherResult = {
-  captions: N,
-  kept: ts.kept,
-  tsCaptionsPerSecondPerCore: Math.round(N / tsSeconds),
-  peerCaptions: PEER_N,
-  peerCaptionsPerSecondPerCore: Math.round(PEER_N / peer.seconds),
-  sameKeptPerClassOnPrefix: samePerClass,
-};
-matcherResult.ratio = Number((matcherResult.tsCaptionsPerSecondPerCore / matcherResult.peerCaptionsPerSecondPerCore).toFixed(1));
-log(`matcher: TS ${matcherResult.tsCaptionsPerSecondPerCore.toLocaleString()}/s, Python ${matcherResult.peerCaptionsPerSecondPerCore.toLocaleString()}/s per core: ${matcherResult.ratio}x (target >= 10x)`);
+  const rate = (n, s) => Math.round(n / s);
+  const sameCaptions = pairedRatios(runs.ts.map((r) => r.seconds), runs.peer.map((r) => r.seconds));
+  // Per-core rates: TS over every caption against the peer over its prefix, per repeat.
+  const perCore = pairedRatios(runs.tsAll.map((r) => r.seconds / N), runs.peer.map((r) => r.seconds / PEER_N));
+  matcherResult = {
+    captions: N,
+    peerCaptions: PEER_N,
+    keptOfAll: runs.tsAll[0].kept,
+    keptOfPrefix: tsPrefixKept.kept,
+    sameKeptPerClassOnPrefix: true,
+    tsCaptionsPerSecondPerCore: runs.tsAll.map((r) => rate(N, r.seconds)),
+    tsPrefixCaptionsPerSecondPerCore: runs.ts.map((r) => rate(PEER_N, r.seconds)),
+    peerCaptionsPerSecondPerCore: runs.peer.map((r) => rate(PEER_N, r.seconds)),
+    ratioOnPrefix: sameCaptions,
+    ratioAllVsPeerPrefix: perCore,
+    target: '>= 10x',
+  };
+  log(`matcher: TS ${median(matcherResult.tsCaptionsPerSecondPerCore).toLocaleString()}/s over ${N.toLocaleString()}, Python ${median(matcherResult.peerCaptionsPerSecondPerCore).toLocaleString()}/s: ${sameCaptions.median.toFixed(0)}x on the same ${PEER_N.toLocaleString()} captions (target >= 10x)`);
+}
 
 // ---- 2. build through Kafka with 1 and 2 workers -------------------------------------------------
-let kafkaResult;
-if (!args['skip-kafka']) {
-  const kafkaFile = join(cache, `captions-${KAFKA_N}-prefix.jsonl`);
-  if (!existsSync(kafkaFile)) {
-    const lines = readFileSync(jsonlFile, 'utf8').split('\n').slice(0, KAFKA_N);
-    writeFileSync(kafkaFile, `${lines.join('\n')}\n`);
+/** utime + stime of a process in seconds (/proc/<pid>/stat fields 14 and 15), or null when it cannot be read. */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
   }
-  const runId = `${Date.now().toString(36)}`;
+}
+/** Busy CPU seconds of the whole machine (every core) from /proc/stat. */
+function machineBusySeconds() {
+  const [, ...values] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = values;
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+const pidFrom = (file) => {
+  try {
+    return Number(readFileSync(file, 'utf8').trim()) || undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+let kafkaResult = null;
+if (!args['skip-kafka']) {
+  const poolFile = join(cache, `captions-${KAFKA_N}.jsonl`);
+  if (!existsSync(poolFile)) {
+    log(`writing the Kafka pool ${poolFile}`);
+    let i = 0;
+    async function* records() {
+      for await (const caption of firstLines(textFile, KAFKA_N)) yield JSON.stringify({ id: `c${i++}`, caption });
+    }
+    await writeLines(poolFile, records());
+  }
+  const runId = Date.now().toString(36);
   const prefix = `bench-cur-${runId}-`;
-  const env = { ...process.env, CURATOR_KAFKA_TOPIC_PREFIX: prefix, CURATOR_WORKER_GROUP: `${prefix}workers`, CURATOR_DATA_DIR: join(cache, `curator-${runId}`), CURATOR_WORKER_SESSION_TIMEOUT_MS: '10000', LOG_LEVEL: 'warn' };
-  const startProcess = (extra, args2 = []) => spawn(process.execPath, [join(root, 'packages/curator/dist/main.js'), ...args2], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const curator = startProcess({ CURATOR_PORT: '0', CURATOR_LOCAL_WORKERS: '0', LOG_LEVEL: 'info' });
-  const address = await new Promise((resolveAddress, reject) => {
-    let pending = '';
-    curator.stdout.setEncoding('utf8').on('data', (chunk) => {
-      pending += chunk;
-      for (const line of pending.split('\n').slice(0, -1)) {
-        try {
-          const entry = JSON.parse(line);
-          if (entry.msg === 'curator listening') resolveAddress(entry.address);
-        } catch {}
-      }
-      pending = pending.split('\n').pop();
-    });
-    curator.once('exit', () => reject(new Error('the curator exited')));
-  });
+  const dataDir = join(cache, `curator-${runId}`);
+  const profileDir = join(cache, `profiles-${runId}`);
+  const env = {
+    ...process.env,
+    CURATOR_KAFKA_TOPIC_PREFIX: prefix,
+    CURATOR_WORKER_GROUP: `${prefix}workers`,
+    CURATOR_DATA_DIR: dataDir,
+    CURATOR_WORKER_SESSION_TIMEOUT_MS: '10000',
+    CURATOR_MAX_TASK_SIZE: String(Math.max(1_000_000, TASK_SIZE)),
+    LOG_LEVEL: 'info',
+  };
+  const { spawnWithJsonLogs, deleteTopicsWithPrefix } = await import('@select/testing');
   const { packageDefinition } = await import('@select/contracts');
   const { createGrpcClient, unary } = await import('@select/platform');
+  const main = args.main ?? join(ROOT, 'packages/curator/dist/main.js');
+  const nodeArgs = [...(main.endsWith('.ts') ? ['--import', 'tsx'] : [])];
+  const startProcess = (extra, argv = [], profileName) =>
+    spawnWithJsonLogs(
+      process.execPath,
+      [...nodeArgs, ...(args['cpu-prof'] && profileName ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${profileName}.cpuprofile`] : []), main, ...argv],
+      { cwd: ROOT, env: { ...env, ...extra } },
+    );
+  const curator = startProcess({ CURATOR_PORT: '0', CURATOR_LOCAL_WORKERS: '0' }, [], 'curator');
+  const address = String((await curator.waitForLog('curator listening', 120_000)).address);
   const client = createGrpcClient(packageDefinition('curation'), 'select.curation.v1.CuratorService', address);
-  const build = async (workers) => {
-    const procs = Array.from({ length: workers }, (_, i) => startProcess({ CURATOR_WORKER_ID: `bench-${workers}-${i}` }, ['worker']));
-    await new Promise((r) => setTimeout(r, 8000)); // let the group settle before timing
+  const kafkaPid = pidFrom(join(ROOT, 'infra/.data/kafka/kafka.pid'));
+  const clickhousePid = pidFrom(join(ROOT, 'infra/.data/clickhouse/clickhouse.pid'));
+
+  /**
+   * Waits until the workers' latest assignments split the tasks topic's partitions between all of them. A curator
+   * whose workers do not log their group joins (before this benchmark's commit) gets 10 s after starting instead.
+   */
+  const waitForGroup = async (workers) => {
+    const started = Date.now();
+    const deadline = started + 120_000;
+    for (;;) {
+      const latest = workers.map((w) => w.logs.filter((l) => l.msg === 'joined consumer group').pop());
+      if (latest.every((l) => l === undefined) && Date.now() - started > 10_000) return;
+      if (latest.every(Boolean)) {
+        const partitions = latest.map((l) => Object.values(l.assignment ?? {}).flat());
+        const all = partitions.flat();
+        if (partitions.every((p) => p.length > 0) && new Set(all).size === all.length && all.length === 12) return;
+      }
+      if (Date.now() > deadline) throw new Error(`the workers' group never settled: ${JSON.stringify(latest.map((l) => l?.assignment))}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  let buildNo = 0;
+  const build = async (workerCount) => {
+    const name = `bench-${workerCount}w-${runId}-${buildNo++}`;
+    const workers = Array.from({ length: workerCount }, (_, i) => startProcess({ CURATOR_WORKER_ID: `${name}-${i}` }, ['worker'], `${name}-worker-${i}`));
+    await Promise.all(workers.map((w) => w.waitForLog('curator worker consuming tasks', 120_000)));
+    await waitForGroup(workers);
+    await new Promise((r) => setTimeout(r, 1000)); // the fetch loops start after the join
+    const pids = { curator: curator.child.pid, kafka: kafkaPid, clickhouse: clickhousePid, ...Object.fromEntries(workers.map((w, i) => [`worker${i}`, w.child.pid])) };
+    const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid === undefined ? null : cpuSeconds(pid)]));
+    const benchBefore = process.cpuUsage();
+    const machineBefore = machineBusySeconds();
+    const curatorLogsBefore = curator.logs.length;
     const t0 = performance.now();
     const job = await unary(client, 'StartCuration', {
-      shiftName: `bench-${workers}-workers`,
-      pool: { uri: kafkaFile, format: 'captions-jsonl', name: 'synthetic-laion' },
+      shiftName: name,
+      pool: { uri: poolFile, format: 'captions-jsonl', name: 'synthetic-laion' },
       steps: [{ name: 'substring-match', paramsJson: '{}' }],
-      taskSize: Number(args['task-size']),
+      taskSize: TASK_SIZE,
       dryRun: true,
     });
+    // WatchJob streams every change: no polling (this script's CPU competes with the workers).
     let status = job;
-    while (!['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].includes(status.state)) {
-      await new Promise((r) => setTimeout(r, 250));
-      status = await unary(client, 'GetJob', { jobId: job.jobId });
+    for await (const update of client.WatchJob({ jobId: job.jobId })) {
+      status = update;
+      if (['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].includes(status.state)) break;
     }
     const seconds = (performance.now() - t0) / 1000;
-    for (const p of procs) p.kill('SIGTERM');
-    await Promise.all(procs.map((p) => once(p, 'exit')));
-    if (status.state !== 'JOB_STATE_SUCCEEDED') throw new Error(`${workers}-worker build: ${status.message}`);
-    log(`${workers} worker(s): ${KAFKA_N.toLocaleString()} captions in ${seconds.toFixed(1)} s (${status.message})`);
-    return { seconds, candidatesPerSecond: Math.round(KAFKA_N / seconds), message: status.message };
+    const machineBusy = machineBusySeconds() - machineBefore;
+    const bench = process.cpuUsage(benchBefore);
+    const cpu = {};
+    for (const [k, pid] of Object.entries(pids)) {
+      const after = pid === undefined ? null : cpuSeconds(pid);
+      cpu[k] = after === null || cpuBefore[k] === null ? null : Number((after - cpuBefore[k]).toFixed(2));
+    }
+    cpu.bench = Number(((bench.user + bench.system) / 1e6).toFixed(2));
+    const ours = Object.values(cpu).reduce((s, v) => s + (v ?? 0), 0);
+    cpu.machine = Number(machineBusy.toFixed(2));
+    cpu.others = Number((machineBusy - ours).toFixed(2));
+    for (const w of workers) w.child.kill('SIGTERM');
+    await Promise.all(workers.map((w) => w.exited));
+    if (status.state !== 'JOB_STATE_SUCCEEDED') throw new Error(`${workerCount}-worker build: ${status.message}`);
+
+    // Where the workers' time went: their tasks' phases, and how long each was busy.
+    const perWorker = workers.map((w, i) => {
+      const finished = w.logs.filter((l) => l.msg === 'task finished' && l.outcome === 'done');
+      const phases = {};
+      for (const f of finished) for (const [k, v] of Object.entries(f.phases ?? {})) phases[k] = (phases[k] ?? 0) + v;
+      return {
+        worker: i,
+        tasks: finished.length,
+        records: finished.reduce((s, f) => s + (f.records ?? 0), 0),
+        phasesSeconds: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Number((v / 1000).toFixed(2))])),
+        lastTaskFinishedAt: finished.length > 0 ? new Date(finished[finished.length - 1].time).getTime() : null,
+      };
+    });
+    const ends = perWorker.map((w) => w.lastTaskFinishedAt).filter((t) => Number.isFinite(t));
+    const coordinator = Object.fromEntries(
+      curator.logs
+        .slice(curatorLogsBefore)
+        .filter((l) => typeof l.ms === 'number' && ['build planned', 'shard tasks published', 'every task committed', 'build published'].includes(l.msg))
+        .map((l) => [l.msg, l.ms]),
+    );
+    const out = {
+      seconds,
+      serverSeconds: (Number(status.updatedUnixMs) - Number(status.createdUnixMs)) / 1000,
+      candidatesPerSecond: Math.round(KAFKA_N / seconds),
+      message: status.message,
+      cpuSeconds: cpu,
+      coordinatorMs: coordinator,
+      workers: perWorker.map(({ lastTaskFinishedAt, ...rest }) => rest),
+      lastTasksApartSeconds: ends.length > 1 ? Number(((Math.max(...ends) - Math.min(...ends)) / 1000).toFixed(2)) : 0,
+      loadAverage: uptime(),
+    };
+    log(`${workerCount} worker(s): ${KAFKA_N.toLocaleString()} captions in ${seconds.toFixed(2)} s; CPU s ${JSON.stringify(cpu)}; tasks ${perWorker.map((w) => w.tasks).join('/')}`);
+    return out;
   };
+
   try {
-    const one = await build(1);
-    const two = await build(2);
-    kafkaResult = { captions: KAFKA_N, taskSize: Number(args['task-size']), oneWorker: one, twoWorkers: two, speedup: Number((one.seconds / two.seconds).toFixed(2)) };
-    log(`Kafka build: ${kafkaResult.speedup}x with 2 workers (target >= 1.7x)`);
+    const runs = await interleave({ oneWorker: () => build(1), twoWorkers: () => build(2) }, REPEATS, log);
+    const speedup = pairedRatios(runs.twoWorkers.map((r) => r.seconds), runs.oneWorker.map((r) => r.seconds));
+    kafkaResult = { captions: KAFKA_N, taskSize: TASK_SIZE, tasks: TASKS, repeats: REPEATS, speedup, target: '>= 1.7x', oneWorker: runs.oneWorker, twoWorkers: runs.twoWorkers };
+    log(`Kafka build: ${speedup.perRepeat.map((x) => x.toFixed(2)).join(', ')} (median ${speedup.median.toFixed(2)}x) with 2 workers (target >= 1.7x)`);
   } finally {
     client.close();
-    curator.kill('SIGTERM');
-    await once(curator, 'exit').catch(() => undefined);
-    const { deleteTopicsWithPrefix } = await import('@select/testing');
+    curator.child.kill('SIGTERM');
+    await curator.exited;
     await deleteTopicsWithPrefix(prefix).catch(() => undefined);
+    if (!args.keep) rmSync(dataDir, { recursive: true, force: true });
+    if (args['cpu-prof']) log(`CPU profiles in ${profileDir} (summarise: node tools/bench/curation-substring/profile-summary.mjs ${profileDir}/*.cpuprofile)`);
   }
 }
 
-const result = {
+const full = N >= 10_000_000 && KAFKA_N >= 1_000_000 && REPEATS >= 3 && !args['skip-matcher'] && !args['skip-kafka'];
+// Only a run at the issue's sizes replaces the recorded result; smaller runs go beside it.
+writeResult(full ? 'curation-substring' : 'curation-substring-reduced', {
   name: 'curation-substring',
   date: new Date().toISOString(),
-  machine: { cpu: cpus()[0]?.model, cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), os: `${platform()} ${release()}`, node: process.version, loadAverage1m: loadavg()[0] },
+  machine: machineInfo(),
+  uptimeBefore,
+  uptimeAfter: uptime(),
+  args,
   matcher: matcherResult,
-  kafkaBuild: kafkaResult ?? null,
-  note: N < 10_000_000 ? `reduced size (${N.toLocaleString()} captions); the full run is 10,000,000` : undefined,
-};
-mkdirSync(join(root, 'tools/bench/results'), { recursive: true });
-writeFileSync(join(root, 'tools/bench/results/curation-substring.json'), `${JSON.stringify(result, null, 2)}\n`);
-console.log(JSON.stringify(result, null, 2));
+  kafkaBuild: kafkaResult,
+  note: full ? undefined : `reduced run (captions ${N.toLocaleString()}, through Kafka ${KAFKA_N.toLocaleString()}, ${REPEATS} repeat(s)); the issue's sizes are the defaults`,
+});
