@@ -4,22 +4,37 @@
 // synthetic vectors in the same run.
 //
 //   node tools/bench/retrieval/run.mjs [--n 1000000] [--queries 10000] [--dim 512] [--k 10]
-//        [--m 16] [--ef-construction 128] [--ef 16,24,32,36,40,44,48,56,64,96,128] [--batch 1000] [--rounds 2] [--out FILE]
+//        [--m 16] [--ef-construction 128] [--ef 16,24,32,36,40,44,48,56,64,96,128] [--batch 1000] [--rounds 2]
+//        [--runs 1] [--exact-only] [--exact-rounds 1] [--name retrieval] [--peer-coretype auto|unset|NAME]
 //
 // The machine is shared (2 cores, other work running), so searches are interleaved — FAISS at one
-// setting, then the service at the same setting — and each QPS is the best of --rounds passes.
+// setting, then the service at the same setting — and each ANN QPS is the best of --rounds passes.
+// --runs N repeats the whole run (fresh FAISS process, fresh service and index) N times in a row and
+// records every run with the median and spread (min, max) of each figure. --exact-only builds no
+// FAISS HNSW and sweeps no ef: data, the service's index (AddVectors still builds its graph) and the
+// exact searches only.
+//
+// FAISS runs with its BLAS at full speed: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (set on some of these
+// machines, they slow a current OpenBLAS) are removed from its environment alone (bench-kit peerEnv), and
+// since faiss-cpu 1.15.1's bundled OpenBLAS 0.3.15 falls back to generic kernels on a CPU it does not know
+// (Zen 5), each core type the CPU runs is then measured and the fastest used (peer-blas.mjs;
+// --peer-coretype unset or NAME overrides). The BLAS the peer loaded, with the kernel it ran, is
+// recorded (threadpoolctl, from inside the peer).
 //
 // Needs: `npm run build` (the service's dist and the native addon) and tools/bench/.venv with
-// faiss-cpu and numpy (python3 -m venv tools/bench/.venv && tools/bench/.venv/bin/pip install faiss-cpu numpy).
-// Data and ground truth are cached under tools/bench/.cache/retrieval. Results: tools/bench/results/retrieval.json.
+// faiss-cpu, numpy and threadpoolctl (python3 -m venv tools/bench/.venv && tools/bench/.venv/bin/pip install
+// faiss-cpu numpy threadpoolctl). Data and ground truth are cached under tools/bench/.cache/retrieval.
+// Results: tools/bench/results/<--name>.json (default retrieval.json).
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { RetrievalClient } from '@select/retrieval-service';
+import { BLAS_HANDICAPS, machineInfo, median, pythonBlasInfo, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { fastestPeerEnv } from './peer-blas.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..', '..');
@@ -38,7 +53,11 @@ const { values: flags } = parseArgs({
     batch: { type: 'string', default: '1000' },
     target: { type: 'string', default: '0.95' },
     rounds: { type: 'string', default: '2' },
-    out: { type: 'string', default: join(repo, 'tools', 'bench', 'results', 'retrieval.json') },
+    runs: { type: 'string', default: '1' },
+    'exact-only': { type: 'boolean', default: false },
+    'exact-rounds': { type: 'string', default: '1' },
+    name: { type: 'string', default: 'retrieval' },
+    'peer-coretype': { type: 'string', default: 'auto' },
   },
 });
 const N = Number(flags.n);
@@ -47,13 +66,21 @@ const D = Number(flags.dim);
 const K = Number(flags.k);
 const M = Number(flags.m);
 const EFC = Number(flags['ef-construction']);
-const EFS = flags.ef.split(',').map(Number);
+const EFS = flags['exact-only'] ? [] : flags.ef.split(',').map(Number);
 const BATCH = Number(flags.batch);
 const TARGET = Number(flags.target);
 const ROUNDS = Number(flags.rounds);
+const RUNS = Number(flags.runs);
+const EXACT_ONLY = flags['exact-only'];
+const EXACT_ROUNDS = Number(flags['exact-rounds']);
+const THREADS = availableParallelism();
+if (![N, Q, D, K, M, EFC, BATCH, ROUNDS, RUNS, EXACT_ROUNDS].every((x) => Number.isInteger(x) && x > 0)) {
+  throw new Error('--n, --queries, --dim, --k, --m, --ef-construction, --batch, --rounds, --runs and --exact-rounds take positive integers');
+}
+if (!/^[\w.-]+$/.test(flags.name)) throw new Error('--name is a file name under tools/bench/results (letters, digits, . _ -)');
 
 function log(...args) {
-  console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...args);
+  console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...args);
 }
 
 function rss(pid) {
@@ -78,17 +105,6 @@ function cpuSeconds(pid) {
 function ownCpuSeconds() {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1e6;
-}
-
-function machine() {
-  const cpu = cpus();
-  return {
-    cpu: cpu[0]?.model ?? 'unknown',
-    cores: cpu.length,
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    usearch: JSON.parse(readFileSync(join(repo, 'node_modules', 'usearch', 'package.json'), 'utf8')).version,
-  };
 }
 
 /** Reads rows [start, start + count) of a row-major float32 file. */
@@ -193,21 +209,23 @@ function load() {
   return loadavg().map((x) => Math.round(x * 100) / 100);
 }
 
-async function main() {
-  const loadAtStart = load();
-  mkdirSync(cache, { recursive: true });
-  log(`data: ${N} x ${D}, ${Q} queries (clustered synthetic)`);
-  execFileSync(python, [join(here, 'make_data.py'), '--n', String(N), '--queries', String(Q), '--dim', String(D), '--out', cache], {
-    stdio: 'inherit',
-  });
-  const basePath = join(cache, `base-${N}.f32`);
-  const queryPath = join(cache, `queries-${Q}.f32`);
-  const gtPath = join(cache, `gt-${N}-${Q}-${K}.i32`);
 
-  log('FAISS: IndexHNSWFlat and IndexFlatIP (ground truth)');
+const gflops = (seconds) => (2 * Q * N * D) / seconds / 1e9;
+
+/** One full run: a fresh FAISS peer and a fresh service with an empty data directory. */
+async function oneRun(run, paths, peerEnvironment) {
+  const { basePath, queryPath, gtPath } = paths;
+  const started = new Date().toISOString();
+  const uptimeAtStart = uptime();
+  const loadAtStart = load();
+  log(`run ${run + 1}/${RUNS}: ${uptimeAtStart}`);
+
+  log(EXACT_ONLY ? 'FAISS: IndexFlatIP (ground truth)' : 'FAISS: IndexHNSWFlat and IndexFlatIP (ground truth)');
   const peerArgs = [join(here, 'faiss_peer.py'), '--base', basePath, '--queries', queryPath, '--dim', String(D), '--k', String(K)];
-  peerArgs.push('--m', String(M), '--ef-construction', String(EFC), '--gt', gtPath);
-  const peer = spawn(python, peerArgs, { stdio: ['pipe', 'pipe', 'inherit'] });
+  peerArgs.push('--m', String(M), '--ef-construction', String(EFC), '--gt', gtPath, '--threads', String(THREADS));
+  if (EXACT_ONLY) peerArgs.push('--exact-only');
+  // FAISS alone runs with its BLAS at full speed (peer-blas.mjs; the service does not use a BLAS).
+  const peer = spawn(python, peerArgs, { stdio: ['pipe', 'pipe', 'inherit'], env: peerEnvironment });
   const peerLines = createInterface({ input: peer.stdout })[Symbol.asyncIterator]();
   const ask = async (command) => {
     if (command) peer.stdin.write(`${command}\n`);
@@ -216,15 +234,18 @@ async function main() {
     return JSON.parse(value);
   };
   const faiss = await ask();
-  faiss.hnsw.sweep = [];
-  log(`FAISS HNSW build ${faiss.hnsw.build_seconds.toFixed(1)} s, ${(faiss.hnsw.memory_bytes / 2 ** 30).toFixed(2)} GiB; flat ${faiss.flat.qps.toFixed(0)} QPS`);
+  faiss.flat.passes = [];
+  if (faiss.hnsw) faiss.hnsw.sweep = [];
+  const kernels = (faiss.blas ?? []).map((b) => `${b.internal_api} ${b.version} ${b.architecture}`).join(', ') || 'none reported';
+  log(`FAISS BLAS: ${kernels}; ground-truth flat search ${faiss.flat.ground_truth_qps.toFixed(0)} QPS`);
+  if (faiss.hnsw) log(`FAISS HNSW build ${faiss.hnsw.build_seconds.toFixed(1)} s, ${(faiss.hnsw.memory_bytes / 2 ** 30).toFixed(2)} GiB`);
   const truth = new Int32Array(readFileSync(gtPath).buffer.slice(0));
 
   const dataDir = join(cache, 'service-data');
   rmSync(dataDir, { recursive: true, force: true });
   const { child, address } = await startService(dataDir);
   const client = new RetrievalClient(address, { defaultDeadlineMs: 3_600_000 });
-  const service = { sweep: [] };
+  const service = { exact: { passes: [] }, sweep: [] };
   try {
     await new Promise((r) => setTimeout(r, 500));
     const idle = rss(child.pid);
@@ -232,7 +253,7 @@ async function main() {
 
     log('service: AddVectors streams');
     const fd = openSync(basePath, 'r');
-    const started = performance.now();
+    const buildStarted = performance.now();
     const STREAM = 50_000;
     for (let start = 0; start < N; start += STREAM) {
       const count = Math.min(STREAM, N - start);
@@ -250,7 +271,7 @@ async function main() {
       if ((start / STREAM) % 4 === 3) log(`  ${start + count} added`);
     }
     closeSync(fd);
-    service.build_seconds = (performance.now() - started) / 1000;
+    service.build_seconds = (performance.now() - buildStarted) / 1000;
     await new Promise((r) => setTimeout(r, 1000));
     const built = rss(child.pid);
     const stats = await client.getStats('bench');
@@ -261,12 +282,32 @@ async function main() {
     log(`service build ${service.build_seconds.toFixed(1)} s, memory ${(service.memory_bytes / 2 ** 30).toFixed(2)} GiB (${(service.huge_page_bytes / 2 ** 30).toFixed(2)} GiB on huge pages)`);
 
     const queries = new Float32Array(readFileSync(queryPath).buffer.slice(0));
-    log('exact search: service, then FAISS IndexFlatIP');
-    const exact = await searchAll(client, queries, { exact: true }, child.pid);
-    service.exact = { qps: exact.qps, search_seconds: exact.seconds, recall: recallAt(exact.results, truth) };
-    faiss.flat = await ask('flat');
-    log(`  service ${exact.qps.toFixed(0)} QPS (recall vs FAISS flat ${service.exact.recall.toFixed(4)}), FAISS ${faiss.flat.qps.toFixed(0)} QPS`);
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < EXACT_ROUNDS; round++) {
+      log(`exact search${EXACT_ROUNDS > 1 ? ` (round ${round + 1}/${EXACT_ROUNDS})` : ''}: service, then FAISS IndexFlatIP`);
+      const exact = await searchAll(client, queries, { exact: true }, child.pid);
+      const ours = {
+        qps: exact.qps,
+        search_seconds: exact.seconds,
+        gflops: gflops(exact.seconds),
+        // Per CPU-second of the service process: what a core does, whatever share of the cores others took.
+        gflops_per_cpu_second: (2 * N * D) / (exact.service_cpu_us_per_query * 1e-6) / 1e9,
+        recall: recallAt(exact.results, truth),
+        service_cpu_us_per_query: exact.service_cpu_us_per_query,
+        client_cpu_us_per_query: exact.client_cpu_us_per_query,
+      };
+      const theirs = await ask('flat');
+      theirs.gflops = gflops(theirs.search_seconds);
+      theirs.gflops_per_cpu_second = (2 * N * D) / (theirs.cpu_us_per_query * 1e-6) / 1e9;
+      service.exact.passes.push(ours);
+      faiss.flat.passes.push(theirs);
+      log(`  service ${ours.qps.toFixed(1)} QPS (${ours.gflops.toFixed(0)} GFLOP/s, ${ours.gflops_per_cpu_second.toFixed(0)} per CPU-second, recall vs FAISS flat ${ours.recall.toFixed(4)}), FAISS ${theirs.qps.toFixed(1)} QPS (${theirs.gflops.toFixed(0)} GFLOP/s, ${theirs.gflops_per_cpu_second.toFixed(0)} per CPU-second)`);
+    }
+    // Best pass of each side (the machine is shared; a slow pass is someone else's load).
+    const best = (passes) => passes.reduce((a, b) => (b.qps > a.qps ? b : a));
+    Object.assign(service.exact, best(service.exact.passes));
+    Object.assign(faiss.flat, best(faiss.flat.passes));
+
+    for (let round = 0; round < ROUNDS && !EXACT_ONLY; round++) {
       for (const [i, ef] of EFS.entries()) {
         const theirs = await ask(`hnsw ${ef}`);
         const run = await searchAll(client, queries, { efSearch: ef }, child.pid);
@@ -294,49 +335,140 @@ async function main() {
     client.close();
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
+    await new Promise((r) => (peer.exitCode === null ? peer.once('exit', r) : r()));
     rmSync(dataDir, { recursive: true, force: true });
   }
 
-  const ours = atTarget(service.sweep);
-  const theirs = atTarget(faiss.hnsw.sweep);
-  const oursInterpolated = interpolatedAtTarget(service.sweep);
-  const theirsInterpolated = interpolatedAtTarget(faiss.hnsw.sweep);
-  const ratios = {
-    ann_qps_at_target_recall: ours && theirs ? ours.qps / theirs.qps : null,
-    ann_qps_interpolated_at_target_recall: oursInterpolated && theirsInterpolated ? oursInterpolated / theirsInterpolated : null,
-    exact_qps: service.exact.qps / faiss.flat.qps,
-    memory: service.memory_bytes / faiss.hnsw.memory_bytes,
-    build_time: service.build_seconds / faiss.hnsw.build_seconds,
+  const ours = EXACT_ONLY ? undefined : atTarget(service.sweep);
+  const theirs = EXACT_ONLY ? undefined : atTarget(faiss.hnsw.sweep);
+  const oursInterpolated = EXACT_ONLY ? null : interpolatedAtTarget(service.sweep);
+  const theirsInterpolated = EXACT_ONLY ? null : interpolatedAtTarget(faiss.hnsw.sweep);
+  return {
+    started,
+    ended: new Date().toISOString(),
+    uptime_at_start: uptimeAtStart,
+    uptime_at_end: uptime(),
+    load_at_start: loadAtStart,
+    load_at_end: load(),
+    service,
+    faiss,
+    at_target: EXACT_ONLY
+      ? null
+      : { service: ours ?? null, faiss: theirs ?? null, service_interpolated_qps: oursInterpolated, faiss_interpolated_qps: theirsInterpolated },
+    ratios: {
+      ann_qps_at_target_recall: ours && theirs ? ours.qps / theirs.qps : null,
+      ann_qps_interpolated_at_target_recall: oursInterpolated && theirsInterpolated ? oursInterpolated / theirsInterpolated : null,
+      exact_qps: service.exact.qps / faiss.flat.qps,
+      memory: EXACT_ONLY ? null : service.memory_bytes / faiss.hnsw.memory_bytes,
+      build_time: EXACT_ONLY ? null : service.build_seconds / faiss.hnsw.build_seconds,
+    },
+  };
+}
+
+/** Median, min and max of one figure over the runs (null where a run has none). */
+function spread(runs, pick) {
+  const xs = runs.map(pick).filter((x) => typeof x === 'number' && Number.isFinite(x));
+  if (xs.length === 0) return null;
+  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), values: runs.map(pick) };
+}
+
+async function main() {
+  const uptimeAtStart = uptime();
+  mkdirSync(cache, { recursive: true });
+  log(`data: ${N} x ${D}, ${Q} queries (clustered synthetic); ${RUNS} run(s)${EXACT_ONLY ? ', exact search only' : ''}; ${uptimeAtStart}`);
+  execFileSync(python, [join(here, 'make_data.py'), '--n', String(N), '--queries', String(Q), '--dim', String(D), '--out', cache], {
+    stdio: ['ignore', 2, 2], // stdout carries only the result
+  });
+  const paths = {
+    basePath: join(cache, `base-${N}.f32`),
+    queryPath: join(cache, `queries-${Q}.f32`),
+    gtPath: join(cache, `gt-${N}-${Q}-${K}.i32`),
+  };
+  const peerChoice = fastestPeerEnv(python, THREADS, flags['peer-coretype'], log);
+  const peerBlas = pythonBlasInfo(python, peerChoice.env, ['faiss', 'numpy']);
+
+  const runs = [];
+  for (let run = 0; run < RUNS; run++) runs.push(await oneRun(run, paths, peerChoice.env));
+
+  const summary = {
+    exact_qps_ratio: spread(runs, (r) => r.ratios.exact_qps),
+    service_exact_qps: spread(runs, (r) => r.service.exact.qps),
+    faiss_flat_qps: spread(runs, (r) => r.faiss.flat.qps),
+    service_exact_gflops: spread(runs, (r) => r.service.exact.gflops),
+    faiss_flat_gflops: spread(runs, (r) => r.faiss.flat.gflops),
+    service_exact_gflops_per_cpu_second: spread(runs, (r) => r.service.exact.gflops_per_cpu_second),
+    faiss_flat_gflops_per_cpu_second: spread(runs, (r) => r.faiss.flat.gflops_per_cpu_second),
+    ...(EXACT_ONLY
+      ? {}
+      : {
+          ann_qps_ratio_at_target_recall: spread(runs, (r) => r.ratios.ann_qps_at_target_recall),
+          ann_qps_ratio_interpolated: spread(runs, (r) => r.ratios.ann_qps_interpolated_at_target_recall),
+          service_ann_qps_at_target: spread(runs, (r) => r.at_target.service?.qps),
+          faiss_ann_qps_at_target: spread(runs, (r) => r.at_target.faiss?.qps),
+          service_cpu_us_per_query_at_target: spread(runs, (r) => r.at_target.service?.service_cpu_us_per_query),
+          memory_ratio: spread(runs, (r) => r.ratios.memory),
+          build_time_ratio: spread(runs, (r) => r.ratios.build_time),
+        }),
   };
   const result = {
     when: new Date().toISOString(),
-    machine: { ...machine(), load_at_start: loadAtStart, load_at_end: load() },
-    params: { n: N, queries: Q, dim: D, k: K, m: M, ef_construction: EFC, ef: EFS, batch: BATCH, rounds: ROUNDS, target_recall: TARGET, metric: 'inner product on unit vectors' },
-    service,
-    faiss,
-    at_target: {
-      service: ours ?? null,
-      faiss: theirs ?? null,
-      service_interpolated_qps: oursInterpolated,
-      faiss_interpolated_qps: theirsInterpolated,
+    machine: {
+      ...machineInfo(),
+      usearch: JSON.parse(readFileSync(join(repo, 'node_modules', 'usearch', 'package.json'), 'utf8')).version,
+      uptime_at_start: uptimeAtStart,
+      uptime_at_end: uptime(),
     },
-    ratios,
+    params: {
+      n: N,
+      queries: Q,
+      dim: D,
+      k: K,
+      m: M,
+      ef_construction: EFC,
+      ef: EFS,
+      batch: BATCH,
+      rounds: ROUNDS,
+      exact_rounds: EXACT_ROUNDS,
+      runs: RUNS,
+      exact_only: EXACT_ONLY,
+      target_recall: TARGET,
+      metric: 'inner product on unit vectors',
+    },
+    // The FAISS process's environment: the handicaps removed, threads pinned; its BLAS as threadpoolctl sees it
+    // in that environment (each run's faiss.blas is the same report from inside the peer, after its searches).
+    peer: {
+      python,
+      removed_from_env: BLAS_HANDICAPS,
+      threads: THREADS,
+      openblas_coretype: peerChoice.choice,
+      coretype_probes: peerChoice.probes,
+      blas: peerBlas,
+    },
+    runs,
+    summary,
     targets: { ann_qps_at_target_recall: 1.0, exact_qps: 0.8, memory: 1.2 },
   };
-  mkdirSync(dirname(flags.out), { recursive: true });
-  writeFileSync(flags.out, `${JSON.stringify(result, null, 2)}\n`);
-  console.log('\nratio (service / FAISS)              value   target');
-  const line = (name, value, target, higherIsBetter) =>
-    console.log(
-      `${name.padEnd(36)} ${value === null ? '  n/a' : value.toFixed(2).padStart(5)}   ${higherIsBetter ? '>=' : '<='} ${target}` +
-        (value === null ? '' : (higherIsBetter ? value >= target : value <= target) ? '  ok' : '  MISSED'),
+  writeResult(flags.name, result);
+
+  console.error('\nratio (service / FAISS)              median  [min, max]   target');
+  const line = (name, s, target, higherIsBetter) => {
+    if (!s) return console.error(`${name.padEnd(36)}   n/a`);
+    const ok = higherIsBetter ? s.min >= target : s.max <= target;
+    console.error(
+      `${name.padEnd(36)} ${s.median.toFixed(2).padStart(6)}  [${s.min.toFixed(2)}, ${s.max.toFixed(2)}]   ${higherIsBetter ? '>=' : '<='} ${target}  ${ok ? 'ok in every run' : 'MISSED in some run'}`,
     );
-  line(`ANN QPS at recall@${K} >= ${TARGET}`, ratios.ann_qps_at_target_recall, 1.0, true);
-  line(`  (interpolated at recall ${TARGET})`, ratios.ann_qps_interpolated_at_target_recall, 1.0, true);
-  line('exact QPS (vs IndexFlatIP)', ratios.exact_qps, 0.8, true);
-  line('memory (vs IndexHNSWFlat)', ratios.memory, 1.2, false);
-  console.log(`build time ratio ${ratios.build_time.toFixed(2)} (service through gRPC vs FAISS in-process)`);
-  console.log(`results: ${flags.out}`);
+  };
+  if (!EXACT_ONLY) {
+    line(`ANN QPS at recall@${K} >= ${TARGET}`, summary.ann_qps_ratio_at_target_recall, 1.0, true);
+    line(`  (interpolated at recall ${TARGET})`, summary.ann_qps_ratio_interpolated, 1.0, true);
+  }
+  line('exact QPS (vs IndexFlatIP)', summary.exact_qps_ratio, 0.8, true);
+  if (!EXACT_ONLY) {
+    line('memory (vs IndexHNSWFlat)', summary.memory_ratio, 1.2, false);
+    console.error(`build time ratio ${summary.build_time_ratio.median.toFixed(2)} (service through gRPC vs FAISS in-process)`);
+  }
+  console.error(`FAISS BLAS: ${JSON.stringify(peerBlas)}`);
+  console.error(`results: tools/bench/results/${flags.name}.json`);
 }
 
 await main();
