@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import { DatasetError, describeCause } from './errors.js';
+import { nativeJpeg } from './native-jpeg.js';
 import { mapOrdered } from './ordered-map.js';
 import { errorRecord, sampleRecord, type PoolRecord } from './pool-record.js';
 
@@ -41,11 +42,10 @@ export interface DecodeOptions {
    */
   readonly failOn?: 'none' | 'truncated' | 'error' | 'warning';
   /**
-   * Images decoded at once by decodeImages. libvips decodes on libuv's thread pool (4 threads unless
-   * UV_THREADPOOL_SIZE says otherwise). Keeping its queue well filled costs less CPU per image than
-   * keeping just one image per thread in flight (~10% less at 16 than at 4 on the datasets-read
-   * benchmark: pool threads do not park and wake between images). The decoded arrays of this many
-   * images are held at once, so lower it for very large images.
+   * Images decoded at once by decodeImages. Both decoders run on libuv's thread pool (4 threads unless
+   * UV_THREADPOOL_SIZE says otherwise); keeping its queue filled keeps every core busy while the main
+   * thread reads the shards. The decoded arrays of this many images are held at once, so lower it for
+   * very large images.
    * @default 16
    */
   readonly concurrency?: number;
@@ -74,9 +74,22 @@ export function sniffImageFormat(bytes: Buffer): ImageFormat {
   return 'unknown';
 }
 
+/** sharp's default `limitInputPixels`, applied to both decoders. */
+const MAX_INPUT_PIXELS = 0x3fff * 0x3fff;
+
 /**
- * Fully decodes an image to 8-bit RGB (alpha dropped, grey and CMYK converted). Throws IMAGE_DECODE,
- * located at `where`, for bytes that libvips cannot decode.
+ * Which decoder full-size JPEGs go through: 'libjpeg-turbo <version>' (the package's addon, the library
+ * Pillow decodes with, pixels equal to Pillow's) or 'sharp' when the addon is not built.
+ */
+export function jpegDecoder(): string {
+  return nativeJpeg()?.libjpegVersion() ?? 'sharp';
+}
+
+/**
+ * Fully decodes an image to 8-bit RGB (alpha dropped, grey and CMYK converted). Full-size JPEGs
+ * (YCbCr, grey or RGB) are decoded by libjpeg-turbo directly, as Pillow decodes them (no ICC transform,
+ * no EXIF rotation); everything else by sharp/libvips. Throws IMAGE_DECODE, located at `where`, for
+ * bytes that do not decode.
  */
 export async function decodeImage(
   bytes: Buffer,
@@ -85,6 +98,12 @@ export async function decodeImage(
 ): Promise<DecodedImage> {
   const { failOn, shortSide } = addDecodeDefaults(options);
   try {
+    const native = shortSide === undefined && failOn !== 'truncated' ? nativeJpeg() : null;
+    if (native !== null && sniffImageFormat(bytes) === 'jpeg') {
+      const decoded = await native.decodeJpeg(bytes, failOn === 'warning', MAX_INPUT_PIXELS);
+      if (decoded !== null) return { data: decoded.data, width: decoded.width, height: decoded.height, channels: 3 };
+      // CMYK / YCCK: sharp converts those through their ICC profile.
+    }
     let pipeline = sharp(bytes, { failOn }).removeAlpha().toColourspace('srgb');
     if (shortSide !== undefined) {
       pipeline = pipeline.resize({ width: shortSide, height: shortSide, fit: 'outside', kernel: 'cubic' });

@@ -9,6 +9,7 @@ export { readClassShards, type ClassSample, type ClassShardsOptions } from './cl
 export {
   decodeImage,
   decodeImages,
+  jpegDecoder,
   sniffImageFormat,
   type DecodedImage,
   type DecodeOptions,
