@@ -24,7 +24,9 @@ function areaOf({ functionName, url }) {
   if (url.includes('/grpc')) return 'grpc';
   if (url === '' && /^(parse|stringify)$/.test(functionName)) return `JSON.${functionName}`;
   if (url.startsWith('node:')) return `node ${url.slice(5).split('/')[0]}`;
-  if (url === '') return `builtin ${functionName || '(anonymous)'}`;
+  if (/^[A-Za-z]+\$(encode|decode|fromObject|verify|toObject)$/.test(functionName)) return 'protobuf (contracts, protobufjs)';
+  if (/^(writeBuffer|writeString|utf8Write|utf8Slice|latin1Slice)$/.test(functionName)) return 'buffer copies (native)';
+  if (url === '') return 'other native (fs, timers, regexp, ...)';
   return 'other';
 }
 

@@ -118,23 +118,25 @@ async function dispatchTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps):
   // Task i goes to partition i % partitions (task-keys.ts), so every worker gets its share of the tasks.
   const keys = balancedTaskKeys(pending.map((t) => t.taskId), deps.taskPartitions);
   // Republishing a task after a restart is harmless: a worker that finds it committed skips it.
-  await Promise.all(
-    pending.map((t, i) => {
-      const payload: CurationTask = {
-        shiftId: spec.shiftId,
-        taskId: t.taskId,
-        taskIndex: t.index,
-        taskCount: plan.tasks.length,
-        specUri: stagingPaths(spec.outputDir).spec,
-        startShard: t.start.shard,
-        startOffset: t.start.offset,
-        records: t.records,
-        endShard: t.end.shard,
-        endOffset: t.end.offset,
-      };
-      return deps.producer!.publish('curationTasks', EVENT_TYPES.CurationTask, payload, { key: keys[i]! });
-    }),
-  );
+  const sent = pending.map((t, i) => {
+    const payload: CurationTask = {
+      shiftId: spec.shiftId,
+      taskId: t.taskId,
+      taskIndex: t.index,
+      taskCount: plan.tasks.length,
+      specUri: stagingPaths(spec.outputDir).spec,
+      startShard: t.start.shard,
+      startOffset: t.start.offset,
+      records: t.records,
+      endShard: t.end.shard,
+      endOffset: t.end.offset,
+    };
+    return deps.producer!.publish('curationTasks', EVENT_TYPES.CurationTask, payload, { key: keys[i]! });
+  });
+  const acknowledged = Promise.all(sent);
+  // The workers wait for these: send them now rather than after the producer's linger.
+  await deps.producer.flush();
+  await acknowledged;
   return pending.length;
 }
 

@@ -59,13 +59,19 @@ describe('captions-jsonl pool', () => {
     }
   });
 
-  it('splits a pool larger than a read chunk (1 MiB) into tasks of task_size records, honouring the limit', async () => {
+  it('splits a pool larger than a read chunk (1 MiB) into tasks of task_size records, reads lines longer than a chunk, honours the limit', async () => {
     const file = join(dir, 'large.jsonl');
     const records = 30_000;
     writeFileSync(file, Array.from({ length: records }, (_, i) => `${JSON.stringify({ id: `c${i}`, caption: `caption number ${i} `.repeat(3) })}\n`).join(''));
     const { tasks, items } = await readAll(file, 7_000);
     expect(tasks).toEqual([7000, 7000, 7000, 7000, 2000]);
     expect(items.map((i) => (i.ok ? i.candidate.sourceId : 'bad'))).toEqual(Array.from({ length: records }, (_, i) => `c${i}`));
+    // A line longer than a read chunk.
+    const long = join(dir, 'long.jsonl');
+    writeFileSync(long, [{ id: 'x', caption: 'short' }, { id: 'y', caption: 'y'.repeat(1_500_000) }, { id: 'z', caption: 'after' }].map((r) => JSON.stringify(r)).join('\n'));
+    const longRead = await readAll(long, 2);
+    expect(longRead.tasks).toEqual([2, 1]);
+    expect(longRead.items.map((i) => (i.ok ? `${i.candidate.sourceId}:${i.candidate.caption?.length}` : 'bad'))).toEqual(['x:5', 'y:1500000', 'z:5']);
     const limited = await readAll(file, 7_000, 10_001);
     expect(limited.tasks).toEqual([7000, 3001]);
     expect(limited.items.at(-1)?.ok && limited.items.at(-1)).toMatchObject({ candidate: { sourceId: 'c10000' } });

@@ -311,43 +311,56 @@ class CaptionsJsonlPool implements PoolSource {
     let records = 0;
     let total = 0;
     let last = 0;
-    for await (const chunk of lineChunks(this.pool.uri, 0, signal)) {
-      for (const end of chunk.ends) {
-        records++;
-        total++;
-        last = end;
-        if (records === taskSize) {
-          ranges.push({ start: { shard: 0, offset: start }, end: { shard: 0, offset: end }, records });
-          start = end;
-          records = 0;
-        }
-        if (limit > 0 && total >= limit) break;
+    await forEachLine(this.pool.uri, 0, signal, (_buffer, _start, _stop, end) => {
+      records++;
+      total++;
+      last = end;
+      if (records === taskSize) {
+        ranges.push({ start: { shard: 0, offset: start }, end: { shard: 0, offset: end }, records });
+        start = end;
+        records = 0;
       }
-      if (limit > 0 && total >= limit) break;
-    }
+      return !(limit > 0 && total >= limit);
+    });
     if (records > 0) ranges.push({ start: { shard: 0, offset: start }, end: { shard: 0, offset: last }, records });
     return ranges;
   }
 
   async *read(range: TaskRange, signal: AbortSignal): AsyncGenerator<PoolItem> {
     let count = 0;
-    for await (const chunk of lineChunks(this.pool.uri, range.start.offset, signal)) {
-      for (let i = 0; i < chunk.ends.length; i++) {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(chunk.buffer.toString('utf8', chunk.starts[i], chunk.stops[i]));
-        } catch {
-          parsed = undefined;
-        }
-        const record = parsed as { id?: unknown; caption?: unknown } | undefined;
-        if (record === undefined || record === null || typeof record.id !== 'string' || record.id === '' || typeof record.caption !== 'string') {
-          yield { ok: false, sourceId: `${this.pool.uri}@${chunk.base + chunk.starts[i]!}`, reason: 'bad-record: line is not {"id": string, "caption": string}' };
-        } else {
-          yield { ok: true, candidate: { sourceId: record.id, caption: record.caption } };
-        }
-        count++;
-        if (chunk.ends[i]! >= range.end.offset || count >= range.records) return;
+    let done = false;
+    let items: PoolItem[] = [];
+    const uri = this.pool.uri;
+    const onLine = (buffer: Buffer, start: number, stop: number, end: number, base: number): boolean => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(buffer.toString('utf8', start, stop));
+      } catch {
+        parsed = undefined;
       }
+      const record = parsed as { id?: unknown; caption?: unknown } | undefined | null;
+      if (record === undefined || record === null || typeof record.id !== 'string' || record.id === '' || typeof record.caption !== 'string') {
+        items.push({ ok: false, sourceId: `${uri}@${base + start}`, reason: 'bad-record: line is not {"id": string, "caption": string}' });
+      } else {
+        items.push({ ok: true, candidate: { sourceId: record.id, caption: record.caption } });
+      }
+      count++;
+      done = end >= range.end.offset || count >= range.records;
+      return !done;
+    };
+    // A chunk's lines are parsed at once and handed out one by one (no await per line inside a chunk).
+    for await (const { buffer, base, length } of lineChunks(uri, range.start.offset, signal)) {
+      let start = 0;
+      while (start < length && !done) {
+        let stop = buffer.indexOf(0x0a, start);
+        if (stop === -1 || stop >= length) stop = length;
+        if (!isBlankLine(buffer, start, stop)) onLine(buffer, start, stop, base + Math.min(stop + 1, length), base);
+        start = stop + 1;
+      }
+      const chunk = items;
+      items = [];
+      yield* chunk;
+      if (done) return;
     }
   }
 }
@@ -368,47 +381,53 @@ function isBlankLine(buffer: Buffer, start: number, end: number): boolean {
 }
 
 /**
- * The non-blank lines of a file from a byte offset, one chunk (about 1 MiB) at a time: the chunk's buffer,
- * the file offset of buffer[0], each line's [start, stop) in the buffer and each line's end offset in the file
- * (past its newline). Splits on
- * newline bytes, so nothing is decoded or counted per line that the caller does not ask for. Lines end at
+ * A file from a byte offset in chunks of whole lines: each chunk is `buffer[0, length)` at file offset
+ * `base`, ending just after a newline (or at the end of the file). One buffer is reused: the caller is
+ * done with a chunk when it asks for the next one. A line longer than the buffer grows it. Lines end at
  * "\n"; a "\r" before it stays in the line (JSON.parse skips it as whitespace).
  */
-async function* lineChunks(file: string, from: number, signal: AbortSignal): AsyncGenerator<{ buffer: Buffer; base: number; starts: number[]; stops: number[]; ends: number[] }> {
+async function* lineChunks(file: string, from: number, signal: AbortSignal): AsyncGenerator<{ buffer: Buffer; base: number; length: number }> {
   const handle = await open(file, 'r');
   try {
     const size = (await handle.stat()).size;
+    let buffer = Buffer.allocUnsafe(Math.max(1, Math.min(JSONL_CHUNK_BYTES, size - from)));
     let position = from;
-    let carry = Buffer.alloc(0);
     while (position < size) {
       signal.throwIfAborted();
-      const chunk = Buffer.allocUnsafe(Math.min(JSONL_CHUNK_BYTES, size - position));
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - position), position);
       if (bytesRead === 0) break;
-      const buffer = carry.length === 0 ? chunk.subarray(0, bytesRead) : Buffer.concat([carry, chunk.subarray(0, bytesRead)]);
-      const base = position - carry.length; // file offset of buffer[0]
-      position += bytesRead;
-      const starts: number[] = [];
-      const stops: number[] = [];
-      const ends: number[] = [];
-      let lineStart = 0;
-      for (;;) {
-        const newline = buffer.indexOf(0x0a, lineStart);
-        if (newline === -1) break;
-        if (!isBlankLine(buffer, lineStart, newline)) {
-          starts.push(lineStart);
-          stops.push(newline);
-          ends.push(base + newline + 1);
-        }
-        lineStart = newline + 1;
+      if (position + bytesRead >= size) {
+        yield { buffer, base: position, length: bytesRead };
+        break;
       }
-      carry = buffer.subarray(lineStart);
-      if (ends.length > 0) yield { buffer, base, starts, stops, ends };
+      const lastNewline = buffer.lastIndexOf(0x0a, bytesRead - 1);
+      if (lastNewline === -1) {
+        // One line longer than the buffer: read it again with room for it.
+        buffer = Buffer.allocUnsafe(buffer.length * 2);
+        continue;
+      }
+      yield { buffer, base: position, length: lastNewline + 1 };
+      position += lastNewline + 1;
     }
-    // A last line without a newline ends at the end of the file.
-    if (carry.length > 0 && !isBlankLine(carry, 0, carry.length)) yield { buffer: carry, base: size - carry.length, starts: [0], stops: [carry.length], ends: [size] };
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Calls `onLine(buffer, start, stop, end)` for each non-blank line of a file from a byte offset: the line is
+ * `buffer[start, stop)` and `end` is the file offset after its newline. `onLine` returns false to stop.
+ */
+async function forEachLine(file: string, from: number, signal: AbortSignal, onLine: (buffer: Buffer, start: number, stop: number, end: number) => boolean): Promise<void> {
+  for await (const { buffer, base, length } of lineChunks(file, from, signal)) {
+    let start = 0;
+    while (start < length) {
+      let stop = buffer.indexOf(0x0a, start);
+      if (stop === -1 || stop >= length) stop = length;
+      const end = base + Math.min(stop + 1, length);
+      if (!isBlankLine(buffer, start, stop) && !onLine(buffer, start, stop, end)) return;
+      start = stop + 1;
+    }
   }
 }
 
