@@ -49,12 +49,23 @@ export interface DecodeOptions {
    * @default 16
    */
   readonly concurrency?: number;
+  /**
+   * 'auto': full-size JPEGs (YCbCr, grey, RGB) are decoded by libjpeg-turbo directly (pixels equal to
+   * Pillow's), everything else by sharp; 'sharp': every image by sharp/libvips (which also converts
+   * JPEGs with an embedded ICC profile to sRGB, unlike Pillow). 'auto' uses sharp when the addon is not
+   * built (see jpegDecoder()).
+   * @default 'auto'
+   */
+  readonly decoder?: 'auto' | 'sharp';
 }
 
 type ResolvedDecodeOptions = Required<Omit<DecodeOptions, 'shortSide'>> & Pick<DecodeOptions, 'shortSide'>;
 
 function addDecodeDefaults(options: DecodeOptions): ResolvedDecodeOptions {
-  const resolved = { failOn: 'warning' as const, concurrency: 16, ...options };
+  const resolved = { failOn: 'warning' as const, concurrency: 16, decoder: 'auto' as const, ...options };
+  if (resolved.decoder !== 'auto' && resolved.decoder !== 'sharp') {
+    throw new DatasetError('INVALID_OPTION', `decoder must be 'auto' or 'sharp', got ${String(resolved.decoder)}`);
+  }
   if (!Number.isInteger(resolved.concurrency) || resolved.concurrency < 1) {
     throw new DatasetError('INVALID_OPTION', `concurrency must be a positive integer, got ${resolved.concurrency}`);
   }
@@ -96,9 +107,9 @@ export async function decodeImage(
   options: DecodeOptions = {},
   where: { file?: string; key?: string } = {},
 ): Promise<DecodedImage> {
-  const { failOn, shortSide } = addDecodeDefaults(options);
+  const { failOn, shortSide, decoder } = addDecodeDefaults(options);
   try {
-    const native = shortSide === undefined && failOn !== 'truncated' ? nativeJpeg() : null;
+    const native = decoder === 'auto' && shortSide === undefined && failOn !== 'truncated' ? nativeJpeg() : null;
     if (native !== null && sniffImageFormat(bytes) === 'jpeg') {
       const decoded = await native.decodeJpeg(bytes, failOn === 'warning', MAX_INPUT_PIXELS);
       if (decoded !== null) return { data: decoded.data, width: decoded.width, height: decoded.height, channels: 3 };

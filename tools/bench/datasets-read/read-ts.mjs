@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 // TypeScript side of the datasets-read benchmark: @select/datasets reading WebDataset shards and fully
-// decoding every image to an RGB pixel array with sharp, `concurrency` images at a time.
-//   node read-ts.mjs '<dir>/{00000..00009}.tar' <concurrency>   -> prints one JSON line (samples,
-//   pixels, seconds, cpuSeconds, errors)
-import { decodeImages, readClassShards } from '@select/datasets';
+// decoding every image to an RGB pixel array, `concurrency` images at a time, with the default decoder
+// (libjpeg-turbo through the package's addon) or with `sharp` (every image through sharp/libvips, the
+// decoder before).
+//   node read-ts.mjs '<dir>/{00000..00009}.tar' <concurrency> [auto|sharp]   -> prints one JSON line
+//   (samples, pixels, seconds, cpuSeconds, errors, decoder)
+import { decodeImages, jpegDecoder, readClassShards } from '@select/datasets';
 
-const [pattern, concurrencyText = '16'] = process.argv.slice(2);
+const [pattern, concurrencyText = '16', decoder = 'auto'] = process.argv.slice(2);
 const start = performance.now();
 const cpuStart = process.cpuUsage();
 let samples = 0;
 let pixels = 0;
 let errors = 0;
-for await (const record of decodeImages(readClassShards({ shards: pattern }), { concurrency: Number(concurrencyText) })) {
+for await (const record of decodeImages(readClassShards({ shards: pattern }), { concurrency: Number(concurrencyText), decoder })) {
   if (!record.ok) {
     errors++;
     continue;
@@ -22,7 +24,8 @@ for await (const record of decodeImages(readClassShards({ shards: pattern }), { 
   pixels += decoded.width * decoded.height;
 }
 const seconds = (performance.now() - start) / 1000;
-// CPU time of every thread of the process (libvips decodes on libuv's pool): unlike wall time it barely
+// CPU time of every thread of the process (both decoders run on libuv's pool): unlike wall time it barely
 // moves when other jobs share the machine.
 const cpu = process.cpuUsage(cpuStart);
-console.log(JSON.stringify({ samples, pixels, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, errors }));
+const used = decoder === 'sharp' ? 'sharp' : jpegDecoder();
+console.log(JSON.stringify({ samples, pixels, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, errors, decoder: used }));

@@ -1,47 +1,55 @@
 #!/usr/bin/env node
 // datasets-read benchmark: read a 10,000-image WebDataset pool end to end, fully decoding every image
-// to an RGB pixel array, with @select/datasets (sharp) and with Python webdataset + Pillow on the same
-// shards in the same run. Prints samples/s and ratios; writes tools/bench/results/datasets-read.json.
+// to an RGB pixel array, with @select/datasets and with Python webdataset + Pillow on the same shards in
+// the same run. Checks first that every image's pixels are identical on both sides, then times the
+// contenders interleaved over the repeats. Prints samples/s, CPU per sample and paired ratios; writes
+// tools/bench/results/datasets-read.json.
 //
-//   node tools/bench/datasets-read/run.mjs [--images 10000] [--repeats 3]
+//   node tools/bench/datasets-read/run.mjs [--images 10000] [--repeats 3] [--per-shard 1000] [--skip-check]
 //
-// First run: builds @select/datasets, generates the pool under tools/bench/.cache (git-ignored) and a
-// Python venv under tools/bench/datasets-read/.venv (git-ignored). Later runs reuse both.
+// First run: builds @select/datasets (its JPEG addon included) and generates the pool under
+// tools/bench/.cache (git-ignored). The Python peer is the project's environment (.work/py, made by
+// scripts/python-env.sh), run in bench-kit's peerEnv.
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, platform, release, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, uptime, writeResult } from '../lib/bench-kit.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../../..');
 const { values: args } = parseArgs({
   options: {
     images: { type: 'string', default: '10000' },
     repeats: { type: 'string', default: '3' },
     'per-shard': { type: 'string', default: '1000' },
+    'skip-check': { type: 'boolean', default: false },
   },
 });
 const images = Number(args.images);
 const repeats = Number(args.repeats);
 const perShard = Number(args['per-shard']);
+const cores = availableParallelism();
 const WIDTH = 400;
 const HEIGHT = 300;
 const JPEG_QUALITY = 90;
 
 function run(command, commandArgs, options = {}) {
-  return execFileSync(command, commandArgs, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], ...options });
+  return execFileSync(command, commandArgs, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28, ...options });
 }
 
-// 1. The library under test, built the way other packages consume it.
-run(join(root, 'node_modules/.bin/tsc'), ['-b', 'packages/datasets/tsconfig.lib.json']);
-const { ShiftWriter } = await import('@select/datasets');
+// 1. The library under test, built the way other packages consume it (the addon, then dist/).
+run(process.execPath, ['packages/datasets/scripts/build-native.mjs']);
+run(join(ROOT, 'node_modules/.bin/tsc'), ['-b', 'packages/datasets/tsconfig.lib.json']);
+const { ShiftWriter, decodeImages, jpegDecoder, readClassShards } = await import('@select/datasets');
 const sharp = (await import('sharp')).default;
+if (!jpegDecoder().startsWith('libjpeg-turbo')) throw new Error(`the JPEG addon did not load (decoder: ${jpegDecoder()})`);
 
 // 2. The pool: real-size JPEGs with varied content (gradients, shapes, noise of varying strength), in
 //    WebDataset shards written by ShiftWriter. An interrupted generation resumes where it stopped.
-const poolDir = join(root, 'tools/bench/.cache/datasets-read', `pool-${images}x${WIDTH}x${HEIGHT}-q${JPEG_QUALITY}-v1`);
+const poolDir = join(ROOT, 'tools/bench/.cache/datasets-read', `pool-${images}x${WIDTH}x${HEIGHT}-q${JPEG_QUALITY}-v1`);
 const poolSummary = join(poolDir, 'shift.json');
 if (!existsSync(poolSummary) || !JSON.parse(readFileSync(poolSummary, 'utf8')).complete) {
   console.log(`generating ${images} images into ${poolDir} ...`);
@@ -70,95 +78,123 @@ const shards = readdirSync(poolDir).filter((name) => /^\d{5}\.tar$/.test(name)).
 const pattern = join(poolDir, `{00000..${String(shards.length - 1).padStart(5, '0')}}.tar`);
 const poolBytes = JSON.parse(readFileSync(poolSummary, 'utf8')).shards.reduce((sum, shard) => sum + shard.bytes, 0);
 
-// 3. The peer: Python webdataset + Pillow in a venv of its own.
-const venv = join(here, '.venv');
-const python = join(venv, 'bin/python');
-if (!existsSync(python)) {
-  console.log('creating the Python venv ...');
-  run('python3', ['-m', 'venv', venv]);
-  run(join(venv, 'bin/pip'), ['install', '--quiet', '-r', join(here, 'requirements.txt')]);
-}
+// 3. The peer: the project's Python (webdataset + Pillow + torch), one BLAS/OpenMP thread per process.
+const python = projectPython();
+const env = peerEnv(1);
 
 // 4. Same page-cache state for everyone: read every shard once before timing.
 for (const shard of shards) readFileSync(join(poolDir, shard));
 
-const contenders = [
-  { name: 'ts-serial', label: 'TypeScript, 1 image at a time', command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '1'] },
-  { name: 'ts-parallel', label: 'TypeScript, 16 images in flight (default)', command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '16'] },
-  { name: 'ts-parallel-4', label: 'TypeScript, 4 images in flight', command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '4'] },
-  { name: 'py-serial', label: 'Python webdataset + Pillow, 1 process', command: python, args: [join(here, 'read_py.py'), pattern, '--workers', '1'] },
-  { name: 'py-parallel', label: `Python webdataset + Pillow, ${availableParallelism()} processes`, command: python, args: [join(here, 'read_py.py'), pattern, '--workers', String(availableParallelism())] },
-];
-const runs = Object.fromEntries(contenders.map((contender) => [contender.name, []]));
-const cpuRuns = Object.fromEntries(contenders.map((contender) => [contender.name, []]));
-// The machine may be shared; the load average says how far to trust the numbers.
-const loadBefore = loadavg()[0];
-const uptimeBefore = run('uptime', []).trim();
-for (let repeat = 0; repeat < repeats; repeat++) {
-  // Interleaved, so drift in machine load hits every contender alike.
-  for (const contender of contenders) {
-    const result = JSON.parse(run(contender.command, contender.args).trim().split('\n').pop());
-    if (result.samples !== images || result.errors !== 0) throw new Error(`${contender.name} read ${result.samples} samples with ${result.errors} errors`);
-    runs[contender.name].push(result.seconds);
-    cpuRuns[contender.name].push(result.cpuSeconds);
-    console.log(
-      `  ${contender.name.padEnd(12)} run ${repeat + 1}: ${(images / result.seconds).toFixed(0)} samples/s, ${((result.cpuSeconds / images) * 1e6).toFixed(0)} µs CPU per sample`,
-    );
+// 5. Pixel equality on every image of the pool: sha256 of each sample's RGB bytes, ours against Pillow's.
+let pixelCheck = { skipped: true };
+if (!args['skip-check']) {
+  console.log(`checking that every one of the ${images} images decodes to the same pixels on both sides ...`);
+  const digestFile = join(tmpdir(), `datasets-read-digests-${process.pid}.json`);
+  run(python, [join(here, 'read_py.py'), pattern, '--dump-digests', digestFile], { env });
+  const pillow = JSON.parse(readFileSync(digestFile, 'utf8'));
+  rmSync(digestFile, { force: true });
+  let compared = 0;
+  const mismatches = [];
+  for await (const record of decodeImages(readClassShards({ shards: pattern }))) {
+    if (!record.ok) throw new Error(`ours failed to decode: ${record.error.message}`);
+    // Both sides key samples by the WebDataset key (the member name without its extension).
+    const { pixels, key } = record.sample;
+    const theirs = pillow[key];
+    const ours = [pixels.width, pixels.height, createHash('sha256').update(pixels.data).digest('hex')];
+    compared++;
+    if (!theirs || theirs.join() !== ours.join()) mismatches.push(key);
   }
+  if (compared !== Object.keys(pillow).length) mismatches.push(`count: ours ${compared}, Pillow ${Object.keys(pillow).length}`);
+  pixelCheck = { images: compared, identical: compared - mismatches.length, mismatches: mismatches.slice(0, 20), method: 'sha256 of each H x W x 3 uint8 array, every sample' };
+  console.log(`  ${pixelCheck.identical} of ${compared} images identical to Pillow's`);
+  if (mismatches.length > 0) throw new Error(`pixels differ from Pillow's for ${mismatches.length} images: ${mismatches.slice(0, 5).join(', ')}`);
 }
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const rate = Object.fromEntries(Object.entries(runs).map(([name, seconds]) => [name, images / median(seconds)]));
-// CPU time per sample (all threads and worker processes): what the wall-clock rate would be on an idle
-// machine with every core busy, and far less disturbed by other jobs than wall time.
-const cpuPerSample = Object.fromEntries(Object.entries(cpuRuns).map(([name, seconds]) => [name, median(seconds) / images]));
+
+const contenders = {
+  'ts-parallel': { label: 'TypeScript, 16 in flight (decodeImages default, libjpeg-turbo)', command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '16'] },
+  'ts-serial': { label: 'TypeScript, 1 image at a time (libjpeg-turbo)', command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '1'] },
+  'ts-sharp': { label: "TypeScript, 16 in flight, decoder 'sharp' (before)", command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '16', 'sharp'] },
+  'py-serial': { label: 'Python webdataset + Pillow, 1 process', command: python, args: [join(here, 'read_py.py'), pattern, '--mode', 'serial'] },
+  'py-procs': { label: `Python, shards over ${cores} processes (arrays stay in them)`, command: python, args: [join(here, 'read_py.py'), pattern, '--mode', 'procs', '--workers', String(cores)] },
+  'py-dataloader': { label: `Python, torch DataLoader num_workers=${cores}`, command: python, args: [join(here, 'read_py.py'), pattern, '--mode', 'dataloader', '--workers', String(cores)] },
+};
+const uptimeBefore = uptime();
+console.log(`uptime before: ${uptimeBefore}`);
+const runs = await interleave(
+  Object.fromEntries(
+    Object.entries(contenders).map(([name, contender]) => [
+      name,
+      async () => {
+        const result = JSON.parse(run(contender.command, contender.args, { env: name.startsWith('py') ? env : process.env }).trim().split('\n').pop());
+        if (result.samples !== images || result.errors !== 0) throw new Error(`${name} read ${result.samples} samples with ${result.errors} errors`);
+        console.log(`  ${name.padEnd(14)} ${(images / result.seconds).toFixed(0).padStart(6)} samples/s, ${((result.cpuSeconds / images) * 1e6).toFixed(0)} µs CPU per sample`);
+        return result;
+      },
+    ]),
+  ),
+  repeats,
+);
+const uptimeAfter = uptime();
+console.log(`uptime after: ${uptimeAfter}`);
+
+const seconds = (name) => runs[name].map((r) => r.seconds);
+const cpu = (name) => runs[name].map((r) => r.cpuSeconds);
+const summary = Object.fromEntries(
+  Object.keys(contenders).map((name) => [
+    name,
+    {
+      label: contenders[name].label,
+      samplesPerSecond: Math.round(images / median(seconds(name))),
+      cpuMicrosecondsPerSample: Math.round((median(cpu(name)) / images) * 1e6),
+      secondsPerRun: seconds(name).map((s) => Number(s.toFixed(3))),
+      cpuSecondsPerRun: cpu(name).map((s) => Number(s.toFixed(3))),
+    },
+  ]),
+);
+// The best parallel Python peer by median wall time is the one the headline ratio is taken against.
+const bestPy = median(seconds('py-procs')) <= median(seconds('py-dataloader')) ? 'py-procs' : 'py-dataloader';
+const round = (ratio) => ({ ...ratio, perRepeat: ratio.perRepeat.map((x) => Number(x.toFixed(3))), median: Number(ratio.median.toFixed(3)), min: Number(ratio.min.toFixed(3)), max: Number(ratio.max.toFixed(3)) });
+const cpuRatio = (ours, peer) => Number((median(cpu(peer)) / median(cpu(ours))).toFixed(3));
 const ratios = {
-  parallel: rate['ts-parallel'] / rate['py-parallel'],
-  serial: rate['ts-serial'] / rate['py-serial'],
-  tsParallelVsPySerial: rate['ts-parallel'] / rate['py-serial'],
-  cpuEfficiencySerial: cpuPerSample['py-serial'] / cpuPerSample['ts-serial'],
-  cpuEfficiencyParallel: cpuPerSample['py-parallel'] / cpuPerSample['ts-parallel'],
+  bestPythonParallel: bestPy,
+  parallelVsBestPython: round(pairedRatios(seconds('ts-parallel'), seconds(bestPy))),
+  parallelVsPyProcs: round(pairedRatios(seconds('ts-parallel'), seconds('py-procs'))),
+  parallelVsPyDataloader: round(pairedRatios(seconds('ts-parallel'), seconds('py-dataloader'))),
+  serialVsPySerial: round(pairedRatios(seconds('ts-serial'), seconds('py-serial'))),
+  sharpVsBestPython: round(pairedRatios(seconds('ts-sharp'), seconds(bestPy))),
+  parallelVsSharp: round(pairedRatios(seconds('ts-parallel'), seconds('ts-sharp'))),
+  // Samples per CPU-second, ours / Python's (> 1: ours does more work per CPU-second).
+  cpuEfficiencyParallel: cpuRatio('ts-parallel', bestPy),
+  cpuEfficiencySerial: cpuRatio('ts-serial', 'py-serial'),
+  cpuEfficiencySharp: cpuRatio('ts-sharp', bestPy),
 };
 
-console.log(`\ndatasets-read: ${images} JPEGs ${WIDTH}x${HEIGHT} (q${JPEG_QUALITY}, ${(poolBytes / 1e6).toFixed(0)} MB in ${shards.length} shards), full decode to RGB, median of ${repeats}`);
-for (const contender of contenders) {
-  const cpu = `${(cpuPerSample[contender.name] * 1e6).toFixed(0)} µs CPU per sample`;
-  console.log(`  ${contender.label.padEnd(48)} ${rate[contender.name].toFixed(0).padStart(6)} samples/s  ${cpu}`);
+console.log(`\ndatasets-read: ${images} JPEGs ${WIDTH}x${HEIGHT} (q${JPEG_QUALITY}, ${(poolBytes / 1e6).toFixed(0)} MB in ${shards.length} shards), full decode to RGB, median of ${repeats} interleaved repeats`);
+for (const [name, row] of Object.entries(summary)) {
+  console.log(`  ${row.label.padEnd(64)} ${String(row.samplesPerSecond).padStart(6)} samples/s  ${row.cpuMicrosecondsPerSample} µs CPU per sample`);
 }
-console.log(`  ratio TS/Python, both parallel:  ${ratios.parallel.toFixed(2)}x`);
-console.log(`  ratio TS/Python, both serial:    ${ratios.serial.toFixed(2)}x`);
-console.log(`  CPU efficiency TS/Python (samples per CPU-second): ${ratios.cpuEfficiencySerial.toFixed(2)}x serial, ${ratios.cpuEfficiencyParallel.toFixed(2)}x parallel`);
+const show = (ratio) => `${ratio.median.toFixed(2)}x (paired, per repeat ${ratio.perRepeat.map((x) => x.toFixed(2)).join(' / ')})`;
+console.log(`  ours 16 in flight / best Python (${bestPy}): ${show(ratios.parallelVsBestPython)}`);
+console.log(`  ours serial / Python serial:              ${show(ratios.serialVsPySerial)}`);
+console.log(`  decoder 'sharp' (before) / best Python:   ${show(ratios.sharpVsBestPython)}`);
+console.log(`  CPU efficiency ours/Python: ${ratios.cpuEfficiencyParallel}x parallel, ${ratios.cpuEfficiencySerial}x serial (sharp: ${ratios.cpuEfficiencySharp}x)`);
 
 const pythonVersions = JSON.parse(
-  run(python, ['-c', 'import json, sys, PIL, numpy, webdataset; print(json.dumps({"python": sys.version.split()[0], "pillow": PIL.__version__, "numpy": numpy.__version__, "webdataset": webdataset.__version__}))']),
+  run(python, ['-c', 'import json, sys, PIL, numpy, webdataset, torch; from PIL import features; print(json.dumps({"python": sys.version.split()[0], "pillow": PIL.__version__, "pillowLibjpegTurbo": features.version("libjpeg_turbo"), "numpy": numpy.__version__, "webdataset": webdataset.__version__, "torch": torch.__version__}))'], { env }),
 );
-const result = {
+writeResult('datasets-read', {
   benchmark: 'datasets-read',
   date: new Date().toISOString(),
-  machine: {
-    cpu: cpus()[0]?.model,
-    cores: availableParallelism(),
-    memoryGiB: Math.round(totalmem() / 1024 ** 3),
-    os: `${platform()} ${release()}`,
-    node: process.version,
-    sharp: sharp.versions.sharp,
-    libvips: sharp.versions.vips,
-    uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE ?? 4),
-    loadAverage1m: { before: Number(loadBefore.toFixed(2)), after: Number(loadavg()[0].toFixed(2)) },
-    uptime: { before: uptimeBefore, after: run('uptime', []).trim() },
-    ...pythonVersions,
-  },
+  command: `node tools/bench/datasets-read/run.mjs --images ${images} --repeats ${repeats} --per-shard ${perShard}`,
+  machine: { ...machineInfo(), sharp: sharp.versions.sharp, libvips: sharp.versions.vips, jpegDecoder: jpegDecoder(), uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE ?? 4), ...pythonVersions },
+  uptime: { before: uptimeBefore, after: uptimeAfter },
   pool: { images, width: WIDTH, height: HEIGHT, jpegQuality: JPEG_QUALITY, shards: shards.length, bytes: poolBytes },
   decode: 'every image fully decoded to an HxWx3 uint8 RGB array; .cls parsed; shards read from page cache',
+  pixelCheck,
   repeats,
-  samplesPerSecond: Object.fromEntries(Object.entries(rate).map(([name, value]) => [name, Math.round(value)])),
-  secondsPerRun: runs,
-  cpuMicrosecondsPerSample: Object.fromEntries(Object.entries(cpuPerSample).map(([name, value]) => [name, Math.round(value * 1e6)])),
-  cpuSecondsPerRun: cpuRuns,
-  ratios: Object.fromEntries(Object.entries(ratios).map(([name, value]) => [name, Number(value.toFixed(3))])),
-};
-mkdirSync(join(root, 'tools/bench/results'), { recursive: true });
-writeFileSync(join(root, 'tools/bench/results/datasets-read.json'), `${JSON.stringify(result, null, 2)}\n`);
-console.log('wrote tools/bench/results/datasets-read.json');
+  contenders: summary,
+  ratios,
+});
 
 /** A 400x300 RGB image: a two-colour gradient, a few flat shapes and noise of per-image strength. */
 function syntheticPixels(seed) {
