@@ -18,7 +18,8 @@ fi
 # decoded with the published protos).
 missing=()
 # chromium renders the evaluator's HTML report headless in its test (screenshot, console errors).
-for deb in wordnet-base openclipart-svg kcat protobuf-compiler chromium; do
+# libjpeg62-turbo-dev: @select/datasets' JPEG decoder addon links libjpeg-turbo (the library Pillow decodes with).
+for deb in wordnet-base openclipart-svg kcat protobuf-compiler chromium libjpeg62-turbo-dev; do
   dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "install ok installed" || missing+=("$deb")
 done
 if [ ${#missing[@]} -gt 0 ]; then
