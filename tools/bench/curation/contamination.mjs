@@ -48,7 +48,7 @@ const plantFile = join(cache, `contam-${N}-${M}.json`);
 if (!existsSync(plantFile)) {
   log(`writing a ${N}-row pool and a ${M}-row evaluation set with ${flags.planted} planted copies`);
   execFileSync(projectPython(), [join(here, 'make_embeddings.py'), 'contamination', '--n', String(N), '--eval', String(M), '--planted', flags.planted, '--dim', String(D), '--out', cache], {
-    stdio: 'inherit',
+    stdio: ['ignore', 2, 2],
   });
 }
 const planted = JSON.parse(readFileSync(plantFile, 'utf8')).planted;

@@ -55,7 +55,7 @@ mkdirSync(cache, { recursive: true });
 const dataFile = join(cache, `semdedup-${N}.f32`);
 if (!existsSync(join(cache, `semdedup-${N}.json`))) {
   log(`writing ${N} x ${D} embeddings with planted near-duplicates`);
-  execFileSync(projectPython(), [join(here, 'make_embeddings.py'), 'semdedup', '--n', String(N), '--dim', String(D), '--out', cache], { stdio: 'inherit' });
+  execFileSync(projectPython(), [join(here, 'make_embeddings.py'), 'semdedup', '--n', String(N), '--dim', String(D), '--out', cache], { stdio: ['ignore', 2, 2] });
 }
 const planted = JSON.parse(readFileSync(join(cache, `semdedup-${N}.json`), 'utf8')).planted;
 // faiss-cpu's wheel bundles its own OpenBLAS (0.3.15), which does not recognise this Zen 5 CPU and falls back
