@@ -132,12 +132,12 @@ describe('exact search kernels', () => {
     const d = 24;
     const base = clusteredVectors(300, d, { seed: 8 });
     // 40 copies of one vector (ten times as long as the others, so that it is its own best match under
-    // every metric) spread over the index (rows 100, 107, ...), among 300 others.
+    // every metric) spread over the index (rows 100, 105, ..., 295), among 300 others.
     const copy = row(base, 0, d).map((x) => 10 * x);
     const stored = new Float32Array(340 * d);
     const copyRows: number[] = [];
     for (let i = 0, b = 0; i < 340; i++) {
-      if (i >= 100 && copyRows.length < 40 && (i - 100) % 7 === 0) {
+      if (i >= 100 && copyRows.length < 40 && (i - 100) % 5 === 0) {
         stored.set(copy, i * d);
         copyRows.push(i);
       } else stored.set(row(base, 1 + (b++ % 299), d), i * d);
@@ -155,6 +155,21 @@ describe('exact search kernels', () => {
         expect(new Set(one!.neighbors.map((n) => n.score)).size).toBe(1);
         for (const r of await index.search(many, { k: 10, exact: true, exactKernel })) {
           expect(r.neighbors.map((n) => n.id)).toEqual(expected);
+        }
+      }
+      // Removed vectors free their graph slots and later adds reuse them: five more copies, added last,
+      // now sit in the lowest slots (scanned first) but still rank after every older copy.
+      expect(await index.remove(['v0', 'v1', 'v2', 'v3', 'v4'])).toBe(5);
+      const late = ['late0', 'late1', 'late2', 'late3', 'late4'];
+      await index.apply(index.prepareAdd(late.map((id) => ({ id, vector: copy }))).batch);
+      const all = [...copyRows.map((i) => `v${i}`), ...late];
+      for (const exactKernel of kernels) {
+        const [one] = await index.search(query, { k: 45, exact: true, exactKernel });
+        expect(one!.neighbors.map((n) => n.id)).toEqual(all);
+        const [top] = await index.search(query, { k: 42, exact: true, exactKernel });
+        expect(top!.neighbors.map((n) => n.id)).toEqual(all.slice(0, 42));
+        for (const r of await index.search(many, { k: 41, exact: true, exactKernel })) {
+          expect(r.neighbors.map((n) => n.id)).toEqual(all.slice(0, 41));
         }
       }
     }
