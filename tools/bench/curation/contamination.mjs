@@ -6,7 +6,7 @@
 // of the planted copies (target: every one found) and the other matches above the threshold.
 //
 //   node tools/bench/curation/contamination.mjs [--n 1000000] [--eval 50000] [--planted 1000] [--threshold 0.95]
-//        [--batch 65536] [--threads <cores>] [--block-rows 4096] [--max-block-entries 16777216] [--repeats 1]
+//        [--batch 65536] [--threads <cores>] [--block-rows 4096] [--max-block-entries 4194304] [--repeats 1]
 //   smaller:  node tools/bench/curation/contamination.mjs --n 50000 --eval 5000 --planted 200
 //
 // Memory: the evaluation set (eval x dim float32: 100 MiB at 50,000 x 512) and one pool batch, read from the
@@ -32,7 +32,7 @@ const { values: flags } = parseArgs({
     dim: { type: 'string', default: '512' },
     threads: { type: 'string', default: String(availableParallelism()) },
     'block-rows': { type: 'string', default: '4096' },
-    'max-block-entries': { type: 'string', default: String(16_777_216) },
+    'max-block-entries': { type: 'string', default: String(4_194_304) },
     repeats: { type: 'string', default: '1' },
   },
 });
