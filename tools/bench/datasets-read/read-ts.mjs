@@ -3,11 +3,14 @@
 // decoding every image to an RGB pixel array, `concurrency` images at a time, with the default decoder
 // (libjpeg-turbo through the package's addon) or with `sharp` (every image through sharp/libvips, the
 // decoder before).
-//   node read-ts.mjs '<dir>/{00000..00009}.tar' <concurrency> [auto|sharp]   -> prints one JSON line
-//   (samples, pixels, seconds, cpuSeconds, errors, decoder)
+//   node read-ts.mjs '<dir>/{00000..00009}.tar' <concurrency> [auto|sharp] [with-platform]   -> prints
+//   one JSON line (samples, pixels, seconds, cpuSeconds, errors, decoder, heapMB)
+// `with-platform` first imports @select/platform (gRPC, protobufjs), as a service process would have it
+// loaded: a larger heap makes every garbage collection dearer, and decoded pixels trigger many.
 import { decodeImages, jpegDecoder, readClassShards } from '@select/datasets';
 
-const [pattern, concurrencyText = '16', decoder = 'auto'] = process.argv.slice(2);
+const [pattern, concurrencyText = '16', decoder = 'auto', extra = ''] = process.argv.slice(2);
+if (extra === 'with-platform') await import('@select/platform');
 const start = performance.now();
 const cpuStart = process.cpuUsage();
 let samples = 0;
@@ -28,4 +31,4 @@ const seconds = (performance.now() - start) / 1000;
 // moves when other jobs share the machine.
 const cpu = process.cpuUsage(cpuStart);
 const used = decoder === 'sharp' ? 'sharp' : jpegDecoder();
-console.log(JSON.stringify({ samples, pixels, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, errors, decoder: used }));
+console.log(JSON.stringify({ samples, pixels, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, errors, decoder: used, heapMB: Number((process.memoryUsage().heapUsed / 1e6).toFixed(1)) }));

@@ -52,9 +52,13 @@ def read(urls):
 
 
 def read_dataloader(urls, workers):
+    import warnings
+
     import torch
 
     torch.set_num_threads(1)
+    # np.asarray(PIL image) is read-only; the DataLoader's default_convert turns it into a tensor anyway.
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     # webdataset.split_by_worker gives each DataLoader worker its share of the shards.
     ds = dataset(urls, workersplitter=wds.split_by_worker).map(to_array)
     loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers)

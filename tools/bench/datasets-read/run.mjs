@@ -113,7 +113,8 @@ if (!args['skip-check']) {
 const contenders = {
   'ts-parallel': { label: 'TypeScript, 16 in flight (decodeImages default, libjpeg-turbo)', command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '16'] },
   'ts-serial': { label: 'TypeScript, 1 image at a time (libjpeg-turbo)', command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '1'] },
-  'ts-sharp': { label: "TypeScript, 16 in flight, decoder 'sharp' (before)", command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '16', 'sharp'] },
+  'ts-platform': { label: 'TypeScript, 16 in flight, @select/platform (gRPC) loaded too', command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '16', 'auto', 'with-platform'] },
+  'ts-sharp': { label: "TypeScript, decoder 'sharp', platform loaded (= before)", command: process.execPath, args: [join(here, 'read-ts.mjs'), pattern, '16', 'sharp', 'with-platform'] },
   'py-serial': { label: 'Python webdataset + Pillow, 1 process', command: python, args: [join(here, 'read_py.py'), pattern, '--mode', 'serial'] },
   'py-procs': { label: `Python, shards over ${cores} processes (arrays stay in them)`, command: python, args: [join(here, 'read_py.py'), pattern, '--mode', 'procs', '--workers', String(cores)] },
   'py-dataloader': { label: `Python, torch DataLoader num_workers=${cores}`, command: python, args: [join(here, 'read_py.py'), pattern, '--mode', 'dataloader', '--workers', String(cores)] },
@@ -147,6 +148,7 @@ const summary = Object.fromEntries(
       samplesPerSecond: Math.round(images / median(seconds(name))),
       cpuMicrosecondsPerSample: Math.round((median(cpu(name)) / images) * 1e6),
       secondsPerRun: seconds(name).map((s) => Number(s.toFixed(3))),
+      ...(runs[name][0].heapMB === undefined ? {} : { heapMBAtEnd: runs[name].map((r) => r.heapMB) }),
       cpuSecondsPerRun: cpu(name).map((s) => Number(s.toFixed(3))),
     },
   ]),
@@ -161,11 +163,13 @@ const ratios = {
   parallelVsPyProcs: round(pairedRatios(seconds('ts-parallel'), seconds('py-procs'))),
   parallelVsPyDataloader: round(pairedRatios(seconds('ts-parallel'), seconds('py-dataloader'))),
   serialVsPySerial: round(pairedRatios(seconds('ts-serial'), seconds('py-serial'))),
+  platformLoadedVsBestPython: round(pairedRatios(seconds('ts-platform'), seconds(bestPy))),
   sharpVsBestPython: round(pairedRatios(seconds('ts-sharp'), seconds(bestPy))),
   parallelVsSharp: round(pairedRatios(seconds('ts-parallel'), seconds('ts-sharp'))),
   // Samples per CPU-second, ours / Python's (> 1: ours does more work per CPU-second).
   cpuEfficiencyParallel: cpuRatio('ts-parallel', bestPy),
   cpuEfficiencySerial: cpuRatio('ts-serial', 'py-serial'),
+  cpuEfficiencyPlatformLoaded: cpuRatio('ts-platform', bestPy),
   cpuEfficiencySharp: cpuRatio('ts-sharp', bestPy),
 };
 
@@ -176,8 +180,9 @@ for (const [name, row] of Object.entries(summary)) {
 const show = (ratio) => `${ratio.median.toFixed(2)}x (paired, per repeat ${ratio.perRepeat.map((x) => x.toFixed(2)).join(' / ')})`;
 console.log(`  ours 16 in flight / best Python (${bestPy}): ${show(ratios.parallelVsBestPython)}`);
 console.log(`  ours serial / Python serial:              ${show(ratios.serialVsPySerial)}`);
+console.log(`  with @select/platform loaded / best Python: ${show(ratios.platformLoadedVsBestPython)}`);
 console.log(`  decoder 'sharp' (before) / best Python:   ${show(ratios.sharpVsBestPython)}`);
-console.log(`  CPU efficiency ours/Python: ${ratios.cpuEfficiencyParallel}x parallel, ${ratios.cpuEfficiencySerial}x serial (sharp: ${ratios.cpuEfficiencySharp}x)`);
+console.log(`  CPU efficiency ours/Python: ${ratios.cpuEfficiencyParallel}x parallel, ${ratios.cpuEfficiencySerial}x serial (platform loaded: ${ratios.cpuEfficiencyPlatformLoaded}x, sharp: ${ratios.cpuEfficiencySharp}x)`);
 
 const pythonVersions = JSON.parse(
   run(python, ['-c', 'import json, sys, PIL, numpy, webdataset, torch; from PIL import features; print(json.dumps({"python": sys.version.split()[0], "pillow": PIL.__version__, "pillowLibjpegTurbo": features.version("libjpeg_turbo"), "numpy": numpy.__version__, "webdataset": webdataset.__version__, "torch": torch.__version__}))'], { env }),
