@@ -293,24 +293,13 @@ if (!args['skip-kafka']) {
     }
   };
 
-  let buildNo = 0;
-  const build = async (workerCount, { limit = 0, warmUp = false } = {}) => {
-    const name = `bench-${workerCount}w-${buildNo++}`; // unique in this run (its own data folder and topics)
-    const workers = Array.from({ length: workerCount }, (_, i) => startProcess({ CURATOR_WORKER_ID: `${name}-${i}` }, ['worker'], `${name}-worker-${i}`));
-    await Promise.all(workers.map((w) => w.waitForLog('curator worker consuming tasks', 120_000)));
-    await waitForGroup(workers);
-    await new Promise((r) => setTimeout(r, 1000)); // the fetch loops start after the join
-    const pids = { curator: curator.child.pid, kafka: kafkaPid, clickhouse: clickhousePid, ...Object.fromEntries(workers.map((w, i) => [`worker${i}`, w.child.pid])) };
-    const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid === undefined ? null : cpuSeconds(pid)]));
-    const benchBefore = process.cpuUsage();
-    const machineBefore = machineBusySeconds();
-    const curatorLogsBefore = curator.logs.length;
-    const t0 = performance.now();
+  /** A dry-run build of the first `limit` captions (0: all) in tasks of `taskSize`; its final JobStatus. */
+  const runShift = async (name, limit, taskSize) => {
     const job = await unary(client, 'StartCuration', {
       shiftName: name,
       pool: { uri: poolFile, format: 'captions-jsonl', name: 'synthetic-laion', limit: String(limit) },
       steps: [{ name: 'substring-match', paramsJson: '{}' }],
-      taskSize: TASK_SIZE,
+      taskSize,
       dryRun: true,
     });
     // WatchJob streams every change: no polling (this script's CPU competes with the workers).
@@ -319,6 +308,41 @@ if (!args['skip-kafka']) {
       status = update;
       if (['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].includes(status.state)) break;
     }
+    if (status.state !== 'JOB_STATE_SUCCEEDED') throw new Error(`build ${name}: ${status.state} ${status.message}`);
+    return status;
+  };
+
+  // Workers are long-lived in a deployment; here each build starts its own, so each build first runs an
+  // untimed warm-up build (24 tasks of 2,000 captions: every worker JIT-compiles the hot paths, the
+  // coordinator too) on the same workers, and only the build after it is timed.
+  const WARM_TASK = 2000;
+  let buildNo = 0;
+  const build = async (workerCount) => {
+    const name = `bench-${workerCount}w-${buildNo++}`; // unique in this run (its own data folder and topics)
+    const workers = Array.from({ length: workerCount }, (_, i) => startProcess({ CURATOR_WORKER_ID: `${name}-${i}` }, ['worker'], `${name}-worker-${i}`));
+    const stopWorkers = async () => {
+      for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
+      await Promise.all(workers.map((w) => w.exited));
+    };
+    try {
+      await Promise.all(workers.map((w) => w.waitForLog('curator worker consuming tasks', 120_000)));
+      await waitForGroup(workers);
+      await runShift(`${name}-warm`, 24 * WARM_TASK, WARM_TASK);
+    } catch (error) {
+      await stopWorkers();
+      throw error;
+    }
+    const workerLogsBefore = workers.map((w) => w.logs.length);
+    const pids = { curator: curator.child.pid, kafka: kafkaPid, clickhouse: clickhousePid, ...Object.fromEntries(workers.map((w, i) => [`worker${i}`, w.child.pid])) };
+    const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid === undefined ? null : cpuSeconds(pid)]));
+    const benchBefore = process.cpuUsage();
+    const machineBefore = machineBusySeconds();
+    const curatorLogsBefore = curator.logs.length;
+    const t0 = performance.now();
+    const status = await runShift(name, 0, TASK_SIZE).catch(async (error) => {
+      await stopWorkers();
+      throw error;
+    });
     const seconds = (performance.now() - t0) / 1000;
     const machineBusy = machineBusySeconds() - machineBefore;
     const bench = process.cpuUsage(benchBefore);
@@ -331,14 +355,11 @@ if (!args['skip-kafka']) {
     const ours = Object.values(cpu).reduce((s, v) => s + (v ?? 0), 0);
     cpu.machine = Number(machineBusy.toFixed(2));
     cpu.others = Number((machineBusy - ours).toFixed(2));
-    for (const w of workers) w.child.kill('SIGTERM');
-    await Promise.all(workers.map((w) => w.exited));
-    if (status.state !== 'JOB_STATE_SUCCEEDED') throw new Error(`${workerCount}-worker build: ${status.message}`);
-    if (warmUp) return { seconds };
+    await stopWorkers();
 
     // Where the workers' time went: their tasks' phases, and how long each was busy.
     const perWorker = workers.map((w, i) => {
-      const finished = w.logs.filter((l) => l.msg === 'task finished' && l.outcome === 'done');
+      const finished = w.logs.slice(workerLogsBefore[i]).filter((l) => l.msg === 'task finished' && l.outcome === 'done');
       const phases = {};
       for (const f of finished) for (const [k, v] of Object.entries(f.phases ?? {})) phases[k] = (phases[k] ?? 0) + v;
       return {
@@ -372,10 +393,8 @@ if (!args['skip-kafka']) {
   };
 
   try {
-    // Untimed: the pool file into the page cache, and a small build (two tasks) through the curator, so the
-    // first timed build does not pay the coordinator's one-time start (JIT, first job, topic metadata).
+    // Untimed: the pool file into the page cache.
     for await (const _ of createReadStream(poolFile, { highWaterMark: 1 << 22 }));
-    await build(1, { limit: 2 * TASK_SIZE, warmUp: true });
     const runs = await interleave({ oneWorker: () => build(1), twoWorkers: () => build(2) }, REPEATS, log);
     const speedup = pairedRatios(runs.twoWorkers.map((r) => r.seconds), runs.oneWorker.map((r) => r.seconds));
     kafkaResult = { captions: KAFKA_N, taskSize: TASK_SIZE, tasks: TASKS, repeats: REPEATS, speedup, target: '>= 1.7x', oneWorker: runs.oneWorker, twoWorkers: runs.twoWorkers };
