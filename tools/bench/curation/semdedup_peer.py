@@ -11,6 +11,7 @@ numbers), prints one JSON line with the phase times (seconds).
 import argparse
 import json
 import os
+import resource
 import time
 
 import faiss
@@ -31,6 +32,8 @@ def main():
     # mapped, not loaded (SemDeDup's own code memory-maps its embeddings): faiss and numpy read what they touch
     x = np.memmap(a.data, dtype=np.float32, mode='r', shape=(a.n, a.dim))
     times = {}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = usage.ru_utime + usage.ru_stime
     t = time.perf_counter()
     km = faiss.Kmeans(a.dim, a.k, niter=a.niter, seed=a.seed, spherical=True, max_points_per_centroid=256, verbose=False)
     km.train(x)
@@ -57,11 +60,13 @@ def main():
         removed.append(members[m > threshold])
     removed = np.concatenate(removed) if removed else np.empty(0, dtype=np.int64)
     times['dedup'] = time.perf_counter() - t
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_seconds = usage.ru_utime + usage.ru_stime - cpu0
     os.makedirs(a.out, exist_ok=True)
     assign.tofile(os.path.join(a.out, 'peer-assign.i32'))
     sim.astype(np.float32).tofile(os.path.join(a.out, 'peer-sim.f32'))
     np.sort(removed).astype(np.int32).tofile(os.path.join(a.out, 'peer-removed.i32'))
-    print(json.dumps({'times': times, 'removed': int(len(removed)), 'faiss': faiss.__version__, 'numpy': np.__version__, 'threads': faiss.omp_get_max_threads()}))
+    print(json.dumps({'times': times, 'cpuSeconds': cpu_seconds, 'removed': int(len(removed)), 'faiss': faiss.__version__, 'numpy': np.__version__, 'threads': faiss.omp_get_max_threads()}))
 
 
 if __name__ == '__main__':
