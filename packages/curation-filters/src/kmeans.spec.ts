@@ -56,6 +56,24 @@ describe('trainKMeans', () => {
     expect([...c.model.centroids.data]).not.toEqual([...a.model.centroids.data]);
   });
 
+  it('skips rows with the bounds and still ends exactly where plain Lloyd ends', async () => {
+    // 12 groups of 50 noisy points in R^16: the later iterations move few rows, so the bounds skip most
+    const rows = 600;
+    const dim = 16;
+    const centres = randomMatrix(12, dim, 21);
+    const data = new Float32Array(rows * dim);
+    for (let i = 0; i < rows; i++) data.set(jitter(centres.data.subarray((i % 12) * dim, (i % 12 + 1) * dim), 0.6, 100 + i), i * dim);
+    const sample: Matrix = { data, rows, dim };
+    const plain = await trainKMeans(sample, { k: 12, seed: 3, iterations: 30, bounds: false }, kernel);
+    const bounded = await trainKMeans(sample, { k: 12, seed: 3, iterations: 30 }, kernel);
+    expect(plain.skippedRows).toBe(0);
+    expect(bounded.skippedRows).toBeGreaterThan(rows);
+    expect(bounded.iterations).toBe(plain.iterations);
+    expect([...(await bounded.model.assign(sample, kernel)).cluster]).toEqual([...(await plain.model.assign(sample, kernel)).cluster]);
+    bounded.model.centroids.data.forEach((v, i) => expect(v).toBeCloseTo(plain.model.centroids.data[i]!, 6));
+    expect(bounded.meanSimilarity).toBeCloseTo(plain.meanSimilarity, 6);
+  });
+
   it('re-seeds empty clusters instead of returning dead centroids', async () => {
     // 6 copies of two points: k = 4 can only be filled by re-seeding
     const sample: Matrix = { data: Float32Array.from([1, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1]), rows: 6, dim: 2 };

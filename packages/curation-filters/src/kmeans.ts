@@ -17,6 +17,13 @@ export interface KMeansOptions {
    * in plain JavaScript). @default min(sample rows, max(2048, 4k))
    */
   seedingRows?: number;
+  /**
+   * Skip rows whose assignment provably cannot change (Hamerly's bounds on the unit sphere: an upper bound on
+   * the distance to the own centroid, a lower bound on the distance to every other one, both moved by how far
+   * the centroids moved). Same assignments as plain Lloyd; only the rows that might move are multiplied
+   * again. @default true
+   */
+  bounds?: boolean;
 }
 
 export const KMEANS_DEFAULTS = { iterations: 20, seed: 0 } as const;
@@ -29,6 +36,8 @@ export interface KMeansTraining {
   meanSimilarity: number;
   /** Clusters that went empty during training and were re-seeded. */
   reseeded: number;
+  /** Row assignments the bounds proved unchanged and so skipped, summed over iterations (0 without bounds). */
+  skippedRows: number;
 }
 
 /** Assignment of a batch: the nearest centroid of every row and its cosine similarity. */
@@ -77,6 +86,8 @@ export async function trainKMeans(sample: Matrix, options: KMeansOptions, kernel
   const seedingRows = Math.min(x.rows, Math.max(k, options.seedingRows ?? Math.max(2048, 4 * k)));
   const centroids: Matrix = { data: await seedKMeansPlusPlus(x, k, seedingRows, seed, kernel), rows: k, dim };
 
+  const n = x.rows;
+  const useBounds = options.bounds ?? true;
   let previous: Int32Array | undefined;
   let run = 0;
   let reseeded = 0;
@@ -84,16 +95,120 @@ export async function trainKMeans(sample: Matrix, options: KMeansOptions, kernel
   // per-cluster sums and counts carried between iterations: only the rows that moved are subtracted and added
   const sums = new Float64Array(k * dim);
   const counts = new Uint32Array(k);
+  // Hamerly's bounds (distances on the unit sphere, d = sqrt(2 - 2 cos)): upper >= d(row, own centroid),
+  // lower <= d(row, any other centroid); a row with upper < lower - BOUND_MARGIN keeps its centroid
+  const index = new Int32Array(n);
+  const score = new Float32Array(n);
+  const upper = new Float64Array(n);
+  const lower = new Float64Array(n);
+  const exact = new Uint8Array(n); // score[i] is the exact similarity to the current centroid
+  let assignedWith = centroids.data.slice(); // the centroids of the last assignment step
+  let skippedRows = 0;
   for (; run < iterations; run++) {
-    const { index, score } = await kernel.nearest(x, centroids);
-    meanSimilarity = mean(score);
+    let candidates: Int32Array | undefined;
+    if (useBounds && previous !== undefined) {
+      let count = 0;
+      for (let i = 0; i < n; i++) if (!(upper[i]! < lower[i]! - BOUND_MARGIN)) count++;
+      if (count <= n / 2) {
+        candidates = new Int32Array(count);
+        for (let i = 0, j = 0; i < n; i++) if (!(upper[i]! < lower[i]! - BOUND_MARGIN)) candidates[j++] = i;
+      }
+    }
+    assignedWith = centroids.data.slice();
+    if (candidates === undefined) {
+      await assignRows(x, undefined, centroids, kernel, index, score, upper, lower);
+      exact.fill(1);
+    } else {
+      exact.fill(0);
+      skippedRows += n - candidates.length;
+      if (candidates.length > 0) await assignRows(x, candidates, centroids, kernel, index, score, upper, lower);
+      for (const i of candidates) exact[i] = 1;
+    }
     const changed = previous === undefined || index.some((c, i) => c !== previous![i]);
     if (!changed) break;
     accumulate(x, index, previous, sums, counts);
-    previous = index;
+    previous = index.slice();
+    if (candidates !== undefined && counts.includes(0)) {
+      // an empty cluster is re-seeded with the farthest rows: every similarity must be exact
+      await assignRows(x, undefined, centroids, kernel, index, score, upper, lower);
+      exact.fill(1);
+    }
+    const before = centroids.data.slice();
     reseeded += updateCentroids(x, sums, counts, score, centroids);
+    if (useBounds) moveBounds(before, centroids.data, k, dim, index, upper, lower);
   }
-  return { model: new KMeans(centroids), iterations: run, meanSimilarity, reseeded };
+  // the mean similarity of the last assignment step, exact for the rows the bounds skipped too
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    if (exact[i]) total += score[i]!;
+    else {
+      const row = x.data.subarray(i * dim, i * dim + dim);
+      const c = assignedWith.subarray(index[i]! * dim, index[i]! * dim + dim);
+      let dot = 0;
+      for (let t = 0; t < dim; t++) dot += row[t]! * c[t]!;
+      total += Math.fround(dot);
+    }
+  }
+  meanSimilarity = n === 0 ? 0 : total / n;
+  return { model: new KMeans(centroids), iterations: run, meanSimilarity, reseeded, skippedRows };
+}
+
+/** Slack on Hamerly's test (distance units): covers float32 rounding of the similarities. */
+const BOUND_MARGIN = 1e-4;
+
+const distance = (similarity: number): number => Math.sqrt(Math.max(0, 2 - 2 * similarity));
+
+/**
+ * Best centroid (ties: the lower index) and exact bounds for every row, or for `rows` only (gathered into
+ * one matrix first). The second-best similarity gives the lower bound.
+ */
+async function assignRows(
+  x: Matrix,
+  rows: Int32Array | undefined,
+  centroids: Matrix,
+  kernel: SimilarityKernel,
+  index: Int32Array,
+  score: Float32Array,
+  upper: Float64Array,
+  lower: Float64Array,
+): Promise<void> {
+  const { dim } = x;
+  let a = x;
+  if (rows !== undefined) {
+    a = { data: new Float32Array(rows.length * dim), rows: rows.length, dim };
+    for (let j = 0; j < rows.length; j++) a.data.set(x.data.subarray(rows[j]! * dim, rows[j]! * dim + dim), j * dim);
+  }
+  const top = await kernel.topK(a, centroids, 2);
+  for (let j = 0; j < a.rows; j++) {
+    const i = rows === undefined ? j : rows[j]!;
+    index[i] = top.index[j * top.k]!;
+    score[i] = top.score[j * top.k]!;
+    upper[i] = distance(score[i]!);
+    lower[i] = top.k > 1 ? distance(top.score[j * top.k + 1]!) : Infinity;
+  }
+}
+
+/** Moves the bounds by the centroids' drift: upper += own drift, lower -= the largest other drift. */
+function moveBounds(before: Float32Array, after: Float32Array, k: number, dim: number, index: Int32Array, upper: Float64Array, lower: Float64Array): void {
+  const drift = new Float64Array(k);
+  let max = 0;
+  let maxAt = -1;
+  let second = 0;
+  for (let c = 0; c < k; c++) {
+    let q = 0;
+    for (let t = c * dim; t < (c + 1) * dim; t++) q += (after[t]! - before[t]!) ** 2;
+    drift[c] = Math.sqrt(q);
+    if (drift[c]! > max) {
+      second = max;
+      max = drift[c]!;
+      maxAt = c;
+    } else if (drift[c]! > second) second = drift[c]!;
+  }
+  for (let i = 0; i < index.length; i++) {
+    const c = index[i]!;
+    upper[i]! += drift[c]!;
+    lower[i]! -= c === maxAt ? second : max;
+  }
 }
 
 /** Seeding subsets up to this many rows read their Gram matrix from the kernel (4,096² floats = 64 MiB). */
@@ -222,10 +337,4 @@ function updateCentroids(x: Matrix, sums: Float64Array, counts: Uint32Array, sim
     for (let t = 0; t < dim; t++) centroids.data[so + t] = sums[so + t]! / norm;
   }
   return reseeded;
-}
-
-function mean(values: Float32Array): number {
-  let s = 0;
-  for (const v of values) s += v;
-  return values.length === 0 ? 0 : s / values.length;
 }
