@@ -151,7 +151,7 @@ async function ours() {
   times.dedup = (performance.now() - t) / 1000;
   const seconds = times.kmeans + times.assign + times.dedup;
   const cpu = process.cpuUsage(cpu0);
-  oursLast = { times, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, removed: removed.size, kmeansIterations: training.iterations, kmeansReseeded: training.reseeded, plantedFound: plantedFound(removed) };
+  oursLast = { times, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, removed: removed.size, kmeansIterations: training.iterations, kmeansReseeded: training.reseeded, kmeansSkippedRows: training.skippedRows, plantedFound: plantedFound(removed) };
   log('ours', times, `removed ${removed.size}`);
   return { seconds };
 }
