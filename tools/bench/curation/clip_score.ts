@@ -6,7 +6,7 @@
 // session options, interleaved over repeats in the same run.
 //
 //   npx tsx tools/bench/curation/clip_score.ts [--pairs 10000] [--raw-pairs 2000] [--threads <cores>] [--batch 64]
-//        [--peer-batch 32] [--workers 2] [--repeats 1] [--skip-python]
+//        [--in-flight 2] [--peer-batch 32] [--workers 2] [--repeats 1] [--skip-python]
 //   smaller:  npx tsx tools/bench/curation/clip_score.ts --pairs 640 --raw-pairs 320
 //
 // Inputs (default; --models/--model/--jpegs/--texts point elsewhere): a CLIP ViT-B/32-architecture model with
@@ -38,6 +38,7 @@ const { values: flags } = parseArgs({
     batch: { type: 'string', default: '64' },
     'peer-batch': { type: 'string', default: '32' },
     workers: { type: 'string', default: '2' },
+    'in-flight': { type: 'string', default: '2' },
     repeats: { type: 'string', default: '1' },
     'skip-python': { type: 'boolean', default: false },
     models: { type: 'string', default: join(CACHE, 'models') },
@@ -100,12 +101,12 @@ const scores = new Float32Array(PAIRS);
 type Run = { seconds: number; pairsPerS: number; [k: string]: unknown };
 async function ours(): Promise<Run> {
   const t0 = performance.now();
-  // two batches in flight: decoding of the next overlaps inference of the current one inside the service
+  // batches in flight (--in-flight): decoding of the next overlaps inference of the current one inside the service
   const inFlight: Array<Promise<void>> = [];
   for (let start = 0; start < PAIRS; start += BATCH) {
     const s = start;
     inFlight.push(scoreBatch(s).then((v) => scores.set(v, s)));
-    if (inFlight.length >= 2) await inFlight.shift();
+    if (inFlight.length >= Number(flags['in-flight'])) await inFlight.shift();
   }
   await Promise.all(inFlight);
   const seconds = (performance.now() - t0) / 1000;
@@ -145,7 +146,7 @@ writeResult('clip-score', {
   uptimeBefore,
   uptimeAfter: uptime(),
   model: { name: model, dir: join(flags.models, model), weights: 'random (architecture only: CLIP ViT-B/32 sizes, tools/bench/embedding/prepare.py)' },
-  settings: { pairs: PAIRS, rawPairs: RAW_PAIRS, batch: BATCH, peerBatch: Number(flags['peer-batch']), workers: Number(flags.workers), threads: THREADS, repeats: REPEATS },
+  settings: { pairs: PAIRS, rawPairs: RAW_PAIRS, batch: BATCH, inFlight: Number(flags['in-flight']), peerBatch: Number(flags['peer-batch']), workers: Number(flags.workers), threads: THREADS, repeats: REPEATS },
   order: 'contenders interleaved, order rotating per repeat',
   peerBlas: flags['skip-python'] ? undefined : pythonBlasInfo(python, env, ['numpy', 'onnxruntime']),
   runs,
