@@ -21,6 +21,10 @@ export const BLAS_HANDICAPS = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'];
 /**
  * The environment a peer process runs in: this process's, without the BLAS handicaps, with every thread-count
  * variable a Python stack reads set to `threads`.
+ * Caveat: an OpenBLAS older than the CPU (faiss-cpu 1.15.1 bundles 0.3.15, which does not know AMD family 26)
+ * falls back to generic kernels when OPENBLAS_CORETYPE is unset; benches with such a peer probe the core types and
+ * pass the fastest in `extra` (tools/bench/retrieval/peer-blas.mjs), recording the probe. numpy's own OpenBLAS
+ * (0.3.31) picks SkylakeX here by itself.
  */
 export function peerEnv(threads, extra = {}) {
   const env = { ...process.env };
