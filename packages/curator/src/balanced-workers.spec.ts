@@ -7,43 +7,23 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from '@select/metrics';
 import { unary } from '@select/platform';
-import { spawnWithJsonLogs, type JsonLogProcess } from '@select/testing';
 import { loadImageNetTaxonomy } from '@select/taxonomy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BROKERS, CURATOR_DIR, startCurationKit, waitForJob, type CurationKit } from './curation-test-kit.test-util.js';
+import { startCurationKit, waitForJob, type CurationKit } from './curation-test-kit.test-util.js';
 
 const TASKS = 24;
 const TASK_SIZE = 50;
 
 describe('a build shared by two worker processes', () => {
   let kit: CurationKit;
-  const workers: JsonLogProcess[] = [];
 
   beforeAll(async () => {
     kit = await startCurationKit('balance');
   });
   afterAll(async () => {
-    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
-    await Promise.all(workers.map((w) => w.exited));
     await kit?.cleanup();
   });
 
-  const spawnWorker = (id: string): JsonLogProcess => {
-    const worker = spawnWithJsonLogs(process.execPath, ['--import', 'tsx', 'src/main.ts', 'worker'], {
-      cwd: CURATOR_DIR,
-      env: {
-        ...process.env,
-        KAFKA_BROKERS: BROKERS.join(','),
-        CURATOR_KAFKA_TOPIC_PREFIX: kit.prefix,
-        CURATOR_WORKER_GROUP: `${kit.prefix}workers`,
-        CURATOR_WORKER_SESSION_TIMEOUT_MS: '6000',
-        CURATOR_WORKER_ID: id,
-        LOG_LEVEL: 'info',
-      },
-    });
-    workers.push(worker);
-    return worker;
-  };
 
   it('each worker does half of the 24 tasks; every caption decided once; counts equal the rule applied directly', async () => {
     const lemmas = [...loadImageNetTaxonomy().laionet.lemmas.keys()];
@@ -65,8 +45,8 @@ describe('a build shared by two worker processes', () => {
     expect(expected).toBeGreaterThan(100);
 
     const { client } = await kit.startCurator({ localWorkers: 0 });
-    const a = spawnWorker('worker-a');
-    const b = spawnWorker('worker-b');
+    const a = kit.spawnWorker('worker-a');
+    const b = kit.spawnWorker('worker-b');
     // Both in the group, the tasks topic's 12 partitions split between them, before the build starts.
     const deadline = Date.now() + 60_000;
     for (;;) {

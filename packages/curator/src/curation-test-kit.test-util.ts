@@ -28,6 +28,11 @@ export interface CurationKit {
   config(overrides?: Partial<CuratorConfig>): CuratorConfig;
   /** A curator on port 0; `registry` replaces the standard steps (tests add steps of their own). */
   startCurator(overrides?: Partial<CuratorConfig>, options?: { registry?: StepRegistry }): Promise<{ curator: CuratorServer; client: GenericServiceClient }>;
+  /**
+   * A `select curator worker` process (from source) in this kit's worker group, with `env` added; stopped by
+   * cleanup() if it still runs.
+   */
+  spawnWorker(id: string, env?: Record<string, string>): JsonLogProcess;
   /** Polls `query` until `done(rows)` or 90 s. */
   rowsWhen<T>(query: ReturnType<typeof sql>, done: (rows: T[]) => boolean): Promise<T[]>;
   cleanup(): Promise<void>;
@@ -55,6 +60,7 @@ export async function startCurationKit(name: string): Promise<CurationKit> {
     },
   });
   const curators: Array<{ curator: CuratorServer; client: GenericServiceClient }> = [];
+  const workers: JsonLogProcess[] = [];
   const config = (overrides: Partial<CuratorConfig> = {}): CuratorConfig =>
     resolveConfig(
       curatorConfigSchema,
@@ -84,6 +90,23 @@ export async function startCurationKit(name: string): Promise<CurationKit> {
       curators.push(entry);
       return entry;
     },
+    spawnWorker(workerId, env = {}) {
+      const worker = spawnWithJsonLogs(process.execPath, ['--import', 'tsx', 'src/main.ts', 'worker'], {
+        cwd: CURATOR_DIR,
+        env: {
+          ...process.env,
+          KAFKA_BROKERS: BROKERS.join(','),
+          CURATOR_KAFKA_TOPIC_PREFIX: prefix,
+          CURATOR_WORKER_GROUP: `${prefix}workers`,
+          CURATOR_WORKER_SESSION_TIMEOUT_MS: '6000',
+          CURATOR_WORKER_ID: workerId,
+          LOG_LEVEL: 'info',
+          ...env,
+        },
+      });
+      workers.push(worker);
+      return worker;
+    },
     async rowsWhen<T>(query: ReturnType<typeof sql>, done: (rows: T[]) => boolean): Promise<T[]> {
       let rows: T[] = [];
       const deadline = Date.now() + 90_000;
@@ -95,6 +118,8 @@ export async function startCurationKit(name: string): Promise<CurationKit> {
       return rows;
     },
     async cleanup() {
+      for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
+      await Promise.all(workers.map((w) => w.exited));
       for (const { curator, client } of curators) {
         client.close();
         await curator.close().catch(() => undefined);

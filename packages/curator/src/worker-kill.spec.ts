@@ -6,42 +6,22 @@ import { join } from 'node:path';
 import { OPENCLIPART_ROOT, readOpenClipart } from '@select/datasets';
 import { sql } from '@select/metrics';
 import { unary } from '@select/platform';
-import { spawnWithJsonLogs, type JsonLogProcess } from '@select/testing';
 import { loadImageNetTaxonomy } from '@select/taxonomy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BROKERS, CURATOR_DIR, startCurationKit, waitForJob, type CurationKit } from './curation-test-kit.test-util.js';
+import { startCurationKit, waitForJob, type CurationKit } from './curation-test-kit.test-util.js';
 
 const RECORDS = 480;
 
 describe('curator workers over Kafka', () => {
   let kit: CurationKit;
-  const workers: JsonLogProcess[] = [];
 
   beforeAll(async () => {
     kit = await startCurationKit('kill');
   });
   afterAll(async () => {
-    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
-    await Promise.all(workers.map((w) => w.exited));
     await kit?.cleanup();
   });
 
-  const spawnWorker = (id: string): JsonLogProcess => {
-    const worker = spawnWithJsonLogs(process.execPath, ['--import', 'tsx', 'src/main.ts', 'worker'], {
-      cwd: CURATOR_DIR,
-      env: {
-        ...process.env,
-        KAFKA_BROKERS: BROKERS.join(','),
-        CURATOR_KAFKA_TOPIC_PREFIX: kit.prefix,
-        CURATOR_WORKER_GROUP: `${kit.prefix}workers`,
-        CURATOR_WORKER_SESSION_TIMEOUT_MS: '6000',
-        CURATOR_WORKER_ID: id,
-        LOG_LEVEL: 'info',
-      },
-    });
-    workers.push(worker);
-    return worker;
-  };
 
   it('a SIGKILLed worker\'s task is redone by the other; shift and ClickHouse hold every sample exactly once', async () => {
     // The oracle: LAIONet's rule applied directly to the same records.
@@ -55,8 +35,8 @@ describe('curator workers over Kafka', () => {
     expect(expected).toBeGreaterThan(10);
 
     const { client } = await kit.startCurator({ localWorkers: 0 });
-    const a = spawnWorker('worker-a');
-    const b = spawnWorker('worker-b');
+    const a = kit.spawnWorker('worker-a');
+    const b = kit.spawnWorker('worker-b');
     await Promise.all([a.waitForLog('curator worker consuming tasks'), b.waitForLog('curator worker consuming tasks')]);
 
     const started = await unary<{ jobId: string; outputUri: string }>(client, 'StartCuration', {

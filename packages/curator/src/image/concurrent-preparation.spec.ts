@@ -6,9 +6,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { unary, type GenericServiceClient } from '@select/platform';
-import { spawnWithJsonLogs, type JsonLogProcess } from '@select/testing';
+import type { JsonLogProcess } from '@select/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BROKERS, CURATOR_DIR, startCurationKit, waitForJob, type CurationKit } from '../curation-test-kit.test-util.js';
+import { startCurationKit, waitForJob, type CurationKit } from '../curation-test-kit.test-util.js';
 import { listEvaluationSets, registerEvaluationSet } from './evaluation-sets.js';
 import { TINY_CLIP, renderedPng, smallOpenClipartPool, startImageServices, writePng, type ImageServices } from './image-services.test-util.js';
 
@@ -19,15 +19,12 @@ describe('shared preparations done by several workers at once', () => {
   let kit: CurationKit;
   let services: ImageServices;
   let pool: Awaited<ReturnType<typeof smallOpenClipartPool>>;
-  const workers: JsonLogProcess[] = [];
 
   beforeAll(async () => {
     [kit, services] = await Promise.all([startCurationKit('prep'), startImageServices()]);
     pool = await smallOpenClipartPool(services.dir);
   }, 180_000);
   afterAll(async () => {
-    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
-    await Promise.all(workers.map((w) => w.exited));
     await kit?.cleanup();
     await services?.close();
   });
@@ -53,24 +50,8 @@ describe('shared preparations done by several workers at once', () => {
       embeddingAddress: addressOf(services.embedding),
       retrievalAddress: addressOf(services.retrieval),
     });
-    const spawnWorker = (id: string): JsonLogProcess => {
-      const worker = spawnWithJsonLogs(process.execPath, ['--import', 'tsx', 'src/main.ts', 'worker'], {
-        cwd: CURATOR_DIR,
-        env: {
-          ...process.env,
-          KAFKA_BROKERS: BROKERS.join(','),
-          CURATOR_KAFKA_TOPIC_PREFIX: kit.prefix,
-          CURATOR_WORKER_GROUP: `${kit.prefix}workers`,
-          CURATOR_WORKER_SESSION_TIMEOUT_MS: '6000',
-          CURATOR_WORKER_ID: id,
-          CURATOR_EMBEDDING_ADDRESS: addressOf(services.embedding),
-          CURATOR_RETRIEVAL_ADDRESS: addressOf(services.retrieval),
-          LOG_LEVEL: 'info',
-        },
-      });
-      workers.push(worker);
-      return worker;
-    };
+    const spawnWorker = (id: string): JsonLogProcess =>
+      kit.spawnWorker(id, { CURATOR_EMBEDDING_ADDRESS: addressOf(services.embedding), CURATOR_RETRIEVAL_ADDRESS: addressOf(services.retrieval) });
     const a = spawnWorker('prep-a');
     const b = spawnWorker('prep-b');
     await Promise.all([a.waitForLog('curator worker consuming tasks', 90_000), b.waitForLog('curator worker consuming tasks', 90_000)]);
