@@ -1,56 +1,24 @@
 #!/usr/bin/env node
 // Builds the native addon (build/Release/select_vector_index.node) with node-gyp, unless it is newer
-// than its sources. Uses this Node's own headers when they are installed next to it, so that node-gyp
-// never tries to download them. `--force` rebuilds regardless.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+// than its sources (scripts/build-native-addon.mjs at the repository root). `--force` rebuilds regardless.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { addonPath, buildAddon } from '../../../scripts/build-native-addon.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const addon = join(root, 'build', 'Release', 'select_vector_index.node');
+const ADDON = 'select_vector_index';
 const require = createRequire(join(root, 'package.json'));
+// usearch's headers are compiled in: a new usearch rebuilds the addon
 const usearchPackage = (() => {
   let dir = dirname(require.resolve('usearch'));
   while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'include'))) dir = dirname(dir);
   return join(dir, 'package.json');
 })();
-const sources = [join(root, 'binding.gyp'), usearchPackage, ...readdirSync(join(root, 'native')).map((f) => join(root, 'native', f))];
 
 export function buildNative({ force = false } = {}) {
-  if (!force && existsSync(addon)) {
-    const built = statSync(addon).mtimeMs;
-    if (sources.every((file) => statSync(file).mtimeMs <= built)) return false;
-  }
-  const args = ['rebuild', '--release', `-j`, 'max'];
-  const prefix = dirname(dirname(process.execPath));
-  if (existsSync(join(prefix, 'include', 'node', 'node.h'))) args.push(`--nodedir=${prefix}`);
-  const gyp = process.env.npm_config_node_gyp ?? findNodeGyp();
-  try {
-    execFileSync(process.execPath, [gyp, ...args], { cwd: root, stdio: 'pipe' });
-  } catch (error) {
-    process.stderr.write(error.stdout ?? '');
-    process.stderr.write(error.stderr ?? '');
-    throw new Error(`node-gyp failed to build ${addon}`, { cause: error });
-  }
-  return true;
-}
-
-// npm ships node-gyp; outside `npm run` locate the copy inside npm itself.
-function findNodeGyp() {
-  const candidates = [
-    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-    join(dirname(process.execPath), 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-  ];
-  try {
-    candidates.unshift(require.resolve('node-gyp/bin/node-gyp.js'));
-  } catch {
-    // not installed as a package; fall back to npm's copy
-  }
-  const found = candidates.find((c) => existsSync(c));
-  if (!found) throw new Error('node-gyp not found; install it or run this through `npm run build:native`');
-  return found;
+  return buildAddon({ root, addon: ADDON, extraSources: [usearchPackage], force });
 }
 
 /** vitest globalSetup hook: tests need the addon. */
@@ -60,5 +28,5 @@ export default function setup() {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const rebuilt = buildNative({ force: process.argv.includes('--force') });
-  console.log(rebuilt ? `built ${addon}` : `${addon} is up to date`);
+  console.log(rebuilt ? `built ${addonPath(root, ADDON)}` : `${addonPath(root, ADDON)} is up to date`);
 }
