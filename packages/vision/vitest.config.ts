@@ -1,3 +1,4 @@
 import { packageConfig } from '../../vitest.shared.js';
 
-export default packageConfig();
+// The native-path tests need the preprocessing addon; globalSetup builds it when it is missing or older than its sources.
+export default packageConfig({ globalSetup: ['./scripts/build-native.mjs'] });

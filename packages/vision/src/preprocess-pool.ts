@@ -4,7 +4,7 @@ import { startModuleWorker } from '@select/inference';
 import sharp from 'sharp';
 import { addDecodeDefaults } from './decode.js';
 import { ImageDecodeError, PreprocessPoolError, PreprocessQueueFullError } from './errors.js';
-import type { ImagePreprocessing, PreprocessedImage } from './preprocess.js';
+import type { ImagePreprocessing, PreprocessedImage, PreprocessMode } from './preprocess.js';
 import type { PreprocessReply, PreprocessRequest, PreprocessWorkerInit } from './preprocess-protocol.js';
 
 export interface PreprocessPoolOptions {
@@ -27,6 +27,17 @@ export interface PreprocessPoolOptions {
   perThread?: number;
   /** Largest accepted image, in pixels. @default 40_000_000 */
   maxPixels?: number;
+  /**
+   * `'exact'`: Pillow's pixels, bit for bit; `'fast'`: JPEGs decoded with libjpeg-turbo's DCT scaling to the
+   * smallest size that covers the resize, then resampled exactly (not Pillow's pixels; see the README).
+   * @default 'exact'
+   */
+  mode?: PreprocessMode;
+  /**
+   * `'auto'`: the native addon for the JPEGs it takes, sharp for the rest; `'sharp'`: sharp for everything.
+   * @default 'auto'
+   */
+  decoder?: 'auto' | 'sharp';
 }
 
 /** @internal Options with every default filled in. */
@@ -36,6 +47,8 @@ export function addPreprocessPoolDefaults(options: PreprocessPoolOptions = {}): 
     maxPending: options.maxPending ?? 256,
     perThread: Math.max(1, options.perThread ?? 2),
     maxPixels: addDecodeDefaults({ maxPixels: options.maxPixels }).maxPixels,
+    mode: options.mode ?? 'exact',
+    decoder: options.decoder ?? 'auto',
   };
 }
 
@@ -67,7 +80,7 @@ export class PreprocessPool {
     this.options = addPreprocessPoolDefaults(options);
     // sharp must be loaded by the main thread before any worker loads it (libvips initialises once per process)
     void sharp.versions;
-    const init: PreprocessWorkerInit = { maxPixels: this.options.maxPixels };
+    const init: PreprocessWorkerInit = { maxPixels: this.options.maxPixels, mode: this.options.mode, decoder: this.options.decoder };
     this.threads = Array.from({ length: this.options.threads }, () => {
       const thread: Thread = { worker: startModuleWorker(import.meta.url, 'preprocess-worker', { workerData: init }), inFlight: 0 };
       thread.worker.on('message', (reply: PreprocessReply) => this.onReply(reply));
@@ -120,7 +133,7 @@ export class PreprocessPool {
     this.pending.delete(reply.id);
     p.thread!.inFlight--;
     this.dispatch();
-    if (reply.ok) p.resolve({ tensor: reply.tensor, source: reply.source });
+    if (reply.ok) p.resolve({ tensor: reply.tensor, source: reply.source, pipeline: reply.pipeline });
     else if (reply.reason) p.reject(new ImageDecodeError(reply.reason, reply.message));
     else p.reject(new PreprocessPoolError(`image preprocessing failed: ${reply.message}`));
   }

@@ -1,9 +1,11 @@
 import type { SourceImageInfo } from './decode.js';
 import type { ImageErrorReason } from './errors.js';
-import type { ImagePreprocessing } from './preprocess.js';
+import type { ImagePreprocessing, PreprocessMode, PreprocessPipeline } from './preprocess.js';
 
 export interface PreprocessWorkerInit {
   maxPixels: number;
+  mode: PreprocessMode;
+  decoder: 'auto' | 'sharp';
 }
 
 export interface PreprocessRequest {
@@ -13,5 +15,5 @@ export interface PreprocessRequest {
 }
 
 export type PreprocessReply =
-  | { id: number; ok: true; tensor: Float32Array; source: SourceImageInfo }
+  | { id: number; ok: true; tensor: Float32Array; source: SourceImageInfo; pipeline: PreprocessPipeline }
   | { id: number; ok: false; reason: ImageErrorReason | null; message: string };

@@ -1,4 +1,5 @@
-// A preprocessing thread: sharp decodes on libuv's pool, the Pillow-exact resize runs here, off the main loop.
+// A preprocessing thread, off the main loop: JPEGs the native addon takes are decoded, resized and normalised here
+// in one synchronous call; other images are decoded by sharp (on libuv's pool) and resized here in TypeScript.
 import { parentPort, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 import { ImageDecodeError } from './errors.js';
@@ -7,16 +8,16 @@ import type { PreprocessReply, PreprocessRequest, PreprocessWorkerInit } from '.
 
 const port = parentPort;
 if (!port) throw new Error('preprocess-worker must run as a worker thread');
-const { maxPixels } = workerData as PreprocessWorkerInit;
+const { maxPixels, mode, decoder } = workerData as PreprocessWorkerInit;
 // every image is new: libvips' operation cache would only hold memory
 sharp.cache(false);
 // parallelism comes from threads and images in flight; libvips' own threads per image would oversubscribe
 sharp.concurrency(1);
 
 port.on('message', (req: PreprocessRequest) => {
-  preprocessImage(req.bytes, req.spec, { maxPixels }).then(
-    ({ tensor, source }) => {
-      const reply: PreprocessReply = { id: req.id, ok: true, tensor, source };
+  preprocessImage(req.bytes, req.spec, { maxPixels, mode, decoder }).then(
+    ({ tensor, source, pipeline }) => {
+      const reply: PreprocessReply = { id: req.id, ok: true, tensor, source, pipeline };
       port.postMessage(reply, [tensor.buffer as ArrayBuffer]);
     },
     (err: unknown) => {
