@@ -1041,6 +1041,235 @@ static std::vector<top_t> exact_search(state_t const& state, exact_request_t con
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Self-similarity scan of one set of vectors (SemDeDup's per-cluster step; @select/curation-filters
+// calls it through selfSimilarity): the strict lower triangle of S = X Xᵀ, X the set's rows in the
+// caller's order (optionally L2-normalised on the way in), on the exact search's micro-kernels, with the
+// reductions fused into the tile epilogue instead of a materialised S:
+//   - per position j, its best earlier position: max over i < j of S[i][j], the lowest i on ties
+//     (-inf / -1 at position 0): SemDeDup's `triu(S, 1).max(0)`;
+//   - optionally every pair i < j with S[i][j] > threshold, sorted by (i, j).
+// Only tiles holding some i < j are computed (about half of the product). The set is packed once (rows
+// into MR-row panels, columns into NR-column panels, scaled by 1 / norm when normalising); the column
+// panels are cut into units of a few panels that threads take from a shared counter, the costliest
+// (rightmost) first. A column belongs to one unit, its running maximum sees the rows in ascending order
+// and every score is the same FMA chain over k, so the result does not depend on `threads`.
+
+struct self_scan_request_t {
+    float const* vectors = nullptr; // the caller's rows x d floats (kept alive by the task)
+    std::size_t rows = 0, d = 0;
+    std::vector<std::int32_t> order; // position -> row of `vectors`
+    bool normalize = false;
+    bool want_pairs = false;
+    float threshold = 0;
+    std::size_t threads = 1;
+    exact_isa_t isa = exact_kernels.front();
+};
+
+struct self_scan_result_t {
+    std::vector<float> best;
+    std::vector<std::int32_t> best_at;
+    std::vector<std::int32_t> pairs; // i0, j0, i1, j1, ... (positions)
+    std::vector<float> pair_scores;
+    std::int64_t invalid_row = -1; // normalising only: the first row (in position order) that is zero or not finite
+};
+
+// Running column maxima over one tile whose valid rows all come before all its columns.
+template <std::size_t NR>
+static void column_max_generic(float const* c, std::size_t rows, std::int32_t i0, float* best, std::int32_t* at) {
+    for (std::size_t r = 0; r != rows; ++r)
+        for (std::size_t j = 0; j != NR; ++j)
+            if (c[r * NR + j] > best[j])
+                best[j] = c[r * NR + j], at[j] = i0 + static_cast<std::int32_t>(r);
+}
+
+#if defined(SVI_X86)
+__attribute__((target("avx512f"))) static void column_max_avx512(float const* c, std::size_t rows, std::int32_t i0,
+                                                                 float* best, std::int32_t* at) {
+    __m512 b0 = _mm512_loadu_ps(best), b1 = _mm512_loadu_ps(best + 16);
+    __m512i a0 = _mm512_loadu_si512(at), a1 = _mm512_loadu_si512(at + 16);
+    for (std::size_t r = 0; r != rows; ++r) {
+        __m512 s0 = _mm512_loadu_ps(c + r * 32), s1 = _mm512_loadu_ps(c + r * 32 + 16);
+        __m512i i = _mm512_set1_epi32(i0 + static_cast<std::int32_t>(r));
+        __mmask16 m0 = _mm512_cmp_ps_mask(s0, b0, _CMP_GT_OQ), m1 = _mm512_cmp_ps_mask(s1, b1, _CMP_GT_OQ);
+        b0 = _mm512_mask_mov_ps(b0, m0, s0), b1 = _mm512_mask_mov_ps(b1, m1, s1);
+        a0 = _mm512_mask_mov_epi32(a0, m0, i), a1 = _mm512_mask_mov_epi32(a1, m1, i);
+    }
+    _mm512_storeu_ps(best, b0), _mm512_storeu_ps(best + 16, b1);
+    _mm512_storeu_si512(at, a0), _mm512_storeu_si512(at + 16, a1);
+}
+#endif
+
+// Runs fn(t) on `threads` threads (the calling one included) and rethrows the first error.
+template <typename F> static void on_threads(std::size_t threads, F const& fn) {
+    std::vector<std::thread> pool;
+    std::vector<std::exception_ptr> errors(threads);
+    for (std::size_t t = 1; t < threads; ++t)
+        pool.emplace_back([&, t] {
+            try {
+                fn(t);
+            } catch (...) {
+                errors[t] = std::current_exception();
+            }
+        });
+    try {
+        fn(0);
+    } catch (...) {
+        errors[0] = std::current_exception();
+    }
+    for (auto& th : pool)
+        th.join();
+    for (auto& e : errors)
+        if (e)
+            std::rethrow_exception(e);
+}
+
+template <std::size_t MR, std::size_t NR>
+static void self_scan_tiled(self_scan_request_t const& req, self_scan_result_t& out) {
+    std::size_t const n = req.order.size(), d = req.d;
+    float const inf = std::numeric_limits<float>::infinity();
+    out.best.assign(n, -inf);
+    out.best_at.assign(n, -1);
+    if (n == 0)
+        return;
+    std::size_t const groups = (n + MR - 1) / MR, panels = (n + NR - 1) / NR;
+    std::size_t const threads = n < 256 ? 1 : req.threads;
+    // the set's rows in position order (scaled to unit length when normalising): q is summed in double in
+    // eight interleaved partial sums (exact products, so only the order of additions differs from a plain loop)
+    aligned_buffer_t<float> u(n * d);
+    std::vector<double> q(n, 1.0);
+    aligned_buffer_t<float> a(groups * MR * d), b(panels * NR * d); // zero-filled: padding rows/columns stay 0
+    std::atomic<std::size_t> arrived{0};
+    auto barrier = [&](std::size_t phase) {
+        arrived.fetch_add(1);
+        while (arrived.load() < phase * threads)
+            std::this_thread::yield();
+    };
+    on_threads(threads, [&](std::size_t t) {
+        for (std::size_t p = n * t / threads; p != n * (t + 1) / threads; ++p) {
+            float const* src = req.vectors + static_cast<std::size_t>(req.order[p]) * d;
+            float* dst = u.data + p * d;
+            if (!req.normalize) {
+                std::memcpy(dst, src, d * sizeof(float));
+                continue;
+            }
+            double part[8] = {};
+            std::size_t k = 0;
+            for (; k + 8 <= d; k += 8)
+                for (std::size_t l = 0; l != 8; ++l)
+                    part[l] += static_cast<double>(src[k + l]) * static_cast<double>(src[k + l]);
+            for (; k != d; ++k)
+                part[k % 8] += static_cast<double>(src[k]) * static_cast<double>(src[k]);
+            double const sum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+            q[p] = sum;
+            double const scale = 1.0 / std::sqrt(sum);
+            for (k = 0; k != d; ++k)
+                dst[k] = static_cast<float>(static_cast<double>(src[k]) * scale);
+        }
+        barrier(1);
+        // panels: a[g * MR * d + k * MR + r] = u[g * MR + r][k], b[pn * NR * d + k * NR + j] = u[pn * NR + j][k]
+        for (std::size_t g = groups * t / threads; g != groups * (t + 1) / threads; ++g) {
+            std::size_t const rows = std::min(MR, n - g * MR);
+            float* dst = a.data + g * MR * d;
+            for (std::size_t k = 0; k != d; ++k)
+                for (std::size_t r = 0; r != rows; ++r)
+                    dst[k * MR + r] = u.data[(g * MR + r) * d + k];
+        }
+        for (std::size_t pn = panels * t / threads; pn != panels * (t + 1) / threads; ++pn) {
+            std::size_t const cols = std::min(NR, n - pn * NR);
+            float* dst = b.data + pn * NR * d;
+            for (std::size_t k = 0; k != d; ++k)
+                for (std::size_t j = 0; j != cols; ++j)
+                    dst[k * NR + j] = u.data[(pn * NR + j) * d + k];
+        }
+    });
+    for (std::size_t p = 0; p != n; ++p)
+        if (!(q[p] > 0 && std::isfinite(q[p]))) {
+            out.invalid_row = req.order[p];
+            return;
+        }
+    if (n < 2)
+        return;
+
+    // column units: at most ~1 MiB of packed columns, and at least 4 units per thread where the set allows
+    std::size_t const max_unit = std::max<std::size_t>(1, CHUNK_BYTES / (NR * d * sizeof(float)));
+    std::size_t const unit = std::max<std::size_t>(1, std::min(max_unit, (panels + threads * 4 - 1) / (threads * 4)));
+    std::size_t const units = (panels + unit - 1) / unit;
+    std::vector<float> best(panels * NR, -inf);
+    std::vector<std::int32_t> best_at(panels * NR, -1);
+    std::vector<std::vector<std::pair<std::pair<std::int32_t, std::int32_t>, float>>> found(threads);
+    float const pair_thr = req.want_pairs ? std::nextafter(req.threshold, inf) : inf; // tile tests >=
+    std::atomic<std::size_t> next{0};
+    tile_fn const tile = req.isa.tile;
+    bool const wide = NR == 32 && req.isa.mr == 12 && simd == simd_t::avx512;
+
+    on_threads(std::min(threads, units), [&](std::size_t t) {
+        alignas(64) float scores[MR * NR];
+        float thr[MR];
+        auto& mine = found[t];
+        for (std::size_t u; (u = next.fetch_add(1)) < units;) {
+            std::size_t const p0 = (units - 1 - u) * unit, p1 = std::min(panels, p0 + unit);
+            std::size_t const last_col = std::min(n, p1 * NR) - 1;
+            for (std::size_t g = 0; g * MR < last_col; ++g) {
+                std::size_t const q0 = g * MR, rows = std::min(MR, n - q0);
+                for (std::size_t r = 0; r != MR; ++r)
+                    thr[r] = r < rows ? pair_thr : inf;
+                for (std::size_t pn = p0; pn != p1; ++pn) {
+                    std::size_t const c0 = pn * NR, cols = std::min(NR, n - c0);
+                    if (q0 >= c0 + cols - 1)
+                        continue; // no i < j in this tile
+                    std::uint32_t mask = tile(a.data + q0 * d, b.data + c0 * d, d, nullptr, nullptr, thr, scores);
+                    float* bc = best.data() + c0;
+                    std::int32_t* ac = best_at.data() + c0;
+                    if (q0 + rows <= c0) { // every row before every column
+#if defined(SVI_X86)
+                        if (wide)
+                            column_max_avx512(scores, rows, static_cast<std::int32_t>(q0), bc, ac);
+                        else
+#endif
+                            column_max_generic<NR>(scores, rows, static_cast<std::int32_t>(q0), bc, ac);
+                    } else {
+                        for (std::size_t r = 0; r != rows; ++r)
+                            for (std::size_t j = (q0 + r + 1 > c0 ? q0 + r + 1 - c0 : 0); j < cols; ++j)
+                                if (scores[r * NR + j] > bc[j])
+                                    bc[j] = scores[r * NR + j], ac[j] = static_cast<std::int32_t>(q0 + r);
+                    }
+                    while (mask) {
+                        std::size_t const r = static_cast<std::size_t>(__builtin_ctz(mask));
+                        mask &= mask - 1;
+                        for (std::size_t j = (q0 + r + 1 > c0 ? q0 + r + 1 - c0 : 0); j < cols; ++j)
+                            if (scores[r * NR + j] > req.threshold)
+                                mine.push_back({{static_cast<std::int32_t>(q0 + r), static_cast<std::int32_t>(c0 + j)},
+                                                scores[r * NR + j]});
+                    }
+                }
+            }
+        }
+    });
+
+    std::copy(best.begin(), best.begin() + static_cast<std::ptrdiff_t>(n), out.best.begin());
+    std::copy(best_at.begin(), best_at.begin() + static_cast<std::ptrdiff_t>(n), out.best_at.begin());
+    if (!req.want_pairs)
+        return;
+    std::vector<std::pair<std::pair<std::int32_t, std::int32_t>, float>> all;
+    for (auto& f : found)
+        all.insert(all.end(), f.begin(), f.end());
+    std::sort(all.begin(), all.end(), [](auto const& x, auto const& y) { return x.first < y.first; });
+    out.pairs.reserve(2 * all.size());
+    out.pair_scores.reserve(all.size());
+    for (auto const& e : all) {
+        out.pairs.push_back(e.first.first);
+        out.pairs.push_back(e.first.second);
+        out.pair_scores.push_back(e.second);
+    }
+}
+
+static void self_scan(self_scan_request_t const& req, self_scan_result_t& out) {
+    if (req.isa.mr == 12 && req.isa.nr == 32)
+        return self_scan_tiled<12, 32>(req, out);
+    return self_scan_tiled<6, 16>(req, out);
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Approximate search through the graph.
 
 struct ann_request_t {
@@ -1772,6 +2001,74 @@ class native_index_t : public Napi::ObjectWrap<native_index_t> {
     }
 };
 
+// selfSimilarity(vectors: Float32Array, dimensions, order: Int32Array, { threads, normalize, threshold?,
+// exactKernel? }): the self-similarity scan (self_scan) of the rows `order` names, on a libuv worker
+// thread. The vectors are read in place (the caller must not change them until the promise settles).
+static Napi::Value self_similarity(Napi::CallbackInfo const& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw Napi::TypeError::New(env, "vectors must be a Float32Array");
+    auto vectors = info[0].As<Napi::Float32Array>();
+    std::size_t d = size_arg(info[1], "dimensions");
+    if (!d || vectors.ElementLength() % d)
+        throw Napi::RangeError::New(env, "vectors length must be a positive multiple of dimensions");
+    if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+        throw Napi::TypeError::New(env, "order must be an Int32Array");
+    if (!info[3].IsObject())
+        throw Napi::TypeError::New(env, "selfSimilarity expects an options object");
+    auto order = info[2].As<Napi::Int32Array>();
+    Napi::Object o = info[3].As<Napi::Object>();
+    auto req = std::make_shared<self_scan_request_t>();
+    req->vectors = vectors.Data(), req->rows = vectors.ElementLength() / d, req->d = d;
+    req->order.assign(order.Data(), order.Data() + order.ElementLength());
+    for (std::int32_t row : req->order)
+        if (row < 0 || static_cast<std::size_t>(row) >= req->rows)
+            throw Napi::RangeError::New(env, "order names a row outside vectors");
+    req->threads = std::max<std::size_t>(1, size_arg(o.Get("threads"), "threads"));
+    req->normalize = o.Get("normalize").ToBoolean().Value();
+    if (o.Get("threshold").IsNumber()) {
+        // the largest float at or below the threshold: for float scores s, s > it exactly when s > threshold
+        double t = o.Get("threshold").As<Napi::Number>().DoubleValue();
+        if (!std::isfinite(t))
+            throw Napi::RangeError::New(env, "threshold must be finite");
+        float f = static_cast<float>(t);
+        if (static_cast<double>(f) > t)
+            f = std::nextafter(f, -std::numeric_limits<float>::infinity());
+        req->want_pairs = true, req->threshold = f;
+    }
+    if (o.Get("exactKernel").IsString()) {
+        std::string name = o.Get("exactKernel").As<Napi::String>().Utf8Value();
+        auto found = std::find_if(exact_kernels.begin(), exact_kernels.end(),
+                                  [&](exact_isa_t const& isa) { return name == isa.name; });
+        if (found == exact_kernels.end())
+            throw Napi::RangeError::New(env, "exactKernel " + name + " is not available on this CPU");
+        req->isa = *found;
+    }
+    auto result = std::make_shared<self_scan_result_t>();
+    auto* task = new task_t(
+        env, [req, result] { self_scan(*req, *result); },
+        [result](Napi::Env env) {
+            Napi::Object out = Napi::Object::New(env);
+            auto best = Napi::Float32Array::New(env, result->best.size());
+            std::copy(result->best.begin(), result->best.end(), best.Data());
+            auto best_at = Napi::Int32Array::New(env, result->best_at.size());
+            std::copy(result->best_at.begin(), result->best_at.end(), best_at.Data());
+            auto pairs = Napi::Int32Array::New(env, result->pairs.size());
+            std::copy(result->pairs.begin(), result->pairs.end(), pairs.Data());
+            auto pair_scores = Napi::Float32Array::New(env, result->pair_scores.size());
+            std::copy(result->pair_scores.begin(), result->pair_scores.end(), pair_scores.Data());
+            out.Set("best", best);
+            out.Set("bestAt", best_at);
+            out.Set("pairs", pairs);
+            out.Set("pairScores", pair_scores);
+            out.Set("invalidRow", Napi::Number::New(env, static_cast<double>(result->invalid_row)));
+            return out;
+        });
+    task->keep(info[0]);
+    task->Queue();
+    return task->promise();
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
     exports.Set("NativeIndex", native_index_t::define(env));
     // The exact kernels this CPU can run, best (the default) first.
@@ -1779,6 +2076,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
     for (std::size_t i = 0; i != exact_kernels.size(); ++i)
         names.Set(static_cast<std::uint32_t>(i), exact_kernels[i].name);
     exports.Set("exactKernels", names);
+    exports.Set("selfSimilarity", Napi::Function::New(env, self_similarity, "selfSimilarity"));
     return exports;
 }
 

@@ -34,3 +34,4 @@ export {
 } from './persistent-index.js';
 export { IndexCatalog, INDEX_NAME_PATTERN, type IndexLoadFailure } from './index-catalog.js';
 export { exactKernels } from './native-binding.js';
+export { selfSimilarity, type SelfSimilarity, type SelfSimilarityOptions } from './self-similarity.js';

@@ -63,6 +63,25 @@ interface NativeModule {
   NativeIndex: new (options: NativeIndexOptions) => NativeIndex;
   /** The exact-search kernels this CPU runs, fastest (the default) first: `avx512f`, `avx2+fma`, `generic`. */
   exactKernels: string[];
+  /** The self-similarity scan (self-similarity.ts); vectors are read in place until it settles. */
+  selfSimilarity(vectors: Float32Array, dimensions: number, order: Int32Array, options: NativeSelfSimilarityOptions): Promise<NativeSelfSimilarity>;
+}
+
+export interface NativeSelfSimilarityOptions {
+  threads: number;
+  normalize: boolean;
+  /** Pairs above it are listed; absent: no pairs. */
+  threshold?: number;
+  exactKernel?: string;
+}
+
+export interface NativeSelfSimilarity {
+  best: Float32Array;
+  bestAt: Int32Array;
+  pairs: Int32Array;
+  pairScores: Float32Array;
+  /** -1, or (normalize) the first row in position order that is all zeros or not finite. */
+  invalidRow: number;
 }
 
 // The same relative path from src/ (tests) and dist/ (built package).
