@@ -1,8 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { float32, int64, SessionPool, type TensorData } from '@select/inference';
-import { CurationFilterError } from './errors.js';
-import { checkSameDim, type EarlierMax, type Neighbours, type PairBlock, type SimilarityKernel } from './similarity-kernel.js';
+import { selfSimilarity, VectorIndexError } from '@select/vector-index';
+import { CurationFilterError, invalidArgument } from './errors.js';
+import { checkSameDim, type EarlierMax, type Neighbours, type PairBlock, type SetScan, type SimilarityKernel } from './similarity-kernel.js';
 import type { Matrix } from './vectors.js';
 
 // The same relative path from src/ (tests) and dist/ (built package); made by scripts/make_graphs.py.
@@ -40,6 +41,13 @@ export interface OnnxSimilarityKernelOptions {
    * @default 'auto'
    */
   triangleParts?: 1 | 4 | 8 | 'auto';
+  /**
+   * `scanSet` (a whole cluster against itself, what dedupCluster runs per cluster) on @select/vector-index's
+   * native blocked AVX-512 / AVX2 kernels with the reductions fused into the tile epilogue (`selfSimilarity`).
+   * `false` leaves the method out, so that dedupCluster takes the ONNX graphs block by block.
+   * @default true
+   */
+  nativeSetScan?: boolean;
 }
 
 /** Sets at least this large can take the banded lower-triangle graphs in `earlierMax`. */
@@ -65,7 +73,14 @@ export class OnnxSimilarityKernel implements SimilarityKernel {
     private readonly maxBlockEntries: number,
     private readonly maxChunkBytes: number,
     private readonly triangleParts: 1 | 4 | 8 | 'auto',
-  ) {}
+    private readonly threads: number,
+    nativeSetScan: boolean,
+  ) {
+    if (nativeSetScan) this.scanSet = (vectors, order, threshold) => this.nativeScanSet(vectors, order, threshold);
+  }
+
+  /** See SimilarityKernel.scanSet; present unless the kernel was opened with `nativeSetScan: false`. */
+  readonly scanSet?: (vectors: Matrix, order: Int32Array, threshold?: number) => Promise<SetScan>;
 
   /** Rows of A per call against `bRows` rows of B: within maxBlockEntries and maxChunkBytes. */
   private chunkRows(bRows: number, dim: number): number {
@@ -73,16 +88,25 @@ export class OnnxSimilarityKernel implements SimilarityKernel {
   }
 
   static async open(options: OnnxSimilarityKernelOptions = {}): Promise<OnnxSimilarityKernel> {
+    const threads = options.threads ?? availableParallelism();
     const pool = await SessionPool.open(
       { nearest: graph('nearest'), nearest_normalized: graph('nearest_normalized'), top_k: graph('top_k'), pairs: graph('pairs'), earlier_max: graph('earlier_max'), earlier_max_self: graph('earlier_max_self'),
         earlier_max_self_4: graph('earlier_max_self_4'),
         earlier_max_self_8: graph('earlier_max_self_8'),
         similarities: graph('similarities') },
-      { workers: 1, intraOpThreads: options.threads ?? availableParallelism() },
+      { workers: 1, intraOpThreads: threads },
     );
     const triangleParts = options.triangleParts ?? 'auto';
     if (![1, 4, 8, 'auto'].includes(triangleParts)) throw new CurationFilterError('INVALID_ARGUMENT', `triangleParts must be 1, 4, 8 or auto (got ${triangleParts})`);
-    return new OnnxSimilarityKernel(pool, options.blockRows ?? 4096, options.maxBlockEntries ?? 4_194_304, options.maxChunkBytes ?? 8 * 2 ** 20, triangleParts);
+    return new OnnxSimilarityKernel(
+      pool,
+      options.blockRows ?? 4096,
+      options.maxBlockEntries ?? 4_194_304,
+      options.maxChunkBytes ?? 8 * 2 ** 20,
+      triangleParts,
+      threads,
+      options.nativeSetScan ?? true,
+    );
   }
 
   async nearest(a: Matrix, b: Matrix, options: { normalizeA?: boolean } = {}): Promise<Neighbours> {
@@ -175,6 +199,19 @@ export class OnnxSimilarityKernel implements SimilarityKernel {
       columnMax: out['column_max']!.data as Float32Array,
       columnArgmax: Int32Array.from(out['column_argmax']!.data as BigInt64Array, (v) => Number(v)),
     };
+  }
+
+  private async nativeScanSet(vectors: Matrix, order: Int32Array, threshold?: number): Promise<SetScan> {
+    if (vectors.data.length !== vectors.rows * vectors.dim) throw invalidArgument(`${vectors.rows} x ${vectors.dim} rows need ${vectors.rows * vectors.dim} floats, got ${vectors.data.length}`);
+    try {
+      return await selfSimilarity(vectors.data, vectors.dim, { order, normalize: true, threads: this.threads, ...(threshold !== undefined ? { threshold } : {}) });
+    } catch (error) {
+      const row = error instanceof VectorIndexError ? error.details?.['row'] : undefined;
+      if (typeof row !== 'number') throw error;
+      let q = 0;
+      for (let t = 0; t < vectors.dim; t++) q += vectors.data[row * vectors.dim + t]! ** 2;
+      throw invalidArgument(`SemDeDup: embedding ${row} ${q === 0 ? 'is all zeros and has no direction' : 'contains NaN or infinite values'}`);
+    }
   }
 
   async similarities(a: Matrix, b: Matrix): Promise<Float32Array> {

@@ -5,11 +5,16 @@ import { dedupCluster, type ClusterMembers } from './semdedup.js';
 import { JsSimilarityKernel } from './similarity-kernel.js';
 
 const js = new JsSimilarityKernel();
-let onnx: OnnxSimilarityKernel;
+let onnx: OnnxSimilarityKernel; // whole clusters through scanSet (@select/vector-index's native scan)
+let onnxGraphs: OnnxSimilarityKernel; // block by block through the ONNX graphs
 beforeAll(async () => {
-  onnx = await OnnxSimilarityKernel.open({ threads: 1 });
+  onnx = await OnnxSimilarityKernel.open({ threads: 2 });
+  onnxGraphs = await OnnxSimilarityKernel.open({ threads: 1, nativeSetScan: false });
 });
-afterAll(async () => onnx.close());
+afterAll(async () => {
+  await onnx.close();
+  await onnxGraphs.close();
+});
 
 // A at 0°, B at 10°, C at 20°, D at 90°: cos 10° = 0.9848 > 0.98 = 1 - eps; cos 20° = 0.9397 is not.
 // Duplicate pairs: A-B and B-C. Given in the order A, C, B, D.
@@ -17,7 +22,7 @@ const chain = (): ClusterMembers => ({ ids: ['A', 'C', 'B', 'D'], vectors: angle
 
 describe('dedupCluster', () => {
   it('one-per-group keeps the first member of the chain A~B~C and reports the pairs', async () => {
-    for (const kernel of [js, onnx]) {
+    for (const kernel of [js, onnx, onnxGraphs]) {
       const result = await dedupCluster(chain(), { eps: 0.02, order: 'input' }, kernel);
       expect(result.kept).toEqual(['A', 'D']);
       expect(result.duplicatePairs).toBe(2);
@@ -30,7 +35,7 @@ describe('dedupCluster', () => {
   });
 
   it("SemDeDup's code rule drops only members whose best earlier match is above 1 - eps (not transitive)", async () => {
-    for (const kernel of [js, onnx]) {
+    for (const kernel of [js, onnx, onnxGraphs]) {
       // order A, C, B: C's best earlier match is A (0.94) -> kept; B's is A or C (0.985) -> dropped
       const result = await dedupCluster(chain(), { eps: 0.02, order: 'input', rule: 'semdedup' }, kernel);
       expect(result.kept).toEqual(['A', 'C', 'D']);
@@ -70,10 +75,37 @@ describe('dedupCluster', () => {
     expect(whole.removed.map((r) => r.id).sort()).toEqual(ids.filter((id) => id.endsWith('-copy')).sort());
     for (const rule of ['one-per-group', 'semdedup'] as const) {
       const reference = await dedupCluster(members, { eps: 0.05, order: 'input', rule }, js);
-      for (const kernel of [js, onnx]) {
+      for (const kernel of [js, onnx, onnxGraphs]) {
+        expect(kernel.scanSet === undefined).toBe(kernel !== onnx);
         const blocked = await dedupCluster(members, { eps: 0.05, order: 'input', rule, blockRows: 3 }, kernel);
         expect(blocked.kept).toEqual(reference.kept);
         expect(blocked.removed.map((r) => [r.id, r.matchedId])).toEqual(reference.removed.map((r) => [r.id, r.matchedId]));
+      }
+    }
+  });
+
+  it('finds the same duplicates in a 700-member cluster whole (native scan, two threads) as block by block (graphs, plain loops)', async () => {
+    // 500 random 48-d rows, 150 near copies (some copies of copies: chains), 50 exact repeats
+    const dim = 48;
+    const base = randomMatrix(500, dim, 11);
+    const rows: Float32Array[] = [];
+    for (let i = 0; i < 500; i++) rows.push(rowOf(base, i));
+    for (let c = 0; c < 150; c++) rows.push(jitter(rows[(c * 7) % rows.length]!, 0.08, 100 + c));
+    for (let r = 0; r < 50; r++) rows.push(rows[(r * 13) % 600]!.slice());
+    const ids = rows.map((_, i) => `m${String(i).padStart(3, '0')}`);
+    const data = new Float32Array(rows.length * dim);
+    rows.forEach((r, i) => data.set(r, i * dim));
+    const centroidSimilarity = Float32Array.from(rows, (_, i) => ((i * 37) % 101) / 101); // a shuffled keep order
+    const members: ClusterMembers = { ids, vectors: { data, rows: rows.length, dim }, centroidSimilarity };
+    for (const rule of ['one-per-group', 'semdedup'] as const) {
+      const reference = await dedupCluster(members, { eps: 0.05, rule, blockRows: 256 }, js);
+      expect(reference.removed.length).toBeGreaterThan(150);
+      for (const kernel of [onnx, onnxGraphs]) {
+        const got = await dedupCluster(members, { eps: 0.05, rule, blockRows: 256 }, kernel);
+        expect(got.kept, `${rule} ${kernel.scanSet ? 'scan' : 'graphs'}`).toEqual(reference.kept);
+        expect(got.removed.map((r) => [r.id, r.matchedId, r.keptId])).toEqual(reference.removed.map((r) => [r.id, r.matchedId, r.keptId]));
+        got.removed.forEach((r, i) => expect(r.similarity).toBeCloseTo(reference.removed[i]!.similarity, 5));
+        expect(got.duplicatePairs).toBe(reference.duplicatePairs);
       }
     }
   });
@@ -84,6 +116,8 @@ describe('dedupCluster', () => {
     await expect(dedupCluster(chain(), { eps: 0.1, rule: 'all' as never }, js)).rejects.toThrow(/rule must be one of one-per-group, semdedup/);
     await expect(dedupCluster(chain(), { eps: 0.1 }, js)).rejects.toThrow(/order nearest-centroid needs centroidSimilarity/);
     const zero = { ids: ['a', 'b'], vectors: { data: Float32Array.from([1, 0, 0, 0]), rows: 2, dim: 2 } };
-    await expect(dedupCluster(zero, { eps: 0.1, order: 'input' }, js)).rejects.toThrow(/embedding 1 is all zeros/);
+    for (const kernel of [js, onnx]) await expect(dedupCluster(zero, { eps: 0.1, order: 'input' }, kernel)).rejects.toThrow(/embedding 1 is all zeros/);
+    const nan = { ids: ['a', 'b', 'c'], vectors: { data: Float32Array.from([1, 0, 0, 1, Number.NaN, 1]), rows: 3, dim: 2 } };
+    for (const kernel of [js, onnx]) await expect(dedupCluster(nan, { eps: 0.1, order: 'input' }, kernel)).rejects.toThrow(/embedding 2 contains NaN or infinite values/);
   });
 });

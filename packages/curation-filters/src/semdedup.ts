@@ -1,7 +1,7 @@
 // Semantic de-duplication (SemDeDup, Abbas et al. 2023) inside one k-means cluster: pairs with cosine
 // similarity above 1 - eps are duplicates; which members survive is the keep rule the caller chose.
 import { invalidArgument } from './errors.js';
-import type { EarlierMax, PairBlock, SimilarityKernel } from './similarity-kernel.js';
+import type { EarlierMax, PairBlock, SetScan, SimilarityKernel } from './similarity-kernel.js';
 import type { Matrix } from './vectors.js';
 
 /**
@@ -32,7 +32,11 @@ export interface SemDeDupOptions {
   rule?: SemDeDupRule;
   /** @default 'nearest-centroid' */
   order?: SemDeDupOrder;
-  /** Members per similarity block (a cluster larger than this is computed block by block). @default 4096 */
+  /**
+   * Members per similarity block (a cluster larger than this is computed block by block). Not used with a
+   * kernel that scans a whole cluster at once (`SimilarityKernel.scanSet`: OnnxSimilarityKernel's default).
+   * @default 4096
+   */
   blockRows?: number;
 }
 
@@ -119,6 +123,7 @@ export async function dedupCluster(members: ClusterMembers, options: SemDeDupOpt
   if (members.vectors.rows !== n) throw invalidArgument(`SemDeDup: ${n} ids but ${members.vectors.rows} vectors`);
   if (n <= 1) return { kept: [...members.ids], removed: [], duplicatePairs: 0 };
   const perm = keepOrder(members, order);
+  if (kernel.scanSet !== undefined) return fromScan(members, perm, rule, 1 - eps, await kernel.scanSet(members.vectors, Int32Array.from(perm), rule === 'semdedup' ? undefined : 1 - eps));
   const dim = members.vectors.dim;
   const ordered = orderedUnitRows(members.vectors.data, perm, dim);
   const threshold = 1 - eps;
@@ -187,6 +192,47 @@ export async function dedupCluster(members: ClusterMembers, options: SemDeDupOpt
     }
   }
   return { kept, removed, duplicatePairs };
+}
+
+/** The result from a kernel's whole-cluster scan (positions in keep order): the same rules as the block path. */
+function fromScan(members: ClusterMembers, perm: readonly number[], rule: SemDeDupRule, threshold: number, scan: SetScan): ClusterDedupResult {
+  const n = perm.length;
+  const id = (position: number): string => members.ids[perm[position]!]!;
+  const kept: string[] = [];
+  const removed: DuplicateRemoval[] = [];
+  if (rule === 'semdedup') {
+    for (let p = 0; p < n; p++) {
+      if (scan.best[p]! > threshold) {
+        const matched = id(scan.bestAt[p]!);
+        removed.push({ id: id(p), matchedId: matched, similarity: scan.best[p]!, keptId: matched });
+      } else kept.push(id(p));
+    }
+    return { kept, removed, duplicatePairs: removed.length };
+  }
+  const parent = Int32Array.from({ length: n }, (_, i) => i);
+  const bestPartner = new Int32Array(n).fill(-1);
+  const bestPartnerScore = new Float32Array(n).fill(-Infinity);
+  const { pairs, pairScores } = scan;
+  for (let q = 0; q < pairScores.length; q++) {
+    const i = pairs[2 * q]!;
+    const j = pairs[2 * q + 1]!;
+    const s = pairScores[q]!;
+    union(parent, i, j);
+    if (s > bestPartnerScore[i]! || (s === bestPartnerScore[i]! && j < bestPartner[i]!)) {
+      bestPartnerScore[i] = s;
+      bestPartner[i] = j;
+    }
+    if (s > bestPartnerScore[j]! || (s === bestPartnerScore[j]! && i < bestPartner[j]!)) {
+      bestPartnerScore[j] = s;
+      bestPartner[j] = i;
+    }
+  }
+  for (let p = 0; p < n; p++) {
+    const root = find(parent, p);
+    if (root === p) kept.push(id(p));
+    else removed.push({ id: id(p), matchedId: id(bestPartner[p]!), similarity: bestPartnerScore[p]!, keptId: id(root) });
+  }
+  return { kept, removed, duplicatePairs: pairScores.length };
 }
 
 /** Rows of `data` in `perm` order, L2-normalised, in one pass (a zero or non-finite row is refused). */

@@ -26,6 +26,17 @@ export interface PairBlock {
   pairScores: Float32Array;
 }
 
+/** One set of rows against itself (see SimilarityKernel.scanSet); positions are indices into `order`. */
+export interface SetScan {
+  /** Per position j: the best similarity to an earlier position i < j; -Infinity at position 0. */
+  best: Float32Array;
+  /** Per position j: the earlier position of `best` (the lowest on ties); -1 at position 0. */
+  bestAt: Int32Array;
+  /** With a threshold: pairs (i, j), i < j, similarity strictly above it, flattened `[i0, j0, i1, j1, ...]`. */
+  pairs: Int32Array;
+  pairScores: Float32Array;
+}
+
 /** Per column j: its best earlier row (see SimilarityKernel.earlierMax). */
 export interface EarlierMax {
   columnMax: Float32Array;
@@ -49,6 +60,13 @@ export interface SimilarityKernel {
    * rows i < j of `a` itself when `b` is absent (column 0: max 0, argmax 0), every row of `a` when `b` is given.
    */
   earlierMax(a: Matrix, b?: Matrix): Promise<EarlierMax>;
+  /**
+   * Optional fused path for a whole cluster (dedupCluster uses it when present, instead of `earlierMax` /
+   * `pairs` block by block): the rows of `vectors` that `order` names, L2-normalised (a zero or non-finite
+   * row is refused), against themselves — per position its best earlier position and, with a threshold,
+   * every pair above it — with no similarity matrix held.
+   */
+  scanSet?(vectors: Matrix, order: Int32Array, threshold?: number): Promise<SetScan>;
   /** The whole product A·Bᵀ, row-major `[a.rows, b.rows]` (keep it small: a.rows x b.rows floats). */
   similarities(a: Matrix, b: Matrix): Promise<Float32Array>;
   close(): Promise<void>;
