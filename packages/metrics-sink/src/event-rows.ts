@@ -154,24 +154,33 @@ function evaluationColumns(p: EvaluationResult__Output): Record<string, unknown>
  */
 export function eventToRows(event: ReceivedEvent, ingestedAt: Date): TableRow[] {
   if (event.envelope.type !== EVENT_TYPES.CandidateDecisions) return [eventToRow(event, ingestedAt)];
-  return (event.payload as CandidateDecisions__Output).decisions.map((d) => ({ table: 'curation_decisions', row: decisionColumns(event, d) }));
+  const batch = event.payload as CandidateDecisions__Output;
+  return batch.decisions.map((d) => ({ table: 'curation_decisions', row: decisionColumns(event, d, batch) }));
 }
 
-/** Compact decision rows: no envelope columns (see schema-curation.ts); the event time stays. */
-function decisionColumns(event: ReceivedEvent, p: CandidateDecision__Output): Record<string, unknown> {
+/** What a batch's decisions share; empty (proto default) where the batch does not say. */
+type DecisionDefaults = Pick<CandidateDecisions__Output, 'shiftId' | 'strategy' | 'source' | 'taskId' | 'step'>;
+const NO_DEFAULTS: DecisionDefaults = { shiftId: '', strategy: '', source: '', taskId: '', step: '' };
+
+/**
+ * Compact decision rows: no envelope columns (see schema-curation.ts); the event time stays. A decision's
+ * empty shift, strategy, source, task or step is its batch's (a CandidateDecisions event carries those once
+ * per event; events from before that carry them in every decision and have none in the batch).
+ */
+function decisionColumns(event: ReceivedEvent, p: CandidateDecision__Output, batch: DecisionDefaults = NO_DEFAULTS): Record<string, unknown> {
   return {
-    shift_id: p.shiftId,
+    shift_id: p.shiftId || batch.shiftId,
     source_id: p.sourceId,
     seed: int64(p.seed),
-    step: p.step,
+    step: p.step || batch.step,
     stage: p.stage,
     kept: p.kept ? 1 : 0,
     reason: p.reason,
     score: p.score,
     class_index: p.classIndex,
-    strategy: p.strategy,
-    source: p.source,
-    task_id: p.taskId,
+    strategy: p.strategy || batch.strategy,
+    source: p.source || batch.source,
+    task_id: p.taskId || batch.taskId,
     event_time: event.envelope.time,
   };
 }
