@@ -14,8 +14,10 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
 
 if (mode === 'raw') {
-  // The floor: onnxruntime-node's UNet session called directly in this thread with the pipeline's
-  // shapes (CFG batch 2) and the same session options, nothing around it.
+  // The floor: onnxruntime-node's UNet session alone (unet/model.onnx; no text encoder, scheduler, guidance,
+  // VAE or worker thread), called in this process's main thread with the pipeline's shapes (CFG batch 2) and
+  // the same session options. Each call gets input tensors built afresh (random data) before its clock starts;
+  // the timed region is the `await session.run(feeds)` alone: N-API input binding, the UNet, the output tensor.
   const ort = (await import('onnxruntime-node')).default;
   const session = await ort.InferenceSession.create(`${modelDir}/unet/model.onnx`, {
     intraOpNumThreads: threads,

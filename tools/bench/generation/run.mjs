@@ -2,88 +2,96 @@
 // generation benchmark: per-step and whole-image time of @select/diffusion's Stable Diffusion pipeline
 // against (1) the raw onnxruntime-node UNet session (the floor; overhead target ≤ 5 % per step) and
 // (2) optimum's ORTStableDiffusionPipeline (PyPI) on the same ONNX export, same run (target ≥ 1.0×).
-// Peak RSS of every contender is recorded (each runs in its own process).
+// Contenders run in their own processes (peak RSS is each one's own), interleaved over repeats with the order
+// rotating (bench-kit interleave); ratios are paired per repeat and reported with their median, min and max.
 //
-//   node tools/bench/generation/run.mjs [--sizes tiny,256,512] [--repeats 1] [--threads 2]
+//   node tools/bench/generation/run.mjs [--sizes tiny,256,512] [--repeats 1] [--threads 2] [--steps N] [--name generation]
 //
 // Models: the committed tiny fixture (tools/fixtures/tiny-sd/model, 64×64, 20 steps) and an
 // SD-1.5-architecture export with random weights that make_sd15_random.py writes under
-// tools/bench/.cache/generation (git-ignored, ~5 GB, a few minutes to build the first time).
-// Python: $GENERATION_BENCH_PYTHON, else a venv under tools/bench/generation/.venv from requirements.txt.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, platform, release, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// tools/bench/.cache/generation (git-ignored, ~4 GB, a few minutes to build the first time).
+// Python: $GENERATION_BENCH_PYTHON, else a venv under tools/bench/generation/.venv: the packages of
+// requirements.txt on top of the project's Python (.work/py, whose torch and onnxruntime it reuses).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ROOT, interleave, lastJsonLine, machineInfo, median, pairedRatios, projectPython, runCommand, uptime, writeResult } from '../lib/bench-kit.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../../..');
+const here = join(ROOT, 'tools/bench/generation');
 const { values: args } = parseArgs({
   options: {
     sizes: { type: 'string', default: 'tiny,256,512' },
     repeats: { type: 'string', default: '1' },
     threads: { type: 'string', default: String(availableParallelism()) },
+    // every config's step count (a short check of the commands); default: 20 tiny, 6 at 256², 4 at 512²
+    steps: { type: 'string' },
+    // results file tools/bench/results/<name>.json; a check run should not overwrite the recorded one
+    name: { type: 'string', default: 'generation' },
   },
 });
 const repeats = Number(args.repeats);
 const threads = Number(args.threads);
-const run = (command, commandArgs) =>
-  execFileSync(command, commandArgs, { cwd: here, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+const run = (command, commandArgs, options = {}) => runCommand(command, commandArgs, { cwd: here, ...options });
 
-run(join(root, 'node_modules/.bin/tsc'), ['-b', join(root, 'packages/diffusion/tsconfig.lib.json')]);
+run(join(ROOT, 'node_modules/.bin/tsc'), ['-b', join(ROOT, 'packages/diffusion/tsconfig.lib.json')]);
 
 let python = process.env.GENERATION_BENCH_PYTHON;
 if (!python) {
   const venv = join(here, '.venv');
   python = join(venv, 'bin/python');
   if (!existsSync(python)) {
-    console.log('creating the Python venv ...');
-    run('python3', ['-m', 'venv', venv]);
-    run(join(venv, 'bin/pip'), ['install', '--quiet', '-r', join(here, 'requirements.txt')]);
-    run(join(venv, 'bin/pip'), ['install', '--quiet', '--no-deps', 'open_clip_torch']);
+    // optimum-onnx pins an older transformers than the project's; the venv holds those few packages and reads
+    // everything else (torch, onnxruntime, numpy, open_clip) from the project's Python through a .pth file.
+    const base = projectPython();
+    console.log(`creating the Python venv ${venv} on top of ${base} ...`);
+    run(base, ['-m', 'venv', venv]);
+    const sitePackages = (py) => run(py, ['-c', "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).trim();
+    writeFileSync(join(sitePackages(python), 'select-project-python.pth'), `${sitePackages(base)}\n`);
+    run(python, ['-m', 'pip', 'install', '--quiet', '--progress-bar', 'off', '-r', join(here, 'requirements.txt')], { stdio: ['ignore', 'inherit', 'inherit'] });
   }
 }
 
-const sd15 = join(root, 'tools/bench/.cache/generation/sd15-random');
+const sd15 = join(ROOT, 'tools/bench/.cache/generation/sd15-random');
 const configs = [];
 for (const size of args.sizes.split(',')) {
-  if (size === 'tiny') configs.push({ name: 'tiny-64', model: join(root, 'tools/fixtures/tiny-sd/model'), width: 64, height: 64, steps: 20 });
-  else configs.push({ name: `sd15-${size}`, model: sd15, width: Number(size), height: Number(size), steps: Number(size) >= 512 ? 4 : 6 });
+  const steps = (fallback) => (args.steps === undefined ? fallback : Number(args.steps));
+  if (size === 'tiny') configs.push({ name: 'tiny-64', model: join(ROOT, 'tools/fixtures/tiny-sd/model'), width: 64, height: 64, steps: steps(20) });
+  else configs.push({ name: `sd15-${size}`, model: sd15, width: Number(size), height: Number(size), steps: steps(Number(size) >= 512 ? 4 : 6) });
 }
 if (configs.some((c) => c.model === sd15) && !existsSync(join(sd15, 'unet/model.onnx'))) {
   console.log('exporting the random-weight SD 1.5 architecture (first run only) ...');
-  run(python, [join(here, 'make_sd15_random.py'), sd15]);
+  run(python, [join(here, 'make_sd15_random.py'), sd15], { stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
-const loadBefore = loadavg()[0];
+const uptimeBefore = uptime();
 const results = [];
 for (const c of configs) {
-  const contenders = {
-    raw: () => [process.execPath, [join(here, 'bench-ts.mjs'), 'raw', c.model, c.width, c.height, c.steps, threads].map(String)],
-    ours: () => [process.execPath, [join(here, 'bench-ts.mjs'), 'pipeline', c.model, c.width, c.height, c.steps, threads].map(String)],
-    optimum: () => [python, [join(here, 'bench_optimum.py'), c.model, c.width, c.height, c.steps, threads].map(String)],
+  const contender = (command, commandArgs) => async () => {
+    const out = lastJsonLine(run(command, commandArgs.map(String)));
+    // interleave() logs `seconds`: the whole image, or for raw the timed session runs.
+    return { ...out, seconds: (out.wholeMs ?? out.stepsMs.reduce((a, b) => a + b, 0)) / 1000 };
   };
-  const runs = { raw: [], ours: [], optimum: [] };
+  const bench = join(here, 'bench-ts.mjs');
+  const contenders = {
+    raw: contender(process.execPath, [bench, 'raw', c.model, c.width, c.height, c.steps, threads]),
+    ours: contender(process.execPath, [bench, 'pipeline', c.model, c.width, c.height, c.steps, threads]),
+    optimum: contender(python, [join(here, 'bench_optimum.py'), c.model, c.width, c.height, c.steps, threads]),
+  };
+  const configUptime = uptime();
   // The tiny model takes milliseconds: always give it a few repeats.
-  for (let r = 0; r < (c.model === sd15 ? repeats : Math.max(repeats, 5)); r++) {
-    // Interleaved, so drift in machine load hits every contender alike.
-    for (const [name, make] of Object.entries(contenders)) {
-      const [command, commandArgs] = make();
-      const out = JSON.parse(run(command, commandArgs).trim().split('\n').pop());
-      runs[name].push(out);
-      console.log(`  ${c.name} ${name.padEnd(8)} step ${out.stepMs.toFixed(1)} ms${out.wholeMs ? `, image ${(out.wholeMs / 1000).toFixed(2)} s` : ''}, peak RSS ${out.peakRssMiB.toFixed(0)} MiB`);
-    }
-  }
-  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-  const pick = (name, field) => median(runs[name].map((o) => o[field]));
+  const runs = await interleave(contenders, c.model === sd15 ? repeats : Math.max(repeats, 5), (line) => console.log(`  ${c.name} ${line}`));
+  for (const list of Object.values(runs)) for (const out of list) delete out.seconds;
+  const field = (name, key) => runs[name].map((o) => o[key]);
+  const pick = (name, key) => median(field(name, key));
   const summary = {
     config: c.name,
     date: new Date().toISOString(),
-    loadAverage1m: { before: Number(loadBefore.toFixed(2)), now: Number(loadavg()[0].toFixed(2)) },
+    uptime: { before: configUptime, after: uptime() },
     width: c.width,
     height: c.height,
     steps: c.steps,
+    repeats: runs.ours.length,
     scheduler: 'unipc',
     guidance: 7.5,
     stepMs: { raw: pick('raw', 'stepMs'), ours: pick('ours', 'stepMs'), optimum: pick('optimum', 'stepMs') },
@@ -92,59 +100,64 @@ for (const c of configs) {
     promptEncodingMs: { ours: pick('ours', 'headMs'), optimum: pick('optimum', 'headMs') },
     decodeAndEncodeMs: { ours: pick('ours', 'tailMs'), optimum: pick('optimum', 'tailMs') },
     peakRssMiB: { raw: pick('raw', 'peakRssMiB'), ours: pick('ours', 'peakRssMiB'), optimum: pick('optimum', 'peakRssMiB') },
+    // Run by run: optimum's time / ours from the same repeat (> 1: ours is faster); the headline figures.
+    pairedVsOptimum: {
+      step: pairedRatios(field('ours', 'stepMs'), field('optimum', 'stepMs')),
+      wholeImage: pairedRatios(field('ours', 'wholeMs'), field('optimum', 'wholeMs')),
+    },
+    // raw's step time / ours from the same repeat (< 1: ours costs more than the bare session run).
+    pairedVsRaw: { step: pairedRatios(field('ours', 'stepMs'), field('raw', 'stepMs')) },
     runs,
   };
   summary.stepOverheadVsRaw = summary.stepMs.ours / summary.stepMs.raw - 1;
   summary.stepMeanOverheadVsRaw = summary.stepMeanMs.ours / summary.stepMeanMs.raw - 1;
-  // Each repeat runs raw and ours back to back: the median of their ratios cancels most load drift.
   summary.stepOverheadVsRawPaired = median(runs.ours.map((o, i) => o.stepMs / runs.raw[i].stepMs)) - 1;
+  // Ratios of the medians, kept for comparison with older results; the paired ratios above are the ones to quote.
   summary.speedupVsOptimum = { step: summary.stepMs.optimum / summary.stepMs.ours, wholeImage: summary.wholeImageMs.optimum / summary.wholeImageMs.ours };
   results.push(summary);
+  const ratios = (r) => `${r.median.toFixed(3)}× (per repeat ${r.perRepeat.map((x) => x.toFixed(3)).join(' / ')})`;
   console.log(
-    `${c.name}: step overhead vs raw ORT ${(summary.stepOverheadVsRaw * 100).toFixed(1)} % (median; paired ${(summary.stepOverheadVsRawPaired * 100).toFixed(1)} %, mean ${(summary.stepMeanOverheadVsRaw * 100).toFixed(1)} %), ` +
-      `vs optimum ${summary.speedupVsOptimum.step.toFixed(2)}× per step, ${summary.speedupVsOptimum.wholeImage.toFixed(2)}× whole image`,
+    `${c.name}: vs optimum, paired: per step ${ratios(summary.pairedVsOptimum.step)}, whole image ${ratios(summary.pairedVsOptimum.wholeImage)}; ` +
+      `step overhead vs raw ORT ${(summary.stepOverheadVsRawPaired * 100).toFixed(1)} % paired (median of medians ${(summary.stepOverheadVsRaw * 100).toFixed(1)} %, mean ${(summary.stepMeanOverheadVsRaw * 100).toFixed(1)} %)`,
   );
 }
 
 const versions = JSON.parse(
-  run(python, ['-c', 'import json,sys,torch,diffusers,onnxruntime,optimum.onnxruntime as o; import importlib.metadata as m; print(json.dumps({"python": sys.version.split()[0], "onnxruntimePython": onnxruntime.__version__, "diffusers": diffusers.__version__, "optimumOnnx": m.version("optimum-onnx")}))']),
+  run(python, ['-c', 'import json,sys,torch,diffusers,onnxruntime,optimum.onnxruntime as o; import importlib.metadata as m; print(json.dumps({"python": sys.version.split()[0], "torch": torch.__version__, "onnxruntimePython": onnxruntime.__version__, "diffusers": diffusers.__version__, "transformers": m.version("transformers"), "optimumOnnx": m.version("optimum-onnx")}))']),
 );
-const ortNode = JSON.parse(run(process.execPath, ['-e', 'console.log(JSON.stringify(require("onnxruntime-node/package.json").version))']));
+const ortNode = JSON.parse(run(process.execPath, ['-e', 'console.log(JSON.stringify(require("onnxruntime-node/package.json").version))'], { cwd: join(ROOT, 'packages/inference') }));
 const result = {
   benchmark: 'generation',
   date: new Date().toISOString(),
-  machine: {
-    cpu: cpus()[0]?.model,
-    cores: availableParallelism(),
-    memoryGiB: Math.round(totalmem() / 1024 ** 3),
-    os: `${platform()} ${release()}`,
-    node: process.version,
-    onnxruntimeNode: ortNode,
-    ...versions,
-    intraOpThreads: threads,
-    loadAverage1m: { before: Number(loadBefore.toFixed(2)), after: Number(loadavg()[0].toFixed(2)) },
-  },
+  command: `node tools/bench/generation/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
+  machine: { ...machineInfo(), onnxruntimeNode: ortNode, ...versions, intraOpThreads: threads },
+  uptime: { before: uptimeBefore, after: uptime() },
   notes: [
-    'raw = onnxruntime-node UNet session.run in the calling thread with the pipeline shapes (batch 2 for CFG), same session options; the floor for a step',
-    'ours = StableDiffusionPipeline.generate (UNet in a worker thread, scheduler in TS); step = gap between progress events',
+    'raw = bench-ts.mjs raw: onnxruntime-node InferenceSession on unet/model.onnx alone, in the main thread of its own process, same session options; each call gets freshly built input tensors (random sample [2, 4, h/8, w/8], scalar float32 timestep 500, random encoder_hidden_states [2, 77, hidden]) made before the clock starts; the timed region is one `await session.run(feeds)`; `steps` untimed warm-up runs, then `steps` timed ones; no text encoder, scheduler, guidance, VAE or worker thread',
+    'ours = StableDiffusionPipeline.generate (UNet in a worker thread, scheduler and guidance in TS); step = gap between progress events on the main thread',
     'optimum = ORTStableDiffusionPipeline with UniPCMultistepScheduler, same export and thread count; step = gap between callback_on_step_end calls',
-    'whole image = text encoding + all steps + VAE decode + PNG encode, after one warm-up generation of the same request (raw: as many warm-up runs as steps)',
-    'stepMeanMs: mean step time (ours: from the gaps between progress events); a check on the median',
-    'results with carriedOver: true were not rerun in this run; their date and loadAverage1m are their own',
+    'whole image = text encoding + all steps + VAE decode + PNG encode, after one warm-up generation of the same request',
+    'pairedVsOptimum: optimum / ours per repeat (contenders interleaved, order rotating); median, min, max; the headline ratio',
+    'speedupVsOptimum: ratio of the medians over repeats, kept for comparison with older results',
+    'results with carriedOver: true were not rerun in this run; their date and load are their own',
   ],
   repeats,
   results,
 };
 // Configs not run this time keep their last result (with its own date and machine load), so that a
 // quick `--sizes tiny` run does not drop the SD-1.5 numbers that take many minutes to measure.
-const resultsFile = join(root, 'tools/bench/results/generation.json');
+const resultsFile = join(ROOT, `tools/bench/results/${args.name}.json`);
 if (existsSync(resultsFile)) {
   const previous = JSON.parse(readFileSync(resultsFile, 'utf8'));
   for (const old of previous.results ?? []) {
     if (results.some((r) => r.config === old.config)) continue;
-    results.push({ ...old, date: old.date ?? previous.date, loadAverage1m: old.loadAverage1m ?? previous.machine?.loadAverage1m, carriedOver: true });
+    const carried = { ...old, date: old.date ?? previous.date, loadAverage1m: old.loadAverage1m ?? previous.machine?.loadAverage1m, carriedOver: true };
+    // Results written before the paired ratios were recorded get them from their own runs.
+    if (!carried.pairedVsOptimum && carried.runs) {
+      const field = (name, key) => carried.runs[name].map((o) => o[key]);
+      carried.pairedVsOptimum = { step: pairedRatios(field('ours', 'stepMs'), field('optimum', 'stepMs')), wholeImage: pairedRatios(field('ours', 'wholeMs'), field('optimum', 'wholeMs')) };
+    }
+    results.push(carried);
   }
 }
-mkdirSync(join(root, 'tools/bench/results'), { recursive: true });
-writeFileSync(resultsFile, `${JSON.stringify(result, null, 2)}\n`);
-console.log('wrote tools/bench/results/generation.json');
+writeResult(args.name, result);

@@ -68,6 +68,29 @@ export function machineInfo() {
   return { cpu: cpus()[0]?.model, cores: availableParallelism(), memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, kernel, blasHandicapsInThisShell: Object.fromEntries(BLAS_HANDICAPS.map((n) => [n, process.env[n] ?? null])) };
 }
 
+/**
+ * Runs a command to its end and returns its stdout; stderr goes to this process's, so progress stays visible.
+ * The working directory is the repository root unless `options.cwd` says otherwise.
+ */
+export function runCommand(command, args, options = {}) {
+  return execFileSync(command, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28, ...options });
+}
+
+/** The last line of a contender's stdout, parsed as JSON (contenders print their result as their last line). */
+export function lastJsonLine(stdout) {
+  return JSON.parse(stdout.trim().split('\n').pop());
+}
+
+/** User + system CPU seconds a live process has used so far, all its threads (Linux /proc; undefined elsewhere). */
+export function processCpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined;
+  }
+}
+
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
