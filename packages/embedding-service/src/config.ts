@@ -44,6 +44,13 @@ export const embeddingConfigSchema = defineConfigSchema({
     optional: true,
     doc: 'Image decode/resize threads; unset: one per core.',
   },
+  preprocessMode: {
+    env: 'EMBEDDING_PREPROCESS_MODE',
+    type: 'enum',
+    values: ['exact', 'fast'],
+    default: 'exact',
+    doc: "Image preprocessing: exact gives Pillow's pixels bit for bit; fast decodes JPEGs at a reduced size with libjpeg-turbo's DCT scaling first (less CPU per image, vectors not bit-identical: @select/vision README).",
+  },
   maxBatch: { env: 'EMBEDDING_MAX_BATCH', type: 'int', min: 1, max: 1024, default: 32, doc: 'Items per inference batch.' },
   maxWaitMs: {
     env: 'EMBEDDING_MAX_WAIT_MS',
