@@ -134,15 +134,17 @@ export async function runTask(spec: BuildSpec, chain: Chain, task: TaskRef, deps
     const batchSize = deps.batchSize ?? 256;
     let items: PoolItem[] = [];
     let readFrom = performance.now();
-    for await (const item of pool.read(task.range, deps.signal)) {
-      items.push(item);
-      records++;
-      if (items.length >= batchSize) {
-        phases.read += performance.now() - readFrom;
-        await processBatch(items);
-        items = [];
-        await deps.onBatch?.(records);
-        readFrom = performance.now();
+    for await (const chunk of pool.readChunks?.(task.range, deps.signal) ?? oneByOne(pool.read(task.range, deps.signal))) {
+      for (const item of chunk) {
+        items.push(item);
+        records++;
+        if (items.length >= batchSize) {
+          phases.read += performance.now() - readFrom;
+          await processBatch(items);
+          items = [];
+          await deps.onBatch?.(records);
+          readFrom = performance.now();
+        }
       }
     }
     phases.read += performance.now() - readFrom;
@@ -200,6 +202,11 @@ export async function runTask(spec: BuildSpec, chain: Chain, task: TaskRef, deps
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     throw error;
   }
+}
+
+/** A pool's items as chunks of one (pools without `readChunks`). */
+async function* oneByOne(items: AsyncIterable<PoolItem>): AsyncGenerator<readonly PoolItem[]> {
+  for await (const item of items) yield [item];
 }
 
 /**

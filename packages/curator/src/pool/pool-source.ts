@@ -33,6 +33,12 @@ export interface PoolSource {
   /** Splits the pool into ranges of at most `taskSize` records, reading only what it must (no pixels). */
   plan(taskSize: number, limit: number, signal: AbortSignal): Promise<TaskRange[]>;
   read(range: TaskRange, signal: AbortSignal): AsyncIterable<PoolItem>;
+  /**
+   * The same items as `read`, several at a time, for pools whose reader produces them in chunks anyway
+   * (captions-jsonl): one await per chunk instead of one per record, ~0.2 µs and a few short-lived
+   * objects less per candidate.
+   */
+  readChunks?(range: TaskRange, signal: AbortSignal): AsyncIterable<readonly PoolItem[]>;
 }
 
 export function compareCursors(a: Cursor, b: Cursor): number {
@@ -327,6 +333,10 @@ class CaptionsJsonlPool implements PoolSource {
   }
 
   async *read(range: TaskRange, signal: AbortSignal): AsyncGenerator<PoolItem> {
+    for await (const chunk of this.readChunks(range, signal)) yield* chunk;
+  }
+
+  async *readChunks(range: TaskRange, signal: AbortSignal): AsyncGenerator<readonly PoolItem[]> {
     let count = 0;
     let done = false;
     let items: PoolItem[] = [];
@@ -359,7 +369,7 @@ class CaptionsJsonlPool implements PoolSource {
       }
       const chunk = items;
       items = [];
-      yield* chunk;
+      if (chunk.length > 0) yield chunk;
       if (done) return;
     }
   }
