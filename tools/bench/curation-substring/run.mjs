@@ -208,10 +208,13 @@ if (!args['skip-matcher']) {
 }
 
 // ---- 2. build through Kafka with 1 and 2 workers -------------------------------------------------
-/** utime + stime of a process in seconds (/proc/<pid>/stat fields 14 and 15), or null when it cannot be read. */
-function cpuSeconds(pid) {
+/**
+ * utime + stime of a process in seconds (/proc/<pid>/stat fields 14 and 15), or null when it cannot be read;
+ * with `thread`, of that one thread (/proc/<pid>/task/<tid>/stat; the main thread's tid is the pid).
+ */
+function cpuSeconds(pid, thread) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
@@ -334,6 +337,10 @@ if (!args['skip-kafka']) {
     }
     const workerLogsBefore = workers.map((w) => w.logs.length);
     const pids = { curator: curator.child.pid, kafka: kafkaPid, clickhouse: clickhousePid, ...Object.fromEntries(workers.map((w, i) => [`worker${i}`, w.child.pid])) };
+    // A worker's JavaScript runs on its main thread; the rest of its CPU is V8's GC and compiler threads and libuv's
+    // pool, which a 1-worker build gets from the idle second core and a 2-worker build takes from the other worker.
+    const mainThreads = Object.fromEntries(workers.map((w, i) => [`worker${i}`, w.child.pid]));
+    const mainBefore = Object.fromEntries(Object.entries(mainThreads).map(([k, pid]) => [k, cpuSeconds(pid, pid)]));
     const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid === undefined ? null : cpuSeconds(pid)]));
     const benchBefore = process.cpuUsage();
     const machineBefore = machineBusySeconds();
@@ -350,6 +357,11 @@ if (!args['skip-kafka']) {
     for (const [k, pid] of Object.entries(pids)) {
       const after = pid === undefined ? null : cpuSeconds(pid);
       cpu[k] = after === null || cpuBefore[k] === null ? null : Number((after - cpuBefore[k]).toFixed(2));
+    }
+    const workerMainThread = {};
+    for (const [k, pid] of Object.entries(mainThreads)) {
+      const after = cpuSeconds(pid, pid);
+      workerMainThread[k] = after === null || mainBefore[k] === null ? null : Number((after - mainBefore[k]).toFixed(2));
     }
     cpu.bench = Number(((bench.user + bench.system) / 1e6).toFixed(2));
     const ours = Object.values(cpu).reduce((s, v) => s + (v ?? 0), 0);
@@ -383,12 +395,13 @@ if (!args['skip-kafka']) {
       candidatesPerSecond: Math.round(KAFKA_N / seconds),
       message: status.message,
       cpuSeconds: cpu,
+      workerMainThreadCpuSeconds: workerMainThread,
       coordinatorMs: coordinator,
       workers: perWorker.map(({ lastTaskFinishedAt, ...rest }) => rest),
       lastTasksApartSeconds: ends.length > 1 ? Number(((Math.max(...ends) - Math.min(...ends)) / 1000).toFixed(2)) : 0,
       loadAverage: uptime(),
     };
-    log(`${workerCount} worker(s): ${KAFKA_N.toLocaleString()} captions in ${seconds.toFixed(2)} s; CPU s ${JSON.stringify(cpu)}; tasks ${perWorker.map((w) => w.tasks).join('/')}`);
+    log(`${workerCount} worker(s): ${KAFKA_N.toLocaleString()} captions in ${seconds.toFixed(2)} s; CPU s ${JSON.stringify(cpu)}, workers' main threads ${JSON.stringify(workerMainThread)}; tasks ${perWorker.map((w) => w.tasks).join('/')}`);
     return out;
   };
 
