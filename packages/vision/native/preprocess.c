@@ -93,8 +93,10 @@ typedef struct {
   int* start;
   int* count;
   int32_t* weights;
-  // every weight four times (one per RGBX lane), for the vectorised horizontal pass; NULL when not needed
+  // every weight four times (one per RGBX lane), `lane_stride` (ksize rounded up to even) weights per output
+  // sample, zeros past `count`: the vectorised horizontal pass; NULL when not used
   int32_t* lanes;
+  int lane_stride;
 } coeffs;
 
 static void free_coeffs(coeffs* c) {
@@ -107,10 +109,15 @@ static void free_coeffs(coeffs* c) {
 }
 
 static int expand_lanes(coeffs* c, int out_size) {
-  size_t n = (size_t)out_size * (size_t)c->ksize;
-  c->lanes = (int32_t*)malloc(sizeof(int32_t) * 4 * n);
+  c->lane_stride = (c->ksize + 1) & ~1;
+  c->lanes = (int32_t*)calloc((size_t)out_size * (size_t)c->lane_stride * 4, sizeof(int32_t));
   if (!c->lanes) return 0;
-  for (size_t i = 0; i < n; i++) c->lanes[i * 4] = c->lanes[i * 4 + 1] = c->lanes[i * 4 + 2] = c->lanes[i * 4 + 3] = c->weights[i];
+  for (int o = 0; o < out_size; o++) {
+    for (int x = 0; x < c->count[o]; x++) {
+      int32_t* l = c->lanes + ((size_t)o * c->lane_stride + x) * 4;
+      l[0] = l[1] = l[2] = l[3] = c->weights[(size_t)o * c->ksize + x];
+    }
+  }
   return 1;
 }
 
@@ -184,48 +191,53 @@ static void horizontal_row_portable(const uint8_t* restrict src, uint8_t* restri
 }
 
 #ifdef HAVE_X86_DISPATCH
+// The vectorised pass reads whole steps of two taps: one pixel past a window at most (its weight is zero, so the
+// sum is unchanged); source rows are allocated with slack for it.
+#define ROW_SLACK 64
+
+// Packs four int32 sums (+ HALF already in) to the pixel: >> 22, then the clamp to 0..255 by saturating packs,
+// which is clip8.
+static inline __attribute__((target("avx2"))) void store_pixel(__m128i sum, uint8_t* dst) {
+  __m128i v = _mm_srai_epi32(sum, PRECISION_BITS);
+  v = _mm_packus_epi16(_mm_packs_epi32(v, v), v);
+  uint32_t rgbx = (uint32_t)_mm_cvtsi128_si32(v);
+  dst[0] = (uint8_t)rgbx;
+  dst[1] = (uint8_t)(rgbx >> 8);
+  dst[2] = (uint8_t)(rgbx >> 16);
+}
+
 // Two taps per step: 8 bytes (two RGBX pixels) widened to eight int32 lanes, times the two weights, each in four
-// lanes; the halves are summed at the end. The padding lane is computed and dropped. Then >> 22 and the clamp to
-// 0..255 by saturating packs, which is clip8.
+// lanes; the halves are summed at the end. The padding lane is computed and dropped.
 __attribute__((target("avx2"))) static void horizontal_row_avx2(const uint8_t* restrict src, uint8_t* restrict dst, int width, int left,
                                                                const coeffs* h) {
-  const int ksize = h->ksize;
   const __m128i half = _mm_set1_epi32(HALF);
   for (int xx = 0; xx < width; xx++) {
     const int ox = xx + left;
     const int n = h->count[ox];
-    const int32_t* w = h->lanes + (size_t)ox * ksize * 4;
+    const int32_t* w = h->lanes + (size_t)ox * h->lane_stride * 4;
     const uint8_t* p = src + (size_t)h->start[ox] * 4;
     __m256i acc = _mm256_setzero_si256();
-    int x = 0;
-    for (; x + 1 < n; x += 2) {
+    for (int x = 0; x < n; x += 2) {
       __m256i px = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(p + x * 4)));
       acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, _mm256_loadu_si256((const __m256i*)(w + x * 4))));
     }
-    __m128i sum = _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1)), half);
-    if (x < n) {
-      int32_t last;
-      memcpy(&last, p + x * 4, 4);
-      __m128i px = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(last));
-      sum = _mm_add_epi32(sum, _mm_mullo_epi32(px, _mm_loadu_si128((const __m128i*)(w + x * 4))));
-    }
-    __m128i v = _mm_srai_epi32(sum, PRECISION_BITS);
-    v = _mm_packus_epi16(_mm_packs_epi32(v, v), v);
-    uint32_t rgbx = (uint32_t)_mm_cvtsi128_si32(v);
-    dst[xx * 3] = (uint8_t)rgbx;
-    dst[xx * 3 + 1] = (uint8_t)(rgbx >> 8);
-    dst[xx * 3 + 2] = (uint8_t)(rgbx >> 16);
+    store_pixel(_mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1)), half), dst + xx * 3);
   }
 }
 
-static int have_avx2(void) {
-  static int known = -1;
-  if (known < 0) {
+// 1: AVX2, 0: the portable code. Probed once at load (module init); SELECT_VISION_SIMD=0 forces the portable code
+// (the tests compare the two).
+static int simd_level(void) {
+  static int level = -1;
+  if (level < 0) {
+    const char* cap = getenv("SELECT_VISION_SIMD");
     __builtin_cpu_init();
-    known = __builtin_cpu_supports("avx2") ? 1 : 0;
+    level = __builtin_cpu_supports("avx2") && !(cap != NULL && cap[0] == '0') ? 1 : 0;
   }
-  return known;
+  return level;
 }
+#else
+#define ROW_SLACK 0
 #endif
 
 static void horizontal_row(const uint8_t* src, uint8_t* dst, int width, int left, const coeffs* h) {
@@ -449,7 +461,7 @@ static int run_decode(decode_state* s, const uint8_t* bytes, size_t length, int 
   if (!need_v && top + height > src_h) return STATUS_FALLBACK;
   if (need_h && !precompute(src_w, dst_w, filter, &s->h)) return STATUS_FALLBACK;
 #ifdef HAVE_X86_DISPATCH
-  if (need_h && have_avx2() && !expand_lanes(&s->h, dst_w)) return STATUS_FALLBACK;
+  if (need_h && simd_level() > 0 && !expand_lanes(&s->h, dst_w)) return STATUS_FALLBACK;
 #endif
   if (need_v && !precompute(src_h, dst_h, filter, &s->v)) return STATUS_FALLBACK;
 
@@ -465,7 +477,7 @@ static int run_decode(decode_state* s, const uint8_t* bytes, size_t length, int 
   }
   const int rows = row_end - row_first;
   const size_t stride = (size_t)width * 3;
-  s->lines = (uint8_t*)malloc((size_t)src_w * 4 * LINES);
+  s->lines = (uint8_t*)malloc((size_t)src_w * 4 * LINES + ROW_SLACK);
   s->tmp = (uint8_t*)malloc((size_t)rows * stride);
   if (!s->lines || !s->tmp) return STATUS_FALLBACK;
 
@@ -567,7 +579,7 @@ static napi_value libjpeg_version(napi_env env, napi_callback_info info) {
 
 static napi_value init(napi_env env, napi_value exports) {
 #ifdef HAVE_X86_DISPATCH
-  (void)have_avx2();  // probe the CPU once, before any worker thread asks
+  (void)simd_level();  // probe the CPU once, before any worker thread asks
 #endif
   napi_property_descriptor properties[] = {
       {"jpegInfo", NULL, jpeg_info, NULL, NULL, NULL, napi_default, NULL},

@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -124,6 +127,47 @@ describe('native JPEG path', () => {
           expect(Buffer.from(bitsOf(native.tensor).buffer).equals(Buffer.from(bitsOf(reference.tensor).buffer))).toBe(true);
         });
       }
+    }
+  });
+
+  it('gives the same bits with the portable horizontal pass as with the AVX2 one', async () => {
+    // the CPU is probed once per process: the portable code runs in a child with SELECT_VISION_SIMD=0
+    const dir = mkdtempSync(join(tmpdir(), 'vision-simd-'));
+    try {
+      const names: string[] = [];
+      for (const [i, v] of variants.entries()) {
+        names.push(join(dir, `${i}.jpg`));
+        writeFileSync(names[i]!, await encode(v, 40 + i));
+      }
+      const script = join(dir, 'hash.mts');
+      writeFileSync(
+        script,
+        [
+          `import { readFileSync } from 'node:fs';`,
+          `import { createHash } from 'node:crypto';`,
+          `import { preprocessImage } from ${JSON.stringify(fileURLToPath(new URL('./preprocess.ts', import.meta.url)))};`,
+          `const spec = JSON.parse(process.argv[2]);`,
+          `const out = [];`,
+          `for (const f of process.argv.slice(3)) { const r = await preprocessImage(readFileSync(f), spec); out.push(r.pipeline + ':' + createHash('sha256').update(new Uint8Array(r.tensor.buffer)).digest('hex')); }`,
+          `console.log(JSON.stringify(out));`,
+        ].join('\n'),
+      );
+      for (const spec of Object.values(specs)) {
+        const here = await Promise.all(
+          names.map(async (f) => {
+            const r = await preprocessImage(readFileSync(f), spec);
+            return `${r.pipeline}:${createHash('sha256').update(new Uint8Array(r.tensor.buffer)).digest('hex')}`;
+          }),
+        );
+        const child = execFileSync(process.execPath, ['--import', 'tsx', script, JSON.stringify(spec), ...names], {
+          env: { ...process.env, SELECT_VISION_SIMD: '0' },
+          encoding: 'utf8',
+        });
+        expect(JSON.parse(child.trim().split('\n').pop()!)).toEqual(here);
+        expect(here.every((h) => h.startsWith('native:'))).toBe(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
