@@ -1,61 +1,91 @@
-// End-to-end embedding benchmark: JPEG bytes -> L2-normalised vectors through the embedding service, against
-// (a) the raw ONNX Runtime session on pre-made tensors (the ceiling) and (b) the Python pipeline a user would
-// write (Pillow + numpy + onnxruntime), same model, same images, same run. See README.md beside this file.
+// End-to-end embedding benchmark: JPEG bytes -> L2-normalised vectors through the embedding service over gRPC,
+// against the raw ONNX Runtime session on pre-made tensors (the ceiling, measured from Node and from Python, with
+// and without spinning) and the Python pipelines a user would write (a prefetching pool of Pillow workers feeding
+// onnxruntime, and the plain serial loop), all with the service's session options, interleaved over repeats with
+// paired ratios per repeat; texts: EmbedTexts against transformers' fast CLIP tokenizer + onnxruntime.
+// See README.md beside this file.
 //
 //   npx tsc -b packages/embedding-service/tsconfig.lib.json
-//   npx tsx tools/bench/embedding/bench.ts [--images 1000] [--workers 1] [--intra 2] [--preprocess 2] [--batch 32]
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+//   npx tsx tools/bench/embedding/bench.ts [--images 1000] [--repeats 3] [--preprocessing exact|fast]
+//        [--workers 1] [--intra <cores>] [--preprocess <cores>] [--batch 32] [--py-workers <cores>]
+//        [--py-pool dataloader|mp] [--skip-raw] [--skip-grpc] [--skip-engine] [--skip-python]
+//        [--skip-python-serial] [--skip-texts]
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { loadProto } from '@select/contracts';
 import { EmbeddingEngine, embeddingConfigSchema, scanModels, startEmbeddingServer } from '@select/embedding-service';
 import { SessionPool, float32 } from '@select/inference';
 import { createLogger, resolveConfig } from '@select/platform';
+// @ts-expect-error plain ESM module without types
+import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, uptime, writeResult } from '../lib/bench-kit.mjs';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CACHE = join(ROOT, 'tools/bench/.cache/embedding');
-const MODELS = join(CACHE, 'models');
-
+const uptimeBefore: string = uptime();
+const cores = availableParallelism();
 const { values: args } = parseArgs({
   options: {
     images: { type: 'string', default: '1000' },
+    repeats: { type: 'string', default: '3' },
+    preprocessing: { type: 'string', default: 'exact' },
     workers: { type: 'string', default: '1' },
-    intra: { type: 'string', default: String(availableParallelism()) },
-    preprocess: { type: 'string', default: String(availableParallelism()) },
+    intra: { type: 'string', default: String(cores) },
+    preprocess: { type: 'string', default: String(cores) },
     batch: { type: 'string', default: '32' },
-    'skip-python': { type: 'boolean', default: false },
-    'skip-grpc': { type: 'boolean', default: false },
-    spin: { type: 'boolean', default: false },
     'per-thread': { type: 'string', default: '2' },
-    out: { type: 'string', default: join(ROOT, 'tools/bench/results/embedding.json') },
+    'stream-window': { type: 'string', default: '128' },
+    'text-window': { type: 'string', default: '4' },
+    'py-workers': { type: 'string', default: String(cores) },
+    'py-pool': { type: 'string', default: 'dataloader' },
+    'py-prefetch': { type: 'string', default: '2' },
+    'py-chunk': { type: 'string', default: '8' },
+    'skip-raw': { type: 'boolean', default: false },
+    'skip-grpc': { type: 'boolean', default: false },
+    'skip-engine': { type: 'boolean', default: false },
+    'skip-python': { type: 'boolean', default: false },
+    'skip-python-serial': { type: 'boolean', default: false },
+    'skip-texts': { type: 'boolean', default: false },
+    name: { type: 'string', default: 'embedding' },
   },
 });
 const n = Number(args.images);
+const repeats = Number(args.repeats);
 const workers = Number(args.workers);
 const intra = Number(args.intra);
 const preprocessThreads = Number(args.preprocess);
 const batch = Number(args.batch);
+const mode = args.preprocessing as 'exact' | 'fast';
+if (mode !== 'exact' && mode !== 'fast') throw new Error(`--preprocessing must be exact or fast, not ${args.preprocessing}`);
+if (args['py-pool'] !== 'dataloader' && args['py-pool'] !== 'mp') throw new Error(`--py-pool must be dataloader or mp`);
 
-// the service serves every directory under models/; prepare.py puts exactly this one there
-const MODEL = 'clip-vit-b32';
+const CACHE = join(ROOT, 'tools/bench/.cache/embedding');
+const MODELS = join(CACHE, 'models');
+const MODEL = 'clip-vit-b32'; // the service serves every directory under models/; prepare.py puts exactly this one there
 const modelDir = join(MODELS, MODEL);
+const VECTORS = join(CACHE, 'python-vectors');
 
 const files = readdirSync(join(CACHE, 'jpegs')).filter((f) => f.endsWith('.jpg')).sort().slice(0, n);
+if (files.length < n) throw new Error(`${files.length} JPEGs under ${CACHE}/jpegs, ${n} asked: run tools/bench/embedding/prepare.py`);
 const jpegs = files.map((f) => readFileSync(join(CACHE, 'jpegs', f)));
 const texts = (JSON.parse(readFileSync(join(CACHE, 'texts.json'), 'utf8')) as string[]).slice(0, n);
 const mb = jpegs.reduce((s, b) => s + b.length, 0) / 1e6;
-console.log(
-  `${jpegs.length} JPEGs (${mb.toFixed(1)} MB), ${texts.length} texts; workers=${workers} intra=${intra} preprocess=${preprocessThreads} batch=${batch} spin=${args.spin} perThread=${args['per-thread']}`,
+console.error(
+  `[bench] ${jpegs.length} JPEGs (${mb.toFixed(1)} MB), ${texts.length} texts; repeats=${repeats} preprocessing=${mode} workers=${workers} intra=${intra} preprocess=${preprocessThreads} batch=${batch} py-workers=${args['py-workers']} py-pool=${args['py-pool']}`,
 );
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
+type Run = { seconds: number; cpuSeconds?: number; images?: number; texts?: number };
+
+/** Seconds and CPU seconds (every thread of this process) of `fn`. */
+async function measured(fn: () => Promise<unknown>): Promise<Run> {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   await fn();
-  return (performance.now() - t0) / 1000;
+  const seconds = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  return { seconds, cpuSeconds: (c.user + c.system) / 1e6 };
 }
 
 /** Run `count` tasks with at most `window` in flight. */
@@ -68,114 +98,305 @@ async function windowed(count: number, window: number, task: (i: number) => Prom
   );
 }
 
-// (a) raw session ceiling: pre-made [batch, 3, 224, 224] tensors, one batch at a time, the session alone on the
-// cores; measured with ONNX Runtime's default (spinning) and without, the better one counts
-async function rawCeiling(allowSpinning: boolean): Promise<number> {
-  const pool = await SessionPool.open({ vision: join(modelDir, 'onnx/vision_model.onnx') }, { workers: 1, intraOpThreads: intra, allowSpinning });
+/** The Python peer process (python_peer.py): sessions opened once, one contender per command. */
+class PythonPeer {
+  private constructor(
+    private readonly proc: ChildProcessWithoutNullStreams,
+    private readonly lines: AsyncIterator<string>,
+  ) {}
+
+  static async start(python: string, env: NodeJS.ProcessEnv): Promise<PythonPeer> {
+    const proc = spawn(
+      python,
+      [join(ROOT, 'tools/bench/embedding/python_peer.py'), '--threads', String(intra), '--workers', String(args['py-workers']), '--pool', String(args['py-pool']),
+        '--prefetch', String(args['py-prefetch']), '--chunk', String(args['py-chunk']), '--batch', String(batch), '--images', String(n), '--vectors', VECTORS],
+      { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'inherit'] },
+    ) as unknown as ChildProcessWithoutNullStreams;
+    const peer = new PythonPeer(proc, createInterface({ input: proc.stdout })[Symbol.asyncIterator]());
+    await peer.next();
+    return peer;
+  }
+
+  private async next(): Promise<Record<string, unknown>> {
+    for (;;) {
+      const { value, done } = await this.lines.next();
+      if (done) throw new Error('the Python peer exited early (its stderr is above)');
+      if (value.startsWith('{')) return JSON.parse(value) as Record<string, unknown>;
+    }
+  }
+
+  async run(command: string): Promise<Record<string, unknown>> {
+    this.proc.stdin.write(`${command}\n`);
+    return this.next();
+  }
+
+  async close(): Promise<void> {
+    this.proc.stdin.end('quit\n');
+    await new Promise((resolve) => (this.proc.exitCode !== null ? resolve(null) : this.proc.once('exit', resolve)));
+  }
+}
+
+const python: string = projectPython();
+const env = peerEnv(intra);
+const pythonBlas = args['skip-python'] ? null : pythonBlasInfo(python, env, ['numpy', 'onnxruntime']);
+
+const contenders: Record<string, () => Promise<Run>> = {};
+const closers: Array<() => Promise<void>> = [];
+const D = 512;
+/** The service's vectors from its latest timed run, for the agreement checks. */
+const collected: { images?: Float32Array; texts?: Float32Array } = {};
+
+// raw session from Node: @select/inference's SessionPool (the service's own session options), pre-made
+// [batch, 3, 224, 224] tensors, one batch after another, exactly n images (the last batch n % batch)
+if (!args['skip-raw']) {
   const tensor = new Float32Array(batch * 3 * 224 * 224).map((_, i) => Math.sin(i) * 1.5);
-  const run = () => pool.run('vision', { pixel_values: float32(tensor.slice(), [batch, 3, 224, 224]) }, ['image_embeds']);
-  await run();
-  const batches = Math.ceil(n / batch);
-  const s = await timed(async () => {
-    for (let i = 0; i < batches; i++) await run();
-  });
-  await pool.close();
-  return (batches * batch) / s;
+  for (const spinning of [true, false]) {
+    const pool = await SessionPool.open({ vision: join(modelDir, 'onnx/vision_model.onnx') }, { workers: 1, intraOpThreads: intra, allowSpinning: spinning });
+    closers.push(() => pool.close());
+    const run = (k: number) => pool.run('vision', { pixel_values: float32(tensor.slice(0, k * 3 * 224 * 224), [k, 3, 224, 224]) }, ['image_embeds']);
+    contenders[spinning ? 'raw-node-spin' : 'raw-node-nospin'] = async () => {
+      await run(batch);
+      const r = await measured(async () => {
+        for (let i = 0; i < Math.floor(n / batch); i++) await run(batch);
+        if (n % batch) await run(n % batch);
+      });
+      return { ...r, images: n };
+    };
+  }
 }
 
-async function engineRun(): Promise<{ imagesPerS: number; textsPerS: number }> {
-  const engine = await EmbeddingEngine.start(await scanModels(MODELS), {
-    sessions: { workers, intraOpThreads: intra, allowSpinning: args.spin },
-    preprocess: { threads: preprocessThreads, perThread: Number(args['per-thread']) },
-    batching: { maxBatch: batch, maxWaitMs: 5, maxQueue: 1024 },
-  });
-  await Promise.all(jpegs.slice(0, batch).map((b) => engine.embedImage(MODEL, b)));
-  const imageS = await timed(() => windowed(jpegs.length, 128, (i) => engine.embedImage(MODEL, jpegs[i]!)));
-  await engine.embedTexts(MODEL, texts.slice(0, batch));
-  const textS = await timed(() => windowed(Math.ceil(texts.length / 100), 4, (i) => engine.embedTexts(MODEL, texts.slice(i * 100, (i + 1) * 100))));
-  await engine.close();
-  return { imagesPerS: jpegs.length / imageS, textsPerS: texts.length / textS };
-}
-
-async function grpcRun(): Promise<number> {
+// the service over gRPC: an EmbedImages stream of all n JPEGs (client and server in this process), then
+// EmbedTexts calls of `batch` texts with `text-window` calls in flight
+if (!args['skip-grpc']) {
   const config = resolveConfig(
     embeddingConfigSchema,
-    { modelsDir: MODELS, port: 0, inferenceWorkers: workers, intraOpThreads: intra, preprocessThreads, maxBatch: batch, streamWindow: 128, publishJobEvents: false },
+    {
+      modelsDir: MODELS, port: 0, inferenceWorkers: workers, intraOpThreads: intra, preprocessThreads, maxBatch: batch,
+      streamWindow: Number(args['stream-window']), publishJobEvents: false, preprocessMode: mode,
+    } as never,
     {},
-  );
-  const running = await startEmbeddingServer(config, { logger: createLogger({ service: 'bench', level: 'warn' }) });
+  ) as Record<string, unknown>;
+  if (config['preprocessMode'] !== mode) {
+    throw new Error(`this build of @select/embedding-service has no preprocessMode option (config says ${String(config['preprocessMode'])}); rebuild it: npx tsc -b packages/embedding-service/tsconfig.lib.json`);
+  }
+  const running = await startEmbeddingServer(config as never, { logger: createLogger({ service: 'bench', level: 'warn' }) });
   const Service = loadProto('embedding').select.embedding.v1.EmbeddingService;
   const client = new Service(running.address, grpc.credentials.createInsecure(), {
     'grpc.max_send_message_length': 64 << 20,
     'grpc.max_receive_message_length': 64 << 20,
   });
-  const stream = (items: Buffer[]) =>
+  closers.push(async () => {
+    client.close();
+    await running.close();
+  });
+  const stream = (items: Buffer[], into?: Float32Array) =>
     new Promise<number>((resolve, reject) => {
       const call = client.embedImages();
       let received = 0;
       let failed = 0;
-      call.on('data', (r: { error?: unknown }) => {
+      call.on('data', (r: { itemId: string; embedding?: { vector: number[] }; error?: unknown }) => {
         received++;
-        if (r.error) failed++;
+        if (r.error || !r.embedding) failed++;
+        else into?.set(r.embedding.vector, Number(r.itemId) * D);
       });
       call.on('error', reject);
       call.on('end', () => (failed ? reject(new Error(`${failed} items failed`)) : resolve(received)));
       void (async () => {
         for (const [i, image] of items.entries()) {
-          if (!call.write({ itemId: String(i), image })) await new Promise((r) => call.once('drain', r));
+          if (!call.write({ itemId: String(i), model: MODEL, image })) await new Promise((r) => call.once('drain', r));
         }
         call.end();
       })();
     });
-  await stream(jpegs.slice(0, batch));
-  const s = await timed(() => stream(jpegs));
-  client.close();
-  await running.close();
-  return jpegs.length / s;
+  contenders['service-grpc'] = async () => {
+    await stream(jpegs.slice(0, batch));
+    const vectors = new Float32Array(n * D);
+    const r = await measured(() => stream(jpegs, vectors));
+    collected.images = vectors;
+    return { ...r, images: n };
+  };
+  if (!args['skip-texts']) {
+    const embedTexts = (slice: string[], into?: Float32Array, at = 0) =>
+      new Promise<void>((resolve, reject) =>
+        client.embedTexts({ model: MODEL, texts: slice }, (err: Error | null, res: { embeddings: Array<{ vector: number[]; error?: unknown }> }) => {
+          if (err) return reject(err);
+          if (res.embeddings.some((e) => e.error)) return reject(new Error('a text failed'));
+          res.embeddings.forEach((e, i) => into?.set(e.vector, (at + i) * D));
+          resolve();
+        }),
+      );
+    contenders['service-texts'] = async () => {
+      await embedTexts(texts.slice(0, batch));
+      const vectors = new Float32Array(texts.length * D);
+      const r = await measured(() => windowed(Math.ceil(texts.length / batch), Number(args['text-window']), (i) => embedTexts(texts.slice(i * batch, (i + 1) * batch), vectors, i * batch)));
+      collected.texts = vectors;
+      return { ...r, texts: texts.length };
+    };
+  }
 }
 
-const rawSpin = await rawCeiling(true);
-const rawNoSpin = await rawCeiling(false);
-const raw = Math.max(rawSpin, rawNoSpin);
-console.log(`raw ONNX Runtime session (pre-made tensors): ${raw.toFixed(1)} images/s (spinning ${rawSpin.toFixed(1)}, not ${rawNoSpin.toFixed(1)})`);
-const eng = await engineRun();
-console.log(`service engine, JPEG bytes -> vectors:       ${eng.imagesPerS.toFixed(1)} images/s, ${eng.textsPerS.toFixed(1)} texts/s`);
-const viaGrpc = args['skip-grpc'] ? null : await grpcRun();
-if (viaGrpc !== null) console.log(`service over gRPC (EmbedImages stream):      ${viaGrpc.toFixed(1)} images/s`);
+// the service's engine in-process (no gRPC), same settings, 128 images in flight
+const engineOptions = (m: 'exact' | 'fast') => ({
+  sessions: { workers, intraOpThreads: intra },
+  preprocess: { threads: preprocessThreads, perThread: Number(args['per-thread']), mode: m },
+  batching: { maxBatch: batch, maxWaitMs: 5, maxQueue: 1024 },
+});
+if (!args['skip-engine']) {
+  const engine = await EmbeddingEngine.start(await scanModels(MODELS), engineOptions(mode));
+  closers.push(() => engine.close());
+  contenders['engine'] = async () => {
+    await Promise.all(jpegs.slice(0, batch).map((b) => engine.embedImage(MODEL, b)));
+    const r = await measured(() => windowed(jpegs.length, 128, (i) => engine.embedImage(MODEL, jpegs[i]!)));
+    return { ...r, images: n };
+  };
+}
 
-let python: Record<string, number> | null = null;
+let peer: PythonPeer | null = null;
+let peerInfo: Record<string, unknown> | null = null;
 if (!args['skip-python']) {
-  const out = execFileSync(join(ROOT, 'tools/.venv/bin/python'), [join(ROOT, 'tools/bench/embedding/python_baseline.py'), '--threads', String(intra), '--batch', String(batch), '--images', String(n)], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  python = JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
-  console.log(`python (Pillow + numpy + onnxruntime):       ${python['imagesPerS']!.toFixed(1)} images/s, ${python['textsPerS']!.toFixed(1)} texts/s`);
-  console.log(`python raw session (pre-made tensors):       ${python['rawSessionImagesPerS']!.toFixed(1)} images/s`);
+  rmSync(VECTORS, { recursive: true, force: true });
+  peer = await PythonPeer.start(python, env);
+  const p = peer;
+  closers.push(() => p.close());
+  peerInfo = await p.run('info');
+  const pyRun = (command: string) => async () => (await p.run(command)) as unknown as Run;
+  contenders['python-pool'] = pyRun('images-pool');
+  if (!args['skip-python-serial']) contenders['python-serial'] = pyRun('images-serial');
+  if (!args['skip-raw']) {
+    contenders['raw-python-spin'] = pyRun('raw-spin');
+    contenders['raw-python-nospin'] = pyRun('raw-nospin');
+  }
+  if (!args['skip-texts']) contenders['python-texts'] = pyRun('texts');
 }
 
-const best = viaGrpc ?? eng.imagesPerS;
-const ratios = {
-  imagesVsPython: python ? best / python['imagesPerS']! : null,
-  imagesVsRawSession: best / raw,
-  engineImagesVsPython: python ? eng.imagesPerS / python['imagesPerS']! : null,
-  engineImagesVsRawSession: eng.imagesPerS / raw,
-  textsVsPython: python ? eng.textsPerS / python['textsPerS']! : null,
+const runs = (await interleave(contenders, repeats)) as Record<string, Run[]>;
+const seconds = (name: string) => runs[name]?.map((r) => r.seconds);
+/** Per repeat, the fastest of the named contenders present. */
+const fastest = (names: string[]) => {
+  const present = names.filter((x) => runs[x]);
+  if (present.length === 0) return undefined;
+  return Array.from({ length: repeats }, (_, r) => {
+    const best = present.reduce((a, b) => (runs[b]![r]!.seconds < runs[a]![r]!.seconds ? b : a));
+    return { name: best, seconds: runs[best]![r]!.seconds };
+  });
 };
-console.log('ratios (targets: images >= 1.5x python, >= 0.7x raw session):');
-for (const [k, v] of Object.entries(ratios)) console.log(`  ${k}: ${v === null ? 'n/a' : v.toFixed(2)}`);
+const rawBest = fastest(['raw-node-spin', 'raw-node-nospin', 'raw-python-spin', 'raw-python-nospin']);
+const pythonBest = fastest(['python-pool', 'python-serial']);
 
-const result = {
+/** Cosine of row i of a and b (rows of D). */
+function cosines(a: Float32Array, b: Float32Array, rows: number): { min: number; p01: number; median: number; mean: number } {
+  const cs: number[] = [];
+  for (let i = 0; i < rows; i++) {
+    let dot = 0;
+    let na = 0;
+    let nb = 0;
+    for (let j = 0; j < D; j++) {
+      const x = a[i * D + j]!;
+      const y = b[i * D + j]!;
+      dot += x * y;
+      na += x * x;
+      nb += y * y;
+    }
+    cs.push(dot / Math.sqrt(na * nb));
+  }
+  const sorted = [...cs].sort((x, y) => x - y);
+  return { min: sorted[0]!, p01: sorted[Math.floor(0.01 * (rows - 1))]!, median: median(cs), mean: cs.reduce((s, x) => s + x, 0) / rows };
+}
+const readVectors = (name: string) => {
+  try {
+    const buf = readFileSync(join(VECTORS, name));
+    return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+  } catch {
+    return null;
+  }
+};
+
+const agreement: Record<string, unknown> = {};
+const pyImageVectors = readVectors('images-pool.f32');
+if (collected.images && pyImageVectors) agreement['serviceVsPythonImages'] = { note: `service (${mode}) vs Pillow-exact Python, last repeat`, ...cosines(collected.images, pyImageVectors, n) };
+const pyTextVectors = readVectors('texts.f32');
+if (collected.texts && pyTextVectors) agreement['serviceVsPythonTexts'] = cosines(collected.texts, pyTextVectors, texts.length);
+if (mode === 'fast' && collected.images) {
+  // untimed: the same images through an exact engine, against the fast service's vectors from the last repeat
+  console.error('[bench] exact reference pass for the fast-vs-exact agreement (untimed)');
+  const exact = await EmbeddingEngine.start(await scanModels(MODELS), engineOptions('exact'));
+  const vectors = new Float32Array(n * D);
+  await windowed(n, 128, async (i) => vectors.set(await exact.embedImage(MODEL, jpegs[i]!), i * D));
+  await exact.close();
+  agreement['fastVsExactImages'] = cosines(collected.images, vectors, n);
+}
+
+for (const close of closers.reverse()) await close();
+
+const perSecond = (name: string) => runs[name]?.map((r) => (r.images ?? r.texts ?? n) / r.seconds);
+const cpuPerItem = (name: string) => runs[name]?.map((r) => (r.cpuSeconds === undefined ? null : (1000 * r.cpuSeconds) / (r.images ?? r.texts ?? n)));
+const ratio = (ours: string, peerSeconds: number[] | undefined) => (runs[ours] && peerSeconds ? pairedRatios(seconds(ours), peerSeconds) : null);
+const ratios = {
+  serviceVsRawSession: ratio('service-grpc', rawBest?.map((x) => x.seconds)),
+  serviceVsBestPython: ratio('service-grpc', pythonBest?.map((x) => x.seconds)),
+  serviceVsPythonPool: ratio('service-grpc', seconds('python-pool')),
+  engineVsRawSession: ratio('engine', rawBest?.map((x) => x.seconds)),
+  engineVsBestPython: ratio('engine', pythonBest?.map((x) => x.seconds)),
+  textsServiceVsPython: ratio('service-texts', seconds('python-texts')),
+};
+const targets = [
+  ['serviceVsRawSession', 0.9],
+  ['serviceVsBestPython', 1.05],
+  ['textsServiceVsPython', 1.2],
+] as const;
+
+const uptimeAfter: string = uptime();
+console.error('[bench] per contender: items/s per repeat (CPU ms per item)');
+for (const name of Object.keys(runs)) {
+  const cpu = cpuPerItem(name)!;
+  console.error(`  ${name.padEnd(18)} ${perSecond(name)!.map((x, i) => `${x.toFixed(1)} (${cpu[i]?.toFixed(0) ?? '?'})`).join('  ')}`);
+}
+if (rawBest) console.error(`  ceiling per repeat: ${rawBest.map((x) => x.name).join(', ')}`);
+if (pythonBest) console.error(`  best Python per repeat: ${pythonBest.map((x) => x.name).join(', ')}`);
+console.error('[bench] paired ratios, ours / peer throughput per repeat (targets: service >= 0.9x raw session, >= 1.05x best Python; texts >= 1.2x Python)');
+for (const [k, v] of Object.entries(ratios)) {
+  if (!v) continue;
+  const target = targets.find(([t]) => t === k)?.[1];
+  const verdict = target === undefined ? '' : v.median >= target ? `  target ${target}x: met (median)` : `  target ${target}x: NOT met (median)`;
+  console.error(`  ${k.padEnd(22)} median ${v.median.toFixed(3)}  [${v.perRepeat.map((x: number) => x.toFixed(3)).join(', ')}]${verdict}`);
+}
+for (const [k, v] of Object.entries(agreement)) console.error(`  cosine ${k}: ${JSON.stringify(v)}`);
+console.error(`[bench] uptime before: ${uptimeBefore}\n[bench] uptime after:  ${uptimeAfter}`);
+
+writeResult(args.name, {
   benchmark: 'embedding',
   date: new Date().toISOString(),
-  machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-  model: 'CLIP ViT-B/32 architecture, random weights, HF split-tower ONNX (opset 17)',
+  command: `npx tsx tools/bench/embedding/bench.ts ${process.argv.slice(2).join(' ')}`.trim(),
+  machine: machineInfo(),
+  uptimeBefore,
+  uptimeAfter,
+  model: 'CLIP ViT-B/32 architecture, random weights, HF split-tower ONNX (opset 17), generated by prepare.py',
   inputs: { images: jpegs.length, jpegMB: Number(mb.toFixed(1)), texts: texts.length },
-  settings: { inferenceWorkers: workers, intraOpThreads: intra, preprocessThreads, maxBatch: batch, allowSpinning: args.spin, perThread: Number(args['per-thread']) },
-  imagesPerS: { grpc: viaGrpc, engine: eng.imagesPerS, rawSession: raw, rawSessionSpinning: rawSpin, rawSessionNotSpinning: rawNoSpin, python: python?.['imagesPerS'] ?? null, pythonRawSession: python?.['rawSessionImagesPerS'] ?? null },
-  textsPerS: { engine: eng.textsPerS, python: python?.['textsPerS'] ?? null },
+  settings: {
+    repeats,
+    preprocessing: mode,
+    inferenceWorkers: workers,
+    intraOpThreads: intra,
+    interOpThreads: 1,
+    graphOptimizationLevel: 'all',
+    serviceAllowSpinning: false,
+    preprocessThreads,
+    perThread: Number(args['per-thread']),
+    maxBatch: batch,
+    streamWindow: Number(args['stream-window']),
+    textCallsInFlight: Number(args['text-window']),
+    pythonPool: args['py-pool'],
+    pythonWorkers: Number(args['py-workers']),
+    pythonPrefetch: Number(args['py-prefetch']),
+    pythonChunk: Number(args['py-chunk']),
+  },
+  python: peerInfo ? { ...peerInfo, command: undefined, blas: pythonBlas } : null,
+  runs,
+  perSecond: Object.fromEntries(Object.keys(runs).map((k) => [k, perSecond(k)])),
+  cpuMsPerItem: Object.fromEntries(Object.keys(runs).map((k) => [k, cpuPerItem(k)])),
+  ceilingPerRepeat: rawBest ?? null,
+  bestPythonPerRepeat: pythonBest ?? null,
   ratios,
-};
-mkdirSync(join(ROOT, 'tools/bench/results'), { recursive: true });
-writeFileSync(args.out, JSON.stringify(result, null, 2) + '\n');
-console.log(`wrote ${args.out}`);
+  targets: Object.fromEntries(targets.map(([k, t]) => [k, { target: t, median: ratios[k]?.median ?? null, met: ratios[k] ? ratios[k]!.median >= t : null }])),
+  agreement,
+});

@@ -1,7 +1,7 @@
 """Benchmark inputs, generated (never committed): a CLIP ViT-B/32-architecture model with random weights in the
 same HF split-tower ONNX layout as the test fixtures, 1,000 photo-sized JPEGs and 1,000 captions.
 
-  tools/.venv/bin/python tools/bench/embedding/prepare.py   # writes tools/bench/.cache/embedding/
+  "$(bash scripts/python-env.sh)" tools/bench/embedding/prepare.py   # writes tools/bench/.cache/embedding/
 
 The model uses the full CLIP BPE vocabulary (49,408 tokens) from open_clip's package data.
 """
