@@ -76,11 +76,11 @@ export class OnnxSimilarityKernel implements SimilarityKernel {
     private readonly threads: number,
     nativeSetScan: boolean,
   ) {
-    if (nativeSetScan) this.scanSet = (vectors, order, threshold) => this.nativeScanSet(vectors, order, threshold);
+    if (nativeSetScan) this.scanSet = (vectors, order, threshold, pairs) => this.nativeScanSet(vectors, order, threshold, pairs);
   }
 
   /** See SimilarityKernel.scanSet; present unless the kernel was opened with `nativeSetScan: false`. */
-  readonly scanSet?: (vectors: Matrix, order: Int32Array, threshold?: number) => Promise<SetScan>;
+  readonly scanSet?: (vectors: Matrix, order: Int32Array, threshold: number, pairs: boolean) => Promise<SetScan>;
 
   /** Rows of A per call against `bRows` rows of B: within maxBlockEntries and maxChunkBytes. */
   private chunkRows(bRows: number, dim: number): number {
@@ -201,10 +201,10 @@ export class OnnxSimilarityKernel implements SimilarityKernel {
     };
   }
 
-  private async nativeScanSet(vectors: Matrix, order: Int32Array, threshold?: number): Promise<SetScan> {
+  private async nativeScanSet(vectors: Matrix, order: Int32Array, threshold: number, pairs: boolean): Promise<SetScan> {
     if (vectors.data.length !== vectors.rows * vectors.dim) throw invalidArgument(`${vectors.rows} x ${vectors.dim} rows need ${vectors.rows * vectors.dim} floats, got ${vectors.data.length}`);
     try {
-      return await selfSimilarity(vectors.data, vectors.dim, { order, normalize: true, threads: this.threads, ...(threshold !== undefined ? { threshold } : {}) });
+      return await selfSimilarity(vectors.data, vectors.dim, { order, normalize: true, threads: this.threads, threshold, pairs });
     } catch (error) {
       const row = error instanceof VectorIndexError ? error.details?.['row'] : undefined;
       if (typeof row !== 'number') throw error;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { angles, jitter, randomMatrix, rowOf } from './fixtures.test-util.js';
 import { OnnxSimilarityKernel } from './onnx-similarity-kernel.js';
 import { dedupCluster, type ClusterMembers } from './semdedup.js';
-import { JsSimilarityKernel } from './similarity-kernel.js';
+import { JsSimilarityKernel, type SimilarityKernel } from './similarity-kernel.js';
 
 const js = new JsSimilarityKernel();
 let onnx: OnnxSimilarityKernel; // whole clusters through scanSet (@select/vector-index's native scan)
@@ -75,7 +75,7 @@ describe('dedupCluster', () => {
     expect(whole.removed.map((r) => r.id).sort()).toEqual(ids.filter((id) => id.endsWith('-copy')).sort());
     for (const rule of ['one-per-group', 'semdedup'] as const) {
       const reference = await dedupCluster(members, { eps: 0.05, order: 'input', rule }, js);
-      for (const kernel of [js, onnx, onnxGraphs]) {
+      for (const kernel of [js, onnx, onnxGraphs] as SimilarityKernel[]) {
         expect(kernel.scanSet === undefined).toBe(kernel !== onnx);
         const blocked = await dedupCluster(members, { eps: 0.05, order: 'input', rule, blockRows: 3 }, kernel);
         expect(blocked.kept).toEqual(reference.kept);

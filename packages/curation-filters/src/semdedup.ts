@@ -123,7 +123,10 @@ export async function dedupCluster(members: ClusterMembers, options: SemDeDupOpt
   if (members.vectors.rows !== n) throw invalidArgument(`SemDeDup: ${n} ids but ${members.vectors.rows} vectors`);
   if (n <= 1) return { kept: [...members.ids], removed: [], duplicatePairs: 0 };
   const perm = keepOrder(members, order);
-  if (kernel.scanSet !== undefined) return fromScan(members, perm, rule, 1 - eps, await kernel.scanSet(members.vectors, Int32Array.from(perm), rule === 'semdedup' ? undefined : 1 - eps));
+  if (kernel.scanSet !== undefined) {
+    const scan = await kernel.scanSet(members.vectors, Int32Array.from(perm), 1 - eps, rule === 'one-per-group');
+    return fromScan(members, perm, rule, 1 - eps, scan);
+  }
   const dim = members.vectors.dim;
   const ordered = orderedUnitRows(members.vectors.data, perm, dim);
   const threshold = 1 - eps;
@@ -211,7 +214,7 @@ function fromScan(members: ClusterMembers, perm: readonly number[], rule: SemDeD
   }
   const parent = Int32Array.from({ length: n }, (_, i) => i);
   const bestPartner = new Int32Array(n).fill(-1);
-  const bestPartnerScore = new Float32Array(n).fill(-Infinity);
+  const bestPartnerScore = new Float64Array(n).fill(-Infinity);
   const { pairs, pairScores } = scan;
   for (let q = 0; q < pairScores.length; q++) {
     const i = pairs[2 * q]!;

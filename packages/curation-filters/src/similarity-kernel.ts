@@ -29,12 +29,12 @@ export interface PairBlock {
 /** One set of rows against itself (see SimilarityKernel.scanSet); positions are indices into `order`. */
 export interface SetScan {
   /** Per position j: the best similarity to an earlier position i < j; -Infinity at position 0. */
-  best: Float32Array;
+  best: Float64Array;
   /** Per position j: the earlier position of `best` (the lowest on ties); -1 at position 0. */
   bestAt: Int32Array;
-  /** With a threshold: pairs (i, j), i < j, similarity strictly above it, flattened `[i0, j0, i1, j1, ...]`. */
+  /** With `pairs`: pairs (i, j), i < j, similarity strictly above the threshold, flattened `[i0, j0, i1, j1, ...]`. */
   pairs: Int32Array;
-  pairScores: Float32Array;
+  pairScores: Float64Array;
 }
 
 /** Per column j: its best earlier row (see SimilarityKernel.earlierMax). */
@@ -63,10 +63,11 @@ export interface SimilarityKernel {
   /**
    * Optional fused path for a whole cluster (dedupCluster uses it when present, instead of `earlierMax` /
    * `pairs` block by block): the rows of `vectors` that `order` names, L2-normalised (a zero or non-finite
-   * row is refused), against themselves — per position its best earlier position and, with a threshold,
-   * every pair above it — with no similarity matrix held.
+   * row is refused), against themselves — per position its best earlier position and, with `pairs`, every
+   * pair above `threshold` — with no similarity matrix held. Comparisons with `threshold` are exact (scores
+   * within float32 rounding of it recomputed in float64).
    */
-  scanSet?(vectors: Matrix, order: Int32Array, threshold?: number): Promise<SetScan>;
+  scanSet?(vectors: Matrix, order: Int32Array, threshold: number, pairs: boolean): Promise<SetScan>;
   /** The whole product A·Bᵀ, row-major `[a.rows, b.rows]` (keep it small: a.rows x b.rows floats). */
   similarities(a: Matrix, b: Matrix): Promise<Float32Array>;
   close(): Promise<void>;

@@ -1048,6 +1048,10 @@ static std::vector<top_t> exact_search(state_t const& state, exact_request_t con
 //   - per position j, its best earlier position: max over i < j of S[i][j], the lowest i on ties
 //     (-inf / -1 at position 0): SemDeDup's `triu(S, 1).max(0)`;
 //   - optionally every pair i < j with S[i][j] > threshold, sorted by (i, j).
+// Decisions against the threshold are exact: float32 sums of d products can be off by up to about
+// d * 2^-24 (times the norms), so any score within twice that bound of the threshold is recomputed in
+// float64 from the caller's rows (a column's best over all its earlier rows, a pair by itself); scores
+// come back as doubles, those near the threshold exact, the rest the float32 kernel's.
 // Only tiles holding some i < j are computed (about half of the product). The set is packed once (rows
 // into MR-row panels, columns into NR-column panels, scaled by 1 / norm when normalising); the column
 // panels are cut into units of a few panels that threads take from a shared counter, the costliest
@@ -1059,17 +1063,19 @@ struct self_scan_request_t {
     std::size_t rows = 0, d = 0;
     std::vector<std::int32_t> order; // position -> row of `vectors`
     bool normalize = false;
-    bool want_pairs = false;
-    float threshold = 0;
+    bool has_threshold = false; // refine scores near it
+    bool want_pairs = false;    // list the pairs above it
+    double threshold = 0;
     std::size_t threads = 1;
     exact_isa_t isa = exact_kernels.front();
 };
 
 struct self_scan_result_t {
-    std::vector<float> best;
+    std::vector<double> best;
     std::vector<std::int32_t> best_at;
     std::vector<std::int32_t> pairs; // i0, j0, i1, j1, ... (positions)
-    std::vector<float> pair_scores;
+    std::vector<double> pair_scores;
+    std::size_t refined = 0; // scores recomputed in float64
     std::int64_t invalid_row = -1; // normalising only: the first row (in position order) that is zero or not finite
 };
 
@@ -1127,62 +1133,54 @@ template <std::size_t MR, std::size_t NR>
 static void self_scan_tiled(self_scan_request_t const& req, self_scan_result_t& out) {
     std::size_t const n = req.order.size(), d = req.d;
     float const inf = std::numeric_limits<float>::infinity();
-    out.best.assign(n, -inf);
+    out.best.assign(n, -static_cast<double>(inf));
     out.best_at.assign(n, -1);
     if (n == 0)
         return;
     std::size_t const groups = (n + MR - 1) / MR, panels = (n + NR - 1) / NR;
     std::size_t const threads = n < 256 ? 1 : req.threads;
-    // the set's rows in position order (scaled to unit length when normalising): q is summed in double in
-    // eight interleaved partial sums (exact products, so only the order of additions differs from a plain loop)
-    aligned_buffer_t<float> u(n * d);
+    // The set's rows (scaled to unit length when normalising) straight into the panels, in one parallel pass
+    // with no barrier: a row is read once for its row panel and once for its column panel, and its squared
+    // norm summed both times the same way (in double, eight interleaved partial sums: exact products, so only
+    // the order of additions differs from a plain loop), so both copies hold the same floats.
     std::vector<double> q(n, 1.0);
     aligned_buffer_t<float> a(groups * MR * d), b(panels * NR * d); // zero-filled: padding rows/columns stay 0
-    std::atomic<std::size_t> arrived{0};
-    auto barrier = [&](std::size_t phase) {
-        arrived.fetch_add(1);
-        while (arrived.load() < phase * threads)
-            std::this_thread::yield();
+    auto norm2 = [&](float const* x) {
+        double part[8] = {};
+        std::size_t k = 0;
+        for (; k + 8 <= d; k += 8)
+            for (std::size_t l = 0; l != 8; ++l)
+                part[l] += static_cast<double>(x[k + l]) * static_cast<double>(x[k + l]);
+        for (; k != d; ++k)
+            part[k % 8] += static_cast<double>(x[k]) * static_cast<double>(x[k]);
+        return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    };
+    // row p into a panel of `width` (MR or NR) interleaved rows at slot `slot`: dst[k * width + slot]
+    auto put = [&](std::size_t p, float* dst, std::size_t width, std::size_t slot, bool keep_q) {
+        float const* src = req.vectors + static_cast<std::size_t>(req.order[p]) * d;
+        if (!req.normalize) {
+            if (keep_q)
+                q[p] = norm2(src);
+            for (std::size_t k = 0; k != d; ++k)
+                dst[k * width + slot] = src[k];
+            return;
+        }
+        double const sum = norm2(src);
+        if (keep_q)
+            q[p] = sum;
+        double const scale = 1.0 / std::sqrt(sum);
+        for (std::size_t k = 0; k != d; ++k)
+            dst[k * width + slot] = static_cast<float>(static_cast<double>(src[k]) * scale);
     };
     on_threads(threads, [&](std::size_t t) {
-        for (std::size_t p = n * t / threads; p != n * (t + 1) / threads; ++p) {
-            float const* src = req.vectors + static_cast<std::size_t>(req.order[p]) * d;
-            float* dst = u.data + p * d;
-            if (!req.normalize) {
-                std::memcpy(dst, src, d * sizeof(float));
-                continue;
-            }
-            double part[8] = {};
-            std::size_t k = 0;
-            for (; k + 8 <= d; k += 8)
-                for (std::size_t l = 0; l != 8; ++l)
-                    part[l] += static_cast<double>(src[k + l]) * static_cast<double>(src[k + l]);
-            for (; k != d; ++k)
-                part[k % 8] += static_cast<double>(src[k]) * static_cast<double>(src[k]);
-            double const sum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-            q[p] = sum;
-            double const scale = 1.0 / std::sqrt(sum);
-            for (k = 0; k != d; ++k)
-                dst[k] = static_cast<float>(static_cast<double>(src[k]) * scale);
-        }
-        barrier(1);
-        // panels: a[g * MR * d + k * MR + r] = u[g * MR + r][k], b[pn * NR * d + k * NR + j] = u[pn * NR + j][k]
-        for (std::size_t g = groups * t / threads; g != groups * (t + 1) / threads; ++g) {
-            std::size_t const rows = std::min(MR, n - g * MR);
-            float* dst = a.data + g * MR * d;
-            for (std::size_t k = 0; k != d; ++k)
-                for (std::size_t r = 0; r != rows; ++r)
-                    dst[k * MR + r] = u.data[(g * MR + r) * d + k];
-        }
-        for (std::size_t pn = panels * t / threads; pn != panels * (t + 1) / threads; ++pn) {
-            std::size_t const cols = std::min(NR, n - pn * NR);
-            float* dst = b.data + pn * NR * d;
-            for (std::size_t k = 0; k != d; ++k)
-                for (std::size_t j = 0; j != cols; ++j)
-                    dst[k * NR + j] = u.data[(pn * NR + j) * d + k];
-        }
+        for (std::size_t g = groups * t / threads; g != groups * (t + 1) / threads; ++g)
+            for (std::size_t r = 0; r != MR && g * MR + r < n; ++r)
+                put(g * MR + r, a.data + g * MR * d, MR, r, false);
+        for (std::size_t pn = panels * t / threads; pn != panels * (t + 1) / threads; ++pn)
+            for (std::size_t j = 0; j != NR && pn * NR + j < n; ++j)
+                put(pn * NR + j, b.data + pn * NR * d, NR, j, true);
     });
-    for (std::size_t p = 0; p != n; ++p)
+    for (std::size_t p = 0; req.normalize && p != n; ++p)
         if (!(q[p] > 0 && std::isfinite(q[p]))) {
             out.invalid_row = req.order[p];
             return;
@@ -1196,8 +1194,36 @@ static void self_scan_tiled(self_scan_request_t const& req, self_scan_result_t& 
     std::size_t const units = (panels + unit - 1) / unit;
     std::vector<float> best(panels * NR, -inf);
     std::vector<std::int32_t> best_at(panels * NR, -1);
-    std::vector<std::vector<std::pair<std::pair<std::int32_t, std::int32_t>, float>>> found(threads);
-    float const pair_thr = req.want_pairs ? std::nextafter(req.threshold, inf) : inf; // tile tests >=
+    std::vector<std::vector<std::pair<std::pair<std::int32_t, std::int32_t>, double>>> found(threads);
+    std::vector<std::size_t> refined(threads);
+    // |float32 score - exact| <= about d * 2^-24 * |x_i| |x_j| (recursive summation of d products, plus the
+    // rounding of the normalised rows); scores within twice that of the threshold are recomputed
+    double const bound = 2.0 * static_cast<double>(d + 2) * std::ldexp(1.0, -24);
+    double qmax = 1;
+    if (!req.normalize)
+        qmax = *std::max_element(q.begin(), q.end());
+    auto delta = [&](std::size_t i, std::size_t j) { return req.normalize ? bound : bound * std::sqrt(q[i] * q[j]); };
+    auto exact = [&](std::size_t i, std::size_t j) {
+        float const* x = req.vectors + static_cast<std::size_t>(req.order[i]) * d;
+        float const* y = req.vectors + static_cast<std::size_t>(req.order[j]) * d;
+        double part[8] = {};
+        std::size_t k = 0;
+        for (; k + 8 <= d; k += 8)
+            for (std::size_t l = 0; l != 8; ++l)
+                part[l] += static_cast<double>(x[k + l]) * static_cast<double>(y[k + l]);
+        for (; k != d; ++k)
+            part[k % 8] += static_cast<double>(x[k]) * static_cast<double>(y[k]);
+        double const sum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+        return req.normalize ? sum / std::sqrt(q[i] * q[j]) : sum;
+    };
+    // the tile flags rows with some score >= this: every pair that might be above the threshold
+    float pair_thr = inf;
+    if (req.want_pairs) {
+        double const low = req.threshold - bound * qmax;
+        pair_thr = static_cast<float>(low);
+        if (static_cast<double>(pair_thr) > low)
+            pair_thr = std::nextafter(pair_thr, -inf);
+    }
     std::atomic<std::size_t> next{0};
     tile_fn const tile = req.isa.tile;
     bool const wide = NR == 32 && req.isa.mr == 12 && simd == simd_t::avx512;
@@ -1206,6 +1232,7 @@ static void self_scan_tiled(self_scan_request_t const& req, self_scan_result_t& 
         alignas(64) float scores[MR * NR];
         float thr[MR];
         auto& mine = found[t];
+        std::size_t& mine_refined = refined[t];
         for (std::size_t u; (u = next.fetch_add(1)) < units;) {
             std::size_t const p0 = (units - 1 - u) * unit, p1 = std::min(panels, p0 + unit);
             std::size_t const last_col = std::min(n, p1 * NR) - 1;
@@ -1236,21 +1263,47 @@ static void self_scan_tiled(self_scan_request_t const& req, self_scan_result_t& 
                     while (mask) {
                         std::size_t const r = static_cast<std::size_t>(__builtin_ctz(mask));
                         mask &= mask - 1;
-                        for (std::size_t j = (q0 + r + 1 > c0 ? q0 + r + 1 - c0 : 0); j < cols; ++j)
-                            if (scores[r * NR + j] > req.threshold)
-                                mine.push_back({{static_cast<std::int32_t>(q0 + r), static_cast<std::int32_t>(c0 + j)},
-                                                scores[r * NR + j]});
+                        std::size_t const i = q0 + r;
+                        for (std::size_t j = (i + 1 > c0 ? i + 1 - c0 : 0); j < cols; ++j) {
+                            double score = scores[r * NR + j];
+                            double const dl = delta(i, c0 + j);
+                            if (!(score > req.threshold - dl))
+                                continue;
+                            if (!(score > req.threshold + dl)) {
+                                score = exact(i, c0 + j), ++mine_refined;
+                                if (!(score > req.threshold))
+                                    continue;
+                            }
+                            mine.push_back({{static_cast<std::int32_t>(i), static_cast<std::int32_t>(c0 + j)}, score});
+                        }
                     }
                 }
             }
+            // the unit's columns are done: their best earlier matches, exact near the threshold
+            for (std::size_t j = p0 * NR; j <= last_col; ++j) {
+                double b = best[j];
+                std::int32_t at = best_at[j];
+                if (req.has_threshold && j > 0) {
+                    double const dl = req.normalize ? bound : bound * std::sqrt(qmax * q[j]);
+                    if (b > req.threshold - dl && !(b > req.threshold + dl)) {
+                        b = -static_cast<double>(inf), ++mine_refined;
+                        for (std::size_t i = 0; i != j; ++i) {
+                            double const e = exact(i, j);
+                            if (e > b)
+                                b = e, at = static_cast<std::int32_t>(i);
+                        }
+                    }
+                }
+                out.best[j] = b, out.best_at[j] = at;
+            }
         }
     });
+    for (std::size_t r : refined)
+        out.refined += r;
 
-    std::copy(best.begin(), best.begin() + static_cast<std::ptrdiff_t>(n), out.best.begin());
-    std::copy(best_at.begin(), best_at.begin() + static_cast<std::ptrdiff_t>(n), out.best_at.begin());
     if (!req.want_pairs)
         return;
-    std::vector<std::pair<std::pair<std::int32_t, std::int32_t>, float>> all;
+    std::vector<std::pair<std::pair<std::int32_t, std::int32_t>, double>> all;
     for (auto& f : found)
         all.insert(all.end(), f.begin(), f.end());
     std::sort(all.begin(), all.end(), [](auto const& x, auto const& y) { return x.first < y.first; });
@@ -2002,7 +2055,7 @@ class native_index_t : public Napi::ObjectWrap<native_index_t> {
 };
 
 // selfSimilarity(vectors: Float32Array, dimensions, order: Int32Array, { threads, normalize, threshold?,
-// exactKernel? }): the self-similarity scan (self_scan) of the rows `order` names, on a libuv worker
+// pairs?, exactKernel? }): the self-similarity scan (self_scan) of the rows `order` names, on a libuv worker
 // thread. The vectors are read in place (the caller must not change them until the promise settles).
 static Napi::Value self_similarity(Napi::CallbackInfo const& info) {
     Napi::Env env = info.Env();
@@ -2027,14 +2080,11 @@ static Napi::Value self_similarity(Napi::CallbackInfo const& info) {
     req->threads = std::max<std::size_t>(1, size_arg(o.Get("threads"), "threads"));
     req->normalize = o.Get("normalize").ToBoolean().Value();
     if (o.Get("threshold").IsNumber()) {
-        // the largest float at or below the threshold: for float scores s, s > it exactly when s > threshold
         double t = o.Get("threshold").As<Napi::Number>().DoubleValue();
         if (!std::isfinite(t))
             throw Napi::RangeError::New(env, "threshold must be finite");
-        float f = static_cast<float>(t);
-        if (static_cast<double>(f) > t)
-            f = std::nextafter(f, -std::numeric_limits<float>::infinity());
-        req->want_pairs = true, req->threshold = f;
+        req->has_threshold = true, req->threshold = t;
+        req->want_pairs = o.Get("pairs").ToBoolean().Value();
     }
     if (o.Get("exactKernel").IsString()) {
         std::string name = o.Get("exactKernel").As<Napi::String>().Utf8Value();
@@ -2049,19 +2099,20 @@ static Napi::Value self_similarity(Napi::CallbackInfo const& info) {
         env, [req, result] { self_scan(*req, *result); },
         [result](Napi::Env env) {
             Napi::Object out = Napi::Object::New(env);
-            auto best = Napi::Float32Array::New(env, result->best.size());
+            auto best = Napi::Float64Array::New(env, result->best.size());
             std::copy(result->best.begin(), result->best.end(), best.Data());
             auto best_at = Napi::Int32Array::New(env, result->best_at.size());
             std::copy(result->best_at.begin(), result->best_at.end(), best_at.Data());
             auto pairs = Napi::Int32Array::New(env, result->pairs.size());
             std::copy(result->pairs.begin(), result->pairs.end(), pairs.Data());
-            auto pair_scores = Napi::Float32Array::New(env, result->pair_scores.size());
+            auto pair_scores = Napi::Float64Array::New(env, result->pair_scores.size());
             std::copy(result->pair_scores.begin(), result->pair_scores.end(), pair_scores.Data());
             out.Set("best", best);
             out.Set("bestAt", best_at);
             out.Set("pairs", pairs);
             out.Set("pairScores", pair_scores);
             out.Set("invalidRow", Napi::Number::New(env, static_cast<double>(result->invalid_row)));
+            out.Set("refined", Napi::Number::New(env, static_cast<double>(result->refined)));
             return out;
         });
     task->keep(info[0]);

@@ -70,16 +70,18 @@ interface NativeModule {
 export interface NativeSelfSimilarityOptions {
   threads: number;
   normalize: boolean;
-  /** Pairs above it are listed; absent: no pairs. */
+  /** Scores near it are recomputed in float64; with `pairs`, the pairs above it are listed. */
   threshold?: number;
+  pairs?: boolean;
   exactKernel?: string;
 }
 
 export interface NativeSelfSimilarity {
-  best: Float32Array;
+  best: Float64Array;
   bestAt: Int32Array;
   pairs: Int32Array;
-  pairScores: Float32Array;
+  pairScores: Float64Array;
+  refined: number;
   /** -1, or (normalize) the first row in position order that is all zeros or not finite. */
   invalidRow: number;
 }

@@ -3,7 +3,7 @@
 // several column units and both threads), a permuted order, normalisation, exact ties, pairs above a
 // threshold, and refusal of bad input.
 import { describe, expect, it } from 'vitest';
-import { clusteredVectors } from './fixtures.test-util.js';
+import { clusteredVectors, gaussian, rng } from './fixtures.test-util.js';
 import { exactKernels } from './native-binding.js';
 import { selfSimilarity } from './self-similarity.js';
 
@@ -39,12 +39,12 @@ describe('selfSimilarity', () => {
     const score = reference(vectors, d, order, true);
     const threshold = 0.9;
     const wantPairs: [number, number][] = [];
-    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) if (score(i, j) > threshold + 1e-5) wantPairs.push([i, j]);
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) if (score(i, j) > threshold) wantPairs.push([i, j]);
     expect(wantPairs.length).toBeGreaterThan(100);
     let first: Awaited<ReturnType<typeof selfSimilarity>> | undefined;
     for (const exactKernel of kernels) {
       for (const threads of [1, 2, 3]) {
-        const got = await selfSimilarity(vectors, d, { order, normalize: true, threshold, threads, exactKernel });
+        const got = await selfSimilarity(vectors, d, { order, normalize: true, threshold, pairs: true, threads, exactKernel });
         expect(got.best[0]).toBe(-Infinity);
         expect(got.bestAt[0]).toBe(-1);
         const wrong: string[] = [];
@@ -63,6 +63,7 @@ describe('selfSimilarity', () => {
           pairs.add(`${i},${j}`);
         }
         for (const [i, j] of wantPairs) if (!pairs.has(`${i},${j}`)) wrong.push(`missing pair ${i},${j}`);
+        if (pairs.size !== wantPairs.length) wrong.push(`${pairs.size} pairs, want ${wantPairs.length}`);
         expect(wrong, `${exactKernel}, ${threads} threads`).toEqual([]);
         // the same kernel gives the same bits whatever the thread count
         if (threads === 1) first = got;
@@ -84,10 +85,53 @@ describe('selfSimilarity', () => {
       expect([...got.best]).toEqual([-Infinity, 0, 1, 2]);
       expect([...got.bestAt]).toEqual([-1, 0, 0, 0]);
       expect(got.pairs).toHaveLength(0);
-      const normalized = await selfSimilarity(vectors, 3, { order, normalize: true, threshold: 0.5, exactKernel });
+      const normalized = await selfSimilarity(vectors, 3, { order, normalize: true, threshold: 0.5, pairs: true, exactKernel });
       expect([...normalized.best]).toEqual([-Infinity, 0, 1, 1]);
       expect([...normalized.bestAt]).toEqual([-1, 0, 0, 0]);
       expect([...normalized.pairs]).toEqual([0, 2, 0, 3, 2, 3]);
+    }
+  });
+
+  it('decides scores within float32 rounding of the threshold exactly (float64), with and without normalising', async () => {
+    // 120 pairs (x_k, y_k) of 512-d rows with cosine 0.95 + offset, offsets spread over +-4e-7: about the
+    // float32 kernel's own rounding error, so a float32 decision would be a coin flip for many of them
+    const d = 512;
+    const next = rng(9);
+    const pairs = 120;
+    const vectors = new Float32Array(2 * pairs * d);
+    const scaled = new Float32Array(2 * pairs * d); // the same, every x_k but every third one 3.7 times as long
+    for (let k = 0; k < pairs; k++) {
+      const x = Array.from({ length: d }, () => gaussian(next));
+      const z = Array.from({ length: d }, () => gaussian(next));
+      const nx = Math.hypot(...x);
+      const xz = x.reduce((s, v, t) => s + (v / nx) * z[t]!, 0);
+      const zo = z.map((v, t) => v - xz * (x[t]! / nx)); // z orthogonal to x
+      const nz = Math.hypot(...zo);
+      const c = 0.95 + ((k % 40) - 19.5) * 2e-8;
+      for (let t = 0; t < d; t++) {
+        vectors[2 * k * d + t] = x[t]! / nx;
+        scaled[2 * k * d + t] = (x[t]! / nx) * (k % 3 === 0 ? 1 : 3.7);
+        vectors[(2 * k + 1) * d + t] = scaled[(2 * k + 1) * d + t] = c * (x[t]! / nx) + Math.sqrt(1 - c * c) * (zo[t]! / nz);
+      }
+    }
+    for (const normalize of [true, false]) {
+      const rows = normalize ? scaled : vectors;
+      const order = Int32Array.from({ length: 2 * pairs }, (_, i) => i);
+      const score = reference(rows, d, order, normalize);
+      const threshold = 0.95;
+      for (const exactKernel of kernels) {
+        const got = await selfSimilarity(rows, d, { normalize, threshold, pairs: true, threads: 2, exactKernel });
+        const wantAbove = Array.from({ length: pairs }, (_, k) => score(2 * k, 2 * k + 1) > threshold);
+        const gotAbove = Array.from({ length: pairs }, (_, k) => got.best[2 * k + 1]! > threshold);
+        expect(gotAbove, `${exactKernel}, normalize ${normalize}`).toEqual(wantAbove);
+        const listed = new Set<number>();
+        for (let p = 0; p < got.pairScores.length; p++) listed.add(got.pairs[2 * p]! / 2);
+        expect(Array.from({ length: pairs }, (_, k) => listed.has(k))).toEqual(wantAbove);
+        expect(got.pairScores.length).toBe(wantAbove.filter(Boolean).length);
+        expect(got.refined).toBeGreaterThan(pairs);
+        expect(wantAbove.filter(Boolean).length).toBeGreaterThan(20);
+        expect(wantAbove.filter((above) => !above).length).toBeGreaterThan(20);
+      }
     }
   });
 
@@ -98,5 +142,6 @@ describe('selfSimilarity', () => {
     await expect(selfSimilarity(vectors, 4)).rejects.toThrow(/6 floats are not rows of 4/);
     await expect(selfSimilarity(vectors, 2, { order: Int32Array.of(0, 3) })).rejects.toThrow(/order names row 3, outside the 3 rows/);
     await expect(selfSimilarity(vectors, 2, { threshold: Number.NaN })).rejects.toThrow(/threshold must be a finite number/);
+    await expect(selfSimilarity(vectors, 2, { pairs: true })).rejects.toThrow(/pairs needs a threshold/);
   });
 });

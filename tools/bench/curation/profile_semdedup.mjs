@@ -71,6 +71,36 @@ for (const parts of [1, 4, 8]) {
   await kernel.close();
 }
 
+{
+  // the fused whole-cluster scan dedupCluster uses (OnnxSimilarityKernel.scanSet: @select/vector-index selfSimilarity)
+  const kernel = await OnnxSimilarityKernel.open({ threads: THREADS });
+  for (const n of [300, 1000, 3000]) {
+    const c = unit(n);
+    const order = Int32Array.from({ length: n }, (_, i) => i);
+    const seconds = await time(() => kernel.scanSet(c, order, 0.95, false));
+    print({ step: 'scanSet native (one cluster, normalised, best earlier match)', n, seconds, fullProductGflops: (2 * n * n * D) / seconds / 1e9 });
+    const withPairs = await time(() => kernel.scanSet(c, order, 0.95, true));
+    print({ step: 'scanSet native + pairs above 0.95', n, seconds: withPairs });
+  }
+  // reading one cluster's rows from a file by positional reads, as semdedup.mjs does (rows ~1,000 apart)
+  const { openSync, writeSync, readSync, closeSync, unlinkSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const file = `${tmpdir()}/profile-semdedup-${process.pid}.f32`;
+  const fd = openSync(file, 'w+');
+  for (let r = 0; r < 8; r++) writeSync(fd, x.data);
+  const rows = 8 * ROWS;
+  const picked = Int32Array.from({ length: 1000 }, (_, i) => Math.floor((i * rows) / 1000));
+  const buf = new Float32Array(1000 * D);
+  const bytes = new Uint8Array(buf.buffer);
+  const seconds = await time(async () => {
+    for (let i = 0; i < picked.length; i++) readSync(fd, bytes, i * 4 * D, 4 * D, picked[i] * 4 * D);
+  });
+  print({ step: 'readSync 1,000 scattered rows (page cache)', seconds, perRowMicroseconds: (seconds / 1000) * 1e6 });
+  closeSync(fd);
+  unlinkSync(file);
+  await kernel.close();
+}
+
 const py = `
 import json, time, numpy as np
 rng = np.random.default_rng(1)
