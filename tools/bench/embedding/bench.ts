@@ -218,8 +218,8 @@ if (!args['skip-grpc']) {
   if (!args['skip-texts']) {
     const embedTexts = (slice: string[], into?: Float32Array, at = 0) =>
       new Promise<void>((resolve, reject) =>
-        client.embedTexts({ model: MODEL, texts: slice }, (err: Error | null, res: { embeddings: Array<{ vector: number[]; error?: unknown }> }) => {
-          if (err) return reject(err);
+        client.embedTexts({ model: MODEL, texts: slice }, (err: Error | null, res?: { embeddings: Array<{ vector: number[]; error?: unknown }> }) => {
+          if (err || !res) return reject(err ?? new Error('no response'));
           if (res.embeddings.some((e) => e.error)) return reject(new Error('a text failed'));
           res.embeddings.forEach((e, i) => into?.set(e.vector, (at + i) * D));
           resolve();
