@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { float32, int64, SessionPool, type TensorData } from '@select/inference';
-import { selfSimilarity, VectorIndexError } from '@select/vector-index';
+import { bestMatches, selfSimilarity, VectorIndexError } from '@select/vector-index';
 import { CurationFilterError, invalidArgument } from './errors.js';
 import { checkSameDim, type EarlierMax, type Neighbours, type PairBlock, type SetScan, type SimilarityKernel } from './similarity-kernel.js';
 import type { Matrix } from './vectors.js';
@@ -48,6 +48,13 @@ export interface OnnxSimilarityKernelOptions {
    * @default true
    */
   nativeSetScan?: boolean;
+  /**
+   * `nearest` with `normalizeA` (k-means assignment: rows against unit centroids) on @select/vector-index's
+   * native kernels with a running argmax in the epilogue (`bestMatches`) instead of the ONNX graph's GEMM +
+   * ReduceMax/ArgMax over a stored score block. `false` keeps the graph.
+   * @default true
+   */
+  nativeNearest?: boolean;
 }
 
 /** Sets at least this large can take the banded lower-triangle graphs in `earlierMax`. */
@@ -75,6 +82,7 @@ export class OnnxSimilarityKernel implements SimilarityKernel {
     private readonly triangleParts: 1 | 4 | 8 | 'auto',
     private readonly threads: number,
     nativeSetScan: boolean,
+    private readonly nativeNearest: boolean,
   ) {
     if (nativeSetScan) this.scanSet = (vectors, order, threshold, pairs) => this.nativeScanSet(vectors, order, threshold, pairs);
   }
@@ -106,12 +114,17 @@ export class OnnxSimilarityKernel implements SimilarityKernel {
       triangleParts,
       threads,
       options.nativeSetScan ?? true,
+      options.nativeNearest ?? true,
     );
   }
 
   async nearest(a: Matrix, b: Matrix, options: { normalizeA?: boolean } = {}): Promise<Neighbours> {
     const model = options.normalizeA ? 'nearest_normalized' : 'nearest';
     checkSameDim(a, b);
+    if (options.normalizeA && this.nativeNearest && a.rows > 0) {
+      const { index, score } = await bestMatches(a.data.subarray(0, a.rows * a.dim), b.data.subarray(0, b.rows * b.dim), a.dim, { normalizeA: true, threads: this.threads });
+      return { k: 1, index, score };
+    }
     const index = new Int32Array(a.rows);
     const score = new Float32Array(a.rows).fill(-Infinity);
     for (const [bStart, bEnd] of blocks(b.rows, this.blockRows)) {

@@ -7,15 +7,18 @@ import { normalizeRows } from './vectors.js';
 const js = new JsSimilarityKernel();
 let onnx: OnnxSimilarityKernel;
 let onnxSmallBlocks: OnnxSimilarityKernel;
+let onnxGraphs: OnnxSimilarityKernel; // nearest(normalizeA) and scanSet through the ONNX graphs, not the native kernels
 
 beforeAll(async () => {
   onnx = await OnnxSimilarityKernel.open({ threads: 1 });
   // blocks of 7 rows of B and at most 50 entries per call: every merge path runs
   onnxSmallBlocks = await OnnxSimilarityKernel.open({ threads: 1, blockRows: 7, maxBlockEntries: 50 });
+  onnxGraphs = await OnnxSimilarityKernel.open({ threads: 1, nativeNearest: false, nativeSetScan: false });
 });
 afterAll(async () => {
   await onnx.close();
   await onnxSmallBlocks.close();
+  await onnxGraphs.close();
 });
 
 const kernels = (): SimilarityKernel[] => [js, onnx, onnxSmallBlocks];
@@ -107,12 +110,23 @@ describe('similarity kernels', () => {
 
   it('normalise the rows of A inside the kernel when asked; a zero row scores NaN', async () => {
     const a = { data: Float32Array.from([3, 4, 0, 0, 0, -2]), rows: 3, dim: 2 };
-    for (const kernel of [js, onnx, onnxSmallBlocks]) {
+    for (const kernel of [js, onnx, onnxSmallBlocks, onnxGraphs]) {
       const out = await kernel.nearest(a, angles(0, 90), { normalizeA: true });
       expect(out.index[0], kernel.name).toBe(1);
       expect(out.score[0]).toBeCloseTo(0.8, 6);
       expect(out.score[1]).toBeNaN();
       expect(out.score[2]).toBeCloseTo(0, 6);
+    }
+  });
+
+  it('agree on the nearest unit row for unnormalised rows of A (native kernels, graphs, plain loops)', async () => {
+    const a = randomMatrix(301, 40, 7); // not normalised
+    const b = normalizeRows(randomMatrix(53, 40, 8));
+    const want = await js.nearest(a, b, { normalizeA: true });
+    for (const kernel of [onnx, onnxSmallBlocks, onnxGraphs]) {
+      const got = await kernel.nearest(a, b, { normalizeA: true });
+      expect([...got.index]).toEqual([...want.index]);
+      got.score.forEach((s, i) => expect(s).toBeCloseTo(want.score[i]!, 5));
     }
   });
 

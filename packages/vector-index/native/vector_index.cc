@@ -1323,6 +1323,118 @@ static void self_scan(self_scan_request_t const& req, self_scan_result_t& out) {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Best match per row of A among the rows of B (k-means assignment: rows against centroids; used by
+// @select/curation-filters through bestMatches): C = A Bᵀ on the exact search's micro-kernels with a
+// running argmax per row in the epilogue, so the rows x B scores are never stored. B is packed once into
+// NR-column panels; rows of A (scaled to unit length when normalising) into MR-row panels. Threads take
+// units of a few row panels from a shared counter; within a unit the packed B is swept in chunks of about
+// 1 MiB (kept in L2 across the unit's row panels). A row's best sees B in index order and moves only on a
+// strictly larger score, so ties keep the lowest index whatever the thread split.
+
+struct best_match_request_t {
+    float const* a = nullptr;
+    float const* b = nullptr;
+    std::size_t na = 0, nb = 0, d = 0;
+    bool normalize = false;
+    std::size_t threads = 1;
+    exact_isa_t isa = exact_kernels.front();
+};
+
+struct best_match_result_t {
+    std::vector<std::int32_t> index;
+    std::vector<float> score; // NaN for a row that cannot be normalised (zero or not finite)
+};
+
+template <std::size_t MR, std::size_t NR>
+static void best_match_tiled(best_match_request_t const& req, best_match_result_t& out) {
+    std::size_t const na = req.na, nb = req.nb, d = req.d;
+    float const inf = std::numeric_limits<float>::infinity();
+    out.index.assign(na, 0);
+    out.score.assign(na, -inf);
+    if (!na || !nb)
+        return;
+    std::size_t const groups = (na + MR - 1) / MR, panels = (nb + NR - 1) / NR;
+    std::size_t const threads = std::max<std::size_t>(1, std::min(req.threads, groups));
+    aligned_buffer_t<float> a(groups * MR * d), b(panels * NR * d); // zero-filled padding
+    std::vector<unsigned char> bad(na, 0);
+    on_threads(threads, [&](std::size_t t) {
+        for (std::size_t pn = panels * t / threads; pn != panels * (t + 1) / threads; ++pn)
+            for (std::size_t j = 0; j != NR && pn * NR + j < nb; ++j) {
+                float const* src = req.b + (pn * NR + j) * d;
+                for (std::size_t k = 0; k != d; ++k)
+                    b.data[pn * NR * d + k * NR + j] = src[k];
+            }
+        for (std::size_t g = groups * t / threads; g != groups * (t + 1) / threads; ++g)
+            for (std::size_t r = 0; r != MR && g * MR + r < na; ++r) {
+                float const* src = req.a + (g * MR + r) * d;
+                float* dst = a.data + g * MR * d + r;
+                if (!req.normalize) {
+                    for (std::size_t k = 0; k != d; ++k)
+                        dst[k * MR] = src[k];
+                    continue;
+                }
+                double part[8] = {};
+                std::size_t k = 0;
+                for (; k + 8 <= d; k += 8)
+                    for (std::size_t l = 0; l != 8; ++l)
+                        part[l] += static_cast<double>(src[k + l]) * static_cast<double>(src[k + l]);
+                for (; k != d; ++k)
+                    part[k % 8] += static_cast<double>(src[k]) * static_cast<double>(src[k]);
+                double const q = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+                if (!(q > 0 && std::isfinite(q))) {
+                    bad[g * MR + r] = 1; // its panel row stays 0
+                    continue;
+                }
+                double const scale = 1.0 / std::sqrt(q);
+                for (k = 0; k != d; ++k)
+                    dst[k * MR] = static_cast<float>(static_cast<double>(src[k]) * scale);
+            }
+    });
+
+    std::size_t const chunk = std::max<std::size_t>(1, CHUNK_BYTES / (NR * d * sizeof(float)));
+    std::size_t const unit = std::max<std::size_t>(1, std::min<std::size_t>(8, (groups + threads * 4 - 1) / (threads * 4)));
+    std::size_t const units = (groups + unit - 1) / unit;
+    std::atomic<std::size_t> next{0};
+    tile_fn const tile = req.isa.tile;
+    on_threads(std::min(threads, units), [&](std::size_t) {
+        alignas(64) float scores[MR * NR];
+        float thr[MR];
+        for (std::size_t u; (u = next.fetch_add(1)) < units;) {
+            std::size_t const g0 = u * unit, g1 = std::min(groups, g0 + unit);
+            for (std::size_t c0 = 0; c0 < panels; c0 += chunk)
+                for (std::size_t g = g0; g != g1; ++g) {
+                    std::size_t const q0 = g * MR, rows = std::min(MR, na - q0);
+                    float* best = out.score.data() + q0;
+                    std::int32_t* at = out.index.data() + q0;
+                    for (std::size_t r = 0; r != MR; ++r)
+                        thr[r] = r < rows ? best[r] : inf;
+                    for (std::size_t pn = c0; pn != std::min(panels, c0 + chunk); ++pn) {
+                        std::size_t const cols = std::min(NR, nb - pn * NR);
+                        std::uint32_t mask = tile(a.data + q0 * d, b.data + pn * NR * d, d, nullptr, nullptr, thr, scores);
+                        while (mask) {
+                            std::size_t const r = static_cast<std::size_t>(__builtin_ctz(mask));
+                            mask &= mask - 1;
+                            for (std::size_t j = 0; j != cols; ++j)
+                                if (scores[r * NR + j] > best[r])
+                                    best[r] = scores[r * NR + j], at[r] = static_cast<std::int32_t>(pn * NR + j);
+                            thr[r] = best[r];
+                        }
+                    }
+                }
+        }
+    });
+    for (std::size_t i = 0; i != na; ++i)
+        if (bad[i])
+            out.score[i] = std::numeric_limits<float>::quiet_NaN(), out.index[i] = 0;
+}
+
+static void best_match(best_match_request_t const& req, best_match_result_t& out) {
+    if (req.isa.mr == 12 && req.isa.nr == 32)
+        return best_match_tiled<12, 32>(req, out);
+    return best_match_tiled<6, 16>(req, out);
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Approximate search through the graph.
 
 struct ann_request_t {
@@ -2120,6 +2232,51 @@ static Napi::Value self_similarity(Napi::CallbackInfo const& info) {
     return task->promise();
 }
 
+// bestMatches(a: Float32Array, b: Float32Array, dimensions, { threads, normalize, exactKernel? }): per row of
+// a, its best row of b (best_match), on a libuv worker thread; a and b are read in place until it settles.
+static Napi::Value best_matches(Napi::CallbackInfo const& info) {
+    Napi::Env env = info.Env();
+    for (int i = 0; i != 2; ++i)
+        if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+            throw Napi::TypeError::New(env, i == 0 ? "a must be a Float32Array" : "b must be a Float32Array");
+    auto a = info[0].As<Napi::Float32Array>(), b = info[1].As<Napi::Float32Array>();
+    std::size_t d = size_arg(info[2], "dimensions");
+    if (!d || a.ElementLength() % d || b.ElementLength() % d)
+        throw Napi::RangeError::New(env, "a and b lengths must be multiples of dimensions");
+    if (!info[3].IsObject())
+        throw Napi::TypeError::New(env, "bestMatches expects an options object");
+    Napi::Object o = info[3].As<Napi::Object>();
+    auto req = std::make_shared<best_match_request_t>();
+    req->a = a.Data(), req->na = a.ElementLength() / d, req->b = b.Data(), req->nb = b.ElementLength() / d, req->d = d;
+    req->threads = std::max<std::size_t>(1, size_arg(o.Get("threads"), "threads"));
+    req->normalize = o.Get("normalize").ToBoolean().Value();
+    if (o.Get("exactKernel").IsString()) {
+        std::string name = o.Get("exactKernel").As<Napi::String>().Utf8Value();
+        auto found = std::find_if(exact_kernels.begin(), exact_kernels.end(),
+                                  [&](exact_isa_t const& isa) { return name == isa.name; });
+        if (found == exact_kernels.end())
+            throw Napi::RangeError::New(env, "exactKernel " + name + " is not available on this CPU");
+        req->isa = *found;
+    }
+    auto result = std::make_shared<best_match_result_t>();
+    auto* task = new task_t(
+        env, [req, result] { best_match(*req, *result); },
+        [result](Napi::Env env) {
+            Napi::Object out = Napi::Object::New(env);
+            auto index = Napi::Int32Array::New(env, result->index.size());
+            std::copy(result->index.begin(), result->index.end(), index.Data());
+            auto score = Napi::Float32Array::New(env, result->score.size());
+            std::copy(result->score.begin(), result->score.end(), score.Data());
+            out.Set("index", index);
+            out.Set("score", score);
+            return out;
+        });
+    task->keep(info[0]);
+    task->keep(info[1]);
+    task->Queue();
+    return task->promise();
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
     exports.Set("NativeIndex", native_index_t::define(env));
     // The exact kernels this CPU can run, best (the default) first.
@@ -2128,6 +2285,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
         names.Set(static_cast<std::uint32_t>(i), exact_kernels[i].name);
     exports.Set("exactKernels", names);
     exports.Set("selfSimilarity", Napi::Function::New(env, self_similarity, "selfSimilarity"));
+    exports.Set("bestMatches", Napi::Function::New(env, best_matches, "bestMatches"));
     return exports;
 }
 

@@ -35,3 +35,4 @@ export {
 export { IndexCatalog, INDEX_NAME_PATTERN, type IndexLoadFailure } from './index-catalog.js';
 export { exactKernels } from './native-binding.js';
 export { selfSimilarity, type SelfSimilarity, type SelfSimilarityOptions } from './self-similarity.js';
+export { bestMatches, type BestMatches, type BestMatchesOptions } from './best-matches.js';

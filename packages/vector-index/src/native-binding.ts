@@ -65,6 +65,8 @@ interface NativeModule {
   exactKernels: string[];
   /** The self-similarity scan (self-similarity.ts); vectors are read in place until it settles. */
   selfSimilarity(vectors: Float32Array, dimensions: number, order: Int32Array, options: NativeSelfSimilarityOptions): Promise<NativeSelfSimilarity>;
+  /** Best row of b per row of a (best-matches.ts); a and b are read in place until it settles. */
+  bestMatches(a: Float32Array, b: Float32Array, dimensions: number, options: { threads: number; normalize: boolean; exactKernel?: string }): Promise<{ index: Int32Array; score: Float32Array }>;
 }
 
 export interface NativeSelfSimilarityOptions {
