@@ -176,7 +176,8 @@ if (!args['skip-grpc']) {
     } as never,
     {},
   ) as Record<string, unknown>;
-  if (config['preprocessMode'] !== mode) {
+  // a service built before the option existed ignores the key (and is exact): fine for exact, refused for fast
+  if (config['preprocessMode'] !== mode && !(mode === 'exact' && config['preprocessMode'] === undefined)) {
     throw new Error(`this build of @select/embedding-service has no preprocessMode option (config says ${String(config['preprocessMode'])}); rebuild it: npx tsc -b packages/embedding-service/tsconfig.lib.json`);
   }
   const running = await startEmbeddingServer(config as never, { logger: createLogger({ service: 'bench', level: 'warn' }) });
