@@ -2,7 +2,7 @@
 // events benchmark: what @select/events and the metrics sink do against Kafka's and ClickHouse's own tools,
 // on the same broker and server, in one run, contenders interleaved over repeats, ratios paired per repeat.
 //
-//   node tools/bench/events/run.mjs [--events 200000] [--repeats 3] [--rate 20000] [--latency-seconds 30] [--skip-latency | --latency-only]
+//   node tools/bench/events/run.mjs [--events 200000] [--repeats 3] [--rate 20000] [--latency-seconds 30] [--skip-latency | --latency-only] [--name events]
 //
 // 1. Producing: `--events` SampleCurated events (200-byte protobuf bodies, 24 shift ids as keys) through
 //    @select/events (idempotent, acks=all) vs Kafka's ProducerPerformance (--record-size 200, acks=all,
@@ -15,17 +15,17 @@
 //
 // Every run uses its own topic prefix and databases and deletes them at the end. Kafka's tools come from
 // Maven Central at the broker's version (pom.xml here) into tools/bench/.cache/events (git-ignored).
-// Results: tools/bench/results/events.json.
+// Results: tools/bench/results/<--name>.json (default events.json; --latency-only: events-latency.json). Preamble (repo
+// root, machine facts, uptime, the command runner, results file) from tools/bench/lib/bench-kit.mjs.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, platform, release, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ROOT as root, lastJsonLine, machineInfo, median, processCpuSeconds, runCommand as run, uptime, writeResult } from '../lib/bench-kit.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../../..');
+const here = join(root, 'tools/bench/events');
 const { values: args } = parseArgs({
   options: {
     events: { type: 'string', default: '200000' },
@@ -33,8 +33,10 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '20000' },
     'latency-seconds': { type: 'string', default: '30' },
     'skip-latency': { type: 'boolean', default: false },
-    // only the latency measurement, into results/events-latency.json (the throughput results stay as they are)
+    // only the latency measurement, into results/<name>-latency.json (the throughput results stay as they are)
     'latency-only': { type: 'boolean', default: false },
+    // results file tools/bench/results/<name>.json; a check at a small size should not overwrite the recorded one
+    name: { type: 'string', default: 'events' },
   },
 });
 const events = Number(args.events);
@@ -47,15 +49,7 @@ const cacheDir = join(root, 'tools/bench/.cache/events');
 const toolsDir = join(cacheDir, 'kafka-tools');
 const PARTITIONS = 6; // select.samples.v1's partition count (packages/events/src/topics.ts)
 
-function run(command, commandArgs, options = {}) {
-  return execFileSync(command, commandArgs, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20, ...options });
-}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 // 1. What is measured, built as other packages consume it; Kafka's tools at the broker's version.
 run(join(root, 'node_modules/.bin/tsc'), ['-b', 'packages/metrics-sink/tsconfig.lib.json']);
@@ -99,13 +93,23 @@ const databases = [];
 console.log(`events bench ${runId}: ${events} events x ${repeats} repeats; topics ${base}*, databases ${dbBase}_*`);
 
 async function createTopic(topic) {
-  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+  // A busy broker can answer the leader wait with UNKNOWN_TOPIC_OR_PARTITION (retriable) for a topic it has just
+  // created; asking again is safe (createTopics returns false for a topic that exists).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+      return;
+    } catch (err) {
+      if (!err.retriable || attempt >= 3) throw err;
+      await sleep(1_000);
+    }
+  }
 }
 
 // 2. Contenders. Each returns { rate, seconds, ... } for one repeat.
 async function produceTs(prefix) {
   await createTopic(`${prefix}select.samples.v1`);
-  const result = JSON.parse(run(process.execPath, [join(here, 'produce-ts.mjs'), prefix, String(events)]).trim().split('\n').pop());
+  const result = lastJsonLine(run(process.execPath, [join(here, 'produce-ts.mjs'), prefix, String(events)]));
   return { rate: events / result.seconds, seconds: result.seconds, cpuSeconds: result.cpuSeconds };
 }
 
@@ -196,16 +200,6 @@ async function landWithSink(prefix, database, group) {
   };
 }
 
-/** User + system CPU seconds of a live process (Linux /proc; undefined elsewhere). */
-function processCpuSeconds(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return undefined;
-  }
-}
-
 const dumpFile = join(cacheDir, `rows-${runId}.jsonl`);
 const peerDatabase = `${dbBase}_peer`;
 /** The sink's rows of repeat 0 become the peer's input, and its table definition the peer's table. */
@@ -237,7 +231,7 @@ async function cleanup() {
 // 3. The run.
 mkdirSync(cacheDir, { recursive: true });
 const loadBefore = loadavg();
-const uptimeBefore = run('uptime', []).trim();
+const uptimeBefore = uptime();
 const runs = { producerTs: [], producerJava: [], sink: [], consumerPerformance: [], clickhouseClient: [] };
 const paired = { producer: [], sink: [] };
 let latency;
@@ -318,7 +312,7 @@ async function measureLatency(prefix, database) {
     }
     await sleep(1_000);
     const out = run(process.execPath, [join(here, 'latency.mjs'), prefix, database, String(rate), String(latencySeconds)]);
-    return JSON.parse(out.trim().split('\n').pop());
+    return lastJsonLine(out);
   } finally {
     child.kill('SIGTERM');
     await exited;
@@ -334,19 +328,16 @@ if (args['latency-only']) {
     benchmark: 'events-latency',
     date: new Date().toISOString(),
     machine: {
-      cpu: cpus()[0]?.model,
-      cores: availableParallelism(),
-      node: process.version,
+      ...machineInfo(),
       kafka: brokerVersion,
       clickhouse: clickhouseVersion,
       loadAverage: { before: loadBefore.map((x) => Number(x.toFixed(2))), after: loadAfterLatency.map((x) => Number(x.toFixed(2))) },
-      uptime: { before: uptimeBefore, after: run('uptime', []).trim() },
+      uptime: { before: uptimeBefore, after: uptime() },
     },
     settings: { rate, seconds: latencySeconds },
     latency,
   };
-  writeFileSync(join(root, 'tools/bench/results/events-latency.json'), `${JSON.stringify(out, null, 2)}\n`);
-  console.log('wrote tools/bench/results/events-latency.json');
+  writeResult(`${args.name}-latency`, out);
   process.exit(0);
 }
 const med = (list, key = 'rate') => median(list.map((x) => x[key]));
@@ -380,16 +371,12 @@ const result = {
   benchmark: 'events',
   date: new Date().toISOString(),
   machine: {
-    cpu: cpus()[0]?.model,
-    cores: availableParallelism(),
-    memoryGiB: Math.round(totalmem() / 1024 ** 3),
-    os: `${platform()} ${release()}`,
-    node: process.version,
+    ...machineInfo(),
     java: javaVersion.split('\n')[0],
     kafka: brokerVersion,
     clickhouse: clickhouseVersion,
     loadAverage: { before: loadBefore.map((x) => Number(x.toFixed(2))), after: loadAfter.map((x) => Number(x.toFixed(2))) },
-    uptime: { before: uptimeBefore, after: run('uptime', []).trim() },
+    uptime: { before: uptimeBefore, after: uptime() },
   },
   settings: {
     events,
@@ -405,6 +392,4 @@ const result = {
   pairedRatios: paired,
   runs,
 };
-mkdirSync(join(root, 'tools/bench/results'), { recursive: true });
-writeFileSync(join(root, 'tools/bench/results/events.json'), `${JSON.stringify(result, null, 2)}\n`);
-console.log('wrote tools/bench/results/events.json');
+writeResult(args.name, result);
