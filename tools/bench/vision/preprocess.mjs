@@ -11,7 +11,7 @@
 // image: native-exact tensors bit-identical to sharp+js, and equal to the tensors of Pillow's own uint8 crops;
 // and, when the embedding bench model is there, the cosine between exact and fast ViT-B/32 vectors.
 //
-//   node tools/bench/vision/preprocess.mjs [--images 300] [--repeats 5] [--check-images 1000] [--agreement 100] [--skip-check]
+//   node tools/bench/vision/preprocess.mjs [--images 300] [--repeats 5] [--check-images 1000] [--variants 120] [--agreement 100] [--skip-check]
 //
 // --images are timed; the exactness check covers --check-images (all of them by default), the cosine check the
 // first --agreement.
@@ -32,6 +32,7 @@ const { values: args } = parseArgs({
     images: { type: 'string', default: '300' },
     repeats: { type: 'string', default: '5' },
     'check-images': { type: 'string', default: '1000' },
+    variants: { type: 'string', default: '120' },
     agreement: { type: 'string', default: '100' },
     'skip-check': { type: 'boolean', default: false },
   },
@@ -89,7 +90,6 @@ const listFile = join(ROOT, 'tools/bench/.cache/vision/files.txt');
 const checkListFile = join(ROOT, 'tools/bench/.cache/vision/check-files.txt');
 mkdirSync(dirname(listFile), { recursive: true });
 writeFileSync(listFile, `${files.join('\n')}\n`);
-writeFileSync(checkListFile, `${allFiles.join('\n')}\n`);
 const spec = fromHfImageProcessorConfig({
   size: { shortest_edge: 224 },
   crop_size: { height: 224, width: 224 },
@@ -104,30 +104,45 @@ const pyArgs = ['--list', listFile, ...specArgs];
 
 // 3. Exactness and agreement, on every image.
 const check = {};
-if (!args['skip-check']) {
+const per = 224 * 224 * 3;
+/** native-exact vs sharp+js, and vs Pillow's own uint8 crops normalised by writeTensor, image by image. */
+async function exactness(paths, blobs, list) {
   let identical = 0;
-  let pipelines = {};
-  const exactTensors = [];
-  for (const b of checkJpegs) {
+  const pipelines = {};
+  const tensors = [];
+  for (const b of blobs) {
     const native = await preprocessImage(b, spec);
     const reference = await preprocessImage(b, spec, { decoder: 'sharp' });
     pipelines[native.pipeline] = (pipelines[native.pipeline] ?? 0) + 1;
     if (Buffer.from(native.tensor.buffer).equals(Buffer.from(reference.tensor.buffer))) identical++;
-    exactTensors.push(native.tensor);
+    tensors.push(native.tensor);
   }
-  check.nativeExactVsSharpJs = { images: checkJpegs.length, bitIdentical: identical, pipelines };
-  // Pillow's own uint8 crops, normalised by our writeTensor, against the native tensors
+  writeFileSync(list, `${paths.join('\n')}\n`);
   const dump = join(ROOT, 'tools/bench/.cache/vision/pillow-crops.u8');
-  run(python, [join(here, 'preprocess_py.py'), '--list', checkListFile, ...specArgs, '--dump', dump], { env: pyEnv });
+  run(python, [join(here, 'preprocess_py.py'), '--list', list, ...specArgs, '--dump', dump], { env: pyEnv });
   const crops = readFileSync(dump);
-  const per = 224 * 224 * 3;
   let pillowIdentical = 0;
   const t = new Float32Array(per);
-  for (let i = 0; i < checkJpegs.length; i++) {
+  for (let i = 0; i < blobs.length; i++) {
     writeTensor({ data: new Uint8Array(crops.buffer, crops.byteOffset + i * per, per), width: 224, height: 224 }, spec, t);
-    if (Buffer.from(t.buffer).equals(Buffer.from(exactTensors[i].buffer))) pillowIdentical++;
+    if (Buffer.from(t.buffer).equals(Buffer.from(tensors[i].buffer))) pillowIdentical++;
   }
-  check.nativeExactVsPillow = { images: checkJpegs.length, bitIdentical: pillowIdentical };
+  return { images: blobs.length, bitIdenticalToSharpJs: identical, bitIdenticalToPillow: pillowIdentical, pipelines, tensors };
+}
+if (!args['skip-check']) {
+  const { tensors: exactTensors, ...benchSet } = await exactness(allFiles, checkJpegs, checkListFile);
+  check.nativeExact = benchSet;
+  // layouts the bench images do not have (4:4:4, 4:2:2, progressive, restart markers, grey, odd sizes), written by Pillow
+  const variantsDir = join(ROOT, 'tools/bench/.cache/vision/variants');
+  const variantCount = Number(args.variants);
+  if (variantCount > 0) {
+    if (!existsSync(variantsDir) || readdirSync(variantsDir).length < variantCount) {
+      run(python, [join(here, 'preprocess_py.py'), '--make-variants', variantsDir, '--count', String(variantCount)], { env: pyEnv });
+    }
+    const paths = readdirSync(variantsDir).filter((f) => f.endsWith('.jpg')).sort().slice(0, variantCount).map((f) => join(variantsDir, f));
+    const { tensors: _unused, ...variantSet } = await exactness(paths, paths.map((f) => readFileSync(f)), join(ROOT, 'tools/bench/.cache/vision/variant-files.txt'));
+    check.nativeExactLayouts = { ...variantSet, writtenBy: 'preprocess_py.py --make-variants (Pillow): 4:4:4/4:2:2/4:2:0, progressive, restart markers, optimised tables, grey, 10 sizes from 97x61 to 1200x90 and 257x1031' };
+  }
   // fast vs exact: input differences, and vectors of the embedding bench model (ViT-B/32, random weights)
   let maxAbs = 0;
   let sumAbs = 0;
