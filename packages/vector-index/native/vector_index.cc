@@ -1869,12 +1869,16 @@ class native_index_t : public Napi::ObjectWrap<native_index_t> {
         state_->metric = metric == "ip" ? metric_t::ip : metric_t::l2sq;
         state_->dimensions = dimensions;
         // Search breadth is chosen per call (wanted = max(k, ef)), so the graph's own default is 1.
-        // usearch links a new node to `connectivity` neighbours on every level and lets base-level
-        // nodes collect up to 2 x connectivity. FAISS's M links a new node to 2M on the base level;
-        // built with connectivity 2M, usearch's graph matched FAISS's recall per ef (measured on the
-        // first 300k vectors of the benchmark set) but lost more speed per ef than it gained in
-        // recall, so M stays usearch's connectivity.
+        // usearch links a new node to `connectivity` neighbours on every level; base-level nodes keep
+        // up to `connectivityBase` (default 2 x connectivity) as reverse links arrive. The TypeScript
+        // layer builds FAISS's base level from the spec's M: connectivity 2M and connectivityBase 2M
+        // (see vector-index.ts for the measurements).
         index_dense_config_t config(connectivity, expansion_add, 1);
+        if (o.Has("connectivityBase") && !o.Get("connectivityBase").IsUndefined()) {
+            config.connectivity_base = size_arg(o.Get("connectivityBase"), "connectivityBase");
+            if (config.connectivity_base < connectivity)
+                throw Napi::RangeError::New(env, "connectivityBase must be at least connectivity");
+        }
         auto made = dense_t::make(graph_metric(dimensions, state_->metric, scalar_kind), config,
                                   default_free_value<key_type>(), index_limits_t(0, kThreadContexts));
         if (!made)

@@ -12,8 +12,10 @@ export interface NativeIndexOptions {
   /** 'ip' scores by dot product (cosine when vectors are normalised), 'l2sq' by negative squared distance. */
   metric: NativeMetric;
   quantization: NativeScalar;
-  /** Links a new node gets on every level (usearch's `connectivity`); base-level nodes keep up to twice that. */
+  /** Links a new node gets on every level (usearch's `connectivity`). */
   connectivity: number;
+  /** Links a base-level node keeps as reverse links arrive (usearch's `connectivity_base`). @default 2 × connectivity */
+  connectivityBase?: number;
   expansionAdd: number;
   /**
    * Address space reserved up front for an f32 index's vectors (untouched pages cost no memory); when
