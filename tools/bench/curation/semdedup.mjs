@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// SemDeDup benchmark: @select/curation-filters (our spherical k-means + per-cluster SemDeDup on MLAS GEMM
-// graphs) against the Python SemDeDup (faiss k-means + numpy per-cluster similarities, semdedup_peer.py)
+// SemDeDup benchmark: @select/curation-filters (our spherical k-means with Hamerly's bounds on MLAS GEMM
+// graphs, the streaming assignment and the per-cluster SemDeDup on @select/vector-index's native blocked
+// kernels: bestMatches, selfSimilarity) against the Python SemDeDup (faiss k-means + numpy per-cluster similarities, semdedup_peer.py)
 // on the same embeddings, same k, ε, iterations and keep order (farthest from the centroid first, the code
 // rule `triu(S, 1).max(0) > 1 - ε`), interleaved over repeats in the same run.
 //
@@ -17,7 +18,8 @@
 //
 // "Same duplicates": the two k-means are seeded differently, so the script also runs our de-duplication on
 // the peer's clusters (its assignment and centroid similarities) and compares the removed rows with the
-// peer's (`sameClusters.identical`).
+// peer's (`sameClusters.identical`); where they differ (a row's best earlier similarity within float32
+// rounding of 1 - ε), `sameClusters.differences` gives that similarity in float64 and whose decision it matches.
 // Needs: `npx nx run @select/curation-filters:build` and tools/bench/.venv with faiss-cpu, numpy and
 // threadpoolctl (python3 -m venv tools/bench/.venv && tools/bench/.venv/bin/pip install faiss-cpu numpy threadpoolctl).
 // Results: tools/bench/results/semdedup.json.
@@ -137,12 +139,11 @@ async function ours() {
     const end = Math.min(N, start + CHUNK_ROWS);
     const chunk = readRange(start, end, buffers[b]); // read while the previous chunk is assigned
     const at = start;
-    const done = pending;
+    await pending; // one chunk in the kernel at a time (it reads the chunk in place)
     pending = training.model.assign({ data: chunk.subarray(0, (end - start) * D), rows: end - start, dim: D }, kernel).then((part) => {
       assign.set(part.cluster, at);
       sim.set(part.similarity, at);
     });
-    await done;
   }
   await pending;
   times.assign = (performance.now() - t) / 1000;
@@ -180,7 +181,35 @@ const onPeerClusters = await dedupAll(peerAssign, peerSim);
 const dedupOnPeerClusters = (performance.now() - t) / 1000;
 const common = [...onPeerClusters].filter((r) => peerRemoved.has(r)).length;
 const same = { oursOnPeerClusters: onPeerClusters.size, peer: peerRemoved.size, common, identical: common === peerRemoved.size && common === onPeerClusters.size };
-log('same clusters:', same, `our dedup on them ${dedupOnPeerClusters.toFixed(2)} s vs peer ${peerLast.times.dedup.toFixed(2)} s`);
+// Where the two disagree, which one float64 arithmetic sides with: the row's best cosine to an earlier member
+// of its cluster (the peer's keep order: similarity to the centroid ascending, ties by row) in float64.
+const disagreements = [...onPeerClusters].filter((r) => !peerRemoved.has(r)).concat([...peerRemoved].filter((r) => !onPeerClusters.has(r)));
+const differences = disagreements.slice(0, 100).map((row) => {
+  const members = [];
+  for (let i = 0; i < N; i++) if (peerAssign[i] === peerAssign[row]) members.push(i);
+  members.sort((a, b) => peerSim[a] - peerSim[b] || a - b);
+  const x = readRows([row], new Float32Array(D));
+  let nx = 0;
+  for (let t = 0; t < D; t++) nx += x[t] * x[t];
+  let best = -Infinity;
+  const y = new Float32Array(D);
+  for (const other of members.slice(0, members.indexOf(row))) {
+    readRows([other], y);
+    let dot = 0;
+    let ny = 0;
+    for (let t = 0; t < D; t++) {
+      dot += x[t] * y[t];
+      ny += y[t] * y[t];
+    }
+    best = Math.max(best, dot / Math.sqrt(nx * ny));
+  }
+  const removedInFloat64 = best > 1 - EPS;
+  return { row, removedByOurs: onPeerClusters.has(row), removedByPeer: peerRemoved.has(row), float64BestEarlierCosine: best, float64SidesWith: removedInFloat64 === onPeerClusters.has(row) ? 'ours' : 'peer' };
+});
+same.differences = differences;
+same.float64SidesWithOurs = differences.filter((d) => d.float64SidesWith === 'ours').length;
+same.float64SidesWithPeer = differences.filter((d) => d.float64SidesWith === 'peer').length;
+log('same clusters:', { ...same, differences: differences.length }, `our dedup on them ${dedupOnPeerClusters.toFixed(2)} s vs peer ${peerLast.times.dedup.toFixed(2)} s`);
 await kernel.close();
 closeSync(fd);
 
