@@ -1,5 +1,6 @@
 import { packageDefinition } from '@select/contracts';
 import { ServiceError, createGrpcServer, createLogger, serverOptionsFromConfig, type GrpcServer, type Logger } from '@select/platform';
+import { nativeJpegDecoder } from '@select/vision';
 import { embedImagesHandler } from './embed-images.js';
 import { embedTextsHandler } from './embed-texts.js';
 import type { EmbeddingConfig } from './config.js';
@@ -84,7 +85,10 @@ export async function startEmbeddingServer(config: EmbeddingConfig, options: { l
     await engine.close();
     throw err;
   }
-  logger.info({ address, models: specs.map((s) => s.name), defaultModel }, 'embedding service listening');
+  logger.info(
+    { address, models: specs.map((s) => s.name), defaultModel, preprocessing: { mode: config.preprocessMode, jpeg: nativeJpegDecoder() ?? 'sharp' } },
+    'embedding service listening',
+  );
   return {
     server,
     engine,
