@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // @select/vector-index's HNSW search in-process (no gRPC) against FAISS IndexHNSWFlat in-process, on the
 // retrieval benchmark's clustered data: QPS and recall@10 per ef, with the index built at one or more
-// connectivities, and FAISS's distance computations per query. The numbers behind the in-process tables of
+// connectivities (`IndexSpec.connectivity`, the HNSW M; the index maps it to usearch's link counts, see
+// graphConnectivity), and FAISS's distance computations per query. The numbers behind the in-process tables of
 // packages/vector-index/README.md.
 //
 //   node tools/bench/vector-index/hnsw_inprocess.mjs [--n 100000] [--queries 2000] [--connectivity 16,32]
