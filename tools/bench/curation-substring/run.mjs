@@ -3,7 +3,7 @@
 //
 //   node tools/bench/curation-substring/run.mjs            # the issue's sizes (see README.md)
 //        [--captions 10000000] [--peer-captions 100000] [--kafka-captions 1000000] [--tasks 48 | --task-size N]
-//        [--repeats 3] [--skip-matcher] [--skip-kafka] [--cpu-prof] [--keep] [--main packages/curator/dist/main.js]
+//        [--repeats 3] [--skip-matcher] [--skip-kafka] [--cpu-prof] [--trace-gc] [--keep] [--main packages/curator/dist/main.js]
 //
 // 1. Matcher, captions/s per core: @select/taxonomy's CaptionMatcher (one thread, matching time only) over all
 //    --captions synthetic captions, and against a straightforward Python implementation of LAIONet's method
@@ -38,6 +38,8 @@ const { values: args } = parseArgs({
     'skip-matcher': { type: 'boolean', default: false },
     'skip-kafka': { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
+    // Workers run with --trace-gc; each build reports their collections (count, main-thread ms, reasons).
+    'trace-gc': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     // Another curator to measure (e.g. a previous commit's src/main.ts, run through tsx): before/after comparisons.
     main: { type: 'string' },
@@ -267,9 +269,34 @@ if (!args['skip-kafka']) {
   const startProcess = (extra, argv = [], profileName) =>
     spawnWithJsonLogs(
       process.execPath,
-      [...nodeArgs, ...(args['cpu-prof'] && profileName ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${profileName}.cpuprofile`] : []), main, ...argv],
+      [
+        ...nodeArgs,
+        ...(args['cpu-prof'] && profileName ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${profileName}.cpuprofile`] : []),
+        ...(args['trace-gc'] && argv[0] === 'worker' ? ['--trace-gc'] : []),
+        main,
+        ...argv,
+      ],
       { cwd: ROOT, env: { ...env, ...extra } },
     );
+  /** A worker's collections from its --trace-gc lines: per kind the count and main-thread ms, and the reasons. */
+  const gcSummary = (logs) => {
+    const kinds = {};
+    for (const { msg } of logs) {
+      const m = typeof msg === 'string' ? /ms: (Scavenge|Minor Mark-Compact|Mark-Compact(?: \(reduce\))?|Mark-Sweep)\b.*?MB, ([\d.]+) \/ [\d.]+ ms(?:\s+\(\+ ([\d.]+) ms in)?.*\) ([^)]*?);?\s*$/.exec(msg) : null;
+      if (!m) continue;
+      const kind = (kinds[m[1]] ??= { count: 0, ms: 0, incrementalMs: 0, reasons: {} });
+      kind.count++;
+      kind.ms += Number(m[2]);
+      kind.incrementalMs += Number(m[3] ?? 0);
+      const reason = m[4].trim();
+      kind.reasons[reason] = (kind.reasons[reason] ?? 0) + 1;
+    }
+    for (const kind of Object.values(kinds)) {
+      kind.ms = Math.round(kind.ms);
+      kind.incrementalMs = Math.round(kind.incrementalMs);
+    }
+    return kinds;
+  };
   const curator = startProcess({ CURATOR_PORT: '0', CURATOR_LOCAL_WORKERS: '0' }, [], 'curator');
   const address = String((await curator.waitForLog('curator listening', 120_000)).address);
   const client = createGrpcClient(packageDefinition('curation'), 'select.curation.v1.CuratorService', address);
@@ -380,6 +407,7 @@ if (!args['skip-kafka']) {
         records: finished.reduce((s, f) => s + (f.records ?? 0), 0),
         phasesSeconds: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Number((v / 1000).toFixed(2))])),
         lastTaskFinishedAt: finished.length > 0 ? new Date(finished[finished.length - 1].time).getTime() : null,
+        ...(args['trace-gc'] ? { gc: gcSummary(w.logs.slice(workerLogsBefore[i])) } : {}),
       };
     });
     const ends = perWorker.map((w) => w.lastTaskFinishedAt).filter((t) => Number.isFinite(t));
@@ -402,6 +430,7 @@ if (!args['skip-kafka']) {
       loadAverage: uptime(),
     };
     log(`${workerCount} worker(s): ${KAFKA_N.toLocaleString()} captions in ${seconds.toFixed(2)} s; CPU s ${JSON.stringify(cpu)}, workers' main threads ${JSON.stringify(workerMainThread)}; tasks ${perWorker.map((w) => w.tasks).join('/')}`);
+    if (args['trace-gc']) for (const w of perWorker) log(`  worker ${w.worker} GC: ${JSON.stringify(w.gc)}`);
     return out;
   };
 
