@@ -92,8 +92,11 @@ export class CallRun {
     const requestId = pickRequestId(call.metadata);
     this.logger = requestLogger(runtime.logger, requestId, { method: method.path });
     const clientDeadline = Number(call.getDeadline());
+    // A server-streaming call (one request, a stream of answers: WatchJob, a generation's progress) lasts as
+    // long as what it follows, so it gets no default: without a deadline of its own it runs until it ends,
+    // the client cancels it or the server drains. Every other kind gets the default.
     const deadline =
-      Number.isFinite(clientDeadline) || method.defaultDeadlineMs <= 0
+      Number.isFinite(clientDeadline) || method.defaultDeadlineMs <= 0 || (method.responseStream && !method.requestStream)
         ? clientDeadline
         : Date.now() + method.defaultDeadlineMs;
     const signal = this.controller.signal;

@@ -14,7 +14,8 @@ import {
   type GrpcClientOptions,
   type GrpcServer,
 } from './index.js';
-import type { Client } from '@grpc/grpc-js';
+import type { Client, ClientReadableStream } from '@grpc/grpc-js';
+import { collect } from '../test/fixtures/grpc-test-clients.js';
 
 const servers: GrpcServer[] = [];
 const clients: Client[] = [];
@@ -108,6 +109,13 @@ describe('deadlines, cancellation and propagation', () => {
     const { server } = await startEcho();
     const c = client(server.address, { defaultDeadlineMs: 150 });
     await expect(unary(c, 'Sleep', { ms: 3_000 })).rejects.toMatchObject({ code: status.DEADLINE_EXCEEDED });
+  });
+
+  it('gives no default deadline to a server-streaming call (a watch lasts as long as its job)', async () => {
+    const { server } = await startEcho();
+    const c = client(server.address, { defaultDeadlineMs: 150 });
+    const counted = await collect((c['count'] as (r: unknown) => ClientReadableStream<{ n: number }>)({ to: 5, intervalMs: 100 }));
+    expect(counted.map((m) => m.n)).toEqual([1, 2, 3, 4, 5]);
   });
 
   it('caps a downstream call by the deadline of the call it serves and forwards its request id', async () => {

@@ -43,7 +43,7 @@ export interface RetryOptions {
 }
 
 export interface GrpcClientOptions {
-  /** Deadline for calls made without one; 0 disables. @default 30000 */
+  /** Deadline for calls made without one that answer once; server-streaming calls (WatchJob) get none. 0 disables. @default 30000 */
   defaultDeadlineMs?: number;
   /** Connect with TLS (and a client certificate for mutual TLS). @default undefined (plaintext) */
   tls?: ClientTlsOptions;
@@ -141,7 +141,10 @@ function retryServiceConfig(methods: readonly MethodShape[], retry: RetryOptions
 
 function defaultDeadlineInterceptor(ms: number): Interceptor {
   return (options, nextCall) => {
-    if (options.deadline === undefined || options.deadline === Infinity) {
+    // A server-streaming call (WatchJob and the like) follows something that may take hours: it gets no
+    // default, only a deadline its caller gives it.
+    const following = options.method_definition.responseStream && !options.method_definition.requestStream;
+    if ((options.deadline === undefined || options.deadline === Infinity) && !following) {
       options.deadline = Date.now() + ms;
     }
     return new InterceptingCall(nextCall(options));

@@ -232,6 +232,24 @@ describe('deadlines and cancellation', () => {
     expect(logs.find('rpc finished')[0]).toMatchObject({ code: 'DEADLINE_EXCEEDED', level: 'warn' });
   });
 
+  it('gives a server-streaming call no default deadline: a watch outlives defaultDeadlineMs', async () => {
+    const { server } = await startEcho({ defaultDeadlineMs: 200 });
+    const c = client(server.address, { defaultDeadlineMs: 0 });
+    const started = Date.now();
+    // 8 replies 100 ms apart: 700 ms of stream against a 200 ms server default.
+    const counted = await collect((c['count'] as (r: unknown) => ClientReadableStream<{ n: number }>)({ to: 8, intervalMs: 100 }));
+    expect(counted.map((m) => m.n)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+    // A deadline the client gives still applies to the stream.
+    const error = await collect(
+      (c['count'] as (r: unknown, options: unknown) => ClientReadableStream<{ n: number }>)({ to: 8, intervalMs: 100 }, { deadline: Date.now() + 250 }),
+    ).then(
+      () => undefined,
+      (e: { code: number }) => e,
+    );
+    expect(error?.code).toBe(status.DEADLINE_EXCEEDED);
+  });
+
   it('aborts the handler signal with CANCELLED when the client cancels', async () => {
     let resolveReason: (r: unknown) => void = () => undefined;
     const reason = new Promise<unknown>((r) => (resolveReason = r));

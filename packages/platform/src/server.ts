@@ -25,7 +25,10 @@ export interface GrpcServerOptions {
   host?: string;
   /** Port to bind; 0 picks a free one (read it from `start()`'s result). @default 0 */
   port?: number;
-  /** Deadline given to calls that arrive without one; 0 disables. @default 300000 (5 minutes) */
+  /**
+   * Deadline given to calls that arrive without one, except server-streaming calls (WatchJob, a generation's
+   * progress), which get none. 0 disables. @default 300000 (5 minutes)
+   */
   defaultDeadlineMs?: number;
   /** Largest request message accepted. @default 67108864 (64 MiB) */
   maxReceiveMessageBytes?: number;
@@ -63,7 +66,7 @@ function addServerDefaults(options: GrpcServerOptions): ResolvedServerOptions {
 }
 
 export interface AddServiceOptions {
-  /** Deadline for this service's calls that arrive without one; 0 disables. @default the server's defaultDeadlineMs */
+  /** Deadline for this service's calls that arrive without one (server-streaming calls excepted); 0 disables. @default the server's defaultDeadlineMs */
   defaultDeadlineMs?: number;
 }
 
