@@ -1,6 +1,7 @@
 // Adapts async handlers to grpc-js call objects: deadlines, cancellation, error → status mapping,
 // request ids and one log line per call.
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Readable, Writable } from 'node:stream';
 import {
@@ -100,6 +101,10 @@ export class CallRun {
         ? clientDeadline
         : Date.now() + method.defaultDeadlineMs;
     const signal = this.controller.signal;
+    // Everything a call does hangs off its signal: a streaming call with hundreds of items in flight (each
+    // waiting in a batcher with an abort listener that is removed when it is done) is not a leak, so Node's
+    // 10-listener warning would only be noise in the service's log.
+    setMaxListeners(0, signal);
     this.ctx = {
       method: method.path,
       requestId,

@@ -250,6 +250,30 @@ describe('deadlines and cancellation', () => {
     expect(error?.code).toBe(status.DEADLINE_EXCEEDED);
   });
 
+  it('lets a call hang many abort listeners on its signal without a MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const { server } = await startEcho({}, {
+        echo: async (request: { message: string }, ctx: CallContext) => {
+          // as a stream with many items waiting in a batcher does: one listener per item, removed when it is done
+          const listeners = Array.from({ length: 50 }, () => () => undefined);
+          for (const listener of listeners) ctx.signal.addEventListener('abort', listener, { once: true });
+          await sleep(10);
+          for (const listener of listeners) ctx.signal.removeEventListener('abort', listener);
+          return { message: request.message, requestId: ctx.requestId };
+        },
+      });
+      const reply = await unary<{ message: string }>(client(server.address), 'Echo', { message: 'many' });
+      expect(reply.message).toBe('many');
+      await sleep(50); // warnings are emitted on the next tick
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('aborts the handler signal with CANCELLED when the client cancels', async () => {
     let resolveReason: (r: unknown) => void = () => undefined;
     const reason = new Promise<unknown>((r) => (resolveReason = r));

@@ -28,7 +28,7 @@ import onnxruntime as ort
 from transformers import CLIPTokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'embedding'))
-from python_baseline import CACHE, preprocess  # noqa: E402  (the embedding benchmark's Pillow preprocessing)
+from python_peer import CACHE, preprocess  # noqa: E402  (the embedding benchmark's Pillow preprocessing)
 
 
 def session(path: Path, threads: int) -> ort.InferenceSession:
