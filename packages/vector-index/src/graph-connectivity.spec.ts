@@ -19,7 +19,7 @@ function unitRows(n: number, d: number, seed: number): Float32Array {
       out[i * d + j] = v;
       norm += v * v;
     }
-    for (let j = 0; j < d; j++) out[i * d + j] /= Math.sqrt(norm);
+    for (let j = 0; j < d; j++) out[i * d + j]! /= Math.sqrt(norm);
   }
   return out;
 }
