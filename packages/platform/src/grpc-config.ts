@@ -31,7 +31,7 @@ export function grpcServerConfigSchema(envPrefix: string, defaults: { port?: num
       type: 'int',
       min: 0,
       default: 300_000,
-      doc: 'Deadline given to calls that arrive without one, in ms; 0 disables.',
+      doc: 'Deadline given to calls that arrive without one, in ms (server-streaming calls, such as WatchJob, get none); 0 disables.',
     },
     maxMessageBytes: {
       env: `${envPrefix}_MAX_MESSAGE_BYTES`,
