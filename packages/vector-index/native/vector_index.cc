@@ -1765,6 +1765,18 @@ static std::size_t size_arg(Napi::Value v, char const* name) {
     return static_cast<std::size_t>(x);
 }
 
+// The exact kernel an options object names (`exactKernel`), into `isa`; left as it is when none is named.
+static void exact_kernel_arg(Napi::Env env, Napi::Object o, exact_isa_t& isa) {
+    if (!o.Get("exactKernel").IsString())
+        return;
+    std::string name = o.Get("exactKernel").As<Napi::String>().Utf8Value();
+    auto found = std::find_if(exact_kernels.begin(), exact_kernels.end(),
+                              [&](exact_isa_t const& candidate) { return name == candidate.name; });
+    if (found == exact_kernels.end())
+        throw Napi::RangeError::New(env, "exactKernel " + name + " is not available on this CPU");
+    isa = *found;
+}
+
 static std::vector<float> floats_arg(Napi::Value v, char const* name) {
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
         throw Napi::TypeError::New(v.Env(), std::string(name) + " must be a Float32Array");
@@ -2029,14 +2041,7 @@ class native_index_t : public Napi::ObjectWrap<native_index_t> {
             auto req = std::make_shared<exact_request_t>();
             req->queries = std::move(queries), req->nq = nq, req->capacity = capacity, req->floor = floor;
             req->filter = std::move(filter), req->threads = threads;
-            if (o.Get("exactKernel").IsString()) {
-                std::string name = o.Get("exactKernel").As<Napi::String>().Utf8Value();
-                auto found = std::find_if(exact_kernels.begin(), exact_kernels.end(),
-                                          [&](exact_isa_t const& isa) { return name == isa.name; });
-                if (found == exact_kernels.end())
-                    throw Napi::RangeError::New(env, "exactKernel " + name + " is not available on this CPU");
-                req->isa = *found;
-            }
+            exact_kernel_arg(env, o, req->isa);
             work = [state, req, results] {
                 std::shared_lock<std::shared_mutex> lock(state->mutex);
                 *results = exact_search(*state, *req);
@@ -2202,14 +2207,7 @@ static Napi::Value self_similarity(Napi::CallbackInfo const& info) {
         req->has_threshold = true, req->threshold = t;
         req->want_pairs = o.Get("pairs").ToBoolean().Value();
     }
-    if (o.Get("exactKernel").IsString()) {
-        std::string name = o.Get("exactKernel").As<Napi::String>().Utf8Value();
-        auto found = std::find_if(exact_kernels.begin(), exact_kernels.end(),
-                                  [&](exact_isa_t const& isa) { return name == isa.name; });
-        if (found == exact_kernels.end())
-            throw Napi::RangeError::New(env, "exactKernel " + name + " is not available on this CPU");
-        req->isa = *found;
-    }
+    exact_kernel_arg(env, o, req->isa);
     auto result = std::make_shared<self_scan_result_t>();
     auto* task = new task_t(
         env, [req, result] { self_scan(*req, *result); },
@@ -2254,14 +2252,7 @@ static Napi::Value best_matches(Napi::CallbackInfo const& info) {
     req->a = a.Data(), req->na = a.ElementLength() / d, req->b = b.Data(), req->nb = b.ElementLength() / d, req->d = d;
     req->threads = std::max<std::size_t>(1, size_arg(o.Get("threads"), "threads"));
     req->normalize = o.Get("normalize").ToBoolean().Value();
-    if (o.Get("exactKernel").IsString()) {
-        std::string name = o.Get("exactKernel").As<Napi::String>().Utf8Value();
-        auto found = std::find_if(exact_kernels.begin(), exact_kernels.end(),
-                                  [&](exact_isa_t const& isa) { return name == isa.name; });
-        if (found == exact_kernels.end())
-            throw Napi::RangeError::New(env, "exactKernel " + name + " is not available on this CPU");
-        req->isa = *found;
-    }
+    exact_kernel_arg(env, o, req->isa);
     auto result = std::make_shared<best_match_result_t>();
     auto* task = new task_t(
         env, [req, result] { best_match(*req, *result); },
