@@ -134,9 +134,7 @@ export async function dedupCluster(members: ClusterMembers, options: SemDeDupOpt
   // positions below are in keep order
   const bestEarlier = new Float32Array(n).fill(-Infinity);
   const bestEarlierAt = new Int32Array(n).fill(-1);
-  const parent = Int32Array.from({ length: n }, (_, i) => i);
-  const bestPartner = new Int32Array(n).fill(-1);
-  const bestPartnerScore = new Float32Array(n).fill(-Infinity);
+  const groups = new DuplicateGroups(n);
   let duplicatePairs = 0;
   for (let cs = 0; cs < n; cs += blockRows) {
     const ce = Math.min(n, cs + blockRows);
@@ -162,15 +160,7 @@ export async function dedupCluster(members: ClusterMembers, options: SemDeDupOpt
         const j = cs + pairs[2 * p + 1]!;
         const s = pairScores[p]!;
         duplicatePairs++;
-        union(parent, i, j);
-        if (s > bestPartnerScore[i]! || (s === bestPartnerScore[i]! && j < bestPartner[i]!)) {
-          bestPartnerScore[i] = s;
-          bestPartner[i] = j;
-        }
-        if (s > bestPartnerScore[j]! || (s === bestPartnerScore[j]! && i < bestPartner[j]!)) {
-          bestPartnerScore[j] = s;
-          bestPartner[j] = i;
-        }
+        groups.add(i, j, s);
       }
     }
   }
@@ -186,14 +176,7 @@ export async function dedupCluster(members: ClusterMembers, options: SemDeDupOpt
         removed.push({ id: id(p), matchedId: matched, similarity: bestEarlier[p]!, keptId: matched });
       } else kept.push(id(p));
     }
-  } else {
-    // the root of each group is its first member in keep order (union keeps the smaller position as root)
-    for (let p = 0; p < n; p++) {
-      const root = find(parent, p);
-      if (root === p) kept.push(id(p));
-      else removed.push({ id: id(p), matchedId: id(bestPartner[p]!), similarity: bestPartnerScore[p]!, keptId: id(root) });
-    }
-  }
+  } else groups.split(id, kept, removed);
   return { kept, removed, duplicatePairs };
 }
 
@@ -212,29 +195,10 @@ function fromScan(members: ClusterMembers, perm: readonly number[], rule: SemDeD
     }
     return { kept, removed, duplicatePairs: removed.length };
   }
-  const parent = Int32Array.from({ length: n }, (_, i) => i);
-  const bestPartner = new Int32Array(n).fill(-1);
-  const bestPartnerScore = new Float64Array(n).fill(-Infinity);
+  const groups = new DuplicateGroups(n);
   const { pairs, pairScores } = scan;
-  for (let q = 0; q < pairScores.length; q++) {
-    const i = pairs[2 * q]!;
-    const j = pairs[2 * q + 1]!;
-    const s = pairScores[q]!;
-    union(parent, i, j);
-    if (s > bestPartnerScore[i]! || (s === bestPartnerScore[i]! && j < bestPartner[i]!)) {
-      bestPartnerScore[i] = s;
-      bestPartner[i] = j;
-    }
-    if (s > bestPartnerScore[j]! || (s === bestPartnerScore[j]! && i < bestPartner[j]!)) {
-      bestPartnerScore[j] = s;
-      bestPartner[j] = i;
-    }
-  }
-  for (let p = 0; p < n; p++) {
-    const root = find(parent, p);
-    if (root === p) kept.push(id(p));
-    else removed.push({ id: id(p), matchedId: id(bestPartner[p]!), similarity: bestPartnerScore[p]!, keptId: id(root) });
-  }
+  for (let q = 0; q < pairScores.length; q++) groups.add(pairs[2 * q]!, pairs[2 * q + 1]!, pairScores[q]!);
+  groups.split(id, kept, removed);
   return { kept, removed, duplicatePairs: pairScores.length };
 }
 
@@ -251,6 +215,46 @@ function orderedUnitRows(data: Float32Array, perm: readonly number[], dim: numbe
     for (let t = 0; t < dim; t++) out[o + t] = data[s + t]! * inv;
   }
   return out;
+}
+
+/**
+ * The groups that duplicate pairs join (positions in keep order), with each position's best partner (ties: the
+ * lower position): the 'groups' rule's state, shared by the block path and the whole-cluster scan.
+ */
+class DuplicateGroups {
+  private readonly parent: Int32Array;
+  private readonly bestPartner: Int32Array;
+  // Float64 holds the block path's float32 scores exactly and the scan's float64 ones.
+  private readonly bestPartnerScore: Float64Array;
+
+  constructor(private readonly n: number) {
+    this.parent = Int32Array.from({ length: n }, (_, i) => i);
+    this.bestPartner = new Int32Array(n).fill(-1);
+    this.bestPartnerScore = new Float64Array(n).fill(-Infinity);
+  }
+
+  add(i: number, j: number, score: number): void {
+    union(this.parent, i, j);
+    this.offer(i, j, score);
+    this.offer(j, i, score);
+  }
+
+  /** Keeps each group's root (its first member in keep order: union keeps the smaller position as root). */
+  split(id: (position: number) => string, kept: string[], removed: DuplicateRemoval[]): void {
+    for (let p = 0; p < this.n; p++) {
+      const root = find(this.parent, p);
+      if (root === p) kept.push(id(p));
+      else removed.push({ id: id(p), matchedId: id(this.bestPartner[p]!), similarity: this.bestPartnerScore[p]!, keptId: id(root) });
+    }
+  }
+
+  private offer(p: number, partner: number, score: number): void {
+    const best = this.bestPartnerScore[p]!;
+    if (score > best || (score === best && partner < this.bestPartner[p]!)) {
+      this.bestPartnerScore[p] = score;
+      this.bestPartner[p] = partner;
+    }
+  }
 }
 
 function find(parent: Int32Array, i: number): number {
