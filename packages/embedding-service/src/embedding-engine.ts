@@ -123,6 +123,8 @@ function textBatcher(spec: ModelSpec, sessions: SessionPool, batching: BatchDefa
   return new DynamicBatcher<number[], Float32Array>({
     name: `${spec.name} texts`,
     ...batching,
+    // rows are padded to the batch's longest text: texts of similar token counts share a batch
+    sizeOf: (ids) => ids.length,
     runBatch: async (items) => {
       const b = items.length;
       const len = Math.max(...items.map((ids) => ids.length));

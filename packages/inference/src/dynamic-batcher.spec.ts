@@ -4,7 +4,7 @@ import { ClosedError, DeadlineExceededError, QueueFullError } from './errors.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function recordingBatcher(opts: { maxBatch?: number; maxWaitMs?: number; maxQueue?: number; concurrency?: number; runMs?: number }) {
+function recordingBatcher(opts: { maxBatch?: number; maxWaitMs?: number; maxQueue?: number; concurrency?: number; runMs?: number; sizeOf?: (x: number) => number }) {
   const batches: number[][] = [];
   const batcher = new DynamicBatcher<number, number>({
     name: 'test',
@@ -45,6 +45,32 @@ describe('DynamicBatcher', () => {
     expect(waited).toBeGreaterThanOrEqual(25);
     expect(waited).toBeLessThan(500);
     expect(batches).toEqual([[1]]);
+  });
+
+  it('with sizeOf, batches items of similar size together, oldest first, as many batches as in arrival order', async () => {
+    // the first batch (0) runs alone while 8 items of mixed sizes queue behind it
+    const { batcher, batches } = recordingBatcher({ maxBatch: 4, maxWaitMs: 0, runMs: 30, sizeOf: (x) => x });
+    const first = batcher.submit(0);
+    await sleep(5);
+    const sizes = [7, 1, 8, 2, 6, 3, 5, 4];
+    const results = await Promise.all([first, ...sizes.map((x) => batcher.submit(x))]);
+    expect(results).toEqual([0, ...sizes.map((x) => x * 10)]);
+    // 7 is the oldest waiting: the larger half runs first, then the smaller half
+    expect(batches.map((b) => [...b].sort((a, c) => a - c))).toEqual([[0], [5, 6, 7, 8], [1, 2, 3, 4]]);
+    // a batch hands items over in arrival order
+    expect(batches[1]).toEqual([7, 8, 6, 5]);
+  });
+
+  it('with sizeOf, never lets younger items pass the oldest one', async () => {
+    const { batcher, batches } = recordingBatcher({ maxBatch: 2, maxWaitMs: 0, runMs: 20, sizeOf: (x) => x });
+    const first = batcher.submit(100);
+    await sleep(5);
+    // the oldest waiting item (50) is the largest; small ones keep arriving
+    const waiting = [50, 1, 2, 3, 4, 5, 6].map((x) => batcher.submit(x));
+    await Promise.all([first, ...waiting]);
+    expect(batches[1]).toContain(50);
+    expect(batches.flat().sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 50, 100]);
+    expect(batches).toHaveLength(5);
   });
 
   it('fails only the item whose slot holds an Error', async () => {

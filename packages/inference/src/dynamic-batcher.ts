@@ -22,10 +22,18 @@ export interface DynamicBatcherOptions<I, O> {
    * @default 1
    */
   concurrency?: number;
+  /**
+   * The size an item costs in a batch whose rows are padded to the longest (a text's token count). When given
+   * and more than `maxBatch` items wait, the oldest `4 × maxBatch` waiting items are sorted by size and cut into
+   * batches of `maxBatch` from the smallest up, and the batch holding the oldest item runs: items of similar
+   * size share a batch and pad less, the number of batches is the same as in arrival order, and the oldest
+   * item always runs next. Results still come back to each item's own caller.
+   */
+  sizeOf?: (item: I) => number;
 }
 
 /** @internal Options with every default filled in. */
-export function addBatcherDefaults<I, O>(options: DynamicBatcherOptions<I, O>): Required<DynamicBatcherOptions<I, O>> {
+export function addBatcherDefaults<I, O>(options: DynamicBatcherOptions<I, O>): Required<Omit<DynamicBatcherOptions<I, O>, 'sizeOf'>> & Pick<DynamicBatcherOptions<I, O>, 'sizeOf'> {
   return { maxBatch: 32, maxWaitMs: 5, maxQueue: 1024, concurrency: 1, ...stripUndefined(options) };
 }
 
@@ -56,7 +64,7 @@ interface Entry<I, O> {
  * items whose deadline passes while queued are dropped without running.
  */
 export class DynamicBatcher<I, O> {
-  private readonly opts: Required<DynamicBatcherOptions<I, O>>;
+  private readonly opts: ReturnType<typeof addBatcherDefaults<I, O>>;
   private readonly queue: Array<Entry<I, O>> = [];
   private running = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -125,8 +133,24 @@ export class DynamicBatcher<I, O> {
         }
         return;
       }
-      this.dispatch(this.queue.splice(0, this.opts.maxBatch));
+      this.dispatch(this.takeBatch());
     }
+  }
+
+  /** The next batch: the oldest `maxBatch` items, or with `sizeOf` the size-sorted batch holding the oldest. */
+  private takeBatch(): Array<Entry<I, O>> {
+    const { maxBatch, sizeOf } = this.opts;
+    if (!sizeOf || this.queue.length <= maxBatch) return this.queue.splice(0, maxBatch);
+    const window = Math.min(this.queue.length, 4 * maxBatch);
+    // positions 0..window-1 sorted by size, ties by age, so equal sizes keep arrival order
+    const sizes = this.queue.slice(0, window).map((e) => sizeOf(e.item));
+    const order = sizes.map((_, i) => i).sort((a, b) => sizes[a]! - sizes[b]! || a - b);
+    const start = Math.floor(order.indexOf(0) / maxBatch) * maxBatch;
+    const chosen = new Set(order.slice(start, start + maxBatch));
+    const batch = this.queue.filter((_, i) => chosen.has(i));
+    const rest = this.queue.filter((_, i) => !chosen.has(i));
+    this.queue.splice(0, this.queue.length, ...rest);
+    return batch;
   }
 
   private dispatch(batch: Array<Entry<I, O>>): void {
