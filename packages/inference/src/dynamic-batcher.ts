@@ -141,16 +141,15 @@ export class DynamicBatcher<I, O> {
   private takeBatch(): Array<Entry<I, O>> {
     const { maxBatch, sizeOf } = this.opts;
     if (!sizeOf || this.queue.length <= maxBatch) return this.queue.splice(0, maxBatch);
-    const window = Math.min(this.queue.length, 4 * maxBatch);
-    // positions 0..window-1 sorted by size, ties by age, so equal sizes keep arrival order
-    const sizes = this.queue.slice(0, window).map((e) => sizeOf(e.item));
+    // only the oldest 4 x maxBatch are candidates; the queue behind them stays as it is
+    const head = this.queue.slice(0, 4 * maxBatch);
+    // head positions sorted by size, ties by age, so equal sizes keep arrival order
+    const sizes = head.map((e) => sizeOf(e.item));
     const order = sizes.map((_, i) => i).sort((a, b) => sizes[a]! - sizes[b]! || a - b);
     const start = Math.floor(order.indexOf(0) / maxBatch) * maxBatch;
     const chosen = new Set(order.slice(start, start + maxBatch));
-    const batch = this.queue.filter((_, i) => chosen.has(i));
-    const rest = this.queue.filter((_, i) => !chosen.has(i));
-    this.queue.splice(0, this.queue.length, ...rest);
-    return batch;
+    this.queue.splice(0, head.length, ...head.filter((_, i) => !chosen.has(i)));
+    return head.filter((_, i) => chosen.has(i));
   }
 
   private dispatch(batch: Array<Entry<I, O>>): void {
