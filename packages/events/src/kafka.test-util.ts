@@ -47,17 +47,17 @@ export async function produceRaw(topic: string, messages: { key?: string; value:
 }
 
 /** Reads a topic from the beginning with a throwaway group until `count` messages arrived (or the timeout). */
-export async function readRaw(topic: string, count: number, timeoutMs = 15_000): Promise<KafkaMessage[]> {
+export async function readRaw(topic: string, count: number, timeoutMs = 15_000): Promise<(KafkaMessage & { partition: number })[]> {
   const consumer = testKafka().consumer({ groupId: `reader-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 200 });
-  const messages: KafkaMessage[] = [];
+  const messages: (KafkaMessage & { partition: number })[] = [];
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     let done: () => void = () => undefined;
     const enough = new Promise<void>((resolve) => (done = resolve));
     await consumer.run({
-      eachMessage: async ({ message }) => {
-        messages.push(message);
+      eachMessage: async ({ partition, message }) => {
+        messages.push(Object.assign(message, { partition }));
         if (messages.length >= count) done();
       },
     });

@@ -1,10 +1,15 @@
 import type { JobProgress, JobProgress__Output, SampleCurated, SampleCurated__Output } from '@select/contracts';
+import { createRequire } from 'node:module';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEventConsumer, type EventConsumer } from './consumer.js';
 import type { ReceivedEvent } from './envelope.js';
 import { deleteTopicsWithPrefix, header, memoryLogger, randomPrefix, readRaw, topicSize, waitFor } from './kafka.test-util.js';
 import { createEventProducer, type EventProducer } from './producer.js';
 import { EVENT_TYPES, resolveTopics } from './topics.js';
+
+const require = createRequire(import.meta.url);
+/** kafkajs' port of the Java client's murmur2 (Utils.murmur2), the reference for the partition of a key. */
+const murmur2 = require('kafkajs/src/producer/partitioners/default/murmur2.js') as (key: string) => number;
 
 const prefix = randomPrefix();
 const logger = memoryLogger();
@@ -105,6 +110,26 @@ describe('producer and consumer', () => {
       expect(ofJob.every((e) => e.key === jobId)).toBe(true);
     }
     expect(new Set(received.map((e) => e.envelope.id)).size).toBe(600);
+  });
+
+  it("put each key on the partition the Java client's murmur2 partitioner picks, non-ASCII keys and headers intact", async () => {
+    const p = producer();
+    await p.connect();
+    const run = randomPrefix();
+    const keys = Array.from({ length: 40 }, (_, i) => `${run}-clé-${i}-日本-😀`);
+    const envelopes = await Promise.all(
+      keys.flatMap((shiftId) => [1, 2, 3].map((n) => p.publish('samples', EVENT_TYPES.SampleCurated, { sampleId: `ü-${n}`, shiftId, strategy: 'x' }))),
+    );
+    const raw = (await readRaw(topics.samples.name, await topicSize(topics.samples.name))).filter((m) => m.key?.toString().startsWith(run));
+    expect(raw).toHaveLength(120);
+    const partitions = topics.samples.partitions;
+    for (const key of keys) {
+      const ofKey = raw.filter((m) => m.key?.toString() === key);
+      expect(ofKey).toHaveLength(3);
+      const expected = (murmur2(key) & 0x7fffffff) % partitions;
+      expect(ofKey.map((m) => m.partition)).toEqual([expected, expected, expected]);
+    }
+    expect(new Set(raw.map((m) => header(m, 'event-id')))).toEqual(new Set(envelopes.map((e) => e.id)));
   });
 
   it('write as an idempotent producer, many publishes to a record batch', async () => {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { encodeMessage } from '@select/contracts';
-import { Partitioners, type Kafka, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import { Partitioners, type ICustomPartitioner, type Kafka, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import { envelopeHeaders, PROTOBUF_CONTENT_TYPE, SCHEMA_VERSION, type EventEnvelope } from './envelope.js';
 import { ensureTopics } from './ensure-topics.js';
 import { EventsError } from './errors.js';
 import { addKafkaDefaults, createKafkaClient, type KafkaOptions, type ResolvedKafkaOptions } from './kafka-options.js';
 import type { Logger } from './logger.js';
+import { installFastProduceEncoding } from './produce-encoding.js';
 import { isTopicKey, keyFromPayload, resolveTopics, type TopicKey, type TopicRegistry } from './topics.js';
 
 /** Publishes events onto the registry's topics. */
@@ -82,6 +83,35 @@ interface Queued {
   reject: (error: unknown) => void;
 }
 
+/** Keys remembered per topic by memoizedKeyPartitioner before its memory starts over. */
+const PARTITIONER_MEMORY = 10_000;
+
+/**
+ * kafkajs' DefaultPartitioner (murmur2 of the key, as the Java client), remembering the partition of each
+ * string key for the topic's partition count: events of one shift or job share a key, and the partitioner
+ * otherwise hashes the key (and filters the partition list) again for every event.
+ */
+const memoizedKeyPartitioner: ICustomPartitioner = () => {
+  const partitioner = Partitioners.DefaultPartitioner();
+  const memory = new Map<string, Map<string, number>>();
+  return (args) => {
+    const { topic, partitionMetadata, message } = args;
+    if (typeof message.key !== 'string' || (message.partition !== undefined && message.partition !== null)) return partitioner(args);
+    const scope = `${topic}\u0000${partitionMetadata.length}`;
+    let known = memory.get(scope);
+    if (known === undefined || known.size >= PARTITIONER_MEMORY) {
+      known = new Map();
+      memory.set(scope, known);
+    }
+    let partition = known.get(message.key);
+    if (partition === undefined) {
+      partition = partitioner(args);
+      known.set(message.key, partition);
+    }
+    return partition;
+  };
+};
+
 type ProducerState = 'new' | 'connecting' | 'connected' | 'closing' | 'closed';
 
 /** An idempotent (acks=all, one request in flight) producer that batches publishes. */
@@ -111,8 +141,9 @@ class BatchingEventProducer implements EventProducer {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       // The Java client's murmur2 partitioner, so a key lands on the same partition from any language.
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: memoizedKeyPartitioner,
     });
+    installFastProduceEncoding();
   }
 
   async connect(): Promise<void> {

@@ -1,0 +1,175 @@
+// The fast Produce encoder writes exactly the bytes kafkajs 2.2.4 writes, for every shape of message it
+// takes, and hands every other request back to kafkajs. The broker check (CRC and record layout accepted,
+// read back intact) is in producer-consumer.spec.ts, whose producers all go through it.
+import { createRequire } from 'node:module';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { crc32c, encodeProduceRequest, installFastProduceEncoding, type ProduceRequestArgs } from './produce-encoding.js';
+
+const require = createRequire(import.meta.url);
+const kafkajsCrc32c = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (buffer: Buffer) => number;
+const kafkajsProduceV3 = require('kafkajs/src/protocol/requests/produce/v3/request.js') as (args: ProduceRequestArgs) => {
+  encode(): Promise<{ buffer: Buffer }>;
+};
+const Long = require('kafkajs/src/utils/long.js') as { fromValue(value: unknown): unknown; fromNumber(value: number): unknown };
+
+const NOW = 1_765_000_000_123;
+
+async function kafkajsBytes(args: ProduceRequestArgs): Promise<Buffer> {
+  vi.spyOn(Date, 'now').mockReturnValue(NOW);
+  try {
+    return (await kafkajsProduceV3(args).encode()).buffer;
+  } finally {
+    vi.restoreAllMocks();
+  }
+}
+
+/** A deterministic pseudo-random source, so a failure names a reproducible case. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 0x1_0000_0000;
+  };
+}
+
+const PIECES = ['a', 'shift-0042', 'ü', '日本', '😀', '\ud800', '\udc00', ' ', '-', 'x'.repeat(70), 'é'.repeat(40)];
+
+function randomString(next: () => number, maxPieces: number): string {
+  let out = '';
+  const pieces = Math.floor(next() * (maxPieces + 1));
+  for (let i = 0; i < pieces; i++) out += PIECES[Math.floor(next() * PIECES.length)]!;
+  return out;
+}
+
+function randomBytes(next: () => number, max: number): Buffer {
+  return Buffer.from(Array.from({ length: Math.floor(next() * max) }, () => Math.floor(next() * 256)));
+}
+
+function randomValue(next: () => number, nullable = true): Buffer | string | null {
+  const kind = next();
+  if (kind < 0.1 && nullable) return null;
+  if (kind < 0.5) return randomString(next, 6);
+  return randomBytes(next, kind < 0.9 ? 300 : 3000);
+}
+
+function randomArgs(seed: number): ProduceRequestArgs {
+  const next = rng(seed);
+  const topics = 1 + Math.floor(next() * 3);
+  return {
+    acks: next() < 0.5 ? -1 : 1,
+    timeout: 30_000,
+    transactionalId: next() < 0.7 ? null : `tx-${randomString(next, 3)}`,
+    producerId: next() < 0.2 ? undefined : next() < 0.5 ? Long.fromNumber(Math.floor(next() * 1e6)) : Long.fromValue(`${Math.floor(next() * 1e15)}`),
+    producerEpoch: Math.floor(next() * 5),
+    topicData: Array.from({ length: topics }, (_, t) => ({
+      topic: `select.samples.v1-${t}-${randomString(next, 2)}`,
+      partitions: Array.from({ length: 1 + Math.floor(next() * 4) }, (_, p) => ({
+        partition: p * 2 + t,
+        firstSequence: next() < 0.3 ? undefined : Math.floor(next() * 100_000),
+        messages: Array.from({ length: 1 + Math.floor(next() * (next() < 0.1 ? 300 : 20)) }, () => {
+          // kafkajs cannot encode a null header value (Buffer.byteLength(null) throws), so none here.
+          const headers: Record<string, Buffer | string | null> = {};
+          const count = Math.floor(next() * 7);
+          for (let h = 0; h < count; h++) headers[`h${h}-${randomString(next, 2)}`] = randomValue(next, false);
+          return {
+            key: next() < 0.2 ? null : next() < 0.8 ? randomString(next, 4) : randomBytes(next, 20),
+            value: randomValue(next),
+            ...(next() < 0.8 ? { headers } : {}),
+          };
+        }),
+      })),
+    })),
+  };
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('crc32c', () => {
+  it('equals kafkajs crc32C for lengths 0 to 600 at every alignment', () => {
+    const next = rng(7);
+    for (let length = 0; length <= 600; length += 1) {
+      const buffer = Buffer.alloc(length + 3);
+      for (let i = 0; i < buffer.length; i++) buffer[i] = Math.floor(next() * 256);
+      const start = length % 4;
+      const slice = buffer.subarray(start, start + length);
+      expect(crc32c(buffer, start, start + length)).toBe(kafkajsCrc32c(Buffer.from(slice)));
+    }
+  });
+
+  it('gives the standard check value of "123456789"', () => {
+    expect(crc32c(Buffer.from('123456789')).toString(16)).toBe('e3069283');
+  });
+});
+
+describe('encodeProduceRequest', () => {
+  it('writes the same bytes as kafkajs for 300 random requests (unicode, lone surrogates, null keys and values, headers)', async () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const args = randomArgs(seed);
+      const ours = encodeProduceRequest(args, NOW);
+      expect(ours, `seed ${seed}`).toBeDefined();
+      expect(ours!.equals(await kafkajsBytes(args)), `seed ${seed}`).toBe(true);
+    }
+  });
+
+  it('writes the same bytes as kafkajs for an envelope-shaped batch of 5,000 events', async () => {
+    const args: ProduceRequestArgs = {
+      acks: -1,
+      timeout: 30_000,
+      producerId: Long.fromNumber(4242),
+      producerEpoch: 0,
+      topicData: [
+        {
+          topic: 'select.samples.v1',
+          partitions: [0, 1, 2, 3, 4, 5].map((partition) => ({
+            partition,
+            firstSequence: partition * 1000,
+            messages: Array.from({ length: 5000 / 6 }, (_, i) => ({
+              key: `shift-${partition}`,
+              value: Buffer.alloc(200, i),
+              headers: { 'event-id': `id-${i}`, 'event-type': 'select.events.v1.SampleCurated', 'schema-version': '1', 'event-time': new Date(NOW).toISOString(), source: 'curation', 'content-type': 'application/x-protobuf' },
+            })),
+          })),
+        },
+      ],
+    };
+    expect(encodeProduceRequest(args, NOW)!.equals(await kafkajsBytes(args))).toBe(true);
+  });
+
+  it('leaves compressed requests, message timestamps and multi-valued headers to kafkajs', () => {
+    const base = randomArgs(11);
+    expect(encodeProduceRequest({ ...base, compression: 1 })).toBeUndefined();
+    const withMessage = (message: object): ProduceRequestArgs => ({
+      ...base,
+      topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [message as never] }] }],
+    });
+    expect(encodeProduceRequest(withMessage({ value: 'v', timestamp: '1765000000000' }))).toBeUndefined();
+    expect(encodeProduceRequest(withMessage({ value: 'v', headers: { twice: ['a', 'b'] } }))).toBeUndefined();
+    expect(encodeProduceRequest(withMessage({ value: 'v', headers: { once: 'a' } }))).toBeDefined();
+  });
+});
+
+describe('installFastProduceEncoding', () => {
+  it('makes kafkajs produce requests v3–v7 encode through it, and leaves v0–v2 alone', async () => {
+    expect(installFastProduceEncoding()).toBe(true);
+    expect(installFastProduceEncoding()).toBe(true);
+    const produce = require('kafkajs/src/protocol/requests/produce/index.js') as {
+      protocol(opts: { version: number }): (args: ProduceRequestArgs) => { request: { apiVersion: number; encode(): Promise<{ buffer: Buffer }> } };
+    };
+    const args = randomArgs(3);
+    const expected = await kafkajsBytes(args);
+    vi.spyOn(Date, 'now').mockReturnValue(NOW);
+    for (const version of [3, 4, 5, 6, 7]) {
+      const { request } = produce.protocol({ version })(args);
+      expect(request.apiVersion).toBe(version);
+      expect((await request.encode()).buffer.equals(expected)).toBe(true);
+    }
+    const spy = vi.spyOn(Date, 'now');
+    spy.mockClear();
+    await produce.protocol({ version: 7 })(args).request.encode();
+    expect(spy).toHaveBeenCalled(); // the batch timestamp comes from the clock at encoding, as in kafkajs
+    const v2 = produce.protocol({ version: 2 })({ ...args, topicData: [] });
+    expect((v2 as unknown as { request: { apiVersion: number } }).request.apiVersion).toBe(2);
+  });
+});
