@@ -1,5 +1,7 @@
 // Public entry of @select/events: Kafka topic registry, event envelope, idempotent batching producer,
 // at-least-once consumer with dead-letter topics.
+// First, before any module that loads kafkajs: see kafkajs-grouping.ts.
+import './kafkajs-grouping.js';
 export {
   DLQ_PARTITIONS,
   DLQ_SUFFIX,

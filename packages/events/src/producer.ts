@@ -1,3 +1,5 @@
+// kafkajs-grouping first: it must run before kafkajs loads.
+import './kafkajs-grouping.js';
 import { randomUUID } from 'node:crypto';
 import { encodeMessage } from '@select/contracts';
 import { Partitioners, type ICustomPartitioner, type Kafka, type Message, type Producer, type TopicMessages } from 'kafkajs';
