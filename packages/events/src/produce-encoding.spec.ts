@@ -137,6 +137,18 @@ describe('encodeProduceRequest', () => {
     expect(encodeProduceRequest(args, NOW)!.equals(await kafkajsBytes(args))).toBe(true);
   });
 
+  it('writes the same bytes as kafkajs for records with 63, 64 and 200 headers (a header count of two varint bytes)', async () => {
+    for (const count of [63, 64, 200]) {
+      const headers = Object.fromEntries(Array.from({ length: count }, (_, i) => [`h-${i}`, i % 2 === 0 ? `v${i}` : Buffer.from([i])]));
+      const args: ProduceRequestArgs = {
+        acks: -1,
+        timeout: 30_000,
+        topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [{ key: 'k', value: 'first', headers }, { key: null, value: 'second', headers }] }] }],
+      };
+      expect(encodeProduceRequest(args, NOW)!.equals(await kafkajsBytes(args)), `${count} headers`).toBe(true);
+    }
+  });
+
   it('leaves compressed requests, message timestamps and multi-valued headers to kafkajs', () => {
     const base = randomArgs(11);
     expect(encodeProduceRequest({ ...base, compression: 1 })).toBeUndefined();

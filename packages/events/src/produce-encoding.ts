@@ -135,55 +135,63 @@ function utf8Length(value: string): number {
   return bytes;
 }
 
-function byteLength(value: Buffer | string): number {
-  return typeof value === 'string' ? utf8Length(value) : value.length;
-}
 
-/** A record's pieces with their byte lengths, measured once and written from here. */
-interface MeasuredRecord {
-  key: Buffer | string | null;
-  keyBytes: number;
-  value: Buffer | string | null;
-  valueBytes: number;
-  headerNames: string[];
-  headerValues: (Buffer | string | null)[];
-  headerBytes: number[];
-  /** Bytes after the record's length varint. */
-  bodyBytes: number;
-}
+/**
+ * Byte lengths measured in the first pass and read back in the second, in the order the writer meets them:
+ * per record its body size, key, value, then name and value of each header (-1: null). One array reused by
+ * every request: encoding is synchronous.
+ */
+let lengths = new Int32Array(1 << 16);
+let lengthCount = 0;
 
-function asBytes(value: unknown): Buffer | string | null {
-  if (value === null || value === undefined) return null;
-  return Buffer.isBuffer(value) ? value : String(value);
-}
-
-/** The record's pieces, or undefined when kafkajs' encoder must take the request (array header values). */
-function measure(message: ProduceMessage, offsetDelta: number): MeasuredRecord | undefined {
-  const key = asBytes(message.key);
-  const value = asBytes(message.value);
-  const keyBytes = key === null ? -1 : byteLength(key);
-  const valueBytes = value === null ? -1 : byteLength(value);
-  const headerNames: string[] = [];
-  const headerValues: (Buffer | string | null)[] = [];
-  const headerBytes: number[] = [];
-  // attributes (1) + timestampDelta 0 (1) + offsetDelta
-  let bodyBytes = 2 + varIntSize(offsetDelta);
-  bodyBytes += keyBytes < 0 ? 1 : varIntSize(keyBytes) + keyBytes;
-  bodyBytes += valueBytes < 0 ? 1 : varIntSize(valueBytes) + valueBytes;
-  const headers = message.headers ?? {};
-  for (const name of Object.keys(headers)) {
-    const raw = headers[name];
-    if (Array.isArray(raw)) return undefined;
-    const headerValue = asBytes(raw);
-    const nameBytes = utf8Length(name);
-    const valueLength = headerValue === null ? -1 : byteLength(headerValue);
-    headerNames.push(name);
-    headerValues.push(headerValue);
-    headerBytes.push(nameBytes, valueLength);
-    bodyBytes += varIntSize(nameBytes) + nameBytes + (valueLength < 0 ? 1 : varIntSize(valueLength) + valueLength);
+function pushLength(length: number): void {
+  if (lengthCount === lengths.length) {
+    const grown = new Int32Array(lengths.length * 2);
+    grown.set(lengths);
+    lengths = grown;
   }
-  bodyBytes += varIntSize(headerNames.length);
-  return { key, keyBytes, value, valueBytes, headerNames, headerValues, headerBytes, bodyBytes };
+  lengths[lengthCount++] = length;
+}
+
+function nullableLength(value: unknown): number {
+  if (value === null || value === undefined) return -1;
+  return Buffer.isBuffer(value) ? value.length : utf8Length(typeof value === 'string' ? value : String(value));
+}
+
+const varBytesSize = (length: number): number => (length < 0 ? 1 : varIntSize(length) + length);
+
+/**
+ * Measures one record into `lengths`; returns its size in the batch (length varint included), or -1 when
+ * kafkajs' encoder must take the request (a timestamp, a header with several values).
+ */
+function measure(message: ProduceMessage, offsetDelta: number): number {
+  if (message.timestamp !== undefined && message.timestamp !== null) return -1;
+  const bodyAt = lengthCount;
+  pushLength(0); // the body size, filled in below
+  const keyLength = nullableLength(message.key);
+  const valueLength = nullableLength(message.value);
+  pushLength(keyLength);
+  pushLength(valueLength);
+  // attributes (1) + timestampDelta 0 (1) + offsetDelta
+  let body = 2 + varIntSize(offsetDelta) + varBytesSize(keyLength) + varBytesSize(valueLength);
+  let count = 0;
+  const headers = message.headers;
+  if (headers !== undefined) {
+    for (const name in headers) {
+      if (!Object.hasOwn(headers, name)) continue; // as Object.keys, which kafkajs uses
+      const raw = headers[name];
+      if (Array.isArray(raw)) return -1;
+      const nameLength = utf8Length(name);
+      const length = nullableLength(raw);
+      pushLength(nameLength);
+      pushLength(length);
+      body += varIntSize(nameLength) + nameLength + varBytesSize(length);
+      count += 1;
+    }
+  }
+  body += varIntSize(count);
+  lengths[bodyAt] = body;
+  return varIntSize(body) + body;
 }
 
 // ---- writing ------------------------------------------------------------------------------------------
@@ -248,10 +256,10 @@ class Writer {
     this.bytes(value, length);
   }
 
-  /** varint length (-1 for null), then the bytes. */
-  varBytes(value: Buffer | string | null, length: number): void {
+  /** varint length (-1 for null), then the bytes (a value neither string nor Buffer as String(value)). */
+  varBytes(value: unknown, length: number): void {
     this.varInt(length);
-    if (value !== null && length > 0) this.bytes(value, length);
+    if (length > 0) this.bytes(Buffer.isBuffer(value) ? value : typeof value === 'string' ? value : String(value), length);
   }
 }
 
@@ -265,23 +273,20 @@ const int64Parts = (() => {
   };
 })();
 
-/** Bytes of a record batch holding `records` (from its firstOffset through the last record). */
-function recordBatchSize(records: MeasuredRecord[]): number {
-  let size = 61; // firstOffset 8, length 4, leader epoch 4, magic 1, crc 4, attributes 2, lastOffsetDelta 4, 3 x int64 24, epoch 2, sequence 4, count 4
-  for (const record of records) size += varIntSize(record.bodyBytes) + record.bodyBytes;
-  return size;
-}
+const RECORD_BATCH_OVERHEAD = 61; // firstOffset 8, length 4, leader epoch 4, magic 1, crc 4, attributes 2, lastOffsetDelta 4, 3 x int64 24, epoch 2, sequence 4, count 4
 
+/** Writes one partition's record batch; `at` is where its lengths start in `lengths`. */
 function writeRecordBatch(
   w: Writer,
-  records: MeasuredRecord[],
+  messages: ProduceMessage[],
+  at: number,
   batchSize: number,
   now: [number, number],
   producerId: [number, number],
   producerEpoch: number,
   firstSequence: number,
   transactional: boolean,
-): void {
+): number {
   w.int64(0, 0); // firstOffset
   w.int32(batchSize - 12); // length of what follows
   w.int32(0); // partitionLeaderEpoch
@@ -290,28 +295,47 @@ function writeRecordBatch(
   w.offset += 4;
   const bodyStart = w.offset;
   w.int16(transactional ? TRANSACTIONAL_ATTRIBUTE : 0);
-  w.int32(records.length - 1); // lastOffsetDelta
+  w.int32(messages.length - 1); // lastOffsetDelta
   w.int64(now[0], now[1]); // firstTimestamp
   w.int64(now[0], now[1]); // maxTimestamp
   w.int64(producerId[0], producerId[1]);
   w.int16(producerEpoch);
   w.int32(firstSequence);
-  w.int32(records.length);
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i]!;
-    w.varInt(r.bodyBytes);
+  w.int32(messages.length);
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i]!;
+    w.varInt(lengths[at++]!); // body size
     w.int8(0); // attributes
     w.int8(0); // timestampDelta: varlong 0
     w.varInt(i); // offsetDelta
-    w.varBytes(r.key, r.keyBytes);
-    w.varBytes(r.value, r.valueBytes);
-    w.varInt(r.headerNames.length);
-    for (let h = 0; h < r.headerNames.length; h++) {
-      w.varBytes(r.headerNames[h]!, r.headerBytes[2 * h]!);
-      w.varBytes(r.headerValues[h]!, r.headerBytes[2 * h + 1]!);
+    w.varBytes(message.key, lengths[at++]!);
+    w.varBytes(message.value, lengths[at++]!);
+    const headers = message.headers;
+    const countAt = w.offset;
+    let count = 0;
+    w.offset += 1; // header count, fixed below when it needs more than a byte
+    if (headers !== undefined) {
+      for (const name in headers) {
+        if (!Object.hasOwn(headers, name)) continue;
+        w.varBytes(name, lengths[at++]!);
+        w.varBytes(headers[name], lengths[at++]!);
+        count += 1;
+      }
+    }
+    if (count < 64) w.buf[countAt] = count << 1;
+    else {
+      // More than 63 headers: the count's varint is longer than the byte left for it.
+      const size = varIntSize(count);
+      w.buf.copyWithin(countAt + size, countAt + 1, w.offset);
+      w.offset += size - 1;
+      const end = w.offset;
+      w.offset = countAt;
+      w.varInt(count);
+      w.offset = end;
     }
   }
   w.buf.writeUInt32BE(crc32c(w.buf, bodyStart, w.offset), crcAt);
+  return at;
 }
 
 /**
@@ -321,30 +345,22 @@ function writeRecordBatch(
  */
 export function encodeProduceRequest(args: ProduceRequestArgs, nowMs: number = Date.now()): Buffer | undefined {
   if ((args.compression ?? 0) !== 0) return undefined;
-  const measured: MeasuredRecord[][][] = [];
+  lengthCount = 0;
   let size = 2 + 2 + 4 + 4; // transactional id (null: -1), acks, timeout, topic count
   if (args.transactionalId !== null && args.transactionalId !== undefined) size += Buffer.byteLength(args.transactionalId, 'utf8');
-  const batchSizes: number[][] = [];
+  const batchSizes: number[] = [];
   for (const topic of args.topicData) {
     size += 2 + Buffer.byteLength(topic.topic, 'utf8') + 4;
-    const topicRecords: MeasuredRecord[][] = [];
-    const topicSizes: number[] = [];
     for (const partition of topic.partitions) {
-      const records: MeasuredRecord[] = [];
+      let batchSize = RECORD_BATCH_OVERHEAD;
       for (let i = 0; i < partition.messages.length; i++) {
-        const message = partition.messages[i]!;
-        if (message.timestamp !== undefined && message.timestamp !== null) return undefined;
-        const record = measure(message, i);
-        if (record === undefined) return undefined;
-        records.push(record);
+        const recordSize = measure(partition.messages[i]!, i);
+        if (recordSize < 0) return undefined;
+        batchSize += recordSize;
       }
-      const batchSize = recordBatchSize(records);
-      topicRecords.push(records);
-      topicSizes.push(batchSize);
+      batchSizes.push(batchSize);
       size += 8 + batchSize;
     }
-    measured.push(topicRecords);
-    batchSizes.push(topicSizes);
   }
   const high = Math.floor(nowMs / 0x1_0000_0000);
   const now: [number, number] = [high, (nowMs - high * 0x1_0000_0000) | 0];
@@ -355,17 +371,19 @@ export function encodeProduceRequest(args: ProduceRequestArgs, nowMs: number = D
   w.int16(args.acks);
   w.int32(args.timeout);
   w.int32(args.topicData.length);
-  args.topicData.forEach((topic, t) => {
+  let at = 0;
+  let batch = 0;
+  for (const topic of args.topicData) {
     w.string(topic.topic);
     w.int32(topic.partitions.length);
-    topic.partitions.forEach((partition, p) => {
-      const batchSize = batchSizes[t]![p]!;
+    for (const partition of topic.partitions) {
+      const batchSize = batchSizes[batch++]!;
       w.int32(partition.partition);
       w.int32(batchSize);
-      writeRecordBatch(w, measured[t]![p]!, batchSize, now, producerId, args.producerEpoch ?? 0, partition.firstSequence ?? 0, transactional);
-    });
-  });
-  if (w.offset !== size) throw new Error(`produce request: wrote ${w.offset} bytes, measured ${size}`);
+      at = writeRecordBatch(w, partition.messages, at, batchSize, now, producerId, args.producerEpoch ?? 0, partition.firstSequence ?? 0, transactional);
+    }
+  }
+  if (w.offset !== size || at !== lengthCount) throw new Error(`produce request: wrote ${w.offset} bytes, measured ${size}`);
   return w.buf;
 }
 
