@@ -30,7 +30,7 @@ export const DECISIONS_ENCODER_LAYOUT: Readonly<Record<string, string>> = {
 export function fieldLayout(type: protobuf.Type): string {
   return [...type.fieldsArray]
     .sort((a, b) => a.id - b.id)
-    .map((f) => `${f.name}:${f.id}:${f.type}${f.repeated ? '*' : ''}`)
+    .map((f) => `${f.name}:${f.id}:${f instanceof protobuf.MapField ? `map<${f.keyType},${f.type}>` : f.type}${f.repeated ? '*' : ''}`)
     .join(' ');
 }
 
@@ -59,15 +59,15 @@ interface BatchFields {
   step?: unknown;
 }
 
-const present = (value: unknown): boolean => value !== undefined && value !== null;
+export const present = (value: unknown): boolean => value !== undefined && value !== null;
 
-function varintSize(value: number): number {
+export function varintSize(value: number): number {
   // value is an unsigned 32-bit integer here.
   return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5;
 }
 
 /** Bytes of a non-negative safe integer as a varint. */
-function varint64Size(value: number): number {
+export function varint64Size(value: number): number {
   let size = 1;
   while (value >= 0x80) {
     value = Math.floor(value / 128);
@@ -77,10 +77,10 @@ function varint64Size(value: number): number {
 }
 
 /** Bytes of an int32 field's value: a negative one is sign-extended to ten bytes. */
-const int32Size = (value: number): number => (value < 0 ? 10 : varintSize(value));
+export const int32Size = (value: number): number => (value < 0 ? 10 : varintSize(value));
 
 /** Size of an optional string field (tag included): 0 when absent, -1 when not a string. */
-function stringFieldSize(value: unknown): number {
+export function stringFieldSize(value: unknown): number {
   if (value === undefined || value === null) return 0;
   if (typeof value !== 'string') return -1;
   const length = Buffer.byteLength(value);
@@ -123,7 +123,7 @@ function decisionSize(d: DecisionFields): number {
   return size;
 }
 
-class ByteWriter {
+export class ByteWriter {
   pos = 0;
   constructor(readonly buf: Buffer) {}
 

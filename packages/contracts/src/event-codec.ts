@@ -1,25 +1,28 @@
 import protobuf from 'protobufjs';
 import { DECISIONS_ENCODER_LAYOUT, encodeCandidateDecisions, fieldLayout } from './decisions-encoder.js';
 import { PROTO_FILES, PROTO_ROOT } from './proto-files.js';
+import { encodeSampleCurated, SAMPLE_ENCODER_LAYOUT } from './sample-encoder.js';
 
 type DirectEncoder = (payload: object) => Buffer | undefined;
 
 /**
  * Message types with an encoder of their own, for events sent by the million (the same bytes as protobufjs
- * writes, without its per-field objects); an encoder returns undefined for a payload it leaves to protobufjs.
+ * writes, without its per-field objects), each with the field layout it was written for; an encoder returns
+ * undefined for a payload it leaves to protobufjs.
  */
-const DIRECT_ENCODERS = new Map<string, DirectEncoder>([['select.events.v1.CandidateDecisions', encodeCandidateDecisions]]);
+const DIRECT_ENCODERS = new Map<string, { encode: DirectEncoder; layout: Readonly<Record<string, string>> }>([
+  ['select.events.v1.CandidateDecisions', { encode: encodeCandidateDecisions, layout: DECISIONS_ENCODER_LAYOUT }],
+  ['select.events.v1.SampleCurated', { encode: encodeSampleCurated, layout: SAMPLE_ENCODER_LAYOUT }],
+]);
 /** Per type name: its direct encoder when the loaded proto still has the fields it writes, else null. */
 const checkedEncoders = new Map<string, DirectEncoder | null>();
 
 function directEncoder(typeName: string): DirectEncoder | null {
   let encoder = checkedEncoders.get(typeName);
   if (encoder === undefined) {
-    encoder = DIRECT_ENCODERS.get(typeName) ?? null;
-    if (encoder !== null) {
-      const layoutHolds = Object.entries(DECISIONS_ENCODER_LAYOUT).every(([name, layout]) => fieldLayout(lookup(name)) === layout);
-      if (!layoutHolds) encoder = null;
-    }
+    const direct = DIRECT_ENCODERS.get(typeName);
+    const layoutHolds = direct !== undefined && Object.entries(direct.layout).every(([name, layout]) => fieldLayout(lookup(name)) === layout);
+    encoder = layoutHolds ? direct.encode : null;
     checkedEncoders.set(typeName, encoder);
   }
   return encoder;
