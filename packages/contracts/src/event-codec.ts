@@ -1,9 +1,11 @@
 import protobuf from 'protobufjs';
 import { DECISIONS_ENCODER_LAYOUT, encodeCandidateDecisions, fieldLayout } from './decisions-encoder.js';
 import { PROTO_FILES, PROTO_ROOT } from './proto-files.js';
+import { decodeSampleCurated } from './sample-decoder.js';
 import { encodeSampleCurated, SAMPLE_ENCODER_LAYOUT } from './sample-encoder.js';
 
 type DirectEncoder = (payload: object) => Buffer | undefined;
+type DirectDecoder = (body: Uint8Array) => object | undefined;
 
 /**
  * Message types with an encoder of their own, for events sent by the million (the same bytes as protobufjs
@@ -14,6 +16,23 @@ const DIRECT_ENCODERS = new Map<string, { encode: DirectEncoder; layout: Readonl
   ['select.events.v1.CandidateDecisions', { encode: encodeCandidateDecisions, layout: DECISIONS_ENCODER_LAYOUT }],
   ['select.events.v1.SampleCurated', { encode: encodeSampleCurated, layout: SAMPLE_ENCODER_LAYOUT }],
 ]);
+/** Message types with a decoder of their own into the `__Output` shape, with the field layout it reads. */
+const DIRECT_DECODERS = new Map<string, { decode: DirectDecoder; layout: Readonly<Record<string, string>> }>([
+  ['select.events.v1.SampleCurated', { decode: decodeSampleCurated, layout: SAMPLE_ENCODER_LAYOUT }],
+]);
+const checkedDecoders = new Map<string, DirectDecoder | null>();
+
+function directDecoder(typeName: string): DirectDecoder | null {
+  let decoder = checkedDecoders.get(typeName);
+  if (decoder === undefined) {
+    const direct = DIRECT_DECODERS.get(typeName);
+    const layoutHolds = direct !== undefined && Object.entries(direct.layout).every(([name, layout]) => fieldLayout(lookup(name)) === layout);
+    decoder = layoutHolds ? direct.decode : null;
+    checkedDecoders.set(typeName, decoder);
+  }
+  return decoder;
+}
+
 /** Per type name: its direct encoder when the loaded proto still has the fields it writes, else null. */
 const checkedEncoders = new Map<string, DirectEncoder | null>();
 
@@ -80,6 +99,8 @@ export function encodeMessage(typeName: string, payload: object): Buffer {
 
 /** Decodes a protobuf body into the `__Output` shape of the message type. */
 export function decodeMessage<T>(typeName: string, body: Uint8Array): T {
+  const direct = directDecoder(typeName)?.(body);
+  if (direct !== undefined) return direct as T;
   const type = lookup(typeName);
   try {
     return type.toObject(type.decode(body), TO_OBJECT) as T;

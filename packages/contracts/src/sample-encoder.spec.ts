@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fieldLayout } from './decisions-encoder.js';
 import { decodeMessage, encodeMessage, type SampleCurated__Output } from './index.js';
 import { PROTO_FILES, PROTO_ROOT } from './proto-files.js';
+import { decodeSampleCurated } from './sample-decoder.js';
 import { encodeSampleCurated, SAMPLE_ENCODER_LAYOUT } from './sample-encoder.js';
 
 const root = new protobuf.Root();
@@ -14,6 +15,9 @@ const sampleType = root.lookupType(TYPE);
 
 /** What protobufjs's generic path writes for a payload. */
 const generic = (payload: object): Buffer => Buffer.from(sampleType.encode(sampleType.fromObject(payload as Record<string, unknown>)).finish());
+
+/** What protobufjs's generic path reads from a body (decode, then toObject as decodeMessage asks). */
+const genericDecode = (body: Uint8Array): unknown => sampleType.toObject(sampleType.decode(body), { longs: String, enums: String, defaults: true, oneofs: true });
 
 /** A deterministic pseudo-random source, so a failing case can be rerun. */
 function random(seed: number): () => number {
@@ -116,5 +120,65 @@ describe('SampleCurated encoder', () => {
     expect(encodeMessage(TYPE, converted).equals(generic(converted))).toBe(true);
     expect(decodeMessage<SampleCurated__Output>(TYPE, encodeMessage(TYPE, converted))).toMatchObject({ sampleId: '7', score: 0.5, provenance: { seed: '-1', extra: { k: '1' } } });
     expect(() => encodeMessage(TYPE, { provenance: 'x' })).toThrow(/object expected/);
+  });
+});
+
+describe('SampleCurated decoder', () => {
+  /** Both decoders on one body: the same object (keys in the same order), or both refuse it. */
+  function expectSameReading(body: Buffer, label: string): void {
+    let expected: unknown;
+    let expectedError: unknown;
+    try {
+      expected = genericDecode(body);
+    } catch (err) {
+      expectedError = err;
+    }
+    const direct = decodeSampleCurated(body);
+    if (expectedError !== undefined) {
+      expect(direct, label).toBeUndefined();
+      expect(() => decodeMessage(TYPE, body), label).toThrow(/not a valid select.events.v1.SampleCurated/);
+      return;
+    }
+    const read = decodeMessage(TYPE, body);
+    expect(read, label).toEqual(expected);
+    expect(JSON.stringify(read), label).toBe(JSON.stringify(expected));
+  }
+
+  it('reads what protobufjs reads from 3,000 random bodies, key order included, and is what decodeMessage uses', () => {
+    const next = random(81);
+    let direct = 0;
+    for (let i = 0; i < 3000; i++) {
+      const payload = randomPayload(next);
+      const body = generic(payload);
+      expectSameReading(body, JSON.stringify(payload));
+      if (decodeSampleCurated(body) !== undefined) direct += 1;
+    }
+    expect(direct).toBe(3000);
+  });
+
+  it('reads bodies with fields it does not know (a newer writer), skipping them as protobufjs does', () => {
+    const next = random(5);
+    const unknown = [
+      Buffer.from([0x68, 0x96, 0x01]), // field 13, varint 150
+      Buffer.from([0x71, 1, 2, 3, 4, 5, 6, 7, 8]), // field 14, fixed64
+      Buffer.from([0x7a, 0x03, 0x61, 0x62, 0x63]), // field 15, "abc"
+      Buffer.from([0x85, 0x01, 1, 2, 3, 4]), // field 16, fixed32
+    ];
+    for (let i = 0; i < 200; i++) {
+      const body = generic(randomPayload(next));
+      const extra = unknown[i % unknown.length]!;
+      const at = Math.floor(next() * 2) === 0 ? 0 : body.length;
+      const mixed = Buffer.concat(at === 0 ? [extra, body] : [body, extra]);
+      expectSameReading(mixed, `unknown field ${i}`);
+      expect(decodeSampleCurated(mixed), `unknown field ${i}`).toBeDefined();
+    }
+  });
+
+  it('leaves damaged bodies to protobufjs: cut at every byte, a known field with another wire type, a group', () => {
+    const body = generic({ sampleId: 's-1', shiftId: 'shift', classIndex: -3, score: 0.5, provenance: { strategy: 'x', modelIds: ['a', 'b'], seed: '-9', extra: { k: 'v' } }, width: 7 });
+    for (let cut = 0; cut < body.length; cut++) expectSameReading(body.subarray(0, cut), `cut at ${cut}`);
+    expect(decodeSampleCurated(Buffer.from([0x0d, 1, 2, 3, 4]))).toBeUndefined(); // field 1 as fixed32
+    expect(decodeSampleCurated(Buffer.from([0x6b, 0x6c]))).toBeUndefined(); // field 13 as a group
+    expectSameReading(Buffer.from([0x0d, 1, 2, 3, 4]), 'wire type');
   });
 });
