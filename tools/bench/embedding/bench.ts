@@ -9,7 +9,7 @@
 //   npx tsx tools/bench/embedding/bench.ts [--images 1000] [--repeats 3] [--preprocessing exact|fast]
 //        [--workers 1] [--intra <cores>] [--preprocess <cores>] [--batch 32] [--py-workers <cores>]
 //        [--py-pool dataloader|mp] [--skip-raw] [--skip-grpc] [--skip-engine] [--skip-python]
-//        [--skip-python-serial] [--skip-texts]
+//        [--skip-python-serial] [--skip-texts] [--skip-images: texts only] [--text-window 8] [--name embedding]
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -37,7 +37,7 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '32' },
     'per-thread': { type: 'string', default: '2' },
     'stream-window': { type: 'string', default: '128' },
-    'text-window': { type: 'string', default: '4' },
+    'text-window': { type: 'string', default: '8' },
     'py-workers': { type: 'string', default: String(cores) },
     'py-pool': { type: 'string', default: 'dataloader' },
     'py-prefetch': { type: 'string', default: '2' },
@@ -47,6 +47,7 @@ const { values: args } = parseArgs({
     'skip-engine': { type: 'boolean', default: false },
     'skip-python': { type: 'boolean', default: false },
     'skip-python-serial': { type: 'boolean', default: false },
+    'skip-images': { type: 'boolean', default: false },
     'skip-texts': { type: 'boolean', default: false },
     name: { type: 'string', default: 'embedding' },
   },
@@ -270,6 +271,7 @@ if (!args['skip-python']) {
   if (!args['skip-texts']) contenders['python-texts'] = pyRun('texts');
 }
 
+if (args['skip-images']) for (const name of Object.keys(contenders)) if (!name.endsWith('-texts')) delete contenders[name];
 const runs = (await interleave(contenders, repeats)) as Record<string, Run[]>;
 const seconds = (name: string) => runs[name]?.map((r) => r.seconds);
 /** Per repeat, the fastest of the named contenders present. */
