@@ -1,30 +1,14 @@
-import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { DECISIONS_ENCODER_LAYOUT, encodeCandidateDecisions, fieldLayout } from './decisions-encoder.js';
 import { decodeMessage, encodeMessage, type CandidateDecisions__Output } from './index.js';
-import { PROTO_FILES, PROTO_ROOT } from './proto-files.js';
+import { loadEventsRoot, random } from './codec.test-util.js';
 
-const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => (target.startsWith('/') ? target : PROTO_ROOT + target);
-root.loadSync(PROTO_FILES.events, { keepCase: false });
-root.resolveAll();
+const root = loadEventsRoot();
 const TYPE = 'select.events.v1.CandidateDecisions';
 const batchType = root.lookupType(TYPE);
 
 /** What protobufjs's generic path writes for a payload. */
 const generic = (payload: object): Buffer => Buffer.from(batchType.encode(batchType.fromObject(payload as Record<string, unknown>)).finish());
-
-/** A deterministic pseudo-random source, so a failing case can be rerun. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STRINGS = [
   '',

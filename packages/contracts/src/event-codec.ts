@@ -7,44 +7,35 @@ import { encodeSampleCurated, SAMPLE_ENCODER_LAYOUT } from './sample-encoder.js'
 type DirectEncoder = (payload: object) => Buffer | undefined;
 type DirectDecoder = (body: Uint8Array) => object | undefined;
 
-/**
- * Message types with an encoder of their own, for events sent by the million (the same bytes as protobufjs
- * writes, without its per-field objects), each with the field layout it was written for; an encoder returns
- * undefined for a payload it leaves to protobufjs.
- */
-const DIRECT_ENCODERS = new Map<string, { encode: DirectEncoder; layout: Readonly<Record<string, string>> }>([
-  ['select.events.v1.CandidateDecisions', { encode: encodeCandidateDecisions, layout: DECISIONS_ENCODER_LAYOUT }],
-  ['select.events.v1.SampleCurated', { encode: encodeSampleCurated, layout: SAMPLE_ENCODER_LAYOUT }],
-]);
-/** Message types with a decoder of their own into the `__Output` shape, with the field layout it reads. */
-const DIRECT_DECODERS = new Map<string, { decode: DirectDecoder; layout: Readonly<Record<string, string>> }>([
-  ['select.events.v1.SampleCurated', { decode: decodeSampleCurated, layout: SAMPLE_ENCODER_LAYOUT }],
-]);
-const checkedDecoders = new Map<string, DirectDecoder | null>();
-
-function directDecoder(typeName: string): DirectDecoder | null {
-  let decoder = checkedDecoders.get(typeName);
-  if (decoder === undefined) {
-    const direct = DIRECT_DECODERS.get(typeName);
-    const layoutHolds = direct !== undefined && Object.entries(direct.layout).every(([name, layout]) => fieldLayout(lookup(name)) === layout);
-    decoder = layoutHolds ? direct.decode : null;
-    checkedDecoders.set(typeName, decoder);
-  }
-  return decoder;
+/** A codec of our own for one message type, with the field layout (of it and its nested types) it was written for. */
+interface Direct<F> {
+  fn: F;
+  layout: Readonly<Record<string, string>>;
 }
 
-/** Per type name: its direct encoder when the loaded proto still has the fields it writes, else null. */
+/**
+ * Message types with an encoder of their own, for events sent by the million (the same bytes as protobufjs
+ * writes, without its per-field objects); an encoder returns undefined for a payload it leaves to protobufjs.
+ */
+const DIRECT_ENCODERS = new Map<string, Direct<DirectEncoder>>([
+  ['select.events.v1.CandidateDecisions', { fn: encodeCandidateDecisions, layout: DECISIONS_ENCODER_LAYOUT }],
+  ['select.events.v1.SampleCurated', { fn: encodeSampleCurated, layout: SAMPLE_ENCODER_LAYOUT }],
+]);
+/** Message types with a decoder of their own into the `__Output` shape; undefined leaves a body to protobufjs. */
+const DIRECT_DECODERS = new Map<string, Direct<DirectDecoder>>([['select.events.v1.SampleCurated', { fn: decodeSampleCurated, layout: SAMPLE_ENCODER_LAYOUT }]]);
 const checkedEncoders = new Map<string, DirectEncoder | null>();
+const checkedDecoders = new Map<string, DirectDecoder | null>();
 
-function directEncoder(typeName: string): DirectEncoder | null {
-  let encoder = checkedEncoders.get(typeName);
-  if (encoder === undefined) {
-    const direct = DIRECT_ENCODERS.get(typeName);
+/** A type's own codec from `table` while the loaded proto still has the layout it was written for, else null; checked once per type. */
+function checkedDirect<F>(table: Map<string, Direct<F>>, checked: Map<string, F | null>, typeName: string): F | null {
+  let fn = checked.get(typeName);
+  if (fn === undefined) {
+    const direct = table.get(typeName);
     const layoutHolds = direct !== undefined && Object.entries(direct.layout).every(([name, layout]) => fieldLayout(lookup(name)) === layout);
-    encoder = layoutHolds ? direct.encode : null;
-    checkedEncoders.set(typeName, encoder);
+    fn = layoutHolds ? direct.fn : null;
+    checked.set(typeName, fn);
   }
-  return encoder;
+  return fn;
 }
 
 /** Decoding options that give the same shapes as the generated `__Output` types. */
@@ -86,7 +77,7 @@ function lookup(typeName: string): protobuf.Type {
  * encoding).
  */
 export function encodeMessage(typeName: string, payload: object): Buffer {
-  const direct = directEncoder(typeName)?.(payload);
+  const direct = checkedDirect(DIRECT_ENCODERS, checkedEncoders, typeName)?.(payload);
   if (direct !== undefined) return direct;
   const type = lookup(typeName);
   const message = type.fromObject(payload as Record<string, unknown>);
@@ -99,7 +90,7 @@ export function encodeMessage(typeName: string, payload: object): Buffer {
 
 /** Decodes a protobuf body into the `__Output` shape of the message type. */
 export function decodeMessage<T>(typeName: string, body: Uint8Array): T {
-  const direct = directDecoder(typeName)?.(body);
+  const direct = checkedDirect(DIRECT_DECODERS, checkedDecoders, typeName)?.(body);
   if (direct !== undefined) return direct as T;
   const type = lookup(typeName);
   try {

@@ -1,15 +1,11 @@
-import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { fieldLayout } from './decisions-encoder.js';
 import { decodeMessage, encodeMessage, type SampleCurated__Output } from './index.js';
-import { PROTO_FILES, PROTO_ROOT } from './proto-files.js';
+import { loadEventsRoot, random } from './codec.test-util.js';
 import { decodeSampleCurated } from './sample-decoder.js';
 import { encodeSampleCurated, SAMPLE_ENCODER_LAYOUT } from './sample-encoder.js';
 
-const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => (target.startsWith('/') ? target : PROTO_ROOT + target);
-root.loadSync(PROTO_FILES.events, { keepCase: false });
-root.resolveAll();
+const root = loadEventsRoot();
 const TYPE = 'select.events.v1.SampleCurated';
 const sampleType = root.lookupType(TYPE);
 
@@ -18,18 +14,6 @@ const generic = (payload: object): Buffer => Buffer.from(sampleType.encode(sampl
 
 /** What protobufjs's generic path reads from a body (decode, then toObject as decodeMessage asks). */
 const genericDecode = (body: Uint8Array): unknown => sampleType.toObject(sampleType.decode(body), { longs: String, enums: String, defaults: true, oneofs: true });
-
-/** A deterministic pseudo-random source, so a failing case can be rerun. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STRINGS = ['', 's-0000000042', 'laion-img2img', 'n02099601', 'café', '犬の写真', 'emoji 🐕 dog', 'lone surrogate \ud800 here', `long ${'é'.repeat(30)} with 🐕 and a lone \udc00 surrogate past forty characters`, 'p'.repeat(300)];
 const NUMBERS = [0, 1, -1, 127, 128, 300, 16_384, 2 ** 31 - 1, -(2 ** 31), 2 ** 32 + 5, 1.7, -3.9, Number.NaN, Number.POSITIVE_INFINITY, -0, 0.1, 1e-310, 1.7e308];
