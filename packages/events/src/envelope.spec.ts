@@ -30,6 +30,15 @@ describe('envelope headers', () => {
     expect(parseEnvelope(asReceived(headers))).toEqual(envelope);
   });
 
+  it('writes each event its own time and schema version, however many share a millisecond', () => {
+    const at = (iso: string, schemaVersion = 1): Record<string, string> => envelopeHeaders({ ...envelope, time: new Date(iso), schemaVersion });
+    expect(at('2024-05-06T07:08:09.123Z')['event-time']).toBe('2024-05-06T07:08:09.123Z');
+    expect(at('2024-05-06T07:08:09.123Z')['event-time']).toBe('2024-05-06T07:08:09.123Z');
+    expect(at('2024-05-06T07:08:09.124Z')['event-time']).toBe('2024-05-06T07:08:09.124Z');
+    expect(at('1999-12-31T23:59:59.999Z', 2)).toMatchObject({ 'event-time': '1999-12-31T23:59:59.999Z', 'schema-version': '2' });
+    expect(() => at('not a time')).toThrow(RangeError);
+  });
+
   it('rejects a message without event-id or event-type', () => {
     const { 'event-id': _id, ...noId } = envelopeHeaders(envelope);
     const { 'event-type': _type, ...noType } = envelopeHeaders(envelope);

@@ -135,7 +135,6 @@ function utf8Length(value: string): number {
   return bytes;
 }
 
-
 /**
  * Byte lengths measured in the first pass and read back in the second, in the order the writer meets them:
  * per record its body size, key, value, then name and value of each header (-1: null). One array reused by

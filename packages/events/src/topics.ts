@@ -150,8 +150,15 @@ export function isTopicKey(key: string): key is TopicKey {
 }
 
 /** The payload value of a topic's key field, read from the camelCase object a producer publishes. */
+/** snake_case key field → the camelCase name payloads use; worked out once per field (publish asks per event). */
+const camelFields = new Map<string, string>();
+
 export function keyFromPayload(spec: TopicSpec, payload: object): string | null {
-  const field = spec.key.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+  let field = camelFields.get(spec.key);
+  if (field === undefined) {
+    field = spec.key.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+    camelFields.set(spec.key, field);
+  }
   const value = (payload as Record<string, unknown>)[field] ?? (payload as Record<string, unknown>)[spec.key];
   if (typeof value === 'string' && value !== '') return value;
   if (typeof value === 'number' || typeof value === 'bigint') return String(value);
