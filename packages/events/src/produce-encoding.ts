@@ -137,8 +137,8 @@ function utf8Length(value: string): number {
 
 /**
  * Byte lengths measured in the first pass and read back in the second, in the order the writer meets them:
- * per record its body size, key, value, then name and value of each header (-1: null). One array reused by
- * every request: encoding is synchronous.
+ * per record its body size, key, value, header count, then name and value of each header (-1: null). One
+ * array reused by every request: encoding is synchronous.
  */
 let lengths = new Int32Array(1 << 16);
 let lengthCount = 0;
@@ -171,6 +171,8 @@ function measure(message: ProduceMessage, offsetDelta: number): number {
   const valueLength = nullableLength(message.value);
   pushLength(keyLength);
   pushLength(valueLength);
+  const countAt = lengthCount;
+  pushLength(0); // the header count, filled in below
   // attributes (1) + timestampDelta 0 (1) + offsetDelta
   let body = 2 + varIntSize(offsetDelta) + varBytesSize(keyLength) + varBytesSize(valueLength);
   let count = 0;
@@ -189,6 +191,7 @@ function measure(message: ProduceMessage, offsetDelta: number): number {
     }
   }
   body += varIntSize(count);
+  lengths[countAt] = count;
   lengths[bodyAt] = body;
   return varIntSize(body) + body;
 }
@@ -210,11 +213,6 @@ class Writer {
 
   int32(value: number): void {
     this.buf.writeInt32BE(value, this.offset);
-    this.offset += 4;
-  }
-
-  uint32(value: number): void {
-    this.buf.writeUInt32BE(value, this.offset);
     this.offset += 4;
   }
 
@@ -309,28 +307,14 @@ function writeRecordBatch(
     w.varInt(i); // offsetDelta
     w.varBytes(message.key, lengths[at++]!);
     w.varBytes(message.value, lengths[at++]!);
+    w.varInt(lengths[at++]!); // header count
     const headers = message.headers;
-    const countAt = w.offset;
-    let count = 0;
-    w.offset += 1; // header count, fixed below when it needs more than a byte
     if (headers !== undefined) {
       for (const name in headers) {
         if (!Object.hasOwn(headers, name)) continue;
         w.varBytes(name, lengths[at++]!);
         w.varBytes(headers[name], lengths[at++]!);
-        count += 1;
       }
-    }
-    if (count < 64) w.buf[countAt] = count << 1;
-    else {
-      // More than 63 headers: the count's varint is longer than the byte left for it.
-      const size = varIntSize(count);
-      w.buf.copyWithin(countAt + size, countAt + 1, w.offset);
-      w.offset += size - 1;
-      const end = w.offset;
-      w.offset = countAt;
-      w.varInt(count);
-      w.offset = end;
     }
   }
   w.buf.writeUInt32BE(crc32c(w.buf, bodyStart, w.offset), crcAt);

@@ -95,16 +95,17 @@ const PARTITIONER_MEMORY = 10_000;
  */
 const memoizedKeyPartitioner: ICustomPartitioner = () => {
   const partitioner = Partitioners.DefaultPartitioner();
-  const memory = new Map<string, Map<string, number>>();
+  // per topic: the partition count the remembered partitions were computed for, and the partitions by key
+  const memory = new Map<string, { partitions: number; known: Map<string, number> }>();
   return (args) => {
     const { topic, partitionMetadata, message } = args;
     if (typeof message.key !== 'string' || (message.partition !== undefined && message.partition !== null)) return partitioner(args);
-    const scope = `${topic}\u0000${partitionMetadata.length}`;
-    let known = memory.get(scope);
-    if (known === undefined || known.size >= PARTITIONER_MEMORY) {
-      known = new Map();
-      memory.set(scope, known);
+    let entry = memory.get(topic);
+    if (entry === undefined || entry.partitions !== partitionMetadata.length || entry.known.size >= PARTITIONER_MEMORY) {
+      entry = { partitions: partitionMetadata.length, known: new Map() };
+      memory.set(topic, entry);
     }
+    const { known } = entry;
     let partition = known.get(message.key);
     if (partition === undefined) {
       partition = partitioner(args);
