@@ -96,10 +96,13 @@ export class CallRun {
     // A server-streaming call (one request, a stream of answers: WatchJob, a generation's progress) lasts as
     // long as what it follows, so it gets no default: without a deadline of its own it runs until it ends,
     // the client cancels it or the server drains. Every other kind gets the default.
+    // One clock reading for the deadline and the budget reported when it passes: a default of 200 ms is
+    // reported as 200, however long the set-up below takes.
+    const arrivedAt = Date.now();
     const deadline =
       Number.isFinite(clientDeadline) || method.defaultDeadlineMs <= 0 || (method.responseStream && !method.requestStream)
         ? clientDeadline
-        : Date.now() + method.defaultDeadlineMs;
+        : arrivedAt + method.defaultDeadlineMs;
     const signal = this.controller.signal;
     // Everything a call does hangs off its signal: a streaming call with hundreds of items in flight (each
     // waiting in a batcher with an abort listener that is removed when it is done) is not a leak, so Node's
@@ -115,8 +118,8 @@ export class CallRun {
       remainingMs: () => Math.max(0, deadline - Date.now()),
       logger: this.logger,
     };
+    this.budgetMs = Math.max(0, Math.round(deadline - arrivedAt));
     const timeout = deadline - Date.now();
-    this.budgetMs = Math.max(0, Math.round(timeout));
     if (timeout <= MAX_TIMER_MS) {
       this.timer = setTimeout(() => this.onDeadline(), Math.max(0, timeout));
     }
