@@ -1,9 +1,10 @@
 import { checkHealth, createLogger } from '@select/platform';
 import { EVENT_TYPES, type EventEnvelope } from '@select/events';
-import { sql } from '@select/metrics';
+import { rowBinarySupports, sql } from '@select/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { holdClickHouseUp } from '@select/testing';
 import { resolveMetricsSinkConfig } from './config.js';
+import { TABLE_COLUMNS } from './schema.js';
 import { createMetricsSink, type MetricsSink } from './sink.js';
 import {
   createTestWorld,
@@ -70,6 +71,16 @@ describe('metrics-sink (in process)', () => {
       expect(await tableCounts(world.ch, table), table).toMatchObject({ distinct: n, final: n });
     }
     expect(await deadLetterCount(world.prefix)).toBe(0);
+  });
+
+  it('lands every table as RowBinary: each column it inserts has a type the encoder writes (no JSON fallback)', async () => {
+    const rows = await world.ch.query<{ table: string; name: string; type: string }>(
+      sql`SELECT table, name, type FROM system.columns WHERE database = ${world.database}`,
+    );
+    for (const [table, columns] of Object.entries(TABLE_COLUMNS)) {
+      const types = columns.map((name) => ({ name, type: rows.find((r) => r.table === table && r.name === name)?.type ?? 'missing' }));
+      expect(rowBinarySupports(types), `${table}: ${JSON.stringify(types)}`).toBe(true);
+    }
   });
 
   it('answers the standard gRPC health check (grpc.health.v1) on its health port: SERVING', async () => {

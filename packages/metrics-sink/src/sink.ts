@@ -130,7 +130,7 @@ class Sink implements MetricsSink {
     }
     for (const [table, rows] of byTable) {
       try {
-        await this.ch.insert(table, rows, TABLE_COLUMNS[table]);
+        await this.ch.insert(table, rows, TABLE_COLUMNS[table], { format: 'RowBinary' });
       } catch (err) {
         if (err instanceof ClickHouseUnavailableError) {
           this.setClickHouseUp(false, err);

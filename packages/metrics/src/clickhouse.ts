@@ -3,10 +3,12 @@
 // server version, and the client sends nothing that ClickHouse 18.16 or a readonly=1 user rejects.
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { ClickHouseQueryError, ClickHouseUnavailableError, ReadOnlyQueryError } from './errors.js';
+import { Readable } from 'node:stream';
 import { toJsonEachRow } from './json-each-row.js';
 import { addClickHouseDefaults, type ClickHouseOptions } from './options.js';
 import { assertReadOnlyStatement } from './read-only-statement.js';
-import { sqlIdentifier, type SqlFragment } from './sql.js';
+import { compileRowBinary, rowBinarySupports, type ColumnType, type RowBinaryEncoder } from './row-binary.js';
+import { sql, sqlIdentifier, type SqlFragment } from './sql.js';
 
 export interface ClickHouse {
   /** The filled options this connection uses. */
@@ -24,11 +26,21 @@ export interface ClickHouse {
    * Inserts rows (FORMAT JSONEachRow) into a table of the configured database (`name`) or another one
    * (`db.name`). Only `columns` are sent; a row missing one of them is an InvalidRowError.
    */
-  insert(table: string, rows: readonly object[], columns: readonly string[]): Promise<void>;
+  insert(table: string, rows: readonly object[], columns: readonly string[], options?: InsertOptions): Promise<void>;
   /** Runs ad-hoc user SQL as the read-only user; see queryReadOnly(). */
   queryReadOnly<T = Record<string, unknown>>(userSql: string): Promise<T[]>;
   /** Closes the sockets of both users. */
   close(): Promise<void>;
+}
+
+export interface InsertOptions {
+  /**
+   * 'RowBinary' encodes the rows here from the columns' types (read from system.columns once per table and
+   * column list) and sends bytes the server stores without parsing text: several times less CPU per row on
+   * both sides than JSONEachRow. A table with a column type the encoder lacks (see row-binary.ts) is inserted
+   * as JSONEachRow. @default 'JSONEachRow'
+   */
+  format?: 'JSONEachRow' | 'RowBinary';
 }
 
 type Role = 'writer' | 'reader';
@@ -171,6 +183,7 @@ export async function runReadOnlyTable(client: ClickHouseClient, userSql: string
 class ClickHouseConnection implements ClickHouse {
   private readonly writer: ClickHouseClient;
   private reader: ClickHouseClient | undefined;
+  private readonly encoders = new Map<string, RowBinaryEncoder | null>();
 
   constructor(readonly options: ClickHouseOptions) {
     this.writer = openClient(options, 'writer', options.database);
@@ -202,8 +215,12 @@ class ClickHouseConnection implements ClickHouse {
     }
   }
 
-  async insert(table: string, rows: readonly object[], columns: readonly string[]): Promise<void> {
+  async insert(table: string, rows: readonly object[], columns: readonly string[], options: InsertOptions = {}): Promise<void> {
     if (rows.length === 0) return;
+    if (options.format === 'RowBinary') {
+      const encoder = await this.rowBinaryEncoder(table, columns);
+      if (encoder) return this.insertRowBinary(table, encoder, encoder.encode(rows));
+    }
     const target = tableIdentifier(table);
     const quotedColumns = columns.map(sqlIdentifier);
     const values = rows.map((row) => toJsonEachRow(row, columns));
@@ -211,6 +228,38 @@ class ClickHouseConnection implements ClickHouse {
       // Names are passed quoted: the client splices table and columns into the statement as they are.
       await this.writer.insert({ table: target, columns: quotedColumns as [string, ...string[]], values, format: 'JSONEachRow' });
     } catch (err) {
+      throw toClickHouseError(err, `insert into ${table}`);
+    }
+  }
+
+  /**
+   * The RowBinary encoder of `columns` of a table, compiled from their types; null when a column is missing
+   * (the JSONEachRow insert then reports it as the server words it) or has a type without a writer.
+   */
+  private async rowBinaryEncoder(table: string, columns: readonly string[]): Promise<RowBinaryEncoder | null> {
+    const key = `${table}\u0000${columns.join('\u0000')}`;
+    const known = this.encoders.get(key);
+    if (known !== undefined) return known;
+    const [database, name] = table.includes('.') ? table.split('.', 2) : [this.options.database, table];
+    const rows = await this.query<ColumnType>(
+      sql`SELECT name, type FROM system.columns WHERE database = ${database ?? ''} AND table = ${name ?? ''}`,
+    );
+    const types = new Map(rows.map((r) => [r.name, r.type]));
+    const wanted = columns.map((column) => ({ name: column, type: types.get(column) ?? '' }));
+    const encoder = wanted.every((c) => c.type !== '') && rowBinarySupports(wanted) ? compileRowBinary(wanted) : null;
+    this.encoders.set(key, encoder);
+    return encoder;
+  }
+
+  private async insertRowBinary(table: string, encoder: RowBinaryEncoder, body: Buffer): Promise<void> {
+    const statement = `INSERT INTO ${tableIdentifier(table)} (${encoder.columns.map(sqlIdentifier).join(', ')}) FORMAT RowBinary`;
+    try {
+      const result = await this.writer.exec({ query: statement, values: Readable.from([body], { objectMode: false }) });
+      // An INSERT answers with an empty body; reading it to the end frees the socket for the next request.
+      for await (const chunk of result.stream) void chunk;
+    } catch (err) {
+      // The table may have changed under a cached encoder (a migration in another process): read its types again.
+      for (const key of this.encoders.keys()) if (key.startsWith(`${table}\u0000`)) this.encoders.delete(key);
       throw toClickHouseError(err, `insert into ${table}`);
     }
   }

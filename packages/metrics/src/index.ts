@@ -6,6 +6,7 @@ export {
   queryReadOnlyTable,
   waitForClickHouse,
   type ClickHouse,
+  type InsertOptions,
   type ReadOnlyTable,
 } from './clickhouse.js';
 export { addClickHouseDefaults, clickHouseOptionsFromEnv, type ClickHouseOptions } from './options.js';
@@ -19,6 +20,7 @@ export {
   SqlFragment,
   type SqlValue,
 } from './sql.js';
+export { compileRowBinary, rowBinarySupports, type ColumnType, type RowBinaryEncoder } from './row-binary.js';
 export { runMigrations, type Migration, type MigrationReport } from './migrations.js';
 export { createBatchedWriter, type BatchedWriter, type BatchedWriterOptions } from './batched-writer.js';
 export { addRetryDefaults, backoffDelay, type RetryPolicy } from './backoff.js';
