@@ -1,3 +1,5 @@
+// kafkajs-record-decoder first: it must run before kafkajs loads.
+import './kafkajs-record-decoder.js';
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import { backoffDelay, sleep, type Backoff } from './backoff.js';
 import { deadLetterHeaders, type DeadLetterReason } from './dead-letter.js';

@@ -66,4 +66,22 @@ describe('envelope headers', () => {
     const headers = { ...asReceived(envelopeHeaders(envelope)), 'event-id': [Buffer.from('first'), Buffer.from('second')] };
     expect(parseEnvelope(headers).id).toBe('second');
   });
+
+  it('reads every header of every event anew, however many repeat or differ in a byte of the same length', () => {
+    const times = ['2024-05-06T07:08:09.123Z', '2024-05-06T07:08:09.124Z', '2024-05-06T07:08:09.124Z', '2025-01-01T00:00:00.000Z'];
+    const sources = ['curation', 'curation', 'curatioN', 'trainer', 'ü-service', 'ü-service'];
+    const seen = [];
+    for (let i = 0; i < 24; i++) {
+      const expected = { ...envelope, id: `id-${i}`, time: new Date(times[i % times.length] as string), source: sources[i % sources.length] as string, schemaVersion: 1 + (i % 3) };
+      // A fresh buffer slice each time, as a fetch response gives; the previous event's buffer is overwritten.
+      const received = asReceived(envelopeHeaders(expected));
+      const parsed = parseEnvelope(received);
+      received.source?.fill(0);
+      seen.push(parsed);
+      expect(parsed).toEqual(expected);
+    }
+    expect(seen.map((e) => e.source)).toContain('curatioN');
+    // A bad time right after good ones of the same length is still refused.
+    expect(() => parseEnvelope({ ...asReceived(envelopeHeaders(envelope)), 'event-time': Buffer.from('2024-13-45T07:08:09.123Z') })).toThrow(/event-time/);
+  });
 });

@@ -1,7 +1,8 @@
 // Public entry of @select/events: Kafka topic registry, event envelope, idempotent batching producer,
 // at-least-once consumer with dead-letter topics.
-// First, before any module that loads kafkajs: see kafkajs-grouping.ts.
+// First, before any module that loads kafkajs: see kafkajs-grouping.ts and kafkajs-record-decoder.ts.
 import './kafkajs-grouping.js';
+import './kafkajs-record-decoder.js';
 export {
   DLQ_PARTITIONS,
   DLQ_SUFFIX,

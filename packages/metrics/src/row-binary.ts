@@ -41,9 +41,23 @@ class ByteSink {
     // after the bytes; longer ones are measured first.
     if (length <= 42) {
       this.ensure(1 + 3 * length);
-      const written = length === 0 ? 0 : this.buf.write(value, this.pos + 1, 'utf8');
-      this.buf[this.pos] = written;
-      this.pos += 1 + written;
+      // ASCII, the common case, byte by byte: cheaper than a call into C++ for strings this short.
+      const { buf } = this;
+      const start = this.pos + 1;
+      let i = 0;
+      for (; i < length; i++) {
+        const code = value.charCodeAt(i);
+        if (code >= 0x80) break;
+        buf[start + i] = code;
+      }
+      if (i === length) {
+        buf[this.pos] = length;
+        this.pos = start + length;
+        return;
+      }
+      const written = buf.write(value, start, 'utf8');
+      buf[this.pos] = written;
+      this.pos = start + written;
     } else {
       const bytes = Buffer.byteLength(value, 'utf8');
       this.varUInt(bytes);
