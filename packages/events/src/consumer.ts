@@ -47,6 +47,13 @@ export interface EventConsumerOptions extends KafkaOptions {
    */
   maxBytesPerPartition?: number;
   /**
+   * Most bytes one fetch brings over all partitions (kafkajs' `maxBytes`). kafkajs fetches again only when
+   * every batch of the last fetch is handled, so a fetch that holds a few partitions' worth leaves the others
+   * idle and the CPU waiting on the slowest handler; a consumer of many partitions sets it to their sum.
+   * @default 10485760 (10 MiB)
+   */
+  maxBytes?: number;
+  /**
    * Retries of an event whose handler keeps failing with a non-retryable error, before it is dead-lettered.
    * @default 3
    */
@@ -92,6 +99,7 @@ export function addConsumerDefaults(opts: EventConsumerOptions): ResolvedConsume
     maxBatch: Math.max(1, opts.maxBatch ?? 500),
     partitionsConcurrently: Math.max(1, opts.partitionsConcurrently ?? 2),
     maxBytesPerPartition: Math.max(1024, opts.maxBytesPerPartition ?? 1_048_576),
+    maxBytes: Math.max(1024, opts.maxBytes ?? 10_485_760),
     maxRetries: Math.max(0, opts.maxRetries ?? 3),
     fromBeginning: opts.fromBeginning ?? true,
     retryBackoff: opts.retryBackoff ?? { initialMs: 200, maxMs: 30_000 },
@@ -146,6 +154,7 @@ class KafkaEventConsumer implements EventConsumer {
       heartbeatInterval: opts.heartbeatIntervalMs,
       maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
       maxBytesPerPartition: opts.maxBytesPerPartition,
+      maxBytes: opts.maxBytes,
       allowAutoTopicCreation: false,
     });
     this.dlqProducer = this.kafka.producer({

@@ -159,6 +159,33 @@ function nullableLength(value: unknown): number {
 
 const varBytesSize = (length: number): number => (length < 0 ? 1 : varIntSize(length) + length);
 
+// The last name and string value measured at each header position, with their UTF-8 lengths: an event's
+// headers come in the same order every time and all but event-id repeat (often the very same string), so a
+// comparison replaces most measurements. Strings are immutable: an equal string has the same length.
+const HEADER_SLOTS = 16;
+const slotNames: (string | undefined)[] = new Array<string | undefined>(HEADER_SLOTS).fill(undefined);
+const slotNameLengths = new Int32Array(HEADER_SLOTS);
+const slotValues: (string | undefined)[] = new Array<string | undefined>(HEADER_SLOTS).fill(undefined);
+const slotValueLengths = new Int32Array(HEADER_SLOTS);
+
+function headerNameLength(slot: number, name: string): number {
+  if (slot >= HEADER_SLOTS) return utf8Length(name);
+  if (slotNames[slot] === name) return slotNameLengths[slot]!;
+  const length = utf8Length(name);
+  slotNames[slot] = name;
+  slotNameLengths[slot] = length;
+  return length;
+}
+
+function headerValueLength(slot: number, value: unknown): number {
+  if (typeof value !== 'string' || slot >= HEADER_SLOTS) return nullableLength(value);
+  if (slotValues[slot] === value) return slotValueLengths[slot]!;
+  const length = utf8Length(value);
+  slotValues[slot] = value;
+  slotValueLengths[slot] = length;
+  return length;
+}
+
 /**
  * Measures one record into `lengths`; returns its size in the batch (length varint included), or -1 when
  * kafkajs' encoder must take the request (a timestamp, a header with several values).
@@ -182,8 +209,8 @@ function measure(message: ProduceMessage, offsetDelta: number): number {
       if (!Object.hasOwn(headers, name)) continue; // as Object.keys, which kafkajs uses
       const raw = headers[name];
       if (Array.isArray(raw)) return -1;
-      const nameLength = utf8Length(name);
-      const length = nullableLength(raw);
+      const nameLength = headerNameLength(count, name);
+      const length = headerValueLength(count, raw);
       pushLength(nameLength);
       pushLength(length);
       body += varIntSize(nameLength) + nameLength + varBytesSize(length);

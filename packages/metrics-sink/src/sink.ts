@@ -21,6 +21,12 @@ import { METRICS_SINK_MIGRATIONS, TABLE_COLUMNS, type SinkTable } from './schema
  * INSERT, one commit) carries up to `maxBatch` of them instead of the ~2,500 that kafkajs' 1 MiB default holds.
  */
 const SINK_FETCH_BYTES_PER_PARTITION = 4 * 1_048_576;
+/**
+ * Bytes one fetch brings over all partitions: six partitions' worth (select.samples.v1 has 6). kafkajs fetches
+ * again only after every batch of a fetch is handled; with its 10 MiB default a fetch held ~2.5 partitions'
+ * batches, so fewer handlers overlapped their inserts with the others' decoding.
+ */
+const SINK_FETCH_BYTES = 6 * SINK_FETCH_BYTES_PER_PARTITION;
 
 /** Every topic of the registry: the sink materialises all of them. */
 export const SINK_TOPICS: TopicKey[] = ['samples', 'shifts', 'jobs', 'training', 'evaluations', 'decisions'];
@@ -75,6 +81,7 @@ class Sink implements MetricsSink {
       maxBatch: config.maxBatch,
       partitionsConcurrently: config.partitionsConcurrently,
       maxBytesPerPartition: SINK_FETCH_BYTES_PER_PARTITION,
+      maxBytes: SINK_FETCH_BYTES,
       retryBackoff: { initialMs: 200, maxMs: config.retryMaxMs },
       sessionTimeoutMs: config.sessionTimeoutMs,
       createTopics: false,
