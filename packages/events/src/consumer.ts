@@ -54,6 +54,16 @@ export interface EventConsumerOptions extends KafkaOptions {
    */
   maxBytes?: number;
   /**
+   * Handler calls of one partition that may be in flight at once. With 1 (the default) a call must finish and
+   * be committed before the next events of its partition are handled, and kafkajs fetches again only when every
+   * partition's calls finished, so the CPU waits for the slowest call's I/O (an INSERT) and for the fetch.
+   * With 2 or more, the next events of a partition are fetched and handed over while earlier calls are still
+   * in flight; offsets are still committed in order, each only after every earlier call of its partition
+   * finished. For handlers whose effect is idempotent and order-free (the metrics sink: rows keyed by event id).
+   * @default 1
+   */
+  pipelineDepth?: number;
+  /**
    * Retries of an event whose handler keeps failing with a non-retryable error, before it is dead-lettered.
    * @default 3
    */
@@ -100,6 +110,7 @@ export function addConsumerDefaults(opts: EventConsumerOptions): ResolvedConsume
     partitionsConcurrently: Math.max(1, opts.partitionsConcurrently ?? 2),
     maxBytesPerPartition: Math.max(1024, opts.maxBytesPerPartition ?? 1_048_576),
     maxBytes: Math.max(1024, opts.maxBytes ?? 10_485_760),
+    pipelineDepth: Math.max(1, Math.floor(opts.pipelineDepth ?? 1)),
     maxRetries: Math.max(0, opts.maxRetries ?? 3),
     fromBeginning: opts.fromBeginning ?? true,
     retryBackoff: opts.retryBackoff ?? { initialMs: 200, maxMs: 30_000 },
@@ -133,6 +144,16 @@ interface Decoded {
 
 type ConsumerState = 'new' | 'starting' | 'running' | 'stopped';
 
+/** Handler calls of one partition in flight (pipelineDepth > 1), and the chain that commits them in order. */
+interface PartitionPipeline {
+  /** Group generation (joins seen) the pipeline belongs to; an older one's commits are skipped. */
+  generation: number;
+  /** Deliveries not finished yet; each removes itself when it settles. */
+  inFlight: Set<Promise<boolean>>;
+  /** Resolves true once every delivery so far is processed and its commit was attempted; false when one was not. */
+  committed: Promise<boolean>;
+}
+
 class KafkaEventConsumer implements EventConsumer {
   private readonly log: Logger;
   private readonly kafka: Kafka;
@@ -142,6 +163,8 @@ class KafkaEventConsumer implements EventConsumer {
   private readonly abort = new AbortController();
   private state: ConsumerState = 'new';
   private stopping: Promise<void> | undefined;
+  private readonly pipelines = new Map<string, PartitionPipeline>();
+  private generation = 0;
 
   constructor(private readonly opts: ResolvedConsumerOptions) {
     const registry = resolveTopics(opts.topicPrefix);
@@ -167,6 +190,8 @@ class KafkaEventConsumer implements EventConsumer {
       this.log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      // After a rebalance kafkajs fetches from the committed offsets again: pipelines start over.
+      this.generation += 1;
       this.log.info({ assignment: payload.memberAssignment, memberId: payload.memberId }, 'joined consumer group');
     });
   }
@@ -205,6 +230,8 @@ class KafkaEventConsumer implements EventConsumer {
     // Wakes retry waits at once; the handler call in flight (if any) still finishes and is committed.
     this.abort.abort();
     try {
+      // Pipelined calls in flight finish (or give up at their next retry wait) and commit while still a member.
+      await Promise.all([...this.pipelines.values()].map((p) => p.committed));
       await this.consumer.disconnect(); // stops the run loop (waiting for the batch in flight) and leaves the group
     } finally {
       await this.dlqProducer.disconnect();
@@ -230,6 +257,8 @@ class KafkaEventConsumer implements EventConsumer {
       },
     };
 
+    const pipelined = this.opts.pipelineDepth > 1;
+    const hand = (items: Decoded[]): Promise<boolean> => (pipelined ? this.deliverPipelined(items, ctx, payload) : this.deliver(items, ctx));
     let run: Decoded[] = [];
     for (const message of batch.messages) {
       if (this.stopRequested) return;
@@ -238,19 +267,81 @@ class KafkaEventConsumer implements EventConsumer {
         event = decodeEvent(spec, batch.partition, message);
       } catch (error) {
         // Events before the bad one keep their order: deliver them first, then dead-letter it.
-        if (run.length > 0 && !(await this.deliver(run, ctx))) return;
+        if (run.length > 0 && !(await hand(run))) return;
         run = [];
+        if (pipelined && !(await this.drainPipeline(ctx))) return;
         if (!(await this.deadLetter(message, error, 'undecodable', ctx))) return;
         await ctx.complete(message.offset);
         continue;
       }
       run.push({ event, message });
       if (run.length >= this.opts.maxBatch) {
-        if (!(await this.deliver(run, ctx))) return;
+        if (!(await hand(run))) return;
         run = [];
       }
     }
-    if (run.length > 0) await this.deliver(run, ctx);
+    if (run.length > 0) await hand(run);
+  }
+
+  private pipelineOf(ctx: PartitionContext): PartitionPipeline {
+    const key = `${ctx.spec.name}\u0000${ctx.partition}`;
+    let pipeline = this.pipelines.get(key);
+    if (pipeline === undefined || pipeline.generation !== this.generation) {
+      pipeline = { generation: this.generation, inFlight: new Set(), committed: Promise.resolve(true) };
+      this.pipelines.set(key, pipeline);
+    }
+    return pipeline;
+  }
+
+  /**
+   * Starts delivering `items` without waiting for it: kafkajs is told they are consumed (its next fetch of the
+   * partition starts after them), and their offset is committed once they and every earlier delivery of the
+   * partition are processed. Waits only while `pipelineDepth` deliveries of the partition are in flight.
+   * Returns false when stop() was requested.
+   */
+  private async deliverPipelined(items: Decoded[], ctx: PartitionContext, payload: EachBatchPayload): Promise<boolean> {
+    const last = items[items.length - 1];
+    if (last === undefined) return true;
+    const pipeline = this.pipelineOf(ctx);
+    const where = { topic: ctx.spec.name, partition: ctx.partition };
+    // Commits only, never resolveOffset: that would move kafkajs' fetch position back to an older offset.
+    const commitOnly: PartitionContext = { ...ctx, complete: async () => undefined };
+    const delivered: Promise<boolean> = this.deliver(items, commitOnly)
+      .catch((error: unknown) => {
+        // A heartbeat during a retry wait reported a rebalance: the partition may be gone; the events come again.
+        this.log.warn({ ...where, err: error }, 'pipelined handler call ended without commit');
+        return false;
+      })
+      .finally(() => pipeline.inFlight.delete(delivered));
+    pipeline.inFlight.add(delivered);
+    payload.resolveOffset(last.event.offset);
+    const next = (BigInt(last.event.offset) + 1n).toString();
+    pipeline.committed = pipeline.committed.then(async (earlier) => {
+      if (!(await delivered) || !earlier) return false;
+      if (pipeline.generation !== this.generation) return true; // rebalanced: the new owner reads from the last commit
+      try {
+        await this.consumer.commitOffsets([{ ...where, offset: next }]);
+      } catch (error) {
+        // Commits are cumulative: a later one covers these events; until then they may be delivered again.
+        this.log.warn({ ...where, offset: next, err: error }, 'commit of a pipelined handler call failed');
+      }
+      return true;
+    });
+    while (pipeline.inFlight.size >= this.opts.pipelineDepth) {
+      // Each delivery leaves the set before Promise.race sees it settle.
+      await Promise.race(pipeline.inFlight);
+      if (this.stopRequested) return false;
+    }
+    return !this.stopRequested;
+  }
+
+  /** Waits until every pipelined delivery of the partition is processed and committed; false if one was not. */
+  private async drainPipeline(ctx: PartitionContext): Promise<boolean> {
+    const pipeline = this.pipelineOf(ctx);
+    const ok = await pipeline.committed;
+    // A delivery that ended without commit (a rebalance) leaves its events to be fetched again: start over.
+    if (!ok) pipeline.committed = Promise.resolve(true);
+    return ok && !this.stopRequested;
   }
 
   /**

@@ -75,6 +75,37 @@ function addToDecimal(base: string | undefined, delta: number | { toString(): st
 
 type Headers = Record<string, Buffer | null | (Buffer | null)[]>;
 
+// The last header name read at each header position, as bytes and as text: a topic's records carry the same
+// names in the same order, and reusing the text saves a Buffer and a string per header (kafkajs slices the
+// name out and decodes it every time).
+const NAME_SLOTS = 16;
+const MAX_CACHED_NAME = 48;
+const slotNameBytes: Buffer[] = Array.from({ length: NAME_SLOTS }, () => Buffer.alloc(0));
+const slotNameText: string[] = new Array<string>(NAME_SLOTS).fill('');
+
+/** The header name at the decoder's position (kafkajs' readVarIntString; a null name reads as "null"). */
+function readHeaderName(decoder: KafkajsDecoder, slot: number): string {
+  const length = decoder.readVarInt();
+  if (length === -1) return 'null';
+  const { buffer } = decoder;
+  const start = decoder.offset;
+  const end = start + length;
+  decoder.offset = end;
+  // A truncated record: kafkajs decodes what is there (its slice ends at the buffer's end).
+  if (end > buffer.length) return buffer.toString('utf8', start, buffer.length);
+  if (slot >= NAME_SLOTS || length > MAX_CACHED_NAME) return buffer.toString('utf8', start, end);
+  const known = slotNameBytes[slot]!;
+  if (known.length === length) {
+    let i = 0;
+    while (i < length && buffer[start + i] === known[i]) i++;
+    if (i === length) return slotNameText[slot]!;
+  }
+  const text = buffer.toString('utf8', start, end);
+  slotNameBytes[slot] = Buffer.from(buffer.subarray(start, end));
+  slotNameText[slot] = text;
+  return text;
+}
+
 /**
  * kafkajs' record decoder (recordBatch/record/v0/decoder.js): same fields, same values, same header merging,
  * except for a header named like a member of Object.prototype (`toString`, `__proto__`), which kafkajs merges
@@ -92,7 +123,7 @@ export function decodeRecord(decoder: KafkajsDecoder, batchContext: BatchContext
   const headers: Headers = {};
   const count = decoder.readVarInt();
   for (let i = 0; i < count; i++) {
-    const name = String(decoder.readVarIntString());
+    const name = readHeaderName(decoder, i);
     const headerValue = decoder.readVarIntBytes();
     const known = Object.hasOwn(headers, name) ? headers[name] : undefined;
     const merged = known === undefined ? headerValue : Array.isArray(known) ? known.concat([headerValue]) : [known, headerValue];

@@ -82,6 +82,9 @@ class Sink implements MetricsSink {
       partitionsConcurrently: config.partitionsConcurrently,
       maxBytesPerPartition: SINK_FETCH_BYTES_PER_PARTITION,
       maxBytes: SINK_FETCH_BYTES,
+      // Rows are keyed by event id and order-free: a partition's next events are decoded and encoded while its
+      // previous INSERT is in flight (offsets still commit in order, each after its INSERT).
+      pipelineDepth: 2,
       retryBackoff: { initialMs: 200, maxMs: config.retryMaxMs },
       sessionTimeoutMs: config.sessionTimeoutMs,
       createTopics: false,

@@ -1,0 +1,97 @@
+// pipelineDepth > 1 against the real broker: a partition's next events reach the handler while its previous
+// call is still in flight, and offsets are committed in order, never past a call that has not finished.
+import type { SampleCurated, SampleCurated__Output } from '@select/contracts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createEventConsumer, type EventConsumer } from './consumer.js';
+import type { ReceivedEvent } from './envelope.js';
+import { committedOffsets, deleteTopicsWithPrefix, memoryLogger, randomPrefix, waitFor } from './kafka.test-util.js';
+import { createEventProducer, type EventProducer } from './producer.js';
+import { EVENT_TYPES, resolveTopics } from './topics.js';
+
+const prefix = randomPrefix();
+const logger = memoryLogger();
+const topic = resolveTopics(prefix).samples.name;
+const consumers: EventConsumer[] = [];
+let producer: EventProducer | undefined;
+
+afterAll(async () => {
+  await Promise.all(consumers.map((c) => c.stop()));
+  await producer?.disconnect();
+  await deleteTopicsWithPrefix(prefix);
+});
+
+/** Publishes `count` samples of one shift: one key, so one partition. */
+async function publishOneShift(count: number, run: string): Promise<void> {
+  producer = createEventProducer({ clientId: 'pipeline-test', source: 'curation', topicPrefix: prefix, logger });
+  await producer.connect();
+  const p = producer;
+  await Promise.all(
+    Array.from({ length: count }, (_, i) => {
+      const sample: SampleCurated = { sampleId: `${run}${i}`, shiftId: `${run}shift`, strategy: 'x', classIndex: i };
+      return p.publish('samples', EVENT_TYPES.SampleCurated, sample);
+    }),
+  );
+}
+
+describe('consumer with pipelineDepth 2', () => {
+  it('hands a partition its next events while a call is in flight, and commits only behind every finished call', async () => {
+    const run = randomPrefix();
+    await publishOneShift(60, run);
+    const groupId = `g-${randomPrefix()}`;
+    let releaseFirst: () => void = () => undefined;
+    const firstGate = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    let calls = 0;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let finishedWhileFirstHeld = 0;
+    let firstDone = false;
+    const received: ReceivedEvent<SampleCurated__Output>[] = [];
+    const c = createEventConsumer({
+      clientId: 'pipeline-test',
+      groupId,
+      topics: ['samples'],
+      topicPrefix: prefix,
+      logger,
+      maxBatch: 10,
+      pipelineDepth: 2,
+      handleBatch: async (events) => {
+        const call = ++calls;
+        inFlight += 1;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        if (call === 1) await firstGate;
+        else await new Promise((resolve) => setTimeout(resolve, 10));
+        received.push(...(events as ReceivedEvent<SampleCurated__Output>[]));
+        inFlight -= 1;
+        if (call === 1) firstDone = true;
+        else if (!firstDone) finishedWhileFirstHeld += 1;
+      },
+    });
+    consumers.push(c);
+    await c.start();
+
+    try {
+      // Later calls start and finish while the first is held, never more than 2 at once; nothing may be
+      // committed while the first (the oldest events) has not finished.
+      await waitFor(() => finishedWhileFirstHeld >= 5, 'the five later calls to finish while the first is held');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(maxInFlight).toBe(2);
+      expect([...(await committedOffsets(groupId, topic)).values()].every((offset) => offset === -1)).toBe(true);
+    } finally {
+      releaseFirst();
+    }
+    await waitFor(() => received.length === 60, 'all 60 events');
+    const partition = received[0]!.partition;
+    let committed = -1;
+    for (let i = 0; i < 100 && committed !== 60; i++) {
+      committed = (await committedOffsets(groupId, topic)).get(partition) ?? -1;
+      if (committed !== 60) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(committed).toBe(60);
+    expect(maxInFlight).toBe(2);
+    // Every event once, in offset order within each call.
+    expect(received.map((e) => e.payload.classIndex).sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    expect(new Set(received.map((e) => e.envelope.id)).size).toBe(60);
+  });
+});
