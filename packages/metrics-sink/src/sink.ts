@@ -17,15 +17,13 @@ import { eventToRows } from './event-rows.js';
 import { METRICS_SINK_MIGRATIONS, TABLE_COLUMNS, type SinkTable } from './schema.js';
 
 /**
- * Bytes one fetch brings per partition: 4 MiB holds ~10,000 SampleCurated events, so one handler call (one
- * INSERT, one commit) carries up to `maxBatch` of them instead of the ~2,500 that kafkajs' 1 MiB default holds.
+ * Bytes one fetch brings per partition, and over all partitions: 2 MiB (~5,000 SampleCurated events) from each
+ * of select.samples.v1's 6 partitions. kafkajs fetches again only after every batch of a fetch is handed over,
+ * so the total covers all six (its 10 MiB default held ~2.5 partitions' worth at 4 MiB each); 2 MiB rather than
+ * 4 keeps the first rows of a backlog a round sooner in SQL at the same throughput (tools/bench/events), while
+ * 1 MiB doubled ClickHouse's CPU per row (more, smaller parts).
  */
-const SINK_FETCH_BYTES_PER_PARTITION = 4 * 1_048_576;
-/**
- * Bytes one fetch brings over all partitions: six partitions' worth (select.samples.v1 has 6). kafkajs fetches
- * again only after every batch of a fetch is handled; with its 10 MiB default a fetch held ~2.5 partitions'
- * batches, so fewer handlers overlapped their inserts with the others' decoding.
- */
+const SINK_FETCH_BYTES_PER_PARTITION = 2 * 1_048_576;
 const SINK_FETCH_BYTES = 6 * SINK_FETCH_BYTES_PER_PARTITION;
 
 /** Every topic of the registry: the sink materialises all of them. */
