@@ -27,6 +27,11 @@ export interface ClickHouse {
    * (`db.name`). Only `columns` are sent; a row missing one of them is an InvalidRowError.
    */
   insert(table: string, rows: readonly object[], columns: readonly string[], options?: InsertOptions): Promise<void>;
+  /**
+   * Reads what a RowBinary insert of `columns` into `table` needs (the column types) now, so the first insert
+   * does not wait for it. Optional: insert() does the same on first use.
+   */
+  prepareInsert(table: string, columns: readonly string[]): Promise<void>;
   /** Runs ad-hoc user SQL as the read-only user; see queryReadOnly(). */
   queryReadOnly<T = Record<string, unknown>>(userSql: string): Promise<T[]>;
   /** Closes the sockets of both users. */
@@ -183,7 +188,7 @@ export async function runReadOnlyTable(client: ClickHouseClient, userSql: string
 class ClickHouseConnection implements ClickHouse {
   private readonly writer: ClickHouseClient;
   private reader: ClickHouseClient | undefined;
-  private readonly encoders = new Map<string, RowBinaryEncoder | null>();
+  private readonly encoders = new Map<string, Promise<RowBinaryEncoder | null>>();
 
   constructor(readonly options: ClickHouseOptions) {
     this.writer = openClient(options, 'writer', options.database);
@@ -236,19 +241,30 @@ class ClickHouseConnection implements ClickHouse {
    * The RowBinary encoder of `columns` of a table, compiled from their types; null when a column is missing
    * (the JSONEachRow insert then reports it as the server words it) or has a type without a writer.
    */
-  private async rowBinaryEncoder(table: string, columns: readonly string[]): Promise<RowBinaryEncoder | null> {
+  async prepareInsert(table: string, columns: readonly string[]): Promise<void> {
+    await this.rowBinaryEncoder(table, columns);
+  }
+
+  private rowBinaryEncoder(table: string, columns: readonly string[]): Promise<RowBinaryEncoder | null> {
     const key = `${table}\u0000${columns.join('\u0000')}`;
-    const known = this.encoders.get(key);
-    if (known !== undefined) return known;
+    let encoder = this.encoders.get(key);
+    if (encoder === undefined) {
+      // The promise is kept, so concurrent first inserts share one lookup; a failed lookup is forgotten.
+      encoder = this.compileEncoder(table, columns);
+      this.encoders.set(key, encoder);
+      encoder.catch(() => this.encoders.delete(key));
+    }
+    return encoder;
+  }
+
+  private async compileEncoder(table: string, columns: readonly string[]): Promise<RowBinaryEncoder | null> {
     const [database, name] = table.includes('.') ? table.split('.', 2) : [this.options.database, table];
     const rows = await this.query<ColumnType>(
       sql`SELECT name, type FROM system.columns WHERE database = ${database ?? ''} AND table = ${name ?? ''}`,
     );
     const types = new Map(rows.map((r) => [r.name, r.type]));
     const wanted = columns.map((column) => ({ name: column, type: types.get(column) ?? '' }));
-    const encoder = wanted.every((c) => c.type !== '') && rowBinarySupports(wanted) ? compileRowBinary(wanted) : null;
-    this.encoders.set(key, encoder);
-    return encoder;
+    return wanted.every((c) => c.type !== '') && rowBinarySupports(wanted) ? compileRowBinary(wanted) : null;
   }
 
   private async insertRowBinary(table: string, encoder: RowBinaryEncoder, body: Buffer): Promise<void> {
