@@ -5,7 +5,7 @@
 // when it loads, so the replacement has to be in Node's module cache first; index.ts and producer.ts
 // import this module before kafkajs. When kafkajs was loaded earlier (another package imported it first),
 // nothing changes and kafkajs' own version runs: the same result, only slower.
-import { createRequire, Module } from 'node:module';
+import { preloadKafkajsModule } from './kafkajs-preload.js';
 
 interface GroupArgs {
   topic: string;
@@ -27,24 +27,9 @@ export function groupMessagesPerPartition({ topic, partitionMetadata, messages, 
   return result;
 }
 
-const require = createRequire(import.meta.url);
-
-function preload(): boolean {
-  try {
-    const grouping = require.resolve('kafkajs/src/producer/groupMessagesPerPartition.js');
-    const sendMessages = require.resolve('kafkajs/src/producer/sendMessages.js');
-    // kafkajs has taken its own already (or something else is in the cache): leave it.
-    if (require.cache[sendMessages] !== undefined || require.cache[grouping] !== undefined) return false;
-    const module = new Module(grouping);
-    module.filename = grouping;
-    module.loaded = true;
-    module.exports = groupMessagesPerPartition;
-    require.cache[grouping] = module;
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Whether kafkajs in this process groups with groupMessagesPerPartition above. */
-export const linearGroupingInstalled: boolean = preload();
+export const linearGroupingInstalled: boolean = preloadKafkajsModule(
+  'kafkajs/src/producer/groupMessagesPerPartition.js',
+  ['kafkajs/src/producer/sendMessages.js'],
+  groupMessagesPerPartition,
+);

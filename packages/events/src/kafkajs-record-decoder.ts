@@ -6,7 +6,8 @@
 // (a repeated key becomes an array, as kafkajs does) and the arithmetic stays in doubles while the values are
 // safe integers, with Long for the rest. Installed like kafkajs-grouping.ts: into Node's module cache under
 // kafkajs' own file name, only when kafkajs has not loaded its decoder yet.
-import { createRequire, Module } from 'node:module';
+import { createRequire } from 'node:module';
+import { preloadKafkajsModule } from './kafkajs-preload.js';
 
 /** The part of kafkajs' protocol Decoder the record decoder uses. */
 export interface KafkajsDecoder {
@@ -144,21 +145,9 @@ export function decodeRecord(decoder: KafkajsDecoder, batchContext: BatchContext
   };
 }
 
-function preload(): boolean {
-  try {
-    const recordDecoder = require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
-    const batchDecoder = require.resolve('kafkajs/src/protocol/recordBatch/v0/decoder.js');
-    if (require.cache[batchDecoder] !== undefined || require.cache[recordDecoder] !== undefined) return false;
-    const module = new Module(recordDecoder);
-    module.filename = recordDecoder;
-    module.loaded = true;
-    module.exports = decodeRecord;
-    require.cache[recordDecoder] = module;
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Whether kafkajs in this process decodes fetched records with decodeRecord above. */
-export const fastRecordDecoderInstalled: boolean = preload();
+export const fastRecordDecoderInstalled: boolean = preloadKafkajsModule(
+  'kafkajs/src/protocol/recordBatch/record/v0/decoder.js',
+  ['kafkajs/src/protocol/recordBatch/v0/decoder.js'],
+  decodeRecord,
+);
