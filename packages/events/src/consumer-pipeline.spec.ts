@@ -94,4 +94,46 @@ describe('consumer with pipelineDepth 2', () => {
     expect(received.map((e) => e.payload.classIndex).sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i));
     expect(new Set(received.map((e) => e.envelope.id)).size).toBe(60);
   });
+
+  it('stop() lets the calls in flight finish and commits exactly what they handled', async () => {
+    const run = randomPrefix();
+    await publishOneShift(40, run);
+    const groupId = `g-${randomPrefix()}`;
+    let releaseFirst: () => void = () => undefined;
+    const firstGate = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    let calls = 0;
+    const handled: ReceivedEvent<SampleCurated__Output>[] = [];
+    const c = createEventConsumer({
+      clientId: 'pipeline-test',
+      groupId,
+      topics: ['samples'],
+      topicPrefix: prefix,
+      logger,
+      maxBatch: 10,
+      pipelineDepth: 2,
+      handleBatch: async (events) => {
+        calls += 1;
+        if (calls === 1) await firstGate;
+        handled.push(...(events as ReceivedEvent<SampleCurated__Output>[]));
+      },
+    });
+    consumers.push(c);
+    await c.start();
+    await waitFor(() => calls >= 2, 'a second call while the first is held');
+    const stopped = c.stop();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    releaseFirst();
+    await stopped;
+    // Every call that started before stop() finished and was committed, in order, with nothing past them
+    // (this run's shift may share its partition with the first test's: all its events are counted).
+    expect(handled.length).toBeGreaterThanOrEqual(20);
+    const committed = await committedOffsets(groupId, topic);
+    for (const partition of new Set(handled.map((e) => e.partition))) {
+      const mine = handled.filter((e) => e.partition === partition).map((e) => Number(e.offset));
+      expect(committed.get(partition)).toBe(Math.max(...mine) + 1);
+      expect(mine.sort((a, b) => a - b)).toEqual(Array.from({ length: mine.length }, (_, i) => i)); // from offset 0, no gap
+    }
+  });
 });

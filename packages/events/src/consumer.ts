@@ -230,8 +230,13 @@ class KafkaEventConsumer implements EventConsumer {
     // Wakes retry waits at once; the handler call in flight (if any) still finishes and is committed.
     this.abort.abort();
     try {
-      // Pipelined calls in flight finish (or give up at their next retry wait) and commit while still a member.
-      await Promise.all([...this.pipelines.values()].map((p) => p.committed));
+      // Pipelined calls in flight finish (or give up at their next retry wait) and commit while still a member;
+      // a batch being handed over when stop() came may add one more call per partition: wait for those too.
+      for (;;) {
+        const chains = [...this.pipelines.values()].map((p) => p.committed);
+        await Promise.all(chains);
+        if ([...this.pipelines.values()].every((p, i) => p.committed === chains[i])) break;
+      }
       await this.consumer.disconnect(); // stops the run loop (waiting for the batch in flight) and leaves the group
     } finally {
       await this.dlqProducer.disconnect();
