@@ -23,8 +23,9 @@ export interface ClickHouse {
    */
   query<T = Record<string, unknown>>(statement: SqlFragment): Promise<T[]>;
   /**
-   * Inserts rows (FORMAT JSONEachRow) into a table of the configured database (`name`) or another one
-   * (`db.name`). Only `columns` are sent; a row missing one of them is an InvalidRowError.
+   * Inserts rows (FORMAT JSONEachRow, or RowBinary with `options.format`) into a table of the configured
+   * database (`name`) or another one (`db.name`). Only `columns` are sent; a row missing one of them is an
+   * InvalidRowError.
    */
   insert(table: string, rows: readonly object[], columns: readonly string[], options?: InsertOptions): Promise<void>;
   /**
@@ -41,9 +42,9 @@ export interface ClickHouse {
 export interface InsertOptions {
   /**
    * 'RowBinary' encodes the rows here from the columns' types (read from system.columns once per table and
-   * column list) and sends bytes the server stores without parsing text: several times less CPU per row on
-   * both sides than JSONEachRow. A table with a column type the encoder lacks (see row-binary.ts) is inserted
-   * as JSONEachRow. @default 'JSONEachRow'
+   * column list) and sends bytes the server stores without parsing text: less CPU per row on both sides than
+   * JSONEachRow (the metrics sink, tools/bench/events). A table with a column type the encoder lacks (see
+   * row-binary.ts) is inserted as JSONEachRow. @default 'JSONEachRow'
    */
   format?: 'JSONEachRow' | 'RowBinary';
 }
@@ -237,14 +238,14 @@ class ClickHouseConnection implements ClickHouse {
     }
   }
 
-  /**
-   * The RowBinary encoder of `columns` of a table, compiled from their types; null when a column is missing
-   * (the JSONEachRow insert then reports it as the server words it) or has a type without a writer.
-   */
   async prepareInsert(table: string, columns: readonly string[]): Promise<void> {
     await this.rowBinaryEncoder(table, columns);
   }
 
+  /**
+   * The RowBinary encoder of `columns` of a table, compiled from their types; null when a column is missing
+   * (the JSONEachRow insert then reports it as the server words it) or has a type without a writer.
+   */
   private rowBinaryEncoder(table: string, columns: readonly string[]): Promise<RowBinaryEncoder | null> {
     const key = `${table}\u0000${columns.join('\u0000')}`;
     let encoder = this.encoders.get(key);
