@@ -22,8 +22,10 @@ afterAll(async () => {
 
 /** Publishes `count` samples of one shift: one key, so one partition. */
 async function publishOneShift(count: number, run: string): Promise<void> {
-  producer = createEventProducer({ clientId: 'pipeline-test', source: 'curation', topicPrefix: prefix, logger });
-  await producer.connect();
+  if (producer === undefined) {
+    producer = createEventProducer({ clientId: 'pipeline-test', source: 'curation', topicPrefix: prefix, logger });
+    await producer.connect();
+  }
   const p = producer;
   await Promise.all(
     Array.from({ length: count }, (_, i) => {
@@ -33,42 +35,54 @@ async function publishOneShift(count: number, run: string): Promise<void> {
   );
 }
 
+/** A promise held until `release()` is called. */
+function gate(): { held: Promise<void>; release: () => void } {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return { held, release };
+}
+
+/** A consumer of the samples topic in a new group: batches of 10, pipelineDepth 2. */
+function pipelinedConsumer(groupId: string, handleBatch: (events: ReceivedEvent<SampleCurated__Output>[]) => Promise<void>): EventConsumer {
+  const c = createEventConsumer({
+    clientId: 'pipeline-test',
+    groupId,
+    topics: ['samples'],
+    topicPrefix: prefix,
+    logger,
+    maxBatch: 10,
+    pipelineDepth: 2,
+    handleBatch: (events) => handleBatch(events as ReceivedEvent<SampleCurated__Output>[]),
+  });
+  consumers.push(c);
+  return c;
+}
+
 describe('consumer with pipelineDepth 2', () => {
   it('hands a partition its next events while a call is in flight, and commits only behind every finished call', async () => {
     const run = randomPrefix();
     await publishOneShift(60, run);
     const groupId = `g-${randomPrefix()}`;
-    let releaseFirst: () => void = () => undefined;
-    const firstGate = new Promise<void>((resolve) => {
-      releaseFirst = resolve;
-    });
+    const first = gate();
     let calls = 0;
     let inFlight = 0;
     let maxInFlight = 0;
     let finishedWhileFirstHeld = 0;
     let firstDone = false;
     const received: ReceivedEvent<SampleCurated__Output>[] = [];
-    const c = createEventConsumer({
-      clientId: 'pipeline-test',
-      groupId,
-      topics: ['samples'],
-      topicPrefix: prefix,
-      logger,
-      maxBatch: 10,
-      pipelineDepth: 2,
-      handleBatch: async (events) => {
-        const call = ++calls;
-        inFlight += 1;
-        maxInFlight = Math.max(maxInFlight, inFlight);
-        if (call === 1) await firstGate;
-        else await new Promise((resolve) => setTimeout(resolve, 10));
-        received.push(...(events as ReceivedEvent<SampleCurated__Output>[]));
-        inFlight -= 1;
-        if (call === 1) firstDone = true;
-        else if (!firstDone) finishedWhileFirstHeld += 1;
-      },
+    const c = pipelinedConsumer(groupId, async (events) => {
+      const call = ++calls;
+      inFlight += 1;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      if (call === 1) await first.held;
+      else await new Promise((resolve) => setTimeout(resolve, 10));
+      received.push(...events);
+      inFlight -= 1;
+      if (call === 1) firstDone = true;
+      else if (!firstDone) finishedWhileFirstHeld += 1;
     });
-    consumers.push(c);
     await c.start();
 
     try {
@@ -79,7 +93,7 @@ describe('consumer with pipelineDepth 2', () => {
       expect(maxInFlight).toBe(2);
       expect([...(await committedOffsets(groupId, topic)).values()].every((offset) => offset === -1)).toBe(true);
     } finally {
-      releaseFirst();
+      first.release();
     }
     await waitFor(() => received.length === 60, 'all 60 events');
     const partition = received[0]!.partition;
@@ -99,32 +113,19 @@ describe('consumer with pipelineDepth 2', () => {
     const run = randomPrefix();
     await publishOneShift(40, run);
     const groupId = `g-${randomPrefix()}`;
-    let releaseFirst: () => void = () => undefined;
-    const firstGate = new Promise<void>((resolve) => {
-      releaseFirst = resolve;
-    });
+    const first = gate();
     let calls = 0;
     const handled: ReceivedEvent<SampleCurated__Output>[] = [];
-    const c = createEventConsumer({
-      clientId: 'pipeline-test',
-      groupId,
-      topics: ['samples'],
-      topicPrefix: prefix,
-      logger,
-      maxBatch: 10,
-      pipelineDepth: 2,
-      handleBatch: async (events) => {
-        calls += 1;
-        if (calls === 1) await firstGate;
-        handled.push(...(events as ReceivedEvent<SampleCurated__Output>[]));
-      },
+    const c = pipelinedConsumer(groupId, async (events) => {
+      calls += 1;
+      if (calls === 1) await first.held;
+      handled.push(...events);
     });
-    consumers.push(c);
     await c.start();
     await waitFor(() => calls >= 2, 'a second call while the first is held');
     const stopped = c.stop();
     await new Promise((resolve) => setTimeout(resolve, 300));
-    releaseFirst();
+    first.release();
     await stopped;
     // Every call that started before stop() finished and was committed, in order, with nothing past them
     // (this run's shift may share its partition with the first test's: all its events are counted).
