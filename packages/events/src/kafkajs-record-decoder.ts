@@ -8,6 +8,7 @@
 // kafkajs' own file name, only when kafkajs has not loaded its decoder yet.
 import { createRequire } from 'node:module';
 import { preloadKafkajsModule } from './kafkajs-preload.js';
+import { RepeatedText } from './repeated-text.js';
 
 /** The part of kafkajs' protocol Decoder the record decoder uses. */
 export interface KafkajsDecoder {
@@ -76,13 +77,11 @@ function addToDecimal(base: string | undefined, delta: number | { toString(): st
 
 type Headers = Record<string, Buffer | null | (Buffer | null)[]>;
 
-// The last header name read at each header position, as bytes and as text: a topic's records carry the same
-// names in the same order, and reusing the text saves a Buffer and a string per header (kafkajs slices the
-// name out and decodes it every time).
+// The last header name read at each header position: a topic's records carry the same names in the same order,
+// and reusing the text saves a Buffer and a string per header (kafkajs slices the name out and decodes it every
+// time).
 const NAME_SLOTS = 16;
-const MAX_CACHED_NAME = 48;
-const slotNameBytes: Buffer[] = Array.from({ length: NAME_SLOTS }, () => Buffer.alloc(0));
-const slotNameText: string[] = new Array<string>(NAME_SLOTS).fill('');
+const slotNames = Array.from({ length: NAME_SLOTS }, () => new RepeatedText(48));
 
 /** The header name at the decoder's position (kafkajs' readVarIntString; a null name reads as "null"). */
 function readHeaderName(decoder: KafkajsDecoder, slot: number): string {
@@ -90,21 +89,11 @@ function readHeaderName(decoder: KafkajsDecoder, slot: number): string {
   if (length === -1) return 'null';
   const { buffer } = decoder;
   const start = decoder.offset;
-  const end = start + length;
-  decoder.offset = end;
   // A truncated record: kafkajs decodes what is there (its slice ends at the buffer's end).
-  if (end > buffer.length) return buffer.toString('utf8', start, buffer.length);
-  if (slot >= NAME_SLOTS || length > MAX_CACHED_NAME) return buffer.toString('utf8', start, end);
-  const known = slotNameBytes[slot]!;
-  if (known.length === length) {
-    let i = 0;
-    while (i < length && buffer[start + i] === known[i]) i++;
-    if (i === length) return slotNameText[slot]!;
-  }
-  const text = buffer.toString('utf8', start, end);
-  slotNameBytes[slot] = Buffer.from(buffer.subarray(start, end));
-  slotNameText[slot] = text;
-  return text;
+  const end = Math.min(start + length, buffer.length);
+  decoder.offset = start + length;
+  const names = slotNames[slot];
+  return names === undefined ? buffer.toString('utf8', start, end) : names.decode(buffer, start, end);
 }
 
 /**
