@@ -3,6 +3,7 @@
 // server version, and the client sends nothing that ClickHouse 18.16 or a readonly=1 user rejects.
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { ClickHouseQueryError, ClickHouseUnavailableError, ReadOnlyQueryError } from './errors.js';
+import { InsertCoalescer } from './insert-coalescer.js';
 import { Readable } from 'node:stream';
 import { toJsonEachRow } from './json-each-row.js';
 import { addClickHouseDefaults, type ClickHouseOptions } from './options.js';
@@ -30,9 +31,11 @@ export interface ClickHouse {
   insert(table: string, rows: readonly object[], columns: readonly string[], options?: InsertOptions): Promise<void>;
   /**
    * Reads what a RowBinary insert of `columns` into `table` needs (the column types) now, so the first insert
-   * does not wait for it. Optional: insert() does the same on first use.
+   * does not wait for it. Optional: insert() does the same on first use. Returns the types a RowBinary insert
+   * encodes (what `RowBinaryBytes` must hold), or null when such an insert goes as JSONEachRow (a column is
+   * missing or has a type without a RowBinary writer here).
    */
-  prepareInsert(table: string, columns: readonly string[]): Promise<void>;
+  prepareInsert(table: string, columns: readonly string[]): Promise<readonly ColumnType[] | null>;
   /** Runs ad-hoc user SQL as the read-only user; see queryReadOnly(). */
   queryReadOnly<T = Record<string, unknown>>(userSql: string): Promise<T[]>;
   /** Closes the sockets of both users. */
@@ -47,6 +50,14 @@ export interface InsertOptions {
    * row-binary.ts) is inserted as JSONEachRow. @default 'JSONEachRow'
    */
   format?: 'JSONEachRow' | 'RowBinary';
+  /**
+   * RowBinary only: inserts into the same table and columns that arrive while one is in flight are sent together
+   * as the next INSERT (group commit; see insert-coalescer.ts): fewer, larger parts, about half the server's CPU
+   * per row for the metrics sink's per-partition batches. Each call still resolves only once its rows are in,
+   * and fails only for its own rows (encoded before they join; a refused group is sent again call by call).
+   * Calls without it are sent on their own. @default false
+   */
+  coalesce?: boolean;
 }
 
 type Role = 'writer' | 'reader';
@@ -190,6 +201,7 @@ class ClickHouseConnection implements ClickHouse {
   private readonly writer: ClickHouseClient;
   private reader: ClickHouseClient | undefined;
   private readonly encoders = new Map<string, Promise<RowBinaryEncoder | null>>();
+  private readonly coalescers = new Map<string, InsertCoalescer>();
 
   constructor(readonly options: ClickHouseOptions) {
     this.writer = openClient(options, 'writer', options.database);
@@ -225,7 +237,11 @@ class ClickHouseConnection implements ClickHouse {
     if (rows.length === 0) return;
     if (options.format === 'RowBinary') {
       const encoder = await this.rowBinaryEncoder(table, columns);
-      if (encoder) return this.insertRowBinary(table, encoder, encoder.encode(rows));
+      if (encoder) {
+        const body = encoder.encode(rows);
+        if (options.coalesce) return this.coalescer(table, encoder).add(body);
+        return this.insertRowBinary(table, encoder, [body]);
+      }
     }
     const target = tableIdentifier(table);
     const quotedColumns = columns.map(sqlIdentifier);
@@ -238,8 +254,8 @@ class ClickHouseConnection implements ClickHouse {
     }
   }
 
-  async prepareInsert(table: string, columns: readonly string[]): Promise<void> {
-    await this.rowBinaryEncoder(table, columns);
+  async prepareInsert(table: string, columns: readonly string[]): Promise<readonly ColumnType[] | null> {
+    return (await this.rowBinaryEncoder(table, columns))?.types ?? null;
   }
 
   /**
@@ -268,10 +284,22 @@ class ClickHouseConnection implements ClickHouse {
     return wanted.every((c) => c.type !== '') && rowBinarySupports(wanted) ? compileRowBinary(wanted) : null;
   }
 
-  private async insertRowBinary(table: string, encoder: RowBinaryEncoder, body: Buffer): Promise<void> {
+  /** The group commit of a table and column list (the columns are the encoder's). */
+  private coalescer(table: string, encoder: RowBinaryEncoder): InsertCoalescer {
+    const key = `${table}\u0000${encoder.columns.join('\u0000')}`;
+    let coalescer = this.coalescers.get(key);
+    if (coalescer === undefined) {
+      coalescer = new InsertCoalescer((bodies) => this.insertRowBinary(table, encoder, bodies));
+      this.coalescers.set(key, coalescer);
+    }
+    return coalescer;
+  }
+
+  /** One INSERT of RowBinary bodies (each whole rows of the encoder's columns), sent one after another. */
+  private async insertRowBinary(table: string, encoder: RowBinaryEncoder, bodies: readonly Buffer[]): Promise<void> {
     const statement = `INSERT INTO ${tableIdentifier(table)} (${encoder.columns.map(sqlIdentifier).join(', ')}) FORMAT RowBinary`;
     try {
-      const result = await this.writer.exec({ query: statement, values: Readable.from([body], { objectMode: false }) });
+      const result = await this.writer.exec({ query: statement, values: Readable.from(bodies, { objectMode: false }) });
       // An INSERT answers with an empty body; reading it to the end frees the socket for the next request.
       for await (const chunk of result.stream) void chunk;
     } catch (err) {

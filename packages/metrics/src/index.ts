@@ -20,7 +20,7 @@ export {
   SqlFragment,
   type SqlValue,
 } from './sql.js';
-export { compileRowBinary, rowBinarySupports, type ColumnType, type RowBinaryEncoder } from './row-binary.js';
+export { compileRowBinary, rowBinarySupports, RowBinaryBytes, type ColumnType, type RowBinaryEncoder } from './row-binary.js';
 export { runMigrations, type Migration, type MigrationReport } from './migrations.js';
 export { createBatchedWriter, type BatchedWriter, type BatchedWriterOptions } from './batched-writer.js';
 export { addRetryDefaults, backoffDelay, type RetryPolicy } from './backoff.js';

@@ -2,6 +2,7 @@
 // read. JSON has no NaN, Infinity, bigint or Date, so those are converted into forms ClickHouse parses:
 // non-finite floats as the strings "nan"/"inf"/"-inf", bigints as decimal strings, dates as unix seconds.
 import { InvalidRowError } from './errors.js';
+import { RowBinaryBytes } from './row-binary.js';
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -29,6 +30,9 @@ function jsonValue(value: unknown, column: string): unknown {
         return Math.floor(ms / 1000);
       }
       if (Array.isArray(value)) return value.map((item: unknown) => jsonValue(item, column));
+      if (value instanceof RowBinaryBytes) {
+        throw new InvalidRowError(`column ${column}: RowBinaryBytes need a RowBinary insert (the table's column types have no RowBinary writer here)`);
+      }
       throw new InvalidRowError(
         `column ${column}: objects have no column type here; JSON.stringify them into a String column`,
       );

@@ -2,7 +2,7 @@ import { holdClickHouseUp } from '@select/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouse } from './clickhouse.js';
 import { ClickHouseQueryError, InvalidRowError } from './errors.js';
-import { compileRowBinary, rowBinarySupports, type ColumnType } from './row-binary.js';
+import { compileRowBinary, RowBinaryBytes, rowBinarySupports, type ColumnType } from './row-binary.js';
 import { sql } from './sql.js';
 import { createTestDatabase } from './test-database.test-util.js';
 
@@ -74,6 +74,24 @@ describe('RowBinary encoding (pure)', () => {
     expect(bad({ id: 'ok\uD800' })).toThrow(/column id: string holds a lone UTF-16 surrogate/);
   });
 
+  it('copies RowBinaryBytes for the columns they cover and reads the row on after them', () => {
+    const columns: ColumnType[] = [
+      { name: 'a', type: 'String' },
+      { name: 'b', type: 'UInt16' },
+      { name: 'c', type: 'String' },
+      { name: 'd', type: 'UInt8' },
+    ];
+    const plain = compileRowBinary(columns).encode([{ a: 'x', b: 258, c: 'yz', d: 7 }]);
+    const tail = compileRowBinary(columns.slice(1, 3)).encode([{ b: 258, c: 'yz' }]);
+    // the covered columns' own values (here absent or wrong) are not read
+    const viaBytes = compileRowBinary(columns).encode([{ a: 'x', b: new RowBinaryBytes(tail, 2), c: 12, d: 7 }]);
+    expect([...viaBytes]).toEqual([...plain]);
+    expect(() => compileRowBinary(columns).encode([{ a: 'x', b: 1, c: new RowBinaryBytes(tail, 3), d: 7 }])).toThrow(
+      /column c: RowBinaryBytes for 3 columns, but only 2 columns are left/,
+    );
+    expect(() => new RowBinaryBytes(tail, 0)).toThrow(RangeError);
+  });
+
   it('says which types it can write', () => {
     expect(rowBinarySupports(COLUMNS)).toBe(true);
     expect(rowBinarySupports([{ name: 'x', type: 'Nullable(String)' }])).toBe(false);
@@ -129,5 +147,51 @@ describe('RowBinary inserts into the real server', () => {
     await ch.insert('odd', [{ id: 'a', maybe: 'x' }], ['id', 'maybe'], { format: 'RowBinary' });
     expect(await ch.query(sql`SELECT id, maybe FROM odd`)).toEqual([{ id: 'a', maybe: 'x' }]);
     await expect(ch.insert('odd', [{ id: 'b', nope: 1 }], ['id', 'nope'], { format: 'RowBinary' })).rejects.toThrow(ClickHouseQueryError);
+  });
+
+  it('coalesces inserts that overlap into one INSERT, each call answered for its own rows', async () => {
+    await ch.command(sql`CREATE TABLE grouped (${sql.raw(DDL)}) ENGINE = MergeTree() ORDER BY id`);
+    await ch.command(sql`SYSTEM STOP MERGES grouped`);
+    const parts = async (): Promise<number> =>
+      Number((await ch.query<{ n: string }>(sql`SELECT count() AS n FROM system.parts WHERE database = ${ch.options.database} AND table = 'grouped' AND active`))[0]?.n);
+    const batch = (tag: string): Record<string, unknown>[] => Array.from({ length: 50 }, (_, i) => row(`${tag}-${i}`));
+    // six at once: the first goes alone, the five that wait for it go as one INSERT
+    const outcomes = await Promise.allSettled(['a', 'b', 'c', 'd', 'e', 'f'].map((tag) => ch.insert('grouped', batch(tag), NAMES, { format: 'RowBinary', coalesce: true })));
+    expect(outcomes.map((o) => o.status)).toEqual(Array(6).fill('fulfilled'));
+    expect(await parts()).toBe(2);
+    // without coalesce: one part per call
+    await Promise.all(['g', 'h', 'i'].map((tag) => ch.insert('grouped', batch(tag), NAMES, { format: 'RowBinary' })));
+    expect(await parts()).toBe(5);
+    // a bad row fails its own call before it joins; bytes the server refuses fail only the call that sent them
+    const garbage = new RowBinaryBytes(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), COLUMNS.length - 1);
+    const mixed = await Promise.allSettled([
+      ch.insert('grouped', batch('j'), NAMES, { format: 'RowBinary', coalesce: true }),
+      ch.insert('grouped', [row('k-bad', { u32: -1 })], NAMES, { format: 'RowBinary', coalesce: true }),
+      ch.insert('grouped', batch('l'), NAMES, { format: 'RowBinary', coalesce: true }),
+      ch.insert('grouped', [{ ...row('m-bad'), at: garbage }], NAMES, { format: 'RowBinary', coalesce: true }),
+      ch.insert('grouped', batch('n'), NAMES, { format: 'RowBinary', coalesce: true }),
+    ]);
+    expect(mixed.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((mixed[1] as PromiseRejectedResult).reason).toBeInstanceOf(InvalidRowError);
+    expect((mixed[3] as PromiseRejectedResult).reason).toBeInstanceOf(ClickHouseQueryError);
+    const landed = await ch.query<{ tag: string; n: string }>(sql`SELECT substring(id, 1, 1) AS tag, count() AS n FROM grouped GROUP BY tag ORDER BY tag`);
+    expect(landed).toEqual('abcdefghijln'.split('').map((tag) => ({ tag, n: '50' })));
+  });
+
+  it('lands RowBinaryBytes as the values they encode; prepareInsert gives the types they must match, or null', async () => {
+    expect(await ch.prepareInsert('as_binary', NAMES)).toEqual(COLUMNS);
+    expect(await ch.prepareInsert('odd', ['id', 'maybe'])).toBeNull();
+    const source = row('pre', { tags: ['ü', 'x'.repeat(300)] });
+    const tail = compileRowBinary(COLUMNS.slice(5)).encode([source]);
+    await ch.insert('as_binary', [{ ...row('pre'), i32: new RowBinaryBytes(tail, COLUMNS.length - 5), u32: 'unread' }], NAMES, { format: 'RowBinary' });
+    await ch.insert('as_json', [source], NAMES);
+    const read = (table: string): Promise<unknown[]> => ch.query(sql`SELECT ${sql.raw(NAMES.join(', '))} FROM ${sql.id(table)} WHERE id = 'pre'`);
+    const [json, binary] = await Promise.all([read('as_json'), read('as_binary')]);
+    expect(binary).toHaveLength(1);
+    expect(binary).toEqual(json);
+    // a JSONEachRow insert cannot take them, and says why
+    await expect(ch.insert('odd', [{ id: 'c', maybe: new RowBinaryBytes(tail, 1) }], ['id', 'maybe'], { format: 'RowBinary' })).rejects.toThrow(
+      /column maybe: RowBinaryBytes need a RowBinary insert/,
+    );
   });
 });

@@ -69,8 +69,30 @@ class ByteSink {
     }
   }
 
+  bytes(value: Uint8Array): void {
+    this.ensure(value.length);
+    this.buf.set(value, this.pos);
+    this.pos += value.length;
+  }
+
   taken(): Buffer {
     return this.buf.subarray(0, this.pos);
+  }
+}
+
+/**
+ * Values of one or more consecutive columns already in RowBinary form, e.g. transcoded straight from a message
+ * body: given as the value of the first of them, the bytes are copied as they are and the row's next
+ * `columns - 1` columns are not read. The bytes must be what the columns' types read (nothing checks them
+ * here; an INSERT of wrong bytes fails as a whole or lands wrong values), so whoever makes them checks the
+ * types first (`ClickHouse.prepareInsert` returns them). RowBinary only: a JSONEachRow insert rejects them.
+ */
+export class RowBinaryBytes {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly columns: number,
+  ) {
+    if (!Number.isInteger(columns) || columns < 1) throw new RangeError(`RowBinaryBytes: columns must be a positive integer, got ${columns}`);
   }
 }
 
@@ -216,6 +238,8 @@ export interface ColumnType {
 
 export interface RowBinaryEncoder {
   readonly columns: readonly string[];
+  /** The columns' types, as compiled. */
+  readonly types: readonly ColumnType[];
   /** The RowBinary body of the rows, every column in order; throws InvalidRowError for a missing or unfit value. */
   encode(rows: readonly object[]): Buffer;
 }
@@ -236,6 +260,7 @@ export function compileRowBinary(types: readonly ColumnType[]): RowBinaryEncoder
   let lastBytesPerRow = 256;
   return {
     columns: names,
+    types: types.map(({ name, type }) => ({ name, type })),
     encode(rows) {
       const out = new ByteSink(rows.length * lastBytesPerRow);
       const count = names.length;
@@ -245,6 +270,14 @@ export function compileRowBinary(types: readonly ColumnType[]): RowBinaryEncoder
           const column = names[i] as string;
           const value = source[column];
           if (value === undefined) throw new InvalidRowError(`row has no value for column ${column}`);
+          if (value instanceof RowBinaryBytes) {
+            if (i + value.columns > count) {
+              throw new InvalidRowError(`column ${column}: RowBinaryBytes for ${value.columns} columns, but only ${count - i} columns are left`);
+            }
+            out.bytes(value.bytes);
+            i += value.columns - 1;
+            continue;
+          }
           (writers[i] as ColumnWriter)(out, value, column);
         }
       }
