@@ -24,7 +24,7 @@ interface Setup {
   prefix: string;
   samples: TopicSpec;
   producer: EventProducer;
-  consumer: (handleBatch: EventConsumerOptions['handleBatch'], groupId?: string) => EventConsumer;
+  consumer: (handleBatch: EventConsumerOptions['handleBatch'], groupId?: string, more?: Partial<EventConsumerOptions>) => EventConsumer;
   groupId: string;
 }
 
@@ -38,7 +38,7 @@ async function setup(): Promise<Setup> {
   await producer.connect();
   open.push(producer);
   const groupId = `g-${prefix}`;
-  const consumer = (handleBatch: EventConsumerOptions['handleBatch'], group = groupId): EventConsumer => {
+  const consumer = (handleBatch: EventConsumerOptions['handleBatch'], group = groupId, more: Partial<EventConsumerOptions> = {}): EventConsumer => {
     const c = createEventConsumer({
       clientId: 'failures-test',
       groupId: group,
@@ -48,6 +48,7 @@ async function setup(): Promise<Setup> {
       handleBatch,
       retryBackoff: { initialMs: 20, maxMs: 100 },
       createTopics: false,
+      ...more,
     });
     open.push(c);
     return c;
@@ -114,6 +115,30 @@ describe('consumer failure handling', () => {
     expect(second && header(second, 'event-id')).toBe('e-bad-body');
     expect(second?.key?.toString()).toBe('shift-1');
     await expectCommitted(groupId, samples.name, 4);
+  });
+
+  it('hands what decodeBody reads as the payload, and dead-letters an event whose body it rejects', async () => {
+    const { samples, producer, consumer, groupId } = await setup();
+    for (const id of ['one', 'reject-me', 'three']) await producer.publish('samples', EVENT_TYPES.SampleCurated, sample(id), { key: 'shift-1' });
+    const seen: string[] = [];
+    const decodeBody = (type: string, body: Buffer): unknown => {
+      seen.push(type);
+      if (body.includes('reject-me')) throw new Error('this reader refuses it');
+      return { bytes: body.length, type };
+    };
+    const received: ReceivedEvent[] = [];
+    await consumer(async (events) => void received.push(...events), groupId, { decodeBody }).start();
+    await waitFor(() => received.length === 2, 'two events');
+    expect(received.map((e) => e.payload)).toEqual([
+      { bytes: expect.any(Number), type: EVENT_TYPES.SampleCurated },
+      { bytes: expect.any(Number), type: EVENT_TYPES.SampleCurated },
+    ]);
+    expect(seen).toEqual([EVENT_TYPES.SampleCurated, EVENT_TYPES.SampleCurated, EVENT_TYPES.SampleCurated]);
+    const [dead] = await readRaw(dlqTopicName(samples.name), 1);
+    expect(dead && header(dead, 'dead-letter-reason')).toBe('undecodable');
+    expect(dead && header(dead, 'error-message')).toContain(`is not a valid ${EVENT_TYPES.SampleCurated}`);
+    expect(dead?.value?.includes('reject-me')).toBe(true);
+    await expectCommitted(groupId, samples.name, 3);
   });
 
   it('dead-letters an event whose handler keeps failing after maxRetries, and delivers its neighbours', async () => {

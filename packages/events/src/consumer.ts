@@ -1,5 +1,6 @@
 // kafkajs-record-decoder first: it must run before kafkajs loads.
 import './kafkajs-record-decoder.js';
+import { decodeMessage } from '@select/contracts';
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import { backoffDelay, sleep, type Backoff } from './backoff.js';
 import { deadLetterHeaders, type DeadLetterReason } from './dead-letter.js';
@@ -93,6 +94,14 @@ export interface EventConsumerOptions extends KafkaOptions {
    * @default true
    */
   createTopics?: boolean;
+  /**
+   * Reads an event's body into its `payload`, in place of the contracts' decoder (`decodeMessage` of
+   * @select/contracts, the default): a consumer that only stores what it receives can read a body straight into
+   * the form it stores (the metrics sink: SampleCurated into RowBinary). Called after the envelope is checked;
+   * whatever it throws makes the event undecodable (BAD_BODY, dead-lettered without retries), as with the default.
+   * @default decodeMessage
+   */
+  decodeBody?: (type: string, body: Buffer) => unknown;
 }
 
 type ResolvedConsumerOptions = ResolvedKafkaOptions &
@@ -117,6 +126,7 @@ export function addConsumerDefaults(opts: EventConsumerOptions): ResolvedConsume
     sessionTimeoutMs,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? Math.min(3_000, Math.floor(sessionTimeoutMs / 3)),
     createTopics: opts.createTopics ?? true,
+    decodeBody: opts.decodeBody ?? decodeMessage,
   };
 }
 
@@ -269,7 +279,7 @@ class KafkaEventConsumer implements EventConsumer {
       if (this.stopRequested) return;
       let event: ReceivedEvent;
       try {
-        event = decodeEvent(spec, batch.partition, message);
+        event = decodeEvent(spec, batch.partition, message, this.opts.decodeBody);
       } catch (error) {
         // Events before the bad one keep their order: deliver them first, then dead-letter it.
         if (run.length > 0 && !(await hand(run))) return;

@@ -8,7 +8,12 @@ import type { TopicSpec } from './topics.js';
  * Decodes a received message into an event, or throws an EventsError (BAD_ENVELOPE, TYPE_NOT_ON_TOPIC,
  * BAD_BODY). Such a message can never succeed, so the consumer dead-letters it without retrying.
  */
-export function decodeEvent(spec: TopicSpec, partition: number, message: KafkaMessage): ReceivedEvent {
+export function decodeEvent(
+  spec: TopicSpec,
+  partition: number,
+  message: KafkaMessage,
+  decodeBody: (type: string, body: Buffer) => unknown = decodeMessage,
+): ReceivedEvent {
   const envelope = parseEnvelope(message.headers, message.timestamp);
   if (!spec.messageTypes.includes(envelope.type)) {
     throw new EventsError('TYPE_NOT_ON_TOPIC', `event-type "${envelope.type}" is not carried by ${spec.name} (${spec.messageTypes.join(', ')})`);
@@ -16,7 +21,7 @@ export function decodeEvent(spec: TopicSpec, partition: number, message: KafkaMe
   if (!message.value) throw new EventsError('BAD_BODY', `${envelope.type} event ${envelope.id} has no body`);
   let payload: unknown;
   try {
-    payload = decodeMessage(envelope.type, message.value);
+    payload = decodeBody(envelope.type, message.value);
   } catch (cause) {
     throw new EventsError('BAD_BODY', `body of event ${envelope.id} is not a valid ${envelope.type}`, { cause });
   }
