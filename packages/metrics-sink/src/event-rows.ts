@@ -13,6 +13,7 @@ import type {
   TrainingMetric__Output,
 } from '@select/contracts';
 import { EVENT_TYPES, type ReceivedEvent } from '@select/events';
+import { RowBinaryBytes } from '@select/metrics';
 import { UnsupportedEventError } from './errors.js';
 import type { SinkTable } from './schema.js';
 
@@ -74,6 +75,16 @@ function sampleRow(event: ReceivedEvent, ingestedAt: Date, p: SampleCurated__Out
     provenance_seed: int64(prov?.seed),
     provenance_extra: JSON.stringify(prov?.extra ?? {}),
   };
+}
+
+/**
+ * A samples row whose payload columns are already RowBinary (transcodeSampleCurated): the envelope columns,
+ * then the bytes as the value of the first payload column, shift_id, covering all 19.
+ */
+function transcodedSampleRow(event: ReceivedEvent, ingestedAt: Date, payload: RowBinaryBytes): Record<string, unknown> {
+  const row = envelopeColumns(event, ingestedAt);
+  row.shift_id = payload;
+  return row;
 }
 
 function shiftColumns(p: ShiftLifecycle__Output): Record<string, unknown> {
@@ -194,6 +205,7 @@ export function eventToRow(event: ReceivedEvent, ingestedAt: Date): TableRow {
   // ~20x slower, and this runs once per event the sink lands.
   const payload = event.payload;
   if (event.envelope.type === EVENT_TYPES.SampleCurated) {
+    if (payload instanceof RowBinaryBytes) return { table: 'samples', row: transcodedSampleRow(event, ingestedAt, payload) };
     return { table: 'samples', row: sampleRow(event, ingestedAt, payload as SampleCurated__Output) };
   }
   const base = envelopeColumns(event, ingestedAt);

@@ -1,7 +1,8 @@
 // Wiring of the sink: ClickHouse (wait, migrate), Kafka (topics, consumer), the gRPC health endpoint, and
 // the batch handler that turns events into rows. Offsets are committed by the consumer only after
 // handleBatch resolved, i.e. after every row of the batch is in ClickHouse.
-import { createEventConsumer, ensureTopics, RetryableError, type EventConsumer, type ReceivedEvent, type TopicKey } from '@select/events';
+import { decodeMessage } from '@select/contracts';
+import { createEventConsumer, ensureTopics, EVENT_TYPES, RetryableError, type EventConsumer, type ReceivedEvent, type TopicKey } from '@select/events';
 import {
   ClickHouseUnavailableError,
   createClickHouse,
@@ -14,7 +15,16 @@ import { createGrpcServer, serverOptionsFromConfig, type GrpcServer, type Logger
 import type { MetricsSinkConfig } from './config.js';
 import { SinkStoppedError } from './errors.js';
 import { eventToRows } from './event-rows.js';
-import { METRICS_SINK_MIGRATIONS, TABLE_COLUMNS, type SinkTable } from './schema.js';
+import { samplePayloadTypesMatch, transcodeSampleCurated } from './sample-row-binary.js';
+import { ENVELOPE_COLUMNS, METRICS_SINK_MIGRATIONS, TABLE_COLUMNS, type SinkTable } from './schema.js';
+
+/**
+ * Body reader of the sink's consumer: SampleCurated straight into its RowBinary row bytes (what the sink lands
+ * most), everything else, and any body the transcoder gives up on, as @select/contracts decodes it.
+ */
+function decodeBodyForRows(type: string, body: Buffer): unknown {
+  return (type === EVENT_TYPES.SampleCurated && transcodeSampleCurated(body)) || decodeMessage(type, body);
+}
 
 /**
  * Bytes one fetch brings per partition, and over all partitions: 2 MiB (~5,000 SampleCurated events) from each
@@ -56,6 +66,8 @@ class Sink implements MetricsSink {
   private health: GrpcServer | undefined;
   private stopping: Promise<void> | undefined;
   private clickhouseUp = true;
+  /** Whether the samples table has the payload column types transcodeSampleCurated writes (read at start). */
+  private transcodeSamples = false;
 
   constructor(private readonly options: MetricsSinkOptions) {
     this.log = options.logger;
@@ -87,6 +99,7 @@ class Sink implements MetricsSink {
       sessionTimeoutMs: config.sessionTimeoutMs,
       createTopics: false,
       handleBatch: (events) => this.handleBatch(events),
+      ...(this.transcodeSamples ? { decodeBody: decodeBodyForRows } : {}),
     });
     await this.consumer.start();
     this.health = createGrpcServer({ ...serverOptionsFromConfig(config), name: 'metrics-sink', logger: this.log });
@@ -117,7 +130,11 @@ class Sink implements MetricsSink {
       try {
         const report = await runMigrations(this.ch, METRICS_SINK_MIGRATIONS);
         // The column types of every table now: the first batches then insert at once instead of each asking.
-        for (const [table, columns] of Object.entries(TABLE_COLUMNS)) await this.ch.prepareInsert(table, columns);
+        for (const [table, columns] of Object.entries(TABLE_COLUMNS)) {
+          const types = await this.ch.prepareInsert(table, columns);
+          if (table === 'samples') this.transcodeSamples = types !== null && samplePayloadTypesMatch(types.slice(ENVELOPE_COLUMNS.length));
+        }
+        if (!this.transcodeSamples) this.log.warn('samples has other column types than 0001_samples made; SampleCurated bodies are decoded, not transcoded');
         this.log.info({ database: this.ch.options.database, ...report }, 'ClickHouse schema ready');
         return;
       } catch (err) {
@@ -140,7 +157,7 @@ class Sink implements MetricsSink {
     }
     for (const [table, rows] of byTable) {
       try {
-        await this.ch.insert(table, rows, TABLE_COLUMNS[table], { format: 'RowBinary' });
+        await this.ch.insert(table, rows, TABLE_COLUMNS[table], { format: 'RowBinary', coalesce: true });
       } catch (err) {
         if (err instanceof ClickHouseUnavailableError) {
           this.setClickHouseUp(false, err);
