@@ -7,97 +7,30 @@
 // (sample-decoder.spec.ts compares both on random and damaged bodies).
 import type { SampleCurated__Output } from './generated/select/events/v1/SampleCurated.js';
 import type { Provenance__Output } from './generated/select/common/v1/Provenance.js';
-
-/** Thrown inside the decoder to give up; never leaves this module. */
-const GIVE_UP = Symbol('give up');
+import { WIRE_GIVE_UP as GIVE_UP, WireReader } from './wire-reader.js';
 
 interface Utf8Slicer {
   utf8Slice(start: number, end: number): string;
 }
 
-class Reader {
-  pos = 0;
-  constructor(
-    readonly buf: Buffer,
-    public end: number,
-  ) {}
-
-  /** A varint's low 32 bits, unsigned (at most 10 bytes, as protobufjs reads them). */
-  uint32(): number {
-    const buf = this.buf;
-    let value = 0;
-    for (let shift = 0, i = 0; i < 10; i++, shift += 7) {
-      if (this.pos >= this.end) throw GIVE_UP;
-      const byte = buf[this.pos++]!;
-      if (shift < 32) value |= (byte & 0x7f) << shift;
-      if (byte < 0x80) return value >>> 0;
-    }
-    throw GIVE_UP;
-  }
-
+class Reader extends WireReader {
   /** A varint int64 as its signed decimal string, as Long.toString gives it. */
   int64String(): string {
-    const buf = this.buf;
-    let low = 0;
-    let high = 0;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) throw GIVE_UP;
-      const byte = buf[this.pos++]!;
-      const bits = byte & 0x7f;
-      const shift = i * 7;
-      if (shift < 28) low |= bits << shift;
-      else if (shift === 28) {
-        low |= bits << 28;
-        high |= bits >>> 4;
-      } else high |= bits << (shift - 32);
-      if (byte < 0x80) {
-        low >>>= 0;
-        high >>>= 0;
-        if (high < 0x200000) return String(high * 0x1_0000_0000 + low);
-        return BigInt.asIntN(64, (BigInt(high) << 32n) | BigInt(low)).toString();
-      }
-    }
-    throw GIVE_UP;
+    this.int64();
+    const { low, high } = this;
+    if (high < 0x200000) return String(high * 0x1_0000_0000 + low);
+    return BigInt.asIntN(64, (BigInt(high) << 32n) | BigInt(low)).toString();
   }
 
   string(): string {
-    const length = this.uint32();
-    const start = this.pos;
-    if (length > this.end - start) throw GIVE_UP;
-    this.pos = start + length;
+    const start = this.delimited();
     // Buffer's own utf8Slice (what toString('utf8', ...) calls after checking its arguments; protobufjs's
     // Node reader calls it too): the same string, without the checks.
     return (this.buf as unknown as Utf8Slicer).utf8Slice(start, this.pos);
   }
 
   double(): number {
-    if (this.pos + 8 > this.end) throw GIVE_UP;
-    const value = this.buf.readDoubleLE(this.pos);
-    this.pos += 8;
-    return value;
-  }
-
-  /** Skips a field of an unknown number; groups (wire types 3 and 4) give up. */
-  skip(wireType: number): void {
-    switch (wireType) {
-      case 0:
-        this.uint32();
-        return;
-      case 1:
-        this.pos += 8;
-        break;
-      case 2: {
-        const length = this.uint32(); // read first: `this.pos += this.uint32()` would add to the old position
-        this.pos += length;
-        break;
-      }
-      case 5:
-        this.pos += 4;
-        break;
-      default:
-        throw GIVE_UP;
-    }
-    if (this.pos > this.end) throw GIVE_UP;
+    return this.buf.readDoubleLE(this.fixed64());
   }
 }
 

@@ -4,7 +4,7 @@
 import { decodeMessage, encodeMessage } from '@select/contracts';
 import { EVENT_TYPES, type ReceivedEvent } from '@select/events';
 import { compileRowBinary, createClickHouse, runMigrations, sql, type ClickHouse, type RowBinaryBytes } from '@select/metrics';
-import { holdClickHouseUp } from '@select/testing';
+import { holdClickHouseUp, seededRandom as random } from '@select/testing';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventToRow } from './event-rows.js';
@@ -18,18 +18,6 @@ const STRINGS = ['', 's-0000000042', 'laion-img2img', 'n02099601', 'café', '犬
 const KEYS = ['source', 'caption', 'url', 'toString', 'constructor', 'ключ', 'a"b', '', '12', '01', '-1', '__proto__', 'k\u0000'];
 const NUMBERS = [0, 1, -1, 127, 128, 300, 2 ** 31 - 1, -(2 ** 31), 2 ** 32 + 5, 1.7, Number.NaN, Number.POSITIVE_INFINITY, -0, 1e-310];
 const SEEDS = [0, 1, 128, 2 ** 35 + 3, '9007199254740993', '9223372036854775807', '-1', '-9223372036854775808'];
-
-/** A deterministic pseudo-random source in [0, 1). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomPayload(next: () => number): Record<string, unknown> {
   const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T;

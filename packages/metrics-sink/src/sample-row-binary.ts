@@ -9,6 +9,7 @@
 // — and the sink then decodes the body as before, so every body lands as the generic path lands it
 // (sample-row-binary.spec.ts compares both, byte for byte and in the real server).
 import { isUtf8 } from 'node:buffer';
+import { WIRE_GIVE_UP as GIVE_UP, WireReader } from '@select/contracts';
 import { RowBinaryBytes, type ColumnType } from '@select/metrics';
 
 /** The samples table's payload columns in table order with the types written here (migration 0001_samples). */
@@ -39,9 +40,6 @@ export function samplePayloadTypesMatch(types: readonly ColumnType[]): boolean {
   return types.length === SAMPLE_PAYLOAD_TYPES.length && types.every((t, i) => t.name === SAMPLE_PAYLOAD_TYPES[i]?.name && t.type === SAMPLE_PAYLOAD_TYPES[i]?.type);
 }
 
-/** Thrown inside the transcoder to give up; never leaves this module. */
-const GIVE_UP = Symbol('give up');
-
 // Where each string of the body starts and ends (start -1: absent), by slot. Top level: fields 1, 2, 3, 5, 6, 8, 9;
 // provenance: fields 1, 2, 3, 6.
 const S_SAMPLE_ID = 0;
@@ -60,10 +58,7 @@ const TOP_STRING_SLOT: readonly number[] = [-1, S_SAMPLE_ID, S_SHIFT_ID, S_STRAT
 const PROVENANCE_STRING_SLOT: readonly number[] = [-1, S_P_STRATEGY, S_P_PARAMS_HASH, S_P_SOURCE_ID, -1, -1, S_P_PROMPT];
 
 /** The transcoder's state for one body; one instance, reused (the transcoder runs to the end synchronously). */
-class Scan {
-  buf: Buffer = Buffer.alloc(0);
-  pos = 0;
-  end = 0;
+class Scan extends WireReader {
   readonly start = new Int32Array(SLOTS);
   readonly stop = new Int32Array(SLOTS);
   /** Model id spans: start, end, start, end, ... */
@@ -76,6 +71,7 @@ class Scan {
   scoreAt = -1;
   provenanceScoreAt = -1;
   provenance = false;
+  /** provenance.seed as unsigned 32-bit halves. */
   seedLow = 0;
   seedHigh = 0;
   /** `extra` entries: key start, key end, value start, value end (start -1: absent, the empty string). */
@@ -99,84 +95,9 @@ class Scan {
     this.extraCount = 0;
   }
 
-  /** A varint's low 32 bits (at most 10 bytes, as protobufjs and the contracts' decoder read them). */
-  uint32(): number {
-    const { buf } = this;
-    let value = 0;
-    for (let shift = 0, i = 0; i < 10; i++, shift += 7) {
-      if (this.pos >= this.end) throw GIVE_UP;
-      const byte = buf[this.pos++] as number;
-      if (shift < 32) value |= (byte & 0x7f) << shift;
-      if (byte < 0x80) return value >>> 0;
-    }
-    throw GIVE_UP;
-  }
-
-  /** A varint's 64 bits as two 32-bit halves (seedLow, seedHigh). */
-  int64(): void {
-    const { buf } = this;
-    let low = 0;
-    let high = 0;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) throw GIVE_UP;
-      const byte = buf[this.pos++] as number;
-      const bits = byte & 0x7f;
-      const shift = i * 7;
-      if (shift < 28) low |= bits << shift;
-      else if (shift === 28) {
-        low |= bits << 28;
-        high |= bits >>> 4;
-      } else high |= bits << (shift - 32);
-      if (byte < 0x80) {
-        this.seedLow = low >>> 0;
-        this.seedHigh = high >>> 0;
-        return;
-      }
-    }
-    throw GIVE_UP;
-  }
-
-  /** Skips a length-delimited value, returning where it starts (its end is `this.pos` after). */
-  delimited(): number {
-    const length = this.uint32();
-    const start = this.pos;
-    if (length > this.end - start) throw GIVE_UP;
-    this.pos = start + length;
-    return start;
-  }
-
   string(slot: number): void {
     this.start[slot] = this.delimited();
     this.stop[slot] = this.pos;
-  }
-
-  fixed64(): number {
-    const at = this.pos;
-    if (at + 8 > this.end) throw GIVE_UP;
-    this.pos = at + 8;
-    return at;
-  }
-
-  skip(wireType: number): void {
-    switch (wireType) {
-      case 0:
-        this.uint32();
-        return;
-      case 1:
-        this.pos += 8;
-        break;
-      case 2: {
-        const length = this.uint32();
-        this.pos += length;
-        break;
-      }
-      case 5:
-        this.pos += 4;
-        break;
-      default:
-        throw GIVE_UP;
-    }
-    if (this.pos > this.end) throw GIVE_UP;
   }
 
   body(): void {
@@ -304,6 +225,8 @@ class Scan {
         case 7:
           if (wire !== 0) throw GIVE_UP;
           this.int64();
+          this.seedLow = this.low;
+          this.seedHigh = this.high;
           break;
         case 8:
           if (wire !== 2) throw GIVE_UP;
@@ -328,7 +251,7 @@ function sameBytes(buf: Buffer, aStart: number, aStop: number, bStart: number, b
 
 const PROTO_KEY = Buffer.from('__proto__');
 
-const scan = new Scan();
+const scan = new Scan(Buffer.alloc(0), 0);
 
 const varUIntBytes = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x20_0000 ? 3 : n < 0x1000_0000 ? 4 : 5);
 

@@ -3,3 +3,4 @@
 export { holdClickHouseUp, withClickHouseOutage } from './clickhouse-outage.js';
 export { deleteTopicsWithPrefix, testBrokers } from './kafka-topics.js';
 export { spawnWithJsonLogs, type JsonLogProcess } from './json-log-process.js';
+export { seededRandom } from './seeded-random.js';
