@@ -7,11 +7,12 @@
 //
 // Byte for byte what protobufjs writes (decisions-encoder.spec.ts compares them): fields in field-number
 // order, a field written whenever its value is present (not null or undefined), even at its default;
-// strings measured with Buffer.byteLength and written as protobufjs's Node writer does. Any value of a
+// strings measured as Buffer.byteLength counts (utf8ByteLength) and written as protobufjs's Node writer does. Any value of a
 // type the generic path would convert (a seed as a decimal string or Long, a score as a string, ...)
 // makes this return undefined, and encodeMessage takes the generic path, which converts, verifies and
 // reports errors as before.
 import protobuf from 'protobufjs';
+import { utf8ByteLength } from './utf8-length.js';
 
 const { utf8 } = protobuf.util;
 
@@ -83,7 +84,7 @@ export const int32Size = (value: number): number => (value < 0 ? 10 : varintSize
 export function stringFieldSize(value: unknown): number {
   if (value === undefined || value === null) return 0;
   if (typeof value !== 'string') return -1;
-  const length = Buffer.byteLength(value);
+  const length = utf8ByteLength(value);
   return 1 + varintSize(length) + length;
 }
 
@@ -165,7 +166,7 @@ export class ByteWriter {
   string(tag: number, value: unknown): void {
     if (typeof value !== 'string') return;
     this.buf[this.pos++] = tag;
-    const length = Buffer.byteLength(value);
+    const length = utf8ByteLength(value);
     this.varint(length);
     // As protobufjs's Node writer: its own UTF-8 loop for short strings, Buffer's for longer ones.
     if (value.length < 40) utf8.write(value, this.buf, this.pos);

@@ -11,6 +11,7 @@ export {
 } from './file-descriptors.js';
 export { EventCodecError, decodeMessage, encodeMessage } from './event-codec.js';
 export { WIRE_GIVE_UP, WireReader } from './wire-reader.js';
+export { utf8ByteLength } from './utf8-length.js';
 
 export type { SampleCurated, SampleCurated__Output } from './generated/select/events/v1/SampleCurated.js';
 export type { ShiftLifecycle, ShiftLifecycle__Output } from './generated/select/events/v1/ShiftLifecycle.js';

@@ -9,6 +9,7 @@
 // this encoder does not cover (compression, message timestamps, array header values, versions outside 3–7)
 // go to kafkajs' own encoder unchanged. produce-encoding.spec.ts checks the bytes against kafkajs' encoder.
 import { createRequire } from 'node:module';
+import { utf8ByteLength } from '@select/contracts';
 
 const require = createRequire(import.meta.url);
 
@@ -118,23 +119,6 @@ function varIntSize(value: number): number {
   return bytes;
 }
 
-/** UTF-8 bytes of a string as Buffer.byteLength counts them (a lone surrogate as the 3 of U+FFFD). */
-function utf8Length(value: string): number {
-  // A call into C++ costs more than this loop for the short ids, names and times of event headers.
-  if (value.length > 64) return Buffer.byteLength(value, 'utf8');
-  let bytes = value.length;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) bytes += 1;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < value.length && (value.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      bytes += 2; // the pair: 4 bytes for 2 code units
-      i++;
-    } else bytes += 2;
-  }
-  return bytes;
-}
-
 /**
  * Byte lengths measured in the first pass and read back in the second, in the order the writer meets them:
  * per record its body size, key, value, header count, then name and value of each header (-1: null). One
@@ -154,7 +138,7 @@ function pushLength(length: number): void {
 
 function nullableLength(value: unknown): number {
   if (value === null || value === undefined) return -1;
-  return Buffer.isBuffer(value) ? value.length : utf8Length(typeof value === 'string' ? value : String(value));
+  return Buffer.isBuffer(value) ? value.length : utf8ByteLength(typeof value === 'string' ? value : String(value));
 }
 
 const varBytesSize = (length: number): number => (length < 0 ? 1 : varIntSize(length) + length);
@@ -169,9 +153,9 @@ const slotValues: (string | undefined)[] = new Array<string | undefined>(HEADER_
 const slotValueLengths = new Int32Array(HEADER_SLOTS);
 
 function headerNameLength(slot: number, name: string): number {
-  if (slot >= HEADER_SLOTS) return utf8Length(name);
+  if (slot >= HEADER_SLOTS) return utf8ByteLength(name);
   if (slotNames[slot] === name) return slotNameLengths[slot]!;
-  const length = utf8Length(name);
+  const length = utf8ByteLength(name);
   slotNames[slot] = name;
   slotNameLengths[slot] = length;
   return length;
@@ -180,7 +164,7 @@ function headerNameLength(slot: number, name: string): number {
 function headerValueLength(slot: number, value: unknown): number {
   if (typeof value !== 'string' || slot >= HEADER_SLOTS) return nullableLength(value);
   if (slotValues[slot] === value) return slotValueLengths[slot]!;
-  const length = utf8Length(value);
+  const length = utf8ByteLength(value);
   slotValues[slot] = value;
   slotValueLengths[slot] = length;
   return length;
@@ -261,7 +245,9 @@ class Writer {
   /** Raw bytes of a string (UTF-8) or Buffer whose byte length is known. */
   bytes(value: Buffer | string, length: number): void {
     const buf = this.buf;
-    if (typeof value !== 'string') value.copy(buf, this.offset);
+    // Uint8Array's set: the same bytes as Buffer.copy without its argument checks (~24 against ~32 ns for a
+    // 200-byte body).
+    if (typeof value !== 'string') buf.set(value, this.offset);
     else if (length === value.length && length <= 64) {
       // ASCII: a loop beats a call into C++ for a short string.
       for (let i = 0, at = this.offset; i < length; i++) buf[at + i] = value.charCodeAt(i);
