@@ -81,7 +81,9 @@ interface Queued {
   message: Message;
   /** Key, body and header bytes (strings counted as UTF-16 code units: close enough for ASCII ids). */
   bytes: number;
-  resolve: () => void;
+  /** What publish() resolves with. */
+  envelope: EventEnvelope;
+  resolve: (envelope: EventEnvelope) => void;
   reject: (error: unknown) => void;
 }
 
@@ -201,7 +203,7 @@ class BatchingEventProducer implements EventProducer {
     for (const name in headers) bytes += name.length + (headers[name]?.length ?? 0);
     const message: Message = { key, value: body, headers };
     return new Promise<EventEnvelope>((resolve, reject) => {
-      this.queue.push({ topic: spec.name, message, bytes, resolve: () => resolve(envelope), reject });
+      this.queue.push({ topic: spec.name, message, bytes, envelope, resolve, reject });
       this.queuedBytes += bytes;
       this.schedule();
     });
@@ -281,6 +283,6 @@ class BatchingEventProducer implements EventProducer {
       for (const q of batch) q.reject(error);
       return;
     }
-    for (const q of batch) q.resolve();
+    for (const q of batch) q.resolve(q.envelope);
   }
 }
