@@ -52,9 +52,10 @@ export interface InsertOptions {
   format?: 'JSONEachRow' | 'RowBinary';
   /**
    * RowBinary only: inserts into the same table and columns that arrive while one is in flight are sent together
-   * as the next INSERT (group commit; see insert-coalescer.ts): fewer, larger parts, about half the server's CPU
-   * per row for the metrics sink's per-partition batches. Each call still resolves only once its rows are in,
-   * and fails only for its own rows (encoded before they join; a refused group is sent again call by call).
+   * as the next INSERT (group commit; see insert-coalescer.ts): fewer, larger parts, and about a third less
+   * server CPU for the metrics sink's per-partition batches (tools/bench/events/insert-parts.mjs). Each call still
+   * resolves only once its rows are in, and fails only for its own rows (encoded before they join; a refused group
+   * is sent again call by call).
    * Calls without it are sent on their own. @default false
    */
   coalesce?: boolean;

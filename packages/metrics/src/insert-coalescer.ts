@@ -1,7 +1,8 @@
 // Group commit for RowBinary inserts: callers that insert into the same table and columns while an INSERT is in
 // flight are sent together as the next one. ClickHouse writes a part per INSERT and merges parts afterwards, so
-// six 5,000-row inserts cost it about twice the CPU of one 30,000-row insert (tools/bench/events); the metrics
-// sink's partitions each insert their own batch at about the same time. Each caller's rows are encoded before
+// many small INSERTs cost it more CPU per row than a few large ones (200,000 rows in 5,000-row batches, six at a
+// time: about a third less server CPU coalesced, tools/bench/events/insert-parts.mjs); the metrics sink's
+// partitions each insert their own batch at about the same time. Each caller's rows are encoded before
 // they join a group (a bad row fails only its own call), and a group the server refuses is sent again one
 // body at a time, so every caller gets the answer its own rows get.
 import { ClickHouseUnavailableError } from './errors.js';

@@ -110,7 +110,7 @@ async function createTopic(topic) {
 async function produceTs(prefix) {
   await createTopic(`${prefix}select.samples.v1`);
   const result = lastJsonLine(run(process.execPath, [join(here, 'produce-ts.mjs'), prefix, String(events)]));
-  return { rate: events / result.seconds, seconds: result.seconds, cpuSeconds: result.cpuSeconds };
+  return { rate: events / result.seconds, seconds: result.seconds, cpuSeconds: result.cpuSeconds, buildCpuSeconds: result.buildCpuSeconds };
 }
 
 async function produceJava(topic) {

@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+// What group commit saves ClickHouse: 200,000 samples rows (the events bench's shape) inserted into a table made
+// by the metrics sink's migrations, as the sink inserts them — per-partition batches of 5,000, six calls at a time
+// — once as separate INSERTs and once with `coalesce: true` (@select/metrics), plus one 200,000-row INSERT for
+// reference. Measured: the ClickHouse server's CPU seconds while the inserts run and in the 4 s after (its
+// background merges of the parts), the wall time, and the active parts left. Contenders interleaved over repeats.
+//
+//   node tools/bench/events/insert-parts.mjs [--rows 200000] [--batch 5000] [--repeats 3] [--name events-insert-parts]
+//
+// Needs the local ClickHouse (`bash infra/infra.sh up`) and the built packages (`npx nx run-many -t build`).
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { ROOT, interleave, machineInfo, median, processCpuSeconds, uptime, writeResult } from '../lib/bench-kit.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '200000' },
+    batch: { type: 'string', default: '5000' },
+    repeats: { type: 'string', default: '3' },
+    name: { type: 'string', default: 'events-insert-parts' },
+  },
+});
+const rowsCount = Number(args.rows);
+const batch = Number(args.batch);
+const repeats = Number(args.repeats);
+const IN_FLIGHT = 6; // select.samples.v1's partitions, each inserting its own batch
+const MERGE_WINDOW_MS = 4_000;
+
+const { createClickHouse, runMigrations, sql } = await import(`${ROOT}packages/metrics/dist/index.js`);
+const { METRICS_SINK_MIGRATIONS, TABLE_COLUMNS } = await import(`${ROOT}packages/metrics-sink/dist/schema.js`);
+const serverPid = execFileSync('pgrep', ['-f', 'clickhouse.*server'], { encoding: 'utf8' }).trim().split('\n')[0];
+const serverCpu = () => processCpuSeconds(serverPid);
+
+const now = new Date();
+const rows = Array.from({ length: rowsCount }, (_, i) => ({
+  event_id: `${randomBytes(8).toString('hex')}-${i}`,
+  event_time: now,
+  event_time_ms: i % 1000,
+  source: 'events-bench',
+  kafka_partition: i % IN_FLIGHT,
+  kafka_offset: String(i),
+  ingested_at: now,
+  shift_id: `bench-shift-${String(i % 24).padStart(2, '0')}`,
+  sample_id: `s-${String(i).padStart(10, '0')}`,
+  strategy: 'retrieval',
+  class_index: i % 1000,
+  wnid: `n${String(1440764 + (i % 1000)).padStart(8, '0')}`,
+  source_id: `laion/${i}`,
+  score: 0.25 + (i % 1000) / 4000,
+  shard: `${String(Math.floor(i / 1000)).padStart(5, '0')}.tar`,
+  key: String(i % 1000).padStart(6, '0'),
+  width: 256,
+  height: 256,
+  provenance_strategy: 'retrieval',
+  provenance_params_hash: 'c0ffee12',
+  provenance_source_id: `laion/${i}`,
+  provenance_score: 0.5,
+  provenance_model_ids: ['clip-vit-b32'],
+  provenance_prompt: 'p'.repeat(70),
+  provenance_seed: '0',
+  provenance_extra: '{}',
+}));
+const columns = TABLE_COLUMNS.samples;
+const runId = randomBytes(3).toString('hex');
+let databaseNo = 0;
+
+/** One landing of all rows into a fresh samples table: `mode` 'separate' | 'coalesced' | 'single'. */
+async function land(mode) {
+  databaseNo += 1;
+  const database = `bench_insert_parts_${runId}_${databaseNo}`;
+  const ch = createClickHouse({ database });
+  try {
+    await runMigrations(ch, METRICS_SINK_MIGRATIONS);
+    await ch.prepareInsert('samples', columns);
+    const size = mode === 'single' ? rowsCount : batch;
+    const cpu0 = serverCpu();
+    const started = performance.now();
+    const inFlight = new Set();
+    for (let at = 0; at < rowsCount; at += size) {
+      const call = ch.insert('samples', rows.slice(at, at + size), columns, { format: 'RowBinary', coalesce: mode === 'coalesced' });
+      inFlight.add(call);
+      void call.finally(() => inFlight.delete(call));
+      if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    const seconds = (performance.now() - started) / 1000;
+    const cpu1 = serverCpu();
+    await new Promise((resolve) => setTimeout(resolve, MERGE_WINDOW_MS));
+    const cpu2 = serverCpu();
+    const [{ n: parts }] = await ch.query(sql`SELECT count() AS n FROM system.parts WHERE database = ${database} AND table = 'samples' AND active`);
+    const [{ n: count }] = await ch.query(sql`SELECT count() AS n FROM samples`);
+    if (Number(count) !== rowsCount) throw new Error(`${mode}: ${count} of ${rowsCount} rows landed`);
+    return { seconds, serverCpuSeconds: cpu1 - cpu0, serverCpuSecondsAfter: cpu2 - cpu1, activeParts: Number(parts) };
+  } finally {
+    await ch.command(sql`DROP DATABASE IF EXISTS ${sql.id(database)}`).catch(() => undefined);
+    await ch.close();
+  }
+}
+
+const uptimeBefore = uptime();
+const runs = await interleave({ separate: () => land('separate'), coalesced: () => land('coalesced'), single: () => land('single') }, repeats);
+const uptimeAfter = uptime();
+const serverTotal = (r) => r.serverCpuSeconds + r.serverCpuSecondsAfter;
+const ratioPerRepeat = runs.separate.map((r, i) => serverTotal(runs.coalesced[i]) / serverTotal(r));
+const summary = Object.fromEntries(
+  Object.entries(runs).map(([mode, list]) => [mode, { serverCpuSeconds: median(list.map(serverTotal)), seconds: median(list.map((r) => r.seconds)) }]),
+);
+console.log(`\ninsert-parts: ${rowsCount} samples rows, batches of ${batch}, ${IN_FLIGHT} calls at a time; ClickHouse CPU s (inserts + ${MERGE_WINDOW_MS / 1000} s after), medians of ${repeats}`);
+for (const [mode, s] of Object.entries(summary)) console.log(`  ${mode.padEnd(10)} server CPU ${s.serverCpuSeconds.toFixed(2)} s, wall ${s.seconds.toFixed(2)} s`);
+console.log(`  coalesced / separate server CPU, per repeat: ${ratioPerRepeat.map((x) => x.toFixed(3)).join(', ')} (median ${median(ratioPerRepeat).toFixed(3)})`);
+console.log(`  uptime before: ${uptimeBefore}\n  uptime after:  ${uptimeAfter}`);
+writeResult(args.name, {
+  benchmark: 'events-insert-parts',
+  date: new Date().toISOString(),
+  command: `node tools/bench/events/insert-parts.mjs ${process.argv.slice(2).join(' ')}`.trim(),
+  machine: { ...machineInfo(), clickhouse: execFileSync('clickhouse-client', ['--query', 'SELECT version()'], { encoding: 'utf8' }).trim() },
+  uptimeBefore,
+  uptimeAfter,
+  settings: { rows: rowsCount, batch, inFlight: IN_FLIGHT, mergeWindowMs: MERGE_WINDOW_MS, format: 'RowBinary' },
+  summary,
+  coalescedVsSeparateServerCpu: { perRepeat: ratioPerRepeat, median: median(ratioPerRepeat) },
+  runs,
+});
