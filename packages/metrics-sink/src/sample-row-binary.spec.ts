@@ -127,6 +127,12 @@ describe('transcodeSampleCurated (pure)', () => {
     expect(bytes.includes(Buffer.from(JSON.stringify(extra)))).toBe(true);
   });
 
+  it('takes more model ids and extra entries than its first arrays hold (20 and 12)', () => {
+    const modelIds = Array.from({ length: 20 }, (_, i) => `model-${i}`);
+    const extra = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`key-${i}`, `value ${i}`]));
+    expect(expectSameBytes(encode({ sampleId: 'many', provenance: { modelIds, extra, seed: '9223372036854775807' } }), 'many')).toBe(true);
+  });
+
   it('gives up on a repeated extra key, integer-like and __proto__ keys, invalid UTF-8, a repeated provenance', () => {
     const entry = (key: string, value: string): Buffer => {
       const inner = Buffer.concat([Buffer.from([0x0a, key.length]), Buffer.from(key), Buffer.from([0x12, value.length]), Buffer.from(value)]);

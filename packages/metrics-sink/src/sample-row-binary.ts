@@ -71,9 +71,6 @@ class Scan extends WireReader {
   scoreAt = -1;
   provenanceScoreAt = -1;
   provenance = false;
-  /** provenance.seed as unsigned 32-bit halves. */
-  seedLow = 0;
-  seedHigh = 0;
   /** `extra` entries: key start, key end, value start, value end (start -1: absent, the empty string). */
   extras = new Int32Array(32);
   extraCount = 0;
@@ -90,8 +87,9 @@ class Scan extends WireReader {
     this.scoreAt = -1;
     this.provenanceScoreAt = -1;
     this.provenance = false;
-    this.seedLow = 0;
-    this.seedHigh = 0;
+    // provenance.seed: int64() is read for it only, so `low` and `high` hold it (0 when absent)
+    this.low = 0;
+    this.high = 0;
     this.extraCount = 0;
   }
 
@@ -176,11 +174,7 @@ class Scan extends WireReader {
     for (let e = 0; e < 4 * this.extraCount; e += 4) {
       if (sameBytes(buf, keyStart, keyStop, extras[e] as number, extras[e + 1] as number)) throw GIVE_UP;
     }
-    if (4 * this.extraCount + 4 > extras.length) {
-      const grown = new Int32Array(extras.length * 2);
-      grown.set(extras);
-      this.extras = grown;
-    }
+    this.extras = withRoom(extras, 4 * this.extraCount + 4);
     const at = 4 * this.extraCount;
     this.extras[at] = keyStart;
     this.extras[at + 1] = keyStop;
@@ -212,11 +206,7 @@ class Scan extends WireReader {
         case 5: {
           if (wire !== 2) throw GIVE_UP;
           const modelStart = this.delimited();
-          if (2 * this.modelCount + 2 > this.models.length) {
-            const grown = new Int32Array(this.models.length * 2);
-            grown.set(this.models);
-            this.models = grown;
-          }
+          this.models = withRoom(this.models, 2 * this.modelCount + 2);
           this.models[2 * this.modelCount] = modelStart;
           this.models[2 * this.modelCount + 1] = this.pos;
           this.modelCount += 1;
@@ -225,8 +215,6 @@ class Scan extends WireReader {
         case 7:
           if (wire !== 0) throw GIVE_UP;
           this.int64();
-          this.seedLow = this.low;
-          this.seedHigh = this.high;
           break;
         case 8:
           if (wire !== 2) throw GIVE_UP;
@@ -239,6 +227,14 @@ class Scan extends WireReader {
     }
     this.end = outerEnd;
   }
+}
+
+/** `array`, or a copy twice as long when it holds fewer than `length` slots. */
+function withRoom(array: Int32Array<ArrayBuffer>, length: number): Int32Array<ArrayBuffer> {
+  if (length <= array.length) return array;
+  const grown = new Int32Array(array.length * 2);
+  grown.set(array);
+  return grown;
 }
 
 /** True when the bytes of two spans are equal (absent: the empty string). */
@@ -405,8 +401,8 @@ export function transcodeSampleCurated(body: Buffer): RowBinaryBytes | undefined
     w.varUInt(modelCount);
     for (let m = 0; m < 2 * modelCount; m += 2) w.span(models[m] as number, models[m + 1] as number);
     w.span(start[S_P_PROMPT] as number, stop[S_P_PROMPT] as number);
-    w.out.writeUInt32LE(s.seedLow, w.pos);
-    w.out.writeUInt32LE(s.seedHigh, w.pos + 4);
+    w.out.writeUInt32LE(s.low, w.pos);
+    w.out.writeUInt32LE(s.high, w.pos + 4);
     w.pos += 8;
     w.extraJson(s, extraLength);
     if (w.pos !== size) throw new Error(`transcodeSampleCurated: wrote ${w.pos} of ${size} bytes`);
