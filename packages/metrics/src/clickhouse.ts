@@ -198,6 +198,9 @@ export async function runReadOnlyTable(client: ClickHouseClient, userSql: string
   }
 }
 
+/** The key of a table and column list in the encoder and coalescer caches; a table's keys share its prefix. */
+const insertKey = (table: string, columns: readonly string[]): string => `${table}\u0000${columns.join('\u0000')}`;
+
 class ClickHouseConnection implements ClickHouse {
   private readonly writer: ClickHouseClient;
   private reader: ClickHouseClient | undefined;
@@ -237,10 +240,11 @@ class ClickHouseConnection implements ClickHouse {
   async insert(table: string, rows: readonly object[], columns: readonly string[], options: InsertOptions = {}): Promise<void> {
     if (rows.length === 0) return;
     if (options.format === 'RowBinary') {
-      const encoder = await this.rowBinaryEncoder(table, columns);
+      const key = insertKey(table, columns);
+      const encoder = await this.rowBinaryEncoder(key, table, columns);
       if (encoder) {
         const body = encoder.encode(rows);
-        if (options.coalesce) return this.coalescer(table, encoder).add(body);
+        if (options.coalesce) return this.coalescer(key, table, encoder).add(body);
         return this.insertRowBinary(table, encoder, [body]);
       }
     }
@@ -256,15 +260,14 @@ class ClickHouseConnection implements ClickHouse {
   }
 
   async prepareInsert(table: string, columns: readonly string[]): Promise<readonly ColumnType[] | null> {
-    return (await this.rowBinaryEncoder(table, columns))?.types ?? null;
+    return (await this.rowBinaryEncoder(insertKey(table, columns), table, columns))?.types ?? null;
   }
 
   /**
    * The RowBinary encoder of `columns` of a table, compiled from their types; null when a column is missing
    * (the JSONEachRow insert then reports it as the server words it) or has a type without a writer.
    */
-  private rowBinaryEncoder(table: string, columns: readonly string[]): Promise<RowBinaryEncoder | null> {
-    const key = `${table}\u0000${columns.join('\u0000')}`;
+  private rowBinaryEncoder(key: string, table: string, columns: readonly string[]): Promise<RowBinaryEncoder | null> {
     let encoder = this.encoders.get(key);
     if (encoder === undefined) {
       // The promise is kept, so concurrent first inserts share one lookup; a failed lookup is forgotten.
@@ -285,9 +288,8 @@ class ClickHouseConnection implements ClickHouse {
     return wanted.every((c) => c.type !== '') && rowBinarySupports(wanted) ? compileRowBinary(wanted) : null;
   }
 
-  /** The group commit of a table and column list (the columns are the encoder's). */
-  private coalescer(table: string, encoder: RowBinaryEncoder): InsertCoalescer {
-    const key = `${table}\u0000${encoder.columns.join('\u0000')}`;
+  /** The group commit of a table and column list (`key`, insertKey; the encoder is of those columns). */
+  private coalescer(key: string, table: string, encoder: RowBinaryEncoder): InsertCoalescer {
     let coalescer = this.coalescers.get(key);
     if (coalescer === undefined) {
       coalescer = new InsertCoalescer((bodies) => this.insertRowBinary(table, encoder, bodies));
@@ -305,7 +307,7 @@ class ClickHouseConnection implements ClickHouse {
       for await (const chunk of result.stream) void chunk;
     } catch (err) {
       // The table may have changed under a cached encoder (a migration in another process): read its types again.
-      for (const key of this.encoders.keys()) if (key.startsWith(`${table}\u0000`)) this.encoders.delete(key);
+      for (const key of this.encoders.keys()) if (key.startsWith(insertKey(table, []))) this.encoders.delete(key);
       throw toClickHouseError(err, `insert into ${table}`);
     }
   }
