@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// What group commit saves ClickHouse: 200,000 samples rows (the events bench's shape) inserted into a table made
-// by the metrics sink's migrations, as the sink inserts them — per-partition batches of 5,000, six calls at a time
+// What group commit saves ClickHouse: 200,000 samples rows (the events bench's events, as the sink maps them)
+// inserted into a table made by the metrics sink's migrations, as the sink inserts them — per-partition batches of
+// 5,000, six calls at a time
 // — once as separate INSERTs and once with `coalesce: true` (@select/metrics), plus one 200,000-row INSERT for
 // reference. Measured: the ClickHouse server's CPU seconds while the inserts run and in the 4 s after (its
 // background merges of the parts), the wall time, and the active parts left. Contenders interleaved over repeats.
@@ -11,6 +12,8 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { EVENT_TYPES } from '@select/events';
+import { samplePayload } from './events.mjs';
 import { ROOT, interleave, machineInfo, median, processCpuSeconds, uptime, writeResult } from '../lib/bench-kit.mjs';
 
 const { values: args } = parseArgs({
@@ -29,38 +32,17 @@ const MERGE_WINDOW_MS = 4_000;
 
 const { createClickHouse, runMigrations, sql } = await import(`${ROOT}packages/metrics/dist/index.js`);
 const { METRICS_SINK_MIGRATIONS, TABLE_COLUMNS } = await import(`${ROOT}packages/metrics-sink/dist/schema.js`);
+const { eventToRow } = await import(`${ROOT}packages/metrics-sink/dist/event-rows.js`);
 const serverPid = execFileSync('pgrep', ['-f', 'clickhouse.*server'], { encoding: 'utf8' }).trim().split('\n')[0];
 const serverCpu = () => processCpuSeconds(serverPid);
 
+// The events bench's own SampleCurated payloads, made into rows by the sink's own mapping.
 const now = new Date();
-const rows = Array.from({ length: rowsCount }, (_, i) => ({
-  event_id: `${randomBytes(8).toString('hex')}-${i}`,
-  event_time: now,
-  event_time_ms: i % 1000,
-  source: 'events-bench',
-  kafka_partition: i % IN_FLIGHT,
-  kafka_offset: String(i),
-  ingested_at: now,
-  shift_id: `bench-shift-${String(i % 24).padStart(2, '0')}`,
-  sample_id: `s-${String(i).padStart(10, '0')}`,
-  strategy: 'retrieval',
-  class_index: i % 1000,
-  wnid: `n${String(1440764 + (i % 1000)).padStart(8, '0')}`,
-  source_id: `laion/${i}`,
-  score: 0.25 + (i % 1000) / 4000,
-  shard: `${String(Math.floor(i / 1000)).padStart(5, '0')}.tar`,
-  key: String(i % 1000).padStart(6, '0'),
-  width: 256,
-  height: 256,
-  provenance_strategy: 'retrieval',
-  provenance_params_hash: 'c0ffee12',
-  provenance_source_id: `laion/${i}`,
-  provenance_score: 0.5,
-  provenance_model_ids: ['clip-vit-b32'],
-  provenance_prompt: 'p'.repeat(70),
-  provenance_seed: '0',
-  provenance_extra: '{}',
-}));
+const rows = Array.from({ length: rowsCount }, (_, i) => {
+  const envelope = { id: `${randomBytes(8).toString('hex')}-${i}`, type: EVENT_TYPES.SampleCurated, schemaVersion: 1, time: now, source: 'events-bench', contentType: 'application/x-protobuf' };
+  const event = { envelope, payload: samplePayload(i), topic: 'select.samples.v1', partition: i % IN_FLIGHT, offset: String(i), key: null };
+  return eventToRow(event, now).row;
+});
 const columns = TABLE_COLUMNS.samples;
 const runId = randomBytes(3).toString('hex');
 let databaseNo = 0;
