@@ -1,21 +1,10 @@
 // A small labelled shift for tests: generated images of a few classes, written by @select/datasets' ShiftWriter
 // exactly as the curator writes real shifts (WebDataset shards, manifest, class_counts.json, _info.json).
 import { ShiftWriter } from '@select/datasets';
+import { seededRandom } from '@select/testing';
 
 /** The first ImageNet-1k wnids (sorted order), enough for the test label spaces. */
 export const TEST_WNIDS = ['n01440764', 'n01443537', 'n01484850', 'n01491361', 'n01494475', 'n01496331', 'n01498041', 'n01514668'];
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PALETTE: Array<[number, number, number]> = [
   [220, 40, 40], [40, 200, 60], [40, 70, 220], [230, 210, 40], [200, 40, 200], [40, 200, 210], [240, 140, 30], [120, 120, 120],
@@ -23,7 +12,7 @@ const PALETTE: Array<[number, number, number]> = [
 
 /** One image of class `c`: the class colour with a random bright or dark square and pixel noise, size×size RGB. */
 export function classImage(c: number, index: number, size: number): { data: Uint8Array; width: number; height: number; channels: 3 } {
-  const r = rng(c * 100_003 + index * 7 + 1);
+  const r = seededRandom(c * 100_003 + index * 7 + 1);
   const [cr, cg, cb] = PALETTE[c % PALETTE.length]!;
   const data = new Uint8Array(size * size * 3);
   const sq = Math.floor(size / 3);
