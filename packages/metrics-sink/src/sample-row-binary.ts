@@ -93,9 +93,14 @@ class Scan extends WireReader {
     this.extraCount = 0;
   }
 
-  string(slot: number): void {
+  /** Reads the field when `slots` maps its number to a string slot (true); otherwise leaves it to the caller. */
+  stringField(field: number, wire: number, slots: readonly number[]): boolean {
+    const slot = field < slots.length ? (slots[field] as number) : -1;
+    if (slot < 0) return false;
+    if (wire !== 2) throw GIVE_UP;
     this.start[slot] = this.delimited();
     this.stop[slot] = this.pos;
+    return true;
   }
 
   body(): void {
@@ -103,12 +108,7 @@ class Scan extends WireReader {
       const tag = this.uint32();
       const field = tag >>> 3;
       const wire = tag & 7;
-      const slot = field < TOP_STRING_SLOT.length ? (TOP_STRING_SLOT[field] as number) : -1;
-      if (slot >= 0) {
-        if (wire !== 2) throw GIVE_UP;
-        this.string(slot);
-        continue;
-      }
+      if (this.stringField(field, wire, TOP_STRING_SLOT)) continue;
       switch (field) {
         case 0:
           throw GIVE_UP;
@@ -192,12 +192,7 @@ class Scan extends WireReader {
       const tag = this.uint32();
       const field = tag >>> 3;
       const wire = tag & 7;
-      const slot = field < PROVENANCE_STRING_SLOT.length ? (PROVENANCE_STRING_SLOT[field] as number) : -1;
-      if (slot >= 0) {
-        if (wire !== 2) throw GIVE_UP;
-        this.string(slot);
-        continue;
-      }
+      if (this.stringField(field, wire, PROVENANCE_STRING_SLOT)) continue;
       switch (field) {
         case 4:
           if (wire !== 1) throw GIVE_UP;
