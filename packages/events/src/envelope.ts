@@ -1,5 +1,7 @@
 import type { IHeaders } from 'kafkajs';
+import { utf8ByteLength } from '@select/contracts';
 import { EventsError } from './errors.js';
+import { encodeHeadersAround, type EncodedHeaders } from './produce-encoding.js';
 import { RepeatedText } from './repeated-text.js';
 
 /** The envelope every event carries in its Kafka headers; the body is the protobuf payload alone. */
@@ -57,6 +59,44 @@ function isoTime(time: Date): string {
     lastTimeMs = ms;
   }
   return lastTimeText;
+}
+
+/** The envelope's headers but the id, in envelopeHeaders' order, built for one type and millisecond at a time. */
+interface EncodedEnvelope {
+  schemaVersion: number;
+  timeMs: number;
+  source: string;
+  contentType: string;
+  encoded: EncodedHeaders;
+}
+
+// The last encoding of each event type's headers: a producer gives most events of a type the same millisecond,
+// source and content type, so a publish only looks them up.
+const encodedByType = new Map<string, EncodedEnvelope>();
+const ENCODED_TYPES_LIMIT = 1000;
+
+/**
+ * envelopeHeaders(envelope) in record layout around the event id (the fast Produce encoder's EncodedHeaders,
+ * with the id as the message's `encodedHeaderValue`), or undefined when the id is not ASCII.
+ */
+export function encodedEnvelopeHeaders(envelope: EventEnvelope): EncodedHeaders | undefined {
+  if (utf8ByteLength(envelope.id) !== envelope.id.length) return undefined;
+  const timeMs = envelope.time.getTime();
+  const last = encodedByType.get(envelope.type);
+  if (
+    last !== undefined &&
+    last.timeMs === timeMs &&
+    last.source === envelope.source &&
+    last.contentType === envelope.contentType &&
+    last.schemaVersion === envelope.schemaVersion
+  ) {
+    return last.encoded;
+  }
+  const { [ENVELOPE_HEADERS.id]: _id, ...rest } = envelopeHeaders(envelope);
+  const encoded = encodeHeadersAround([], ENVELOPE_HEADERS.id, Object.entries(rest));
+  if (encodedByType.size >= ENCODED_TYPES_LIMIT) encodedByType.clear();
+  encodedByType.set(envelope.type, { schemaVersion: envelope.schemaVersion, timeMs, source: envelope.source, contentType: envelope.contentType, encoded });
+  return encoded;
 }
 
 /** Envelope as Kafka headers; every value is a UTF-8 string. */

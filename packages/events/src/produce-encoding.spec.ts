@@ -3,7 +3,8 @@
 // read back intact) is in producer-consumer.spec.ts, whose producers all go through it.
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { crc32c, encodeProduceRequest, installFastProduceEncoding, type ProduceRequestArgs } from './produce-encoding.js';
+import { encodedEnvelopeHeaders, envelopeHeaders, type EventEnvelope } from './envelope.js';
+import { crc32c, crc32cJs, encodeHeadersAround, encodeProduceRequest, installFastProduceEncoding, nativeCrc32c, type ProduceRequestArgs } from './produce-encoding.js';
 
 const require = createRequire(import.meta.url);
 const kafkajsCrc32c = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (buffer: Buffer) => number;
@@ -87,19 +88,32 @@ afterEach(() => {
 });
 
 describe('crc32c', () => {
-  it('equals kafkajs crc32C for lengths 0 to 600 at every alignment', () => {
+  it('equals kafkajs crc32C for lengths 0 to 600 at every alignment, in JS and native', () => {
     const next = rng(7);
     for (let length = 0; length <= 600; length += 1) {
       const buffer = Buffer.alloc(length + 3);
       for (let i = 0; i < buffer.length; i++) buffer[i] = Math.floor(next() * 256);
       const start = length % 4;
       const slice = buffer.subarray(start, start + length);
-      expect(crc32c(buffer, start, start + length)).toBe(kafkajsCrc32c(Buffer.from(slice)));
+      const expected = kafkajsCrc32c(Buffer.from(slice));
+      expect(crc32cJs(buffer, start, start + length)).toBe(expected);
+      expect(crc32c(buffer, start, start + length)).toBe(expected);
+    }
+  });
+
+  it('uses the native CRC on linux x64 (its prebuilt binary installed), equal to JS on record-batch sizes', () => {
+    if (process.platform === 'linux' && process.arch === 'x64') expect(nativeCrc32c).toBeTypeOf('function');
+    const next = rng(11);
+    const buffer = Buffer.alloc(1 << 20);
+    for (let i = 0; i < buffer.length; i++) buffer[i] = Math.floor(next() * 256);
+    for (const [start, end] of [[0, 64], [1, 1000], [7, 65_543], [3, buffer.length]] as const) {
+      expect(crc32c(buffer, start, end)).toBe(crc32cJs(buffer, start, end));
     }
   });
 
   it('gives the standard check value of "123456789"', () => {
     expect(crc32c(Buffer.from('123456789')).toString(16)).toBe('e3069283');
+    expect(crc32cJs(Buffer.from('123456789')).toString(16)).toBe('e3069283');
   });
 });
 
@@ -111,6 +125,67 @@ describe('encodeProduceRequest', () => {
       expect(ours, `seed ${seed}`).toBeDefined();
       expect(ours!.equals(await kafkajsBytes(args)), `seed ${seed}`).toBe(true);
     }
+  });
+
+  it('writes the same bytes as kafkajs for 300 random requests whose messages carry encoded headers around an ASCII value', async () => {
+    let encodedMessages = 0;
+    for (let seed = 1; seed <= 300; seed++) {
+      const next = rng(1000 + seed);
+      const args = randomArgs(seed);
+      for (const topic of args.topicData) {
+        for (const partition of topic.partitions) {
+          partition.messages = partition.messages.map((message) => {
+            if (next() < 0.3) return message;
+            // String headers only (what encodeHeadersAround takes), one of them the ASCII value each message gives.
+            const entries = Array.from({ length: Math.floor(next() * 7) }, (_, h) => [`h${h}-${randomString(next, 2)}`, randomString(next, 4)] as const);
+            const at = Math.floor(next() * (entries.length + 1));
+            const middle = ['', 'id-0', 'x'.repeat(Math.floor(next() * 150))][Math.floor(next() * 3)]!;
+            const headers = Object.fromEntries([...entries.slice(0, at), [`middle-${randomString(next, 2)}`, middle], ...entries.slice(at)]);
+            const names = Object.keys(headers);
+            const encodedHeaders = encodeHeadersAround(entries.slice(0, at), names[at]!, entries.slice(at));
+            encodedMessages += 1;
+            return { ...message, headers, encodedHeaders, encodedHeaderValue: middle };
+          });
+        }
+      }
+      const ours = encodeProduceRequest(args, NOW);
+      expect(ours, `seed ${seed}`).toBeDefined();
+      expect(ours!.equals(await kafkajsBytes(args)), `seed ${seed}`).toBe(true);
+    }
+    expect(encodedMessages).toBeGreaterThan(1000);
+  });
+
+  it("writes an envelope's encoded headers as kafkajs writes envelopeHeaders(), across types, sources and milliseconds", async () => {
+    const next = rng(5);
+    const types = ['select.events.v1.SampleCurated', 'select.events.v1.JobProgress', 'typé-日本'];
+    const sources = ['curation', 'curación-😀'];
+    const envelopes: EventEnvelope[] = Array.from({ length: 2000 }, (_, i) => ({
+      id: i % 3 === 0 ? `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` : `replayed-${i}-${'z'.repeat(i % 90)}`,
+      type: types[Math.floor(next() * types.length)]!,
+      schemaVersion: next() < 0.9 ? 1 : 7,
+      time: new Date(NOW + Math.floor(i / 50)),
+      source: sources[Math.floor(next() * sources.length)]!,
+      contentType: next() < 0.9 ? 'application/x-protobuf' : 'application/json',
+    }));
+    const messages = envelopes.map((envelope, i) => ({
+      key: `k-${i % 7}`,
+      value: Buffer.alloc(i % 300, i),
+      headers: envelopeHeaders(envelope),
+      encodedHeaders: encodedEnvelopeHeaders(envelope),
+      encodedHeaderValue: envelope.id,
+    }));
+    expect(messages.every((m) => m.encodedHeaders !== undefined)).toBe(true);
+    const args: ProduceRequestArgs = { acks: -1, timeout: 30_000, producerId: Long.fromNumber(7), producerEpoch: 0, topicData: [{ topic: 't', partitions: [{ partition: 0, messages }] }] };
+    expect(encodeProduceRequest(args, NOW)!.equals(await kafkajsBytes(args))).toBe(true);
+  });
+
+  it('encodes envelope headers once per type and millisecond, and not at all around an id that is not ASCII', () => {
+    const envelope: EventEnvelope = { id: 'a', type: 't', schemaVersion: 1, time: new Date(NOW), source: 's', contentType: 'c' };
+    const first = encodedEnvelopeHeaders(envelope);
+    expect(encodedEnvelopeHeaders({ ...envelope, id: 'b', time: new Date(NOW) })).toBe(first);
+    expect(encodedEnvelopeHeaders({ ...envelope, time: new Date(NOW + 1) })).not.toBe(first);
+    expect(encodedEnvelopeHeaders({ ...envelope, id: 'é' })).toBeUndefined();
+    expect(encodedEnvelopeHeaders({ ...envelope, id: '😀' })).toBeUndefined();
   });
 
   it('writes the same bytes as kafkajs for an envelope-shaped batch of 5,000 events', async () => {

@@ -17,8 +17,8 @@ const topics = resolveTopics(prefix);
 const producers: EventProducer[] = [];
 const consumers: EventConsumer[] = [];
 
-function producer(): EventProducer {
-  const p = createEventProducer({ clientId: 'producer-test', source: 'curation', topicPrefix: prefix, logger });
+function producer(source = 'curation'): EventProducer {
+  const p = createEventProducer({ clientId: 'producer-test', source, topicPrefix: prefix, logger });
   producers.push(p);
   return p;
 }
@@ -130,6 +130,25 @@ describe('producer and consumer', () => {
       expect(ofKey.map((m) => m.partition)).toEqual([expected, expected, expected]);
     }
     expect(new Set(raw.map((m) => header(m, 'event-id')))).toEqual(new Set(envelopes.map((e) => e.id)));
+  });
+
+  it('write every header byte of replayed ids and a non-ASCII source, ASCII or not, as another client reads them', async () => {
+    const p = producer('curación-日本-😀');
+    await p.connect();
+    const run = randomPrefix();
+    const ids = [`${run}-replayed`, `${run}-réplay-ü-日本`, `${run}-${'x'.repeat(200)}`, `${run}-😀`];
+    const envelopes = await Promise.all(
+      ids.map((id, n) => p.publish('samples', EVENT_TYPES.SampleCurated, { sampleId: `r-${n}`, shiftId: `${run}-replay`, strategy: 'x' }, { id })),
+    );
+    expect(envelopes.map((e) => e.id)).toEqual(ids);
+    const raw = (await readRaw(topics.samples.name, await topicSize(topics.samples.name))).filter((m) => m.key?.toString() === `${run}-replay`);
+    expect(raw.map((m) => header(m, 'event-id'))).toEqual(ids);
+    for (const [n, m] of raw.entries()) {
+      expect(header(m, 'source')).toBe('curación-日本-😀');
+      expect(header(m, 'event-time')).toBe(envelopes[n]!.time.toISOString());
+      expect(header(m, 'event-type')).toBe(EVENT_TYPES.SampleCurated);
+      expect(Object.keys(m.headers ?? {})).toEqual(['event-id', 'event-type', 'schema-version', 'event-time', 'source', 'content-type']);
+    }
   });
 
   it('write as an idempotent producer, many publishes to a record batch', async () => {

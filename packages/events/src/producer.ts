@@ -3,12 +3,12 @@ import './kafkajs-grouping.js';
 import { randomUUID } from 'node:crypto';
 import { encodeMessage } from '@select/contracts';
 import { Partitioners, type ICustomPartitioner, type Kafka, type Message, type Producer, type TopicMessages } from 'kafkajs';
-import { envelopeHeaders, PROTOBUF_CONTENT_TYPE, SCHEMA_VERSION, type EventEnvelope } from './envelope.js';
+import { encodedEnvelopeHeaders, envelopeHeaders, PROTOBUF_CONTENT_TYPE, SCHEMA_VERSION, type EventEnvelope } from './envelope.js';
 import { ensureTopics } from './ensure-topics.js';
 import { EventsError } from './errors.js';
 import { addKafkaDefaults, createKafkaClient, type KafkaOptions, type ResolvedKafkaOptions } from './kafka-options.js';
 import type { Logger } from './logger.js';
-import { installFastProduceEncoding } from './produce-encoding.js';
+import { installFastProduceEncoding, type EncodedHeaders } from './produce-encoding.js';
 import { isTopicKey, keyFromPayload, resolveTopics, type TopicKey, type TopicRegistry } from './topics.js';
 
 /** Publishes events onto the registry's topics. */
@@ -76,9 +76,40 @@ export function addProducerDefaults(opts: EventProducerOptions): ResolvedProduce
   };
 }
 
+/**
+ * An event as kafkajs' message. The fast Produce encoder copies its headers from `encodedHeaders` (shared by the
+ * events of one type and millisecond) around the event id; kafkajs' own encoder, which takes only the requests the
+ * fast one does not cover, reads `headers`, made from the envelope when asked.
+ */
+class EventMessage implements Message {
+  readonly encodedHeaderValue: string;
+  constructor(
+    readonly key: string | null,
+    readonly value: Buffer,
+    private readonly envelope: EventEnvelope,
+    readonly encodedHeaders: EncodedHeaders | undefined,
+  ) {
+    this.encodedHeaderValue = envelope.id;
+  }
+
+  get headers(): Record<string, string> {
+    return envelopeHeaders(this.envelope);
+  }
+
+  /** Bytes of the headers in the record (name and value bytes only when they were not encoded). */
+  headerBytes(): number {
+    const encoded = this.encodedHeaders;
+    if (encoded !== undefined) return encoded.before.length + 1 + this.encodedHeaderValue.length + encoded.after.length;
+    let bytes = 0;
+    const headers = this.headers;
+    for (const name in headers) bytes += name.length + (headers[name]?.length ?? 0);
+    return bytes;
+  }
+}
+
 interface Queued {
   topic: string;
-  message: Message;
+  message: EventMessage;
   /** Key, body and header bytes (strings counted as UTF-16 code units: close enough for ASCII ids). */
   bytes: number;
   /** What publish() resolves with. */
@@ -198,10 +229,8 @@ class BatchingEventProducer implements EventProducer {
       contentType: PROTOBUF_CONTENT_TYPE,
     };
     const key = opts.key ?? keyFromPayload(spec, payload);
-    const headers = envelopeHeaders(envelope);
-    let bytes = body.length + (key?.length ?? 0);
-    for (const name in headers) bytes += name.length + (headers[name]?.length ?? 0);
-    const message: Message = { key, value: body, headers };
+    const message = new EventMessage(key, body, envelope, encodedEnvelopeHeaders(envelope));
+    const bytes = body.length + (key?.length ?? 0) + message.headerBytes();
     return new Promise<EventEnvelope>((resolve, reject) => {
       this.queue.push({ topic: spec.name, message, bytes, envelope, resolve, reject });
       this.queuedBytes += bytes;
