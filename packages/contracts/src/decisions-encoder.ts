@@ -165,12 +165,16 @@ export class ByteWriter {
 
   string(tag: number, value: unknown): void {
     if (typeof value !== 'string') return;
-    this.buf[this.pos++] = tag;
-    const length = utf8ByteLength(value);
-    this.varint(length);
+    const buf = this.buf;
+    buf[this.pos++] = tag;
+    // The bytes go first, after room for a one-byte length, and the write tells their length (the size pass
+    // measured every string already: measuring again here was a second pass over each). A length of 128 bytes or
+    // more needs a longer varint: the bytes move up by the difference, within the room the size pass gave them.
     // As protobufjs's Node writer: its own UTF-8 loop for short strings, Buffer's for longer ones.
-    if (value.length < 40) utf8.write(value, this.buf, this.pos);
-    else this.buf.write(value, this.pos, length, 'utf8');
+    const at = this.pos + 1;
+    const length = value.length < 40 ? utf8.write(value, buf, at) : buf.write(value, at, 'utf8');
+    if (length > 127) buf.copyWithin(at + varintSize(length) - 1, at, at + length);
+    this.varint(length);
     this.pos += length;
   }
 }

@@ -15,7 +15,7 @@ const generic = (payload: object): Buffer => Buffer.from(sampleType.encode(sampl
 /** What protobufjs's generic path reads from a body (decode, then toObject as decodeMessage asks). */
 const genericDecode = (body: Uint8Array): unknown => sampleType.toObject(sampleType.decode(body), { longs: String, enums: String, defaults: true, oneofs: true });
 
-const STRINGS = ['', 's-0000000042', 'laion-img2img', 'n02099601', 'café', '犬の写真', 'emoji 🐕 dog', 'lone surrogate \ud800 here', `long ${'é'.repeat(30)} with 🐕 and a lone \udc00 surrogate past forty characters`, 'p'.repeat(300)];
+const STRINGS = ['', 's-0000000042', 'laion-img2img', 'n02099601', 'café', '犬の写真', 'emoji 🐕 dog', 'lone surrogate \ud800 here', `long ${'é'.repeat(30)} with 🐕 and a lone \udc00 surrogate past forty characters`, 'p'.repeat(300), 'ü'.repeat(90), `${'日'.repeat(6000)} 3-byte length`];
 const NUMBERS = [0, 1, -1, 127, 128, 300, 16_384, 2 ** 31 - 1, -(2 ** 31), 2 ** 32 + 5, 1.7, -3.9, Number.NaN, Number.POSITIVE_INFINITY, -0, 0.1, 1e-310, 1.7e308];
 const SEEDS: unknown[] = [0, 1, 127, 128, 2 ** 35 + 3, Number.MAX_SAFE_INTEGER, '0', '1234567890123', '9007199254740993', '9223372036854775807'];
 
