@@ -44,6 +44,14 @@ export const embeddingConfigSchema = defineConfigSchema({
     optional: true,
     doc: 'Image decode/resize threads; unset: one per core.',
   },
+  preprocessNiceness: {
+    env: 'EMBEDDING_PREPROCESS_NICENESS',
+    type: 'int',
+    min: 0,
+    max: 19,
+    default: 0,
+    doc: "Linux scheduling niceness of the image decode/resize threads (0-19): above 0, inference's threads on the same cores go first.",
+  },
   preprocessMode: {
     env: 'EMBEDDING_PREPROCESS_MODE',
     type: 'enum',

@@ -42,7 +42,7 @@ export async function startEmbeddingServer(config: EmbeddingConfig, options: { l
   const defaultModel = pickDefaultModel(specs, config.defaultModel);
   const engine = await EmbeddingEngine.start(specs, {
     sessions: { workers: config.inferenceWorkers, intraOpThreads: config.intraOpThreads },
-    preprocess: { threads: config.preprocessThreads, maxPending: config.maxPendingImages, maxPixels: config.maxPixels, mode: config.preprocessMode },
+    preprocess: { threads: config.preprocessThreads, maxPending: config.maxPendingImages, maxPixels: config.maxPixels, mode: config.preprocessMode, niceness: config.preprocessNiceness },
     batching: { maxBatch: config.maxBatch, maxWaitMs: config.maxWaitMs, maxQueue: config.maxQueue },
     maxTextChars: config.maxTextChars,
   });

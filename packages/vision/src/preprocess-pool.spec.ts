@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -36,5 +36,20 @@ describe('PreprocessPool', () => {
     const refused = results.filter((r) => r.status === 'rejected');
     expect(refused.length).toBe(4);
     for (const r of refused) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(PreprocessQueueFullError);
+  });
+
+  it.runIf(process.platform === 'linux')('runs its threads at the niceness asked for, on Linux, with the same tensors', async () => {
+    /** The niceness of each of this process's threads (field 19 of /proc/self/task/<tid>/stat). */
+    const niceness = () => readdirSync('/proc/self/task').map((tid) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]));
+    const before = niceness().filter((n) => n === 11).length;
+    const nice = new PreprocessPool({ threads: 2, niceness: 11 });
+    try {
+      const bytes = readFileSync(join(FIXTURES, 'images/landscape.jpg'));
+      const [fromNice, fromDefault] = await Promise.all([nice.preprocess(bytes, spec), pool.preprocess(bytes, spec)]);
+      expect(fromNice.tensor).toEqual(fromDefault.tensor);
+      expect(niceness().filter((n) => n === 11).length - before).toBe(2);
+    } finally {
+      await nice.close();
+    }
   });
 });

@@ -38,6 +38,13 @@ export interface PreprocessPoolOptions {
    * @default 'auto'
    */
   decoder?: 'auto' | 'sharp';
+  /**
+   * Scheduling niceness of the preprocessing threads (Linux `nice`, 0–19; other platforms ignore it): above 0,
+   * threads at the default priority on the same cores — inference's — go first, and preprocessing takes the time
+   * they leave. 0 leaves the threads at the process's priority.
+   * @default 0
+   */
+  niceness?: number;
 }
 
 /** @internal Options with every default filled in. */
@@ -49,6 +56,7 @@ export function addPreprocessPoolDefaults(options: PreprocessPoolOptions = {}): 
     maxPixels: addDecodeDefaults({ maxPixels: options.maxPixels }).maxPixels,
     mode: options.mode ?? 'exact',
     decoder: options.decoder ?? 'auto',
+    niceness: Math.min(19, Math.max(0, Math.floor(options.niceness ?? 0))),
   };
 }
 
@@ -80,7 +88,7 @@ export class PreprocessPool {
     this.options = addPreprocessPoolDefaults(options);
     // sharp must be loaded by the main thread before any worker loads it (libvips initialises once per process)
     void sharp.versions;
-    const init: PreprocessWorkerInit = { maxPixels: this.options.maxPixels, mode: this.options.mode, decoder: this.options.decoder };
+    const init: PreprocessWorkerInit = { maxPixels: this.options.maxPixels, mode: this.options.mode, decoder: this.options.decoder, niceness: this.options.niceness };
     this.threads = Array.from({ length: this.options.threads }, () => {
       const thread: Thread = { worker: startModuleWorker(import.meta.url, 'preprocess-worker', { workerData: init }), inFlight: 0 };
       thread.worker.on('message', (reply: PreprocessReply) => this.onReply(reply));

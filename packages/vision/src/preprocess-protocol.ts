@@ -6,6 +6,7 @@ export interface PreprocessWorkerInit {
   maxPixels: number;
   mode: PreprocessMode;
   decoder: 'auto' | 'sharp';
+  niceness: number;
 }
 
 export interface PreprocessRequest {
