@@ -49,6 +49,8 @@ const { values: args } = parseArgs({
     'skip-python-serial': { type: 'boolean', default: false },
     'skip-images': { type: 'boolean', default: false },
     'skip-texts': { type: 'boolean', default: false },
+    'preprocess-niceness': { type: 'string', default: '0' },
+    'ab-niceness': { type: 'string' },
     name: { type: 'string', default: 'embedding' },
   },
 });
@@ -168,12 +170,13 @@ if (!args['skip-raw']) {
 
 // the service over gRPC: an EmbedImages stream of all n JPEGs (client and server in this process), then
 // EmbedTexts calls of `batch` texts with `text-window` calls in flight
-if (!args['skip-grpc']) {
+/** Starts a service (client and server in this process) whose preprocessing threads run at `niceness`. */
+async function startService(niceness: number) {
   const config = resolveConfig(
     embeddingConfigSchema,
     {
       modelsDir: MODELS, port: 0, inferenceWorkers: workers, intraOpThreads: intra, preprocessThreads, maxBatch: batch,
-      streamWindow: Number(args['stream-window']), publishJobEvents: false, preprocessMode: mode,
+      streamWindow: Number(args['stream-window']), publishJobEvents: false, preprocessMode: mode, preprocessNiceness: niceness,
     } as never,
     {},
   ) as Record<string, unknown>;
@@ -210,6 +213,14 @@ if (!args['skip-grpc']) {
         call.end();
       })();
     });
+  if (config['preprocessNiceness'] !== niceness && niceness !== 0) {
+    throw new Error('this build of @select/embedding-service has no preprocessNiceness option; rebuild it');
+  }
+  return { client, stream };
+}
+
+if (!args['skip-grpc']) {
+  const { client, stream } = await startService(Number(args['preprocess-niceness']));
   contenders['service-grpc'] = async () => {
     await stream(jpegs.slice(0, batch));
     const vectors = new Float32Array(n * D);
@@ -217,6 +228,15 @@ if (!args['skip-grpc']) {
     collected.images = vectors;
     return { ...r, images: n };
   };
+  if (args['ab-niceness'] !== undefined) {
+    // the same service with its preprocessing threads at another niceness, interleaved with the first
+    const nice = await startService(Number(args['ab-niceness']));
+    contenders['service-grpc-nice'] = async () => {
+      await nice.stream(jpegs.slice(0, batch));
+      const r = await measured(() => nice.stream(jpegs));
+      return { ...r, images: n };
+    };
+  }
   if (!args['skip-texts']) {
     const embedTexts = (slice: string[], into?: Float32Array, at = 0) =>
       new Promise<void>((resolve, reject) =>
@@ -338,6 +358,9 @@ const ratios = {
   serviceVsRawSession: ratio('service-grpc', rawBest?.map((x) => x.seconds)),
   serviceVsBestPython: ratio('service-grpc', pythonBest?.map((x) => x.seconds)),
   serviceVsPythonPool: ratio('service-grpc', seconds('python-pool')),
+  serviceNiceVsRawSession: ratio('service-grpc-nice', rawBest?.map((x) => x.seconds)),
+  serviceNiceVsBestPython: ratio('service-grpc-nice', pythonBest?.map((x) => x.seconds)),
+  serviceNiceVsService: ratio('service-grpc-nice', seconds('service-grpc')),
   engineVsRawSession: ratio('engine', rawBest?.map((x) => x.seconds)),
   engineVsBestPython: ratio('engine', pythonBest?.map((x) => x.seconds)),
   textsServiceVsPython: ratio('service-texts', seconds('python-texts')),
@@ -384,6 +407,8 @@ writeResult(args.name, {
     graphOptimizationLevel: 'all',
     serviceAllowSpinning: false,
     preprocessThreads,
+    preprocessNiceness: Number(args['preprocess-niceness']),
+    abNiceness: args['ab-niceness'] === undefined ? null : Number(args['ab-niceness']),
     perThread: Number(args['per-thread']),
     maxBatch: batch,
     streamWindow: Number(args['stream-window']),
