@@ -38,6 +38,11 @@ export interface EncodedHeaders {
   readonly after: Uint8Array;
 }
 
+/** Bytes the encoded headers take in a record around `value`, the ASCII value of the varying header. */
+export function encodedHeadersSize(encoded: EncodedHeaders, value: string): number {
+  return encoded.before.length + varIntSize(value.length) + value.length + encoded.after.length;
+}
+
 /**
  * The EncodedHeaders of `before` headers, then one named `middleName` whose value each message gives, then the
  * `after` headers: the same bytes kafkajs writes for these headers in this order.
@@ -108,9 +113,9 @@ const FIRST_FAST_VERSION = 3;
 const LAST_FAST_VERSION = 7;
 
 // ---- CRC-32C (Castagnoli) --------------------------------------------------------------------------------
-// @node-rs/crc32's native crc32c (SSE 4.2 / ARM CRC instructions) where its prebuilt binary loads: about 5x the
-// JS slicing-by-8 below on a ~60 KB record batch, where the JS version was a tenth of the producer's CPU
-// (tools/bench/events). The JS version serves platforms without a binary, and checks the native one in the spec.
+// @node-rs/crc32's native crc32c (SSE 4.2 / ARM CRC instructions) where its prebuilt binary loads: the JS
+// slicing-by-8 below was one of the largest items in CPU profiles of the producer (tools/bench/events). The JS
+// version serves platforms without a binary, and checks the native one in the spec.
 
 const CRC_TABLE = (() => {
   const table = new Int32Array(8 * 256);
@@ -250,8 +255,7 @@ function measure(message: ProduceMessage, offsetDelta: number): number {
   let body = 2 + varIntSize(offsetDelta) + varBytesSize(keyLength) + varBytesSize(valueLength);
   const encoded = message.encodedHeaders;
   if (encoded !== undefined) {
-    const middle = message.encodedHeaderValue!;
-    body += encoded.before.length + varIntSize(middle.length) + middle.length + encoded.after.length;
+    body += encodedHeadersSize(encoded, message.encodedHeaderValue!);
     lengths[bodyAt] = body;
     return varIntSize(body) + body;
   }

@@ -8,7 +8,7 @@ import { ensureTopics } from './ensure-topics.js';
 import { EventsError } from './errors.js';
 import { addKafkaDefaults, createKafkaClient, type KafkaOptions, type ResolvedKafkaOptions } from './kafka-options.js';
 import type { Logger } from './logger.js';
-import { installFastProduceEncoding, type EncodedHeaders } from './produce-encoding.js';
+import { encodedHeadersSize, installFastProduceEncoding, type EncodedHeaders } from './produce-encoding.js';
 import { isTopicKey, keyFromPayload, resolveTopics, type TopicKey, type TopicRegistry } from './topics.js';
 
 /** Publishes events onto the registry's topics. */
@@ -99,7 +99,7 @@ class EventMessage implements Message {
   /** Bytes of the headers in the record (name and value bytes only when they were not encoded). */
   headerBytes(): number {
     const encoded = this.encodedHeaders;
-    if (encoded !== undefined) return encoded.before.length + 1 + this.encodedHeaderValue.length + encoded.after.length;
+    if (encoded !== undefined) return encodedHeadersSize(encoded, this.encodedHeaderValue);
     let bytes = 0;
     const headers = this.headers;
     for (const name in headers) bytes += name.length + (headers[name]?.length ?? 0);
