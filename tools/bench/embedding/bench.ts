@@ -184,6 +184,9 @@ async function startService(niceness: number) {
   if (config['preprocessMode'] !== mode && !(mode === 'exact' && config['preprocessMode'] === undefined)) {
     throw new Error(`this build of @select/embedding-service has no preprocessMode option (config says ${String(config['preprocessMode'])}); rebuild it: npx tsc -b packages/embedding-service/tsconfig.lib.json`);
   }
+  if (config['preprocessNiceness'] !== niceness && niceness !== 0) {
+    throw new Error('this build of @select/embedding-service has no preprocessNiceness option; rebuild it: npx tsc -b packages/embedding-service/tsconfig.lib.json');
+  }
   const running = await startEmbeddingServer(config as never, { logger: createLogger({ service: 'bench', level: 'warn' }) });
   const Service = loadProto('embedding').select.embedding.v1.EmbeddingService;
   const client = new Service(running.address, grpc.credentials.createInsecure(), {
@@ -213,9 +216,6 @@ async function startService(niceness: number) {
         call.end();
       })();
     });
-  if (config['preprocessNiceness'] !== niceness && niceness !== 0) {
-    throw new Error('this build of @select/embedding-service has no preprocessNiceness option; rebuild it');
-  }
   return { client, stream };
 }
 
