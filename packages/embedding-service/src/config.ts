@@ -36,6 +36,12 @@ export const embeddingConfigSchema = defineConfigSchema({
     optional: true,
     doc: 'ONNX Runtime threads per operator in each worker; unset: the cores divided by the workers.',
   },
+  allowSpinning: {
+    env: 'EMBEDDING_ALLOW_SPINNING',
+    type: 'bool',
+    default: true,
+    doc: "Let ONNX Runtime's idle intra-op threads spin briefly for work instead of sleeping at once (faster on the 2-core reference machine, decode threads included; off gives their idle cycles to other processes on the same cores).",
+  },
   preprocessThreads: {
     env: 'EMBEDDING_PREPROCESS_THREADS',
     type: 'int',

@@ -13,7 +13,7 @@ describe('EmbeddingEngine threads', () => {
     const specs = await scanModels(MODELS_DIR);
     const engine = await EmbeddingEngine.start(specs.filter((s) => s.name === 'tiny-resnet'));
     try {
-      expect(engine.threads).toEqual({ inferenceWorkers: 1, intraOpThreads: availableParallelism(), preprocessThreads: availableParallelism() });
+      expect(engine.threads).toEqual({ inferenceWorkers: 1, intraOpThreads: availableParallelism(), allowSpinning: false, preprocessThreads: availableParallelism() });
     } finally {
       await engine.close();
     }

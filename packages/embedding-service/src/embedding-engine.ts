@@ -203,11 +203,15 @@ export class EmbeddingEngine {
     return new EmbeddingEngine(models, sessions, preprocessor, options.maxTextChars ?? 100_000);
   }
 
-  /** Threads the engine runs on, as configured or defaulted (SessionPoolOptions, PreprocessPoolOptions). */
-  get threads(): { inferenceWorkers: number; intraOpThreads: number; preprocessThreads: number } {
+  /**
+   * Threads the engine runs on and whether ONNX Runtime's intra-op threads spin, as configured or defaulted
+   * (SessionPoolOptions, PreprocessPoolOptions).
+   */
+  get threads(): { inferenceWorkers: number; intraOpThreads: number; allowSpinning: boolean; preprocessThreads: number } {
     return {
       inferenceWorkers: this.sessions.options.workers,
       intraOpThreads: this.sessions.options.intraOpThreads,
+      allowSpinning: this.sessions.options.allowSpinning,
       preprocessThreads: this.preprocessor.options.threads,
     };
   }

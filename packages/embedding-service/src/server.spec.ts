@@ -97,6 +97,10 @@ describe('EmbeddingService over gRPC', () => {
     expect(embeddings[ref.length]!.error).toMatchObject({ itemId: String(ref.length), code: 'INVALID_ARGUMENT' });
   });
 
+  it("lets ONNX Runtime's intra-op threads spin by default (EMBEDDING_ALLOW_SPINNING)", () => {
+    expect(running.engine.threads.allowSpinning).toBe(true);
+  });
+
   it('uses the default model (the image-text one) when a request names none', async () => {
     const { embeddings } = await unaryCall<{ embeddings: TextEmbeddingMsg[] }>(client, 'embedTexts', { texts: ['a photo of a dog'] });
     expect(embeddings[0]!.vector).toHaveLength(16);
@@ -161,11 +165,12 @@ describe('deadlines and threads', () => {
       EMBEDDING_INFERENCE_WORKERS: '2',
       EMBEDDING_INTRA_OP_THREADS: '1',
       EMBEDDING_PREPROCESS_THREADS: '3',
+      EMBEDDING_ALLOW_SPINNING: 'false',
     };
     const running = await startEmbeddingServer(resolveConfig(embeddingConfigSchema, {}, env), { logger: createLogger({ service: 'embedding-test', level: 'silent' }) });
     const client = connect(running.address);
     try {
-      expect(running.engine.threads).toEqual({ inferenceWorkers: 2, intraOpThreads: 1, preprocessThreads: 3 });
+      expect(running.engine.threads).toEqual({ inferenceWorkers: 2, intraOpThreads: 1, allowSpinning: false, preprocessThreads: 3 });
       const names = Object.keys(reference.models['tiny-clip']!.images!);
       const responses = await embedStream(client, names.map((n) => ({ itemId: n, image: fixtureImage(n) })));
       for (const r of responses) expect(maxAbsDiff(r.embedding!.vector, reference.models['tiny-clip']!.images![r.itemId]!.vector)).toBeLessThan(1e-4);

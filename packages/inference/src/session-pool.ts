@@ -23,9 +23,10 @@ export interface SessionPoolOptions {
   /** @default 'all' */
   graphOptimizationLevel?: SessionSettings['graphOptimizationLevel'];
   /**
-   * Let idle intra-op threads spin for work. Spinning wins when inference has the cores to itself and loses
-   * when decoding threads share them.
-   * @default false — measured with the ViT-B/32 end-to-end benchmark (tools/bench/embedding/README.md)
+   * Let idle intra-op threads spin briefly for work instead of sleeping at once. On the 2-core reference machine
+   * the embedding service, its decoding threads sharing the cores, ran 1.13–1.25× faster with it
+   * (tools/bench/results/embedding-spin-ab.json) and turns it on.
+   * @default false — spinning threads take cycles from whatever else shares the cores, so each caller chooses
    */
   allowSpinning?: boolean;
 }

@@ -10,6 +10,7 @@
 //        [--workers 1] [--intra <cores>] [--preprocess <cores>] [--batch 32] [--py-workers <cores>]
 //        [--py-pool dataloader|mp] [--skip-raw] [--skip-grpc] [--skip-engine] [--skip-python]
 //        [--skip-python-serial] [--skip-texts] [--skip-images: texts only] [--text-window 8] [--name embedding]
+//        [--service-spinning on|off] [--preprocess-niceness 0] [--ab-spinning on|off] [--ab-niceness N]
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -47,10 +48,13 @@ const { values: args } = parseArgs({
     'skip-engine': { type: 'boolean', default: false },
     'skip-python': { type: 'boolean', default: false },
     'skip-python-serial': { type: 'boolean', default: false },
+    'skip-python-pool-alt': { type: 'boolean', default: false },
     'skip-images': { type: 'boolean', default: false },
     'skip-texts': { type: 'boolean', default: false },
     'preprocess-niceness': { type: 'string', default: '0' },
+    'service-spinning': { type: 'string', default: 'on' },
     'ab-niceness': { type: 'string' },
+    'ab-spinning': { type: 'string' },
     name: { type: 'string', default: 'embedding' },
   },
 });
@@ -63,6 +67,19 @@ const batch = Number(args.batch);
 const mode = args.preprocessing as 'exact' | 'fast';
 if (mode !== 'exact' && mode !== 'fast') throw new Error(`--preprocessing must be exact or fast, not ${args.preprocessing}`);
 if (args['py-pool'] !== 'dataloader' && args['py-pool'] !== 'mp') throw new Error(`--py-pool must be dataloader or mp`);
+const onOff = (flag: string, value: string) => {
+  if (value !== 'on' && value !== 'off') throw new Error(`--${flag} must be on or off, not ${value}`);
+  return value === 'on';
+};
+const serviceSpinning = onOff('service-spinning', args['service-spinning']);
+/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning applied. */
+const abService =
+  args['ab-niceness'] === undefined && args['ab-spinning'] === undefined
+    ? null
+    : {
+        niceness: Number(args['ab-niceness'] ?? args['preprocess-niceness']),
+        spinning: args['ab-spinning'] === undefined ? serviceSpinning : onOff('ab-spinning', args['ab-spinning']),
+      };
 
 const CACHE = join(ROOT, 'tools/bench/.cache/embedding');
 const MODELS = join(CACHE, 'models');
@@ -112,7 +129,8 @@ class PythonPeer {
     const proc = spawn(
       python,
       [join(ROOT, 'tools/bench/embedding/python_peer.py'), '--threads', String(intra), '--workers', String(args['py-workers']), '--pool', String(args['py-pool']),
-        '--prefetch', String(args['py-prefetch']), '--chunk', String(args['py-chunk']), '--batch', String(batch), '--images', String(n), '--vectors', VECTORS],
+        '--prefetch', String(args['py-prefetch']), '--chunk', String(args['py-chunk']), '--batch', String(batch), '--images', String(n), '--vectors', VECTORS,
+        '--spinning', serviceSpinning ? 'on' : 'off'],
       { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'inherit'] },
     ) as unknown as ChildProcessWithoutNullStreams;
     const peer = new PythonPeer(proc, createInterface({ input: proc.stdout })[Symbol.asyncIterator]());
@@ -170,13 +188,17 @@ if (!args['skip-raw']) {
 
 // the service over gRPC: an EmbedImages stream of all n JPEGs (client and server in this process), then
 // EmbedTexts calls of `batch` texts with `text-window` calls in flight
-/** Starts a service (client and server in this process) whose preprocessing threads run at `niceness`. */
-async function startService(niceness: number) {
+/**
+ * Starts a service (client and server in this process) whose preprocessing threads run at `niceness` and whose
+ * ONNX Runtime intra-op threads spin or not.
+ */
+async function startService(niceness: number, spinning: boolean) {
   const config = resolveConfig(
     embeddingConfigSchema,
     {
       modelsDir: MODELS, port: 0, inferenceWorkers: workers, intraOpThreads: intra, preprocessThreads, maxBatch: batch,
       streamWindow: Number(args['stream-window']), publishJobEvents: false, preprocessMode: mode, preprocessNiceness: niceness,
+      allowSpinning: spinning,
     } as never,
     {},
   ) as Record<string, unknown>;
@@ -186,6 +208,9 @@ async function startService(niceness: number) {
   }
   if (config['preprocessNiceness'] !== niceness && niceness !== 0) {
     throw new Error('this build of @select/embedding-service has no preprocessNiceness option; rebuild it: npx tsc -b packages/embedding-service/tsconfig.lib.json');
+  }
+  if (config['allowSpinning'] !== spinning && spinning) {
+    throw new Error('this build of @select/embedding-service has no allowSpinning option; rebuild it: npx tsc -b packages/embedding-service/tsconfig.lib.json');
   }
   const running = await startEmbeddingServer(config as never, { logger: createLogger({ service: 'bench', level: 'warn' }) });
   const Service = loadProto('embedding').select.embedding.v1.EmbeddingService;
@@ -220,7 +245,7 @@ async function startService(niceness: number) {
 }
 
 if (!args['skip-grpc']) {
-  const { client, stream } = await startService(Number(args['preprocess-niceness']));
+  const { client, stream } = await startService(Number(args['preprocess-niceness']), serviceSpinning);
   contenders['service-grpc'] = async () => {
     await stream(jpegs.slice(0, batch));
     const vectors = new Float32Array(n * D);
@@ -228,12 +253,12 @@ if (!args['skip-grpc']) {
     collected.images = vectors;
     return { ...r, images: n };
   };
-  if (args['ab-niceness'] !== undefined) {
-    // the same service with its preprocessing threads at another niceness, interleaved with the first
-    const nice = await startService(Number(args['ab-niceness']));
-    contenders['service-grpc-nice'] = async () => {
-      await nice.stream(jpegs.slice(0, batch));
-      const r = await measured(() => nice.stream(jpegs));
+  if (abService) {
+    // the same service but for the B settings (niceness, spinning), interleaved with the first
+    const b = await startService(abService.niceness, abService.spinning);
+    contenders['service-grpc-b'] = async () => {
+      await b.stream(jpegs.slice(0, batch));
+      const r = await measured(() => b.stream(jpegs));
       return { ...r, images: n };
     };
   }
@@ -259,7 +284,7 @@ if (!args['skip-grpc']) {
 
 // the service's engine in-process (no gRPC), same settings, 128 images in flight
 const engineOptions = (m: 'exact' | 'fast') => ({
-  sessions: { workers, intraOpThreads: intra },
+  sessions: { workers, intraOpThreads: intra, allowSpinning: serviceSpinning },
   preprocess: { threads: preprocessThreads, perThread: Number(args['per-thread']), mode: m },
   batching: { maxBatch: batch, maxWaitMs: 5, maxQueue: 1024 },
 });
@@ -283,6 +308,7 @@ if (!args['skip-python']) {
   peerInfo = await p.run('info');
   const pyRun = (command: string) => async () => (await p.run(command)) as unknown as Run;
   contenders['python-pool'] = pyRun('images-pool');
+  if (!args['skip-python-pool-alt']) contenders['python-pool-alt'] = pyRun('images-pool-alt');
   if (!args['skip-python-serial']) contenders['python-serial'] = pyRun('images-serial');
   if (!args['skip-raw']) {
     contenders['raw-python-spin'] = pyRun('raw-spin');
@@ -304,7 +330,7 @@ const fastest = (names: string[]) => {
   });
 };
 const rawBest = fastest(['raw-node-spin', 'raw-node-nospin', 'raw-python-spin', 'raw-python-nospin']);
-const pythonBest = fastest(['python-pool', 'python-serial']);
+const pythonBest = fastest(['python-pool', 'python-pool-alt', 'python-serial']);
 
 /** Cosine of row i of a and b (rows of D). */
 function cosines(a: Float32Array, b: Float32Array, rows: number): { min: number; p01: number; median: number; mean: number } {
@@ -358,9 +384,9 @@ const ratios = {
   serviceVsRawSession: ratio('service-grpc', rawBest?.map((x) => x.seconds)),
   serviceVsBestPython: ratio('service-grpc', pythonBest?.map((x) => x.seconds)),
   serviceVsPythonPool: ratio('service-grpc', seconds('python-pool')),
-  serviceNiceVsRawSession: ratio('service-grpc-nice', rawBest?.map((x) => x.seconds)),
-  serviceNiceVsBestPython: ratio('service-grpc-nice', pythonBest?.map((x) => x.seconds)),
-  serviceNiceVsService: ratio('service-grpc-nice', seconds('service-grpc')),
+  serviceBVsRawSession: ratio('service-grpc-b', rawBest?.map((x) => x.seconds)),
+  serviceBVsBestPython: ratio('service-grpc-b', pythonBest?.map((x) => x.seconds)),
+  serviceBVsService: ratio('service-grpc-b', seconds('service-grpc')),
   engineVsRawSession: ratio('engine', rawBest?.map((x) => x.seconds)),
   engineVsBestPython: ratio('engine', pythonBest?.map((x) => x.seconds)),
   textsServiceVsPython: ratio('service-texts', seconds('python-texts')),
@@ -405,10 +431,10 @@ writeResult(args.name, {
     intraOpThreads: intra,
     interOpThreads: 1,
     graphOptimizationLevel: 'all',
-    serviceAllowSpinning: false,
+    serviceAllowSpinning: serviceSpinning,
     preprocessThreads,
     preprocessNiceness: Number(args['preprocess-niceness']),
-    abNiceness: args['ab-niceness'] === undefined ? null : Number(args['ab-niceness']),
+    abService,
     perThread: Number(args['per-thread']),
     maxBatch: batch,
     streamWindow: Number(args['stream-window']),

@@ -1,7 +1,8 @@
 """The Python side of tools/bench/embedding/bench.ts: what a Python user would write for the same job, on the same
 model, JPEGs and captions, with onnxruntime configured exactly as the embedding service configures its sessions
 (packages/inference/src/session-options.ts: intra-op threads = cores, inter-op threads 1, sequential executor,
-graph optimisation level "all", intra-op spinning off unless a raw-session contender asks for it).
+graph optimisation level "all"; intra-op spinning as the service's (--spinning), and the other way for the
+images-pool-alt contender and the raw-session contender that asks for it).
 
 One long-lived process: it loads the inputs and opens the sessions once, then runs one contender per command
 read from stdin and prints one JSON line per command (seconds, images or texts, CPU seconds), so that bench.ts
@@ -12,6 +13,7 @@ Commands:
                   while it runs the previous batch (--pool dataloader: torch.utils.data.DataLoader with
                   num_workers and prefetch_factor; --pool mp: multiprocessing.Pool.imap with chunks)
   images-serial   preprocess a batch, run it, next batch (no overlap)
+  images-pool-alt the same pool with the session's spinning the other way (the best Python pool counts)
   raw-spin        the session alone on a pre-made [32, 3, 224, 224] tensor, spinning on (ONNX Runtime's default)
   raw-nospin      the same, spinning off
   texts           transformers' fast CLIP tokenizer, batches of 32 padded to their longest text, text session
@@ -94,9 +96,12 @@ class Peer:
         files = sorted((CACHE / "jpegs").glob("*.jpg"))[: args.images]
         BLOBS.extend(f.read_bytes() for f in files)
         self.n = len(BLOBS)
-        self.vision = session(MODEL / "onnx" / "vision_model.onnx", args.threads, False)
+        self.vision_nospin = session(MODEL / "onnx" / "vision_model.onnx", args.threads, False)
         self.vision_spin = session(MODEL / "onnx" / "vision_model.onnx", args.threads, True)
-        self.text = session(MODEL / "onnx" / "text_model.onnx", args.threads, False)
+        # the image pipelines' session: spinning as the service's; images-pool-alt takes the other one
+        self.vision = self.vision_spin if args.spinning == "on" else self.vision_nospin
+        self.vision_alt = self.vision_nospin if args.spinning == "on" else self.vision_spin
+        self.text = session(MODEL / "onnx" / "text_model.onnx", args.threads, args.spinning == "on")
         from transformers import AutoTokenizer
 
         self.tok = AutoTokenizer.from_pretrained(MODEL, use_fast=True)
@@ -125,7 +130,7 @@ class Peer:
             "workers": self.args.workers,
             "prefetch": self.args.prefetch,
             "chunk": self.args.chunk,
-            "sessionOptions": {"intraOpThreads": self.args.threads, "interOpThreads": 1, "executionMode": "sequential", "graphOptimizationLevel": "all"},
+            "sessionOptions": {"intraOpThreads": self.args.threads, "interOpThreads": 1, "executionMode": "sequential", "graphOptimizationLevel": "all", "allowSpinning": self.args.spinning == "on"},
             "versions": {"python": sys.version.split()[0], "onnxruntime": ort.__version__, "pillow": Image.__version__, "numpy": np.__version__, "torch": torch.__version__, "transformers": transformers.__version__},
         }
 
@@ -134,8 +139,8 @@ class Peer:
             self.vectors_out.mkdir(parents=True, exist_ok=True)
             np.concatenate(rows).astype(np.float32).tofile(self.vectors_out / name)
 
-    def _timed(self, run) -> dict:
-        self.vision.run(["image_embeds"], {"pixel_values": self.first})  # untimed batch
+    def _timed(self, run, sess=None) -> dict:
+        (sess or self.vision).run(["image_embeds"], {"pixel_values": self.first})  # untimed batch
         c0, t0 = cpu_seconds(), time.perf_counter()
         extra = run() or {}
         return {"seconds": time.perf_counter() - t0, "cpuSeconds": cpu_seconds() - c0, "images": self.n, **extra}
@@ -152,8 +157,9 @@ class Peer:
         self._write("images-serial.f32", self._rows)
         return out
 
-    def images_pool(self) -> dict:
+    def images_pool(self, alt: bool = False) -> dict:
         a = self.args
+        sess = self.vision_alt if alt else self.vision
         if a.pool == "dataloader":
             from torch.utils.data import DataLoader, Dataset
 
@@ -169,7 +175,7 @@ class Peer:
                 # a user's loader: in order, batches of 32 collated in the workers, prefetch_factor batches ahead
                 loader = DataLoader(Jpegs(), batch_size=self.b, num_workers=a.workers, prefetch_factor=a.prefetch)
                 for batch in loader:
-                    rows.append(normalised(self.vision.run(["image_embeds"], {"pixel_values": batch.numpy()})[0]))
+                    rows.append(normalised(sess.run(["image_embeds"], {"pixel_values": batch.numpy()})[0]))
                 self._rows = rows
 
         else:
@@ -181,18 +187,19 @@ class Peer:
                     for t in pool.imap(preprocess_index, range(self.n), chunksize=a.chunk):
                         pending.append(t)
                         if len(pending) == self.b:
-                            rows.append(normalised(self.vision.run(["image_embeds"], {"pixel_values": np.stack(pending)})[0]))
+                            rows.append(normalised(sess.run(["image_embeds"], {"pixel_values": np.stack(pending)})[0]))
                             pending = []
                     if pending:
-                        rows.append(normalised(self.vision.run(["image_embeds"], {"pixel_values": np.stack(pending)})[0]))
+                        rows.append(normalised(sess.run(["image_embeds"], {"pixel_values": np.stack(pending)})[0]))
                 self._rows = rows
 
-        out = self._timed(run)
-        self._write("images-pool.f32", self._rows)
+        out = self._timed(run, sess)
+        if not alt:
+            self._write("images-pool.f32", self._rows)
         return out
 
     def raw(self, spinning: bool) -> dict:
-        sess = self.vision_spin if spinning else self.vision
+        sess = self.vision_spin if spinning else self.vision_nospin
         sess.run(["image_embeds"], {"pixel_values": self.first})  # untimed batch on this session
         last = self.n % self.b
         tail = self.first[:last] if last else None
@@ -228,6 +235,7 @@ def main() -> None:
     ap.add_argument("--prefetch", type=int, default=2, help="DataLoader prefetch_factor (batches per worker)")
     ap.add_argument("--chunk", type=int, default=8, help="multiprocessing imap chunksize (images)")
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--spinning", choices=["on", "off"], default="off", help="intra-op spinning of the image pipelines' and the text session")
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--vectors", default="", help="directory to write each contender's vectors to (float32 rows)")
     args = ap.parse_args()
@@ -235,6 +243,7 @@ def main() -> None:
     commands = {
         "info": peer.info,
         "images-pool": peer.images_pool,
+        "images-pool-alt": lambda: peer.images_pool(True),
         "images-serial": peer.images_serial,
         "raw-spin": lambda: peer.raw(True),
         "raw-nospin": lambda: peer.raw(False),
