@@ -24,8 +24,8 @@ export interface SessionPoolOptions {
   graphOptimizationLevel?: SessionSettings['graphOptimizationLevel'];
   /**
    * Let idle intra-op threads spin briefly for work instead of sleeping at once. On the 2-core reference machine
-   * the embedding service, its decoding threads sharing the cores, ran 1.13–1.25× faster with it
-   * (tools/bench/results/embedding-spin-ab.json) and turns it on.
+   * the embedding service, its decoding threads sharing the cores, was faster with it in 6 of 8 paired repeats
+   * over two A/B runs (off / on median 0.906; tools/bench/results/embedding-spin-ab*.json) and turns it on.
    * @default false — spinning threads take cycles from whatever else shares the cores, so each caller chooses
    */
   allowSpinning?: boolean;
