@@ -202,15 +202,17 @@ async function startService(niceness: number, spinning: boolean) {
     } as never,
     {},
   ) as Record<string, unknown>;
-  // a service built before the option existed ignores the key (and is exact): fine for exact, refused for fast
-  if (config['preprocessMode'] !== mode && !(mode === 'exact' && config['preprocessMode'] === undefined)) {
-    throw new Error(`this build of @select/embedding-service has no preprocessMode option (config says ${String(config['preprocessMode'])}); rebuild it: npx tsc -b packages/embedding-service/tsconfig.lib.json`);
-  }
-  if (config['preprocessNiceness'] !== niceness && niceness !== 0) {
-    throw new Error('this build of @select/embedding-service has no preprocessNiceness option; rebuild it: npx tsc -b packages/embedding-service/tsconfig.lib.json');
-  }
-  if (config['allowSpinning'] !== spinning && spinning) {
-    throw new Error('this build of @select/embedding-service has no allowSpinning option; rebuild it: npx tsc -b packages/embedding-service/tsconfig.lib.json');
+  // a service built before an option existed ignores its key and behaves as `without`: fine when that is what was
+  // asked, refused otherwise (instead of silently measuring something else)
+  const asked = [
+    { key: 'preprocessMode', wanted: mode, without: 'exact' },
+    { key: 'preprocessNiceness', wanted: niceness, without: 0 },
+    { key: 'allowSpinning', wanted: spinning, without: false },
+  ];
+  for (const { key, wanted, without } of asked) {
+    if (config[key] !== wanted && wanted !== without) {
+      throw new Error(`this build of @select/embedding-service has no ${key} option (config says ${String(config[key])}); rebuild it: npx tsc -b packages/embedding-service/tsconfig.lib.json`);
+    }
   }
   const running = await startEmbeddingServer(config as never, { logger: createLogger({ service: 'bench', level: 'warn' }) });
   const Service = loadProto('embedding').select.embedding.v1.EmbeddingService;
