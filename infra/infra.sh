@@ -272,6 +272,12 @@ share.coordinator.state.topic.min.isr=1
 
 # dev/test friendliness: no 3 s wait before the first consumer-group rebalance
 group.initial.rebalance.delay.ms=0
+
+# single node: the broker's lease at its own controller. With the default (9 s) a broker starved of CPU
+# for a few seconds (a loaded 2-core machine) misses its heartbeats and fences itself: every partition
+# loses its leader, and producers and consumer groups fail until it is unfenced again. There is no other
+# broker to hand the partitions to, so fencing never helps here.
+broker.session.timeout.ms=120000
 num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1

@@ -8,6 +8,8 @@ export interface JsonLogProcess {
   logs: Record<string, unknown>[];
   /** Resolves with the exit code (or the signal name). */
   exited: Promise<number | string>;
+  /** What it has written on stderr so far. */
+  stderr(): string;
   /** The first log line whose `msg` is `msg`; rejects when the process exits or `timeoutMs` (@default 60000) passes first. */
   waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
@@ -40,6 +42,7 @@ export function spawnWithJsonLogs(command: string, args: readonly string[], opti
     child,
     logs,
     exited,
+    stderr: () => stderr,
     async waitForLog(msg, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {

@@ -22,9 +22,13 @@ export interface ImageServices {
   close(): Promise<void>;
 }
 
-async function startService(entry: string, env: NodeJS.ProcessEnv): Promise<{ proc: JsonLogProcess; address: string }> {
+async function startService(entry: string, env: NodeJS.ProcessEnv, state: { closing: boolean }): Promise<{ proc: JsonLogProcess; address: string }> {
   const proc = spawnWithJsonLogs(process.execPath, ['--import', 'tsx', join(ROOT, entry)], { cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'info' } });
   const line = await proc.waitForLog('grpc server listening', 90_000);
+  // A service that dies mid-test shows up as UNAVAILABLE in some later call: say here why it died.
+  void proc.exited.then((code) => {
+    if (!state.closing) console.error(`${entry} exited (${code}) during the test; stderr:\n${proc.stderr().slice(-4000)}\nlast logs:\n${JSON.stringify(proc.logs.slice(-10))}`);
+  });
   return { proc, address: String(line['address']) };
 }
 
@@ -32,6 +36,7 @@ export async function startImageServices(): Promise<ImageServices> {
   const dir = await mkdtemp(join(tmpdir(), 'curator-image-'));
   await mkdir(join(dir, 'sd-models'));
   await symlink(join(ROOT, 'tools/fixtures/tiny-sd/model'), join(dir, 'sd-models', 'tiny-sd'));
+  const state = { closing: false };
   const [embedding, retrieval, generation] = await Promise.all([
     startService('packages/embedding-service/src/main.ts', {
       EMBEDDING_HOST: '127.0.0.1',
@@ -40,8 +45,8 @@ export async function startImageServices(): Promise<ImageServices> {
       EMBEDDING_JOBS_DIR: join(dir, 'embedding-jobs'),
       EMBEDDING_PUBLISH_JOB_EVENTS: 'false',
       EMBEDDING_INTRA_OP_THREADS: '1',
-    }),
-    startService('packages/retrieval-service/src/main.ts', { RETRIEVAL_HOST: '127.0.0.1', RETRIEVAL_PORT: '0', RETRIEVAL_DATA_DIR: join(dir, 'retrieval'), RETRIEVAL_THREADS: '1' }),
+    }, state),
+    startService('packages/retrieval-service/src/main.ts', { RETRIEVAL_HOST: '127.0.0.1', RETRIEVAL_PORT: '0', RETRIEVAL_DATA_DIR: join(dir, 'retrieval'), RETRIEVAL_THREADS: '1' }, state),
     startService('packages/generation-service/src/main.ts', {
       GENERATION_HOST: '127.0.0.1',
       GENERATION_PORT: '0',
@@ -49,7 +54,7 @@ export async function startImageServices(): Promise<ImageServices> {
       GENERATION_JOBS_DIR: join(dir, 'generation-jobs'),
       GENERATION_INTRA_OP_THREADS: '1',
       GENERATION_PUBLISH_JOB_EVENTS: 'false',
-    }),
+    }, state),
   ]);
   const embeddingClient = createGrpcClient(loadProtoPackage('select/embedding/v1/embedding.proto'), 'select.embedding.v1.EmbeddingService', embedding.address);
   const retrievalClient = createGrpcClient(loadProtoPackage('select/retrieval/v1/retrieval.proto'), 'select.retrieval.v1.RetrievalService', retrieval.address);
@@ -60,6 +65,7 @@ export async function startImageServices(): Promise<ImageServices> {
     generation: generationClient,
     dir,
     async close() {
+      state.closing = true;
       for (const client of [embeddingClient, retrievalClient, generationClient]) client.close();
       for (const p of [embedding.proc, retrieval.proc, generation.proc]) p.child.kill('SIGTERM');
       await Promise.all([embedding.proc.exited, retrieval.proc.exited, generation.proc.exited]);
