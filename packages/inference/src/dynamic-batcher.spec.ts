@@ -47,6 +47,78 @@ describe('DynamicBatcher', () => {
     expect(batches).toEqual([[1]]);
   });
 
+  it('with holdWhile, holds a partial batch past maxWaitMs while it returns true, and runs it once it returns false', async () => {
+    let decoding = true;
+    const batches: number[][] = [];
+    const batcher = new DynamicBatcher<number, number>({
+      name: 'test',
+      maxBatch: 4,
+      maxWaitMs: 2,
+      maxHoldMs: 10_000,
+      holdWhile: () => decoding,
+      runBatch: async (items) => {
+        batches.push(items);
+        return items.map((x) => x * 10);
+      },
+    });
+    const first = [1, 2].map((x) => batcher.submit(x));
+    await sleep(60);
+    // maxWaitMs passed long ago: without holdWhile [1, 2] would have run alone
+    expect(batches).toEqual([]);
+    const late = batcher.submit(3);
+    decoding = false;
+    expect(await Promise.all([...first, late])).toEqual([10, 20, 30]);
+    expect(batches).toEqual([[1, 2, 3]]);
+    // a full batch never waits for holdWhile
+    decoding = true;
+    const started = Date.now();
+    await Promise.all([4, 5, 6, 7].map((x) => batcher.submit(x)));
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(batches.at(-1)).toEqual([4, 5, 6, 7]);
+  });
+
+  it('with holdWhile, items that arrived while a batch ran are held from the end of that batch, not from their arrival', async () => {
+    let decoding = false;
+    const batches: number[][] = [];
+    const batcher = new DynamicBatcher<number, number>({
+      name: 'test',
+      maxBatch: 4,
+      maxWaitMs: 1,
+      maxHoldMs: 100,
+      holdWhile: () => decoding,
+      runBatch: async (items) => {
+        batches.push(items);
+        await sleep(items[0] === 0 ? 250 : 0);
+        return items;
+      },
+    });
+    const first = batcher.submit(0);
+    await sleep(20);
+    // 1 arrives while [0] runs (250 ms, more than maxHoldMs), then decoding goes on after [0] ends
+    const waiting = batcher.submit(1);
+    decoding = true;
+    await first;
+    await sleep(50);
+    expect(batches).toEqual([[0]]);
+    const late = batcher.submit(2);
+    decoding = false;
+    await Promise.all([waiting, late]);
+    expect(batches).toEqual([[0], [1, 2]]);
+  });
+
+  it('with holdWhile stuck at true, runs a partial batch after maxHoldMs', async () => {
+    const { batcher, batches } = recordingBatcher({ maxBatch: 8, maxWaitMs: 1 });
+    const held = new DynamicBatcher<number, number>({ name: 'held', maxBatch: 8, maxWaitMs: 1, maxHoldMs: 80, holdWhile: () => true, runBatch: async (items) => items });
+    const started = Date.now();
+    expect(await held.submit(7)).toBe(7);
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(70);
+    expect(waited).toBeLessThan(1000);
+    // the same batcher without holdWhile does not wait
+    await batcher.submit(1);
+    expect(batches).toEqual([[1]]);
+  });
+
   it('with sizeOf, batches items of similar size together, oldest first, as many batches as in arrival order', async () => {
     // the first batch (0) runs alone while 8 items of mixed sizes queue behind it
     const { batcher, batches } = recordingBatcher({ maxBatch: 4, maxWaitMs: 0, runMs: 30, sizeOf: (x) => x });
