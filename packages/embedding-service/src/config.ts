@@ -65,13 +65,6 @@ export const embeddingConfigSchema = defineConfigSchema({
     default: 'exact',
     doc: "Image preprocessing: exact gives Pillow's pixels bit for bit; fast decodes JPEGs at a reduced size with libjpeg-turbo's DCT scaling first (less CPU per image, vectors not bit-identical: @select/vision README).",
   },
-  preprocessSchedule: {
-    env: 'EMBEDDING_PREPROCESS_SCHEDULE',
-    type: 'enum',
-    values: ['overlap', 'between-batches'],
-    default: 'overlap',
-    doc: 'When images are decoded: overlap decodes beside inference as images arrive; between-batches pauses decoding while an image batch runs and decodes on every core between batches, holding a partial batch (up to 100 ms) while its images are still decoding (README: measurements).',
-  },
   maxBatch: { env: 'EMBEDDING_MAX_BATCH', type: 'int', min: 1, max: 1024, default: 32, doc: 'Items per inference batch.' },
   maxWaitMs: {
     env: 'EMBEDDING_MAX_WAIT_MS',

@@ -94,34 +94,3 @@ describe('EmbeddingEngine reproduces the PyTorch reference vectors', () => {
     expect(engine.spec('tiny-sentence')).toMatchObject({ kind: 'text-only', layout: 'sentence-transformers', dimension: 32 });
   });
 });
-
-describe("EmbeddingEngine with preprocessSchedule 'between-batches'", () => {
-  let engine: EmbeddingEngine;
-  beforeAll(async () => {
-    engine = await EmbeddingEngine.start((await scanModels(MODELS_DIR)).filter((s) => s.name === 'tiny-clip'), {
-      sessions: { workers: 1, intraOpThreads: 1 },
-      preprocess: { threads: 2 },
-      // no wait at all: only the schedule's hold keeps a batch waiting for images still being decoded
-      batching: { maxBatch: 8, maxWaitMs: 0 },
-      preprocessSchedule: 'between-batches',
-    });
-  });
-  afterAll(() => engine.close());
-
-  it('gives the reference vectors for many images at once, and a corrupt one fails alone', async () => {
-    expect(engine.preprocessSchedule).toBe('between-batches');
-    const ref = reference.models['tiny-clip']!;
-    const names = Object.keys(ref.images!);
-    const many = [...names, ...names, ...names];
-    const results = await Promise.allSettled([...many.map((n) => engine.embedImage('tiny-clip', fixtureImage(n))), engine.embedImage('tiny-clip', Buffer.from('not an image'))]);
-    many.forEach((n, i) => {
-      const r = results[i]!;
-      if (r.status === 'rejected') throw r.reason;
-      expect(maxAbsDiff(r.value, ref.images![n]!.vector), n).toBeLessThan(TOLERANCE);
-    });
-    expect(results.at(-1)!.status).toBe('rejected');
-    // and the engine goes on afterwards: no decode is left paused
-    const again = await engine.embedImage('tiny-clip', fixtureImage(names[0]!));
-    expect(maxAbsDiff(again, ref.images![names[0]!]!.vector)).toBeLessThan(TOLERANCE);
-  });
-});

@@ -20,18 +20,7 @@ export interface EngineOptions {
   batching?: BatchingOptions;
   /** Longest text accepted, in characters; longer ones fail (their item only) before tokenising. @default 100_000 */
   maxTextChars?: number;
-  /**
-   * When images are decoded relative to inference. `'overlap'`: whenever an image arrives, on the decode threads
-   * beside the inference threads. `'between-batches'`: decoding waits while an image batch runs and takes every
-   * core between batches, and a partial batch waits (past `maxWaitMs`, up to 100 ms) while images of its model
-   * are still being decoded, so batches stay full: on a machine where decode and intra-op threads outnumber the
-   * cores, inference's threads are never descheduled mid-operator. The README gives the measurements.
-   * @default 'overlap'
-   */
-  preprocessSchedule?: PreprocessSchedule;
 }
-
-export type PreprocessSchedule = 'overlap' | 'between-batches';
 
 /** One text's vector and what tokenising it did. */
 export interface TextVector {
@@ -42,8 +31,6 @@ export interface TextVector {
 
 interface LoadedModel {
   spec: ModelSpec;
-  /** Images of this model accepted for decoding and not yet queued in its batcher (or failed). */
-  decoding: { count: number };
   imageBatcher: DynamicBatcher<Float32Array, Float32Array> | undefined;
   textBatcher: DynamicBatcher<number[], Float32Array> | undefined;
   tokenizer: TextTokenizer | undefined;
@@ -101,19 +88,7 @@ function companionFeeds(spec: ModelSpec, sig: ModelSignature, own: ReadonlySet<s
   return () => Object.fromEntries(makers.map((make) => make()));
 }
 
-/** How an image batcher keeps decoding between batches (the `'between-batches'` schedule). */
-interface BetweenBatches {
-  preprocessor: PreprocessPool;
-  decoding: { count: number };
-}
-
-function imageBatcher(
-  spec: ModelSpec,
-  sessions: SessionPool,
-  batching: BatchDefaults,
-  tokenizer: TextTokenizer | undefined,
-  between: BetweenBatches | undefined,
-): DynamicBatcher<Float32Array, Float32Array> {
+function imageBatcher(spec: ModelSpec, sessions: SessionPool, batching: BatchDefaults, tokenizer: TextTokenizer | undefined): DynamicBatcher<Float32Array, Float32Array> {
   const tower = spec.image!;
   const session = sessionKey(spec, tower.onnx);
   const sig = sessions.signatures[session]!;
@@ -125,17 +100,10 @@ function imageBatcher(
   return new DynamicBatcher<Float32Array, Float32Array>({
     name: `${spec.name} images`,
     ...batching,
-    ...(between ? { holdWhile: () => between.decoding.count > 0 } : {}),
     runBatch: async (items) => {
       const batch = new Float32Array(items.length * per);
       items.forEach((t, i) => batch.set(t, i * per));
-      between?.preprocessor.pause();
-      let out: Awaited<ReturnType<SessionPool['run']>>;
-      try {
-        out = await sessions.run(session, { ...companions(), [input]: float32(batch, [items.length, 3, height, width]) }, [output]);
-      } finally {
-        between?.preprocessor.resume();
-      }
+      const out = await sessions.run(session, { ...companions(), [input]: float32(batch, [items.length, 3, height, width]) }, [output]);
       const result = out[output]!;
       const d = result.dims[result.dims.length - 1]!;
       const data = result.data as Float32Array;
@@ -205,8 +173,6 @@ export class EmbeddingEngine {
     private readonly sessions: SessionPool,
     private readonly preprocessor: PreprocessPool,
     private readonly maxTextChars: number,
-    /** When images are decoded relative to inference (EngineOptions.preprocessSchedule). */
-    readonly preprocessSchedule: PreprocessSchedule,
   ) {}
 
   /** Open every model's towers and start the thread pools. */
@@ -222,13 +188,10 @@ export class EmbeddingEngine {
     try {
       for (const spec of specs) {
         const tokenizer = spec.text ? new TextTokenizer(spec.text.tokenizerJson, spec.text.tokenizerConfig, spec.text.maxTokens) : undefined;
-        const decoding = { count: 0 };
-        const between = (options.preprocessSchedule ?? 'overlap') === 'between-batches' ? { preprocessor, decoding } : undefined;
         models.set(spec.name, {
           spec,
-          decoding,
           tokenizer,
-          imageBatcher: spec.image ? imageBatcher(spec, sessions, batching, tokenizer, between) : undefined,
+          imageBatcher: spec.image ? imageBatcher(spec, sessions, batching, tokenizer) : undefined,
           textBatcher: tokenizer ? textBatcher(spec, sessions, batching, tokenizer) : undefined,
         });
       }
@@ -237,7 +200,7 @@ export class EmbeddingEngine {
       await preprocessor.close();
       throw err;
     }
-    return new EmbeddingEngine(models, sessions, preprocessor, options.maxTextChars ?? 100_000, options.preprocessSchedule ?? 'overlap');
+    return new EmbeddingEngine(models, sessions, preprocessor, options.maxTextChars ?? 100_000);
   }
 
   /**
@@ -273,13 +236,7 @@ export class EmbeddingEngine {
   async embedImage(modelName: string, bytes: Uint8Array, options: SubmitOptions = {}): Promise<Float32Array> {
     const model = this.model(modelName);
     if (!model.imageBatcher || !model.spec.image) throw new UnsupportedInputError(`model ${modelName} is ${model.spec.kind}: it does not embed images`);
-    model.decoding.count++;
-    let tensor: Float32Array;
-    try {
-      ({ tensor } = await this.preprocessor.preprocess(bytes, model.spec.image.preprocessing));
-    } finally {
-      model.decoding.count--;
-    }
+    const { tensor } = await this.preprocessor.preprocess(bytes, model.spec.image.preprocessing);
     options.signal?.throwIfAborted();
     return model.imageBatcher.submit(tensor, options);
   }

@@ -97,9 +97,8 @@ describe('EmbeddingService over gRPC', () => {
     expect(embeddings[ref.length]!.error).toMatchObject({ itemId: String(ref.length), code: 'INVALID_ARGUMENT' });
   });
 
-  it("lets ONNX Runtime's intra-op threads spin by default (EMBEDDING_ALLOW_SPINNING), and decodes images as they arrive (EMBEDDING_PREPROCESS_SCHEDULE)", () => {
+  it("lets ONNX Runtime's intra-op threads spin by default (EMBEDDING_ALLOW_SPINNING)", () => {
     expect(running.engine.threads.allowSpinning).toBe(true);
-    expect(running.engine.preprocessSchedule).toBe('overlap');
   });
 
   it('uses the default model (the image-text one) when a request names none', async () => {
@@ -158,7 +157,7 @@ describe('deadlines and threads', () => {
     }
   }, 30_000);
 
-  it('takes its thread counts and decode schedule from the environment, and two inference workers give the same vectors', async () => {
+  it('takes its thread counts from the environment, and two inference workers give the same vectors', async () => {
     const env = {
       EMBEDDING_MODELS_DIR: MODELS_DIR,
       EMBEDDING_PORT: '0',
@@ -167,13 +166,11 @@ describe('deadlines and threads', () => {
       EMBEDDING_INTRA_OP_THREADS: '1',
       EMBEDDING_PREPROCESS_THREADS: '3',
       EMBEDDING_ALLOW_SPINNING: 'false',
-      EMBEDDING_PREPROCESS_SCHEDULE: 'between-batches',
     };
     const running = await startEmbeddingServer(resolveConfig(embeddingConfigSchema, {}, env), { logger: createLogger({ service: 'embedding-test', level: 'silent' }) });
     const client = connect(running.address);
     try {
       expect(running.engine.threads).toEqual({ inferenceWorkers: 2, intraOpThreads: 1, allowSpinning: false, preprocessThreads: 3 });
-      expect(running.engine.preprocessSchedule).toBe('between-batches');
       const names = Object.keys(reference.models['tiny-clip']!.images!);
       const responses = await embedStream(client, names.map((n) => ({ itemId: n, image: fixtureImage(n) })));
       for (const r of responses) expect(maxAbsDiff(r.embedding!.vector, reference.models['tiny-clip']!.images![r.itemId]!.vector)).toBeLessThan(1e-4);

@@ -45,7 +45,6 @@ export async function startEmbeddingServer(config: EmbeddingConfig, options: { l
     preprocess: { threads: config.preprocessThreads, maxPending: config.maxPendingImages, maxPixels: config.maxPixels, mode: config.preprocessMode, niceness: config.preprocessNiceness },
     batching: { maxBatch: config.maxBatch, maxWaitMs: config.maxWaitMs, maxQueue: config.maxQueue },
     maxTextChars: config.maxTextChars,
-    preprocessSchedule: config.preprocessSchedule,
   });
   for (const s of specs) {
     logger.info({ model: s.name, kind: s.kind, layout: s.layout, dimension: s.dimension, files: s.files }, 'model loaded');
@@ -87,7 +86,7 @@ export async function startEmbeddingServer(config: EmbeddingConfig, options: { l
     throw err;
   }
   logger.info(
-    { address, models: specs.map((s) => s.name), defaultModel, preprocessing: { mode: config.preprocessMode, schedule: config.preprocessSchedule, jpeg: nativeJpegDecoder() ?? 'sharp' } },
+    { address, models: specs.map((s) => s.name), defaultModel, preprocessing: { mode: config.preprocessMode, jpeg: nativeJpegDecoder() ?? 'sharp' } },
     'embedding service listening',
   );
   return {

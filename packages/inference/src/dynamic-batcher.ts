@@ -30,22 +30,11 @@ export interface DynamicBatcherOptions<I, O> {
    * item always runs next. Results still come back to each item's own caller.
    */
   sizeOf?: (item: I) => number;
-  /**
-   * While it returns true, a partial batch keeps waiting past `maxWaitMs` (checked every `maxWaitMs`, at least
-   * 1 ms), for at most `maxHoldMs` counted from its oldest item or from the end of the last batch, whichever is
-   * later (items that arrived while a batch ran get the full hold too): the embedding engine holds a batch while
-   * images it will hold are still being decoded, so that decoding between batches still fills them.
-   */
-  holdWhile?: () => boolean;
-  /** @default 100 */
-  maxHoldMs?: number;
 }
 
 /** @internal Options with every default filled in. */
-export function addBatcherDefaults<I, O>(
-  options: DynamicBatcherOptions<I, O>,
-): Required<Omit<DynamicBatcherOptions<I, O>, 'sizeOf' | 'holdWhile'>> & Pick<DynamicBatcherOptions<I, O>, 'sizeOf' | 'holdWhile'> {
-  return { maxBatch: 32, maxWaitMs: 5, maxQueue: 1024, concurrency: 1, maxHoldMs: 100, ...stripUndefined(options) };
+export function addBatcherDefaults<I, O>(options: DynamicBatcherOptions<I, O>): Required<Omit<DynamicBatcherOptions<I, O>, 'sizeOf'>> & Pick<DynamicBatcherOptions<I, O>, 'sizeOf'> {
+  return { maxBatch: 32, maxWaitMs: 5, maxQueue: 1024, concurrency: 1, ...stripUndefined(options) };
 }
 
 function stripUndefined<T extends object>(o: T): T {
@@ -78,8 +67,6 @@ export class DynamicBatcher<I, O> {
   private readonly opts: ReturnType<typeof addBatcherDefaults<I, O>>;
   private readonly queue: Array<Entry<I, O>> = [];
   private running = 0;
-  /** When a batch last finished (the hold of `holdWhile` counts from here at the earliest). */
-  private lastFinished = 0;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly idleWaiters: Array<() => void> = [];
@@ -137,21 +124,14 @@ export class DynamicBatcher<I, O> {
     while (this.running < this.opts.concurrency && this.queue.length > 0) {
       const oldest = this.queue[0]!;
       const waited = Date.now() - oldest.enqueuedAt;
-      if (!flush && this.queue.length < this.opts.maxBatch) {
-        let waitMs = this.opts.maxWaitMs - waited;
-        if (waitMs <= 0 && this.opts.holdWhile) {
-          const held = Date.now() - Math.max(oldest.enqueuedAt, this.lastFinished);
-          if (held < this.opts.maxHoldMs && this.opts.holdWhile()) waitMs = Math.min(Math.max(1, this.opts.maxWaitMs), this.opts.maxHoldMs - held);
+      if (!flush && this.queue.length < this.opts.maxBatch && waited < this.opts.maxWaitMs) {
+        if (!this.timer) {
+          this.timer = setTimeout(() => {
+            this.timer = null;
+            this.schedule(this.closed);
+          }, this.opts.maxWaitMs - waited);
         }
-        if (waitMs > 0) {
-          if (!this.timer) {
-            this.timer = setTimeout(() => {
-              this.timer = null;
-              this.schedule(this.closed);
-            }, waitMs);
-          }
-          return;
-        }
+        return;
       }
       this.dispatch(this.takeBatch());
     }
@@ -200,7 +180,6 @@ export class DynamicBatcher<I, O> {
       )
       .finally(() => {
         this.running--;
-        this.lastFinished = Date.now();
         this.schedule(this.closed);
         if (this.running === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
       });

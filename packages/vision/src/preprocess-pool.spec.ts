@@ -38,30 +38,6 @@ describe('PreprocessPool', () => {
     for (const r of refused) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(PreprocessQueueFullError);
   });
 
-  it('pause() holds images that wait for a thread until resume(); each pause needs its resume', async () => {
-    const bytes = readFileSync(join(FIXTURES, 'images/landscape.jpg'));
-    pool.pause();
-    pool.pause();
-    let done = 0;
-    const all = Promise.all(Array.from({ length: 3 }, () => pool.preprocess(bytes, spec).then((r) => (done++, r))));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(done).toBe(0);
-    expect(pool.inFlight).toBe(3);
-    pool.resume();
-    await new Promise((r) => setTimeout(r, 300));
-    expect(done).toBe(0);
-    pool.resume();
-    const results = await all;
-    expect(results.map((r) => r.tensor)).toEqual([results[0]!.tensor, results[0]!.tensor, results[0]!.tensor]);
-    // an unmatched resume() is ignored: the pool is not left "over-resumed" for the next pause()
-    pool.resume();
-    pool.pause();
-    const held = pool.preprocess(bytes, spec).then(() => 'decoded');
-    expect(await Promise.race([held, new Promise((r) => setTimeout(() => r('held'), 300))])).toBe('held');
-    pool.resume();
-    expect(await held).toBe('decoded');
-  });
-
   it.runIf(process.platform === 'linux')('runs its threads at the niceness asked for, on Linux, with the same tensors', async () => {
     /** The niceness of each of this process's threads (field 19 of /proc/self/task/<tid>/stat). */
     const niceness = () => readdirSync('/proc/self/task').map((tid) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]));

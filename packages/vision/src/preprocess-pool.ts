@@ -82,7 +82,6 @@ export class PreprocessPool {
   private readonly waiting: Pending[] = [];
   private nextId = 1;
   private closed = false;
-  private pauses = 0;
   readonly options: Required<PreprocessPoolOptions>;
 
   constructor(options?: PreprocessPoolOptions) {
@@ -98,23 +97,9 @@ export class PreprocessPool {
     });
   }
 
-  /** Images accepted and not yet answered: waiting for a thread or on one. */
+  /** Images being preprocessed now. */
   get inFlight(): number {
     return this.pending.size;
-  }
-
-  /**
-   * Hold images that wait for a thread from starting (those on a thread finish) until every pause() has its
-   * resume(): the embedding engine's between-batches schedule keeps decoding off the cores while a batch runs.
-   */
-  pause(): void {
-    this.pauses++;
-  }
-
-  resume(): void {
-    if (this.pauses === 0) return;
-    this.pauses--;
-    if (this.pauses === 0) this.dispatch();
   }
 
   /** Decode and preprocess one encoded image; rejects with ImageDecodeError for bad images. */
@@ -133,7 +118,7 @@ export class PreprocessPool {
   }
 
   private dispatch(): void {
-    while (this.waiting.length > 0 && this.pauses === 0) {
+    while (this.waiting.length > 0) {
       const thread = this.threads.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
       if (thread.inFlight >= this.options.perThread) return;
       const p = this.waiting.shift()!;

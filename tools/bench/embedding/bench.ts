@@ -10,8 +10,7 @@
 //        [--workers 1] [--intra <cores>] [--preprocess <cores>] [--batch 32] [--py-workers <cores>]
 //        [--py-pool dataloader|mp] [--skip-raw] [--skip-grpc] [--skip-engine] [--skip-python]
 //        [--skip-python-serial] [--skip-texts] [--skip-images: texts only] [--text-window 8] [--name embedding]
-//        [--service-spinning on|off] [--preprocess-niceness 0] [--service-schedule overlap|between-batches]
-//        [--ab-spinning on|off] [--ab-niceness N] [--ab-schedule overlap|between-batches]
+//        [--service-spinning on|off] [--preprocess-niceness 0] [--ab-spinning on|off] [--ab-niceness N]
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -56,8 +55,6 @@ const { values: args } = parseArgs({
     'service-spinning': { type: 'string', default: 'on' },
     'ab-niceness': { type: 'string' },
     'ab-spinning': { type: 'string' },
-    'service-schedule': { type: 'string', default: 'overlap' },
-    'ab-schedule': { type: 'string' },
     name: { type: 'string', default: 'embedding' },
   },
 });
@@ -75,20 +72,13 @@ const onOff = (flag: string, value: string) => {
   return value === 'on';
 };
 const serviceSpinning = onOff('service-spinning', args['service-spinning']);
-type Schedule = 'overlap' | 'between-batches';
-const scheduleOf = (flag: string, value: string): Schedule => {
-  if (value !== 'overlap' && value !== 'between-batches') throw new Error(`--${flag} must be overlap or between-batches, not ${value}`);
-  return value;
-};
-const serviceSchedule = scheduleOf('service-schedule', args['service-schedule']);
-/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning / --ab-schedule applied. */
+/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning applied. */
 const abService =
-  args['ab-niceness'] === undefined && args['ab-spinning'] === undefined && args['ab-schedule'] === undefined
+  args['ab-niceness'] === undefined && args['ab-spinning'] === undefined
     ? null
     : {
         niceness: Number(args['ab-niceness'] ?? args['preprocess-niceness']),
         spinning: args['ab-spinning'] === undefined ? serviceSpinning : onOff('ab-spinning', args['ab-spinning']),
-        schedule: args['ab-schedule'] === undefined ? serviceSchedule : scheduleOf('ab-schedule', args['ab-schedule']),
       };
 
 const CACHE = join(ROOT, 'tools/bench/.cache/embedding');
@@ -199,16 +189,16 @@ if (!args['skip-raw']) {
 // the service over gRPC: an EmbedImages stream of all n JPEGs (client and server in this process), then
 // EmbedTexts calls of `batch` texts with `text-window` calls in flight
 /**
- * Starts a service (client and server in this process) whose preprocessing threads run at `niceness`, whose
- * ONNX Runtime intra-op threads spin or not, and which decodes images on the given schedule.
+ * Starts a service (client and server in this process) whose preprocessing threads run at `niceness` and whose
+ * ONNX Runtime intra-op threads spin or not.
  */
-async function startService(niceness: number, spinning: boolean, schedule: Schedule) {
+async function startService(niceness: number, spinning: boolean) {
   const config = resolveConfig(
     embeddingConfigSchema,
     {
       modelsDir: MODELS, port: 0, inferenceWorkers: workers, intraOpThreads: intra, preprocessThreads, maxBatch: batch,
       streamWindow: Number(args['stream-window']), publishJobEvents: false, preprocessMode: mode, preprocessNiceness: niceness,
-      allowSpinning: spinning, preprocessSchedule: schedule,
+      allowSpinning: spinning,
     } as never,
     {},
   ) as Record<string, unknown>;
@@ -218,7 +208,6 @@ async function startService(niceness: number, spinning: boolean, schedule: Sched
     { key: 'preprocessMode', wanted: mode, without: 'exact' },
     { key: 'preprocessNiceness', wanted: niceness, without: 0 },
     { key: 'allowSpinning', wanted: spinning, without: false },
-    { key: 'preprocessSchedule', wanted: schedule, without: 'overlap' },
   ];
   for (const { key, wanted, without } of asked) {
     if (config[key] !== wanted && wanted !== without) {
@@ -258,7 +247,7 @@ async function startService(niceness: number, spinning: boolean, schedule: Sched
 }
 
 if (!args['skip-grpc']) {
-  const { client, stream } = await startService(Number(args['preprocess-niceness']), serviceSpinning, serviceSchedule);
+  const { client, stream } = await startService(Number(args['preprocess-niceness']), serviceSpinning);
   contenders['service-grpc'] = async () => {
     await stream(jpegs.slice(0, batch));
     const vectors = new Float32Array(n * D);
@@ -267,8 +256,8 @@ if (!args['skip-grpc']) {
     return { ...r, images: n };
   };
   if (abService) {
-    // the same service but for the B settings (niceness, spinning, schedule), interleaved with the first
-    const b = await startService(abService.niceness, abService.spinning, abService.schedule);
+    // the same service but for the B settings (niceness, spinning), interleaved with the first
+    const b = await startService(abService.niceness, abService.spinning);
     contenders['service-grpc-b'] = async () => {
       await b.stream(jpegs.slice(0, batch));
       const r = await measured(() => b.stream(jpegs));
@@ -300,7 +289,6 @@ const engineOptions = (m: 'exact' | 'fast') => ({
   sessions: { workers, intraOpThreads: intra, allowSpinning: serviceSpinning },
   preprocess: { threads: preprocessThreads, perThread: Number(args['per-thread']), mode: m },
   batching: { maxBatch: batch, maxWaitMs: 5, maxQueue: 1024 },
-  preprocessSchedule: serviceSchedule,
 });
 if (!args['skip-engine']) {
   const engine = await EmbeddingEngine.start(await scanModels(MODELS), engineOptions(mode));
@@ -446,7 +434,6 @@ writeResult(args.name, {
     interOpThreads: 1,
     graphOptimizationLevel: 'all',
     serviceAllowSpinning: serviceSpinning,
-    servicePreprocessSchedule: serviceSchedule,
     preprocessThreads,
     preprocessNiceness: Number(args['preprocess-niceness']),
     abService,
