@@ -8,8 +8,8 @@ export interface JsonLogProcess {
   logs: Record<string, unknown>[];
   /** Resolves with the exit code (or the signal name). */
   exited: Promise<number | string>;
-  /** What it has written on stderr so far. */
-  stderr(): string;
+  /** The tail of its stderr and its last log lines, for an error message: why it never logged a line, or died. */
+  recentOutput(): string;
   /** The first log line whose `msg` is `msg`; rejects when the process exits or `timeoutMs` (@default 60000) passes first. */
   waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
@@ -35,6 +35,7 @@ export function spawnWithJsonLogs(command: string, args: readonly string[], opti
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
   });
+  const recentOutput = () => `stderr:\n${stderr.slice(-2000)}\nlast logs:\n${JSON.stringify(logs.slice(-10))}`;
   const exited = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
   });
@@ -42,14 +43,14 @@ export function spawnWithJsonLogs(command: string, args: readonly string[], opti
     child,
     logs,
     exited,
-    stderr: () => stderr,
+    recentOutput,
     async waitForLog(msg, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const found = logs.find((l) => l.msg === msg);
         if (found) return found;
         if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
-          throw new Error(`${command} ${args.join(' ')} never logged "${msg}"; stderr:\n${stderr.slice(-2000)}\nlast logs:\n${JSON.stringify(logs.slice(-10))}`);
+          throw new Error(`${command} ${args.join(' ')} never logged "${msg}"; ${recentOutput()}`);
         }
         await new Promise((resolve) => setTimeout(resolve, 50));
       }

@@ -27,7 +27,7 @@ async function startService(entry: string, env: NodeJS.ProcessEnv, state: { clos
   const line = await proc.waitForLog('grpc server listening', 90_000);
   // A service that dies mid-test shows up as UNAVAILABLE in some later call: say here why it died.
   void proc.exited.then((code) => {
-    if (!state.closing) console.error(`${entry} exited (${code}) during the test; stderr:\n${proc.stderr().slice(-4000)}\nlast logs:\n${JSON.stringify(proc.logs.slice(-10))}`);
+    if (!state.closing) console.error(`${entry} exited (${code}) during the test; ${proc.recentOutput()}`);
   });
   return { proc, address: String(line['address']) };
 }
