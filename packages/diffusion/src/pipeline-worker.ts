@@ -44,7 +44,7 @@ export class PipelineWorker {
         models: init.models as Record<string, string>,
         // Pinned and sequential: the partition of reductions across threads changes float rounding, and a
         // fixed count is what keeps images bit-identical across runs and restarts.
-        settings: { intraOpThreads: init.intraOpThreads, interOpThreads: 1, graphOptimizationLevel: 'all', allowSpinning: false, dynamicBlockBase: 0 },
+        settings: { intraOpThreads: init.intraOpThreads, interOpThreads: 1, graphOptimizationLevel: 'all', allowSpinning: false },
         data: undefined,
       });
       return new PipelineWorker(worker, signatures as Partial<Record<Component, ModelSignature>>);

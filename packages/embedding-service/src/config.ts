@@ -42,14 +42,6 @@ export const embeddingConfigSchema = defineConfigSchema({
     default: true,
     doc: "Let ONNX Runtime's idle intra-op threads spin briefly for work instead of sleeping at once (faster on the 2-core reference machine, decode threads included; off gives their idle cycles to other processes on the same cores).",
   },
-  dynamicBlockBase: {
-    env: 'EMBEDDING_DYNAMIC_BLOCK_BASE',
-    type: 'int',
-    min: 0,
-    max: 64,
-    default: 0,
-    doc: "ONNX Runtime's session.dynamic_block_base: above 0, an operator's parallel work is handed out in shrinking blocks that idle threads take as they come free, so a thread preempted by decoding or other processes holds back less; 0 keeps the static split.",
-  },
   preprocessThreads: {
     env: 'EMBEDDING_PREPROCESS_THREADS',
     type: 'int',

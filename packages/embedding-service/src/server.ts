@@ -41,7 +41,7 @@ export async function startEmbeddingServer(config: EmbeddingConfig, options: { l
   if (specs.length === 0) throw new Error(`no model directories under ${config.modelsDir}`);
   const defaultModel = pickDefaultModel(specs, config.defaultModel);
   const engine = await EmbeddingEngine.start(specs, {
-    sessions: { workers: config.inferenceWorkers, intraOpThreads: config.intraOpThreads, allowSpinning: config.allowSpinning, dynamicBlockBase: config.dynamicBlockBase },
+    sessions: { workers: config.inferenceWorkers, intraOpThreads: config.intraOpThreads, allowSpinning: config.allowSpinning },
     preprocess: { threads: config.preprocessThreads, maxPending: config.maxPendingImages, maxPixels: config.maxPixels, mode: config.preprocessMode, niceness: config.preprocessNiceness },
     batching: { maxBatch: config.maxBatch, maxWaitMs: config.maxWaitMs, maxQueue: config.maxQueue },
     maxTextChars: config.maxTextChars,

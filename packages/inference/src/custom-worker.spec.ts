@@ -7,7 +7,7 @@ import { float32 } from './tensor.js';
 
 const MODELS = fileURLToPath(new URL('../../../tools/fixtures/embedding/models/', import.meta.url));
 const RESNET = `${MODELS}tiny-resnet/model.onnx`;
-const SETTINGS = { intraOpThreads: 1, interOpThreads: 1, graphOptimizationLevel: 'all' as const, allowSpinning: false, dynamicBlockBase: 0 };
+const SETTINGS = { intraOpThreads: 1, interOpThreads: 1, graphOptimizationLevel: 'all' as const, allowSpinning: false };
 
 function ask(worker: CustomWorker, message: object): Promise<Record<string, unknown>> {
   return new Promise((resolve) => {

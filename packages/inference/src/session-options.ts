@@ -6,13 +6,11 @@ export interface SessionSettings {
   interOpThreads: number;
   graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
   allowSpinning: boolean;
-  /** ONNX Runtime's `session.dynamic_block_base`; 0 leaves the thread pool's static work split. */
-  dynamicBlockBase: number;
 }
 
 /**
  * The options `InferenceSession.create` takes for these settings: the sequential executor (one batch runs at a
- * time per session), intra-op spinning and the dynamic block base as configured. Plain data, so that code outside the worker that opens
+ * time per session) and intra-op spinning as configured. Plain data, so that code outside the worker that opens
  * sessions needs no runtime import to describe them.
  */
 export function ortSessionOptions(settings: SessionSettings) {
@@ -21,12 +19,7 @@ export function ortSessionOptions(settings: SessionSettings) {
     interOpNumThreads: settings.interOpThreads,
     graphOptimizationLevel: settings.graphOptimizationLevel,
     executionMode: 'sequential' as const,
-    extra: {
-      session: {
-        intra_op: { allow_spinning: settings.allowSpinning ? '1' : '0' },
-        ...(settings.dynamicBlockBase > 0 ? { dynamic_block_base: String(settings.dynamicBlockBase) } : {}),
-      },
-    },
+    extra: { session: { intra_op: { allow_spinning: settings.allowSpinning ? '1' : '0' } } },
   };
 }
 

@@ -51,22 +51,6 @@ describe('SessionPool', () => {
     await expect(own.run('resnet', input(), ['features'])).rejects.toBeInstanceOf(ClosedError);
   });
 
-  it('with a dynamic block base on two intra-op threads, gives the outputs of the static split', async () => {
-    const input = () => ({ pixel_values: float32(new Float32Array(4 * 3 * 224 * 224).map((_, i) => Math.sin(i)), [4, 3, 224, 224]) });
-    const outputs = [];
-    for (const dynamicBlockBase of [0, 4]) {
-      const own = await SessionPool.open({ resnet: `${MODELS}tiny-resnet/model.onnx` }, { workers: 1, intraOpThreads: 2, dynamicBlockBase });
-      expect(own.options.dynamicBlockBase).toBe(dynamicBlockBase);
-      outputs.push((await own.run('resnet', input(), ['features']))['features']!);
-      await own.close();
-    }
-    expect(outputs[1]!.dims).toEqual([4, 256]);
-    const [a, b] = outputs.map((o) => o.data as Float32Array);
-    let worst = 0;
-    for (let i = 0; i < a!.length; i++) worst = Math.max(worst, Math.abs(a![i]! - b![i]!));
-    expect(worst).toBeLessThan(1e-4);
-  });
-
   it('refuses a model file that is not ONNX', async () => {
     await expect(SessionPool.open({ broken: `${MODELS}tiny-resnet/config.json` })).rejects.toBeInstanceOf(ModelLoadError);
   });

@@ -29,13 +29,6 @@ export interface SessionPoolOptions {
    * @default false — spinning threads take cycles from whatever else shares the cores, so each caller chooses
    */
   allowSpinning?: boolean;
-  /**
-   * ONNX Runtime's `session.dynamic_block_base`: when positive, an operator's parallel loop is handed out in
-   * shrinking blocks that idle threads take as they come free, instead of one fixed share per thread, so a thread
-   * the OS preempts (decoding threads or other processes on the same cores) holds back less of each operator.
-   * @default 0 — the static split, ONNX Runtime's default
-   */
-  dynamicBlockBase?: number;
 }
 
 /** @internal Options with every default filled in. */
@@ -47,7 +40,6 @@ export function addSessionPoolDefaults(options: SessionPoolOptions = {}): Requir
     interOpThreads: options.interOpThreads ?? 1,
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     allowSpinning: options.allowSpinning ?? false,
-    dynamicBlockBase: options.dynamicBlockBase ?? 0,
   };
 }
 
@@ -94,7 +86,6 @@ export class SessionPool {
         interOpThreads: opts.interOpThreads,
         graphOptimizationLevel: opts.graphOptimizationLevel,
         allowSpinning: opts.allowSpinning,
-        dynamicBlockBase: opts.dynamicBlockBase,
       },
     };
     const workers = Array.from({ length: opts.workers }, () => startModuleWorker(import.meta.url, 'session-worker', { workerData: init }));

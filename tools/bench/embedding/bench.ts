@@ -11,7 +11,6 @@
 //        [--py-pool dataloader|mp] [--skip-raw] [--skip-grpc] [--skip-engine] [--skip-python]
 //        [--skip-python-serial] [--skip-texts] [--skip-images: texts only] [--text-window 8] [--name embedding]
 //        [--service-spinning on|off] [--preprocess-niceness 0] [--ab-spinning on|off] [--ab-niceness N]
-//        [--service-block-base N] [--ab-block-base N]
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -56,8 +55,6 @@ const { values: args } = parseArgs({
     'service-spinning': { type: 'string', default: 'on' },
     'ab-niceness': { type: 'string' },
     'ab-spinning': { type: 'string' },
-    'service-block-base': { type: 'string', default: '0' },
-    'ab-block-base': { type: 'string' },
     name: { type: 'string', default: 'embedding' },
   },
 });
@@ -75,21 +72,13 @@ const onOff = (flag: string, value: string) => {
   return value === 'on';
 };
 const serviceSpinning = onOff('service-spinning', args['service-spinning']);
-const blockBase = (flag: string, value: string) => {
-  const v = Number(value);
-  if (!Number.isInteger(v) || v < 0) throw new Error(`--${flag} must be a whole number >= 0 (0: ONNX Runtime's static split), not ${value}`);
-  return v;
-};
-/** ONNX Runtime's session.dynamic_block_base of the service, and of every raw and Python session with it. */
-const serviceBlockBase = blockBase('service-block-base', args['service-block-base']);
-/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning / --ab-block-base applied. */
+/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning applied. */
 const abService =
-  args['ab-niceness'] === undefined && args['ab-spinning'] === undefined && args['ab-block-base'] === undefined
+  args['ab-niceness'] === undefined && args['ab-spinning'] === undefined
     ? null
     : {
         niceness: Number(args['ab-niceness'] ?? args['preprocess-niceness']),
         spinning: args['ab-spinning'] === undefined ? serviceSpinning : onOff('ab-spinning', args['ab-spinning']),
-        blockBase: args['ab-block-base'] === undefined ? serviceBlockBase : blockBase('ab-block-base', args['ab-block-base']),
       };
 
 const CACHE = join(ROOT, 'tools/bench/.cache/embedding');
@@ -141,7 +130,7 @@ class PythonPeer {
       python,
       [join(ROOT, 'tools/bench/embedding/python_peer.py'), '--threads', String(intra), '--workers', String(args['py-workers']), '--pool', String(args['py-pool']),
         '--prefetch', String(args['py-prefetch']), '--chunk', String(args['py-chunk']), '--batch', String(batch), '--images', String(n), '--vectors', VECTORS,
-        '--spinning', serviceSpinning ? 'on' : 'off', '--block-base', String(serviceBlockBase)],
+        '--spinning', serviceSpinning ? 'on' : 'off'],
       { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'inherit'] },
     ) as unknown as ChildProcessWithoutNullStreams;
     const peer = new PythonPeer(proc, createInterface({ input: proc.stdout })[Symbol.asyncIterator]());
@@ -183,7 +172,7 @@ const collected: { images?: Float32Array; texts?: Float32Array } = {};
 if (!args['skip-raw']) {
   const tensor = new Float32Array(batch * 3 * 224 * 224).map((_, i) => Math.sin(i) * 1.5);
   for (const spinning of [true, false]) {
-    const pool = await SessionPool.open({ vision: join(modelDir, 'onnx/vision_model.onnx') }, { workers: 1, intraOpThreads: intra, allowSpinning: spinning, dynamicBlockBase: serviceBlockBase });
+    const pool = await SessionPool.open({ vision: join(modelDir, 'onnx/vision_model.onnx') }, { workers: 1, intraOpThreads: intra, allowSpinning: spinning });
     closers.push(() => pool.close());
     const run = (k: number) => pool.run('vision', { pixel_values: float32(tensor.slice(0, k * 3 * 224 * 224), [k, 3, 224, 224]) }, ['image_embeds']);
     contenders[spinning ? 'raw-node-spin' : 'raw-node-nospin'] = async () => {
@@ -201,15 +190,15 @@ if (!args['skip-raw']) {
 // EmbedTexts calls of `batch` texts with `text-window` calls in flight
 /**
  * Starts a service (client and server in this process) whose preprocessing threads run at `niceness` and whose
- * ONNX Runtime intra-op threads spin or not, with ONNX Runtime's dynamic block base `dynamicBlockBase`.
+ * ONNX Runtime intra-op threads spin or not.
  */
-async function startService(niceness: number, spinning: boolean, dynamicBlockBase: number) {
+async function startService(niceness: number, spinning: boolean) {
   const config = resolveConfig(
     embeddingConfigSchema,
     {
       modelsDir: MODELS, port: 0, inferenceWorkers: workers, intraOpThreads: intra, preprocessThreads, maxBatch: batch,
       streamWindow: Number(args['stream-window']), publishJobEvents: false, preprocessMode: mode, preprocessNiceness: niceness,
-      allowSpinning: spinning, dynamicBlockBase,
+      allowSpinning: spinning,
     } as never,
     {},
   ) as Record<string, unknown>;
@@ -219,7 +208,6 @@ async function startService(niceness: number, spinning: boolean, dynamicBlockBas
     { key: 'preprocessMode', wanted: mode, without: 'exact' },
     { key: 'preprocessNiceness', wanted: niceness, without: 0 },
     { key: 'allowSpinning', wanted: spinning, without: false },
-    { key: 'dynamicBlockBase', wanted: dynamicBlockBase, without: 0 },
   ];
   for (const { key, wanted, without } of asked) {
     if (config[key] !== wanted && wanted !== without) {
@@ -259,7 +247,7 @@ async function startService(niceness: number, spinning: boolean, dynamicBlockBas
 }
 
 if (!args['skip-grpc']) {
-  const { client, stream } = await startService(Number(args['preprocess-niceness']), serviceSpinning, serviceBlockBase);
+  const { client, stream } = await startService(Number(args['preprocess-niceness']), serviceSpinning);
   contenders['service-grpc'] = async () => {
     await stream(jpegs.slice(0, batch));
     const vectors = new Float32Array(n * D);
@@ -268,8 +256,8 @@ if (!args['skip-grpc']) {
     return { ...r, images: n };
   };
   if (abService) {
-    // the same service but for the B settings (niceness, spinning, block base), interleaved with the first
-    const b = await startService(abService.niceness, abService.spinning, abService.blockBase);
+    // the same service but for the B settings (niceness, spinning), interleaved with the first
+    const b = await startService(abService.niceness, abService.spinning);
     contenders['service-grpc-b'] = async () => {
       await b.stream(jpegs.slice(0, batch));
       const r = await measured(() => b.stream(jpegs));
@@ -298,7 +286,7 @@ if (!args['skip-grpc']) {
 
 // the service's engine in-process (no gRPC), same settings, 128 images in flight
 const engineOptions = (m: 'exact' | 'fast') => ({
-  sessions: { workers, intraOpThreads: intra, allowSpinning: serviceSpinning, dynamicBlockBase: serviceBlockBase },
+  sessions: { workers, intraOpThreads: intra, allowSpinning: serviceSpinning },
   preprocess: { threads: preprocessThreads, perThread: Number(args['per-thread']), mode: m },
   batching: { maxBatch: batch, maxWaitMs: 5, maxQueue: 1024 },
 });
@@ -446,7 +434,6 @@ writeResult(args.name, {
     interOpThreads: 1,
     graphOptimizationLevel: 'all',
     serviceAllowSpinning: serviceSpinning,
-    dynamicBlockBase: serviceBlockBase,
     preprocessThreads,
     preprocessNiceness: Number(args['preprocess-niceness']),
     abService,

@@ -67,7 +67,7 @@ def preprocess_index(i: int) -> np.ndarray:
     return preprocess(BLOBS[i])
 
 
-def session(path: Path, threads: int, spinning: bool, block_base: int) -> ort.InferenceSession:
+def session(path: Path, threads: int, spinning: bool) -> ort.InferenceSession:
     """The embedding service's session options (ortSessionOptions in @select/inference)."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
@@ -75,8 +75,6 @@ def session(path: Path, threads: int, spinning: bool, block_base: int) -> ort.In
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    if block_base > 0:
-        so.add_session_config_entry("session.dynamic_block_base", str(block_base))
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
@@ -98,12 +96,12 @@ class Peer:
         files = sorted((CACHE / "jpegs").glob("*.jpg"))[: args.images]
         BLOBS.extend(f.read_bytes() for f in files)
         self.n = len(BLOBS)
-        self.vision_nospin = session(MODEL / "onnx" / "vision_model.onnx", args.threads, False, args.block_base)
-        self.vision_spin = session(MODEL / "onnx" / "vision_model.onnx", args.threads, True, args.block_base)
+        self.vision_nospin = session(MODEL / "onnx" / "vision_model.onnx", args.threads, False)
+        self.vision_spin = session(MODEL / "onnx" / "vision_model.onnx", args.threads, True)
         # the image pipelines' session: spinning as the service's; images-pool-alt takes the other one
         self.vision = self.vision_spin if args.spinning == "on" else self.vision_nospin
         self.vision_alt = self.vision_nospin if args.spinning == "on" else self.vision_spin
-        self.text = session(MODEL / "onnx" / "text_model.onnx", args.threads, args.spinning == "on", args.block_base)
+        self.text = session(MODEL / "onnx" / "text_model.onnx", args.threads, args.spinning == "on")
         from transformers import AutoTokenizer
 
         self.tok = AutoTokenizer.from_pretrained(MODEL, use_fast=True)
@@ -132,7 +130,7 @@ class Peer:
             "workers": self.args.workers,
             "prefetch": self.args.prefetch,
             "chunk": self.args.chunk,
-            "sessionOptions": {"intraOpThreads": self.args.threads, "interOpThreads": 1, "executionMode": "sequential", "graphOptimizationLevel": "all", "allowSpinning": self.args.spinning == "on", "dynamicBlockBase": self.args.block_base},
+            "sessionOptions": {"intraOpThreads": self.args.threads, "interOpThreads": 1, "executionMode": "sequential", "graphOptimizationLevel": "all", "allowSpinning": self.args.spinning == "on"},
             "versions": {"python": sys.version.split()[0], "onnxruntime": ort.__version__, "pillow": Image.__version__, "numpy": np.__version__, "torch": torch.__version__, "transformers": transformers.__version__},
         }
 
@@ -238,7 +236,6 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=8, help="multiprocessing imap chunksize (images)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--spinning", choices=["on", "off"], default="off", help="intra-op spinning of the image pipelines' and the text session")
-    ap.add_argument("--block-base", type=int, default=0, help="session.dynamic_block_base of every session (0: not set, ONNX Runtime's static split)")
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--vectors", default="", help="directory to write each contender's vectors to (float32 rows)")
     args = ap.parse_args()
