@@ -11,6 +11,7 @@
 //        [--py-pool dataloader|mp] [--skip-raw] [--skip-grpc] [--skip-engine] [--skip-python]
 //        [--skip-python-serial] [--skip-texts] [--skip-images: texts only] [--text-window 8] [--name embedding]
 //        [--service-spinning on|off] [--preprocess-niceness 0] [--ab-spinning on|off] [--ab-niceness N]
+//        [--ab-workers N] [--ab-intra N]
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -55,6 +56,8 @@ const { values: args } = parseArgs({
     'service-spinning': { type: 'string', default: 'on' },
     'ab-niceness': { type: 'string' },
     'ab-spinning': { type: 'string' },
+    'ab-workers': { type: 'string' },
+    'ab-intra': { type: 'string' },
     name: { type: 'string', default: 'embedding' },
   },
 });
@@ -72,14 +75,19 @@ const onOff = (flag: string, value: string) => {
   return value === 'on';
 };
 const serviceSpinning = onOff('service-spinning', args['service-spinning']);
-/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning applied. */
+/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning / --ab-workers / --ab-intra applied. */
 const abService =
-  args['ab-niceness'] === undefined && args['ab-spinning'] === undefined
+  args['ab-niceness'] === undefined && args['ab-spinning'] === undefined && args['ab-workers'] === undefined && args['ab-intra'] === undefined
     ? null
     : {
         niceness: Number(args['ab-niceness'] ?? args['preprocess-niceness']),
         spinning: args['ab-spinning'] === undefined ? serviceSpinning : onOff('ab-spinning', args['ab-spinning']),
+        workers: Number(args['ab-workers'] ?? workers),
+        intra: Number(args['ab-intra'] ?? intra),
       };
+for (const [flag, v] of [['workers', workers], ['intra', intra], ['ab-workers', abService?.workers ?? 1], ['ab-intra', abService?.intra ?? 1]] as const) {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${flag} must be a whole number >= 1, not ${v}`);
+}
 
 const CACHE = join(ROOT, 'tools/bench/.cache/embedding');
 const MODELS = join(CACHE, 'models');
@@ -169,18 +177,25 @@ const collected: { images?: Float32Array; texts?: Float32Array } = {};
 
 // raw session from Node: @select/inference's SessionPool (the service's own session options), pre-made
 // [batch, 3, 224, 224] tensors, one batch after another, exactly n images (the last batch n % batch)
+// With several inference workers (--workers, or --ab-workers for the B service) the raw session runs the same way:
+// that many workers, batches one after another in each (raw-node-spin-<workers>x<intra>, spinning as that service's).
 if (!args['skip-raw']) {
   const tensor = new Float32Array(batch * 3 * 224 * 224).map((_, i) => Math.sin(i) * 1.5);
-  for (const spinning of [true, false]) {
-    const pool = await SessionPool.open({ vision: join(modelDir, 'onnx/vision_model.onnx') }, { workers: 1, intraOpThreads: intra, allowSpinning: spinning });
+  const layouts: Array<{ name: string; workers: number; intra: number; spinning: boolean }> = [
+    { name: workers === 1 ? 'raw-node-spin' : `raw-node-spin-${workers}x${intra}`, workers, intra, spinning: true },
+    { name: workers === 1 ? 'raw-node-nospin' : `raw-node-nospin-${workers}x${intra}`, workers, intra, spinning: false },
+  ];
+  if (abService && (abService.workers !== workers || abService.intra !== intra)) {
+    layouts.push({ name: `raw-node-${abService.spinning ? 'spin' : 'nospin'}-${abService.workers}x${abService.intra}`, workers: abService.workers, intra: abService.intra, spinning: abService.spinning });
+  }
+  for (const layout of layouts) {
+    const pool = await SessionPool.open({ vision: join(modelDir, 'onnx/vision_model.onnx') }, { workers: layout.workers, intraOpThreads: layout.intra, allowSpinning: layout.spinning });
     closers.push(() => pool.close());
     const run = (k: number) => pool.run('vision', { pixel_values: float32(tensor.slice(0, k * 3 * 224 * 224), [k, 3, 224, 224]) }, ['image_embeds']);
-    contenders[spinning ? 'raw-node-spin' : 'raw-node-nospin'] = async () => {
-      await run(batch);
-      const r = await measured(async () => {
-        for (let i = 0; i < Math.floor(n / batch); i++) await run(batch);
-        if (n % batch) await run(n % batch);
-      });
+    const sizes = [...Array<number>(Math.floor(n / batch)).fill(batch), ...(n % batch ? [n % batch] : [])];
+    contenders[layout.name] = async () => {
+      await windowed(layout.workers, layout.workers, () => run(batch));
+      const r = await measured(() => windowed(sizes.length, layout.workers, (i) => run(sizes[i]!)));
       return { ...r, images: n };
     };
   }
@@ -192,11 +207,11 @@ if (!args['skip-raw']) {
  * Starts a service (client and server in this process) whose preprocessing threads run at `niceness` and whose
  * ONNX Runtime intra-op threads spin or not.
  */
-async function startService(niceness: number, spinning: boolean) {
+async function startService(niceness: number, spinning: boolean, layout = { workers, intra }) {
   const config = resolveConfig(
     embeddingConfigSchema,
     {
-      modelsDir: MODELS, port: 0, inferenceWorkers: workers, intraOpThreads: intra, preprocessThreads, maxBatch: batch,
+      modelsDir: MODELS, port: 0, inferenceWorkers: layout.workers, intraOpThreads: layout.intra, preprocessThreads, maxBatch: batch,
       streamWindow: Number(args['stream-window']), publishJobEvents: false, preprocessMode: mode, preprocessNiceness: niceness,
       allowSpinning: spinning,
     } as never,
@@ -256,8 +271,8 @@ if (!args['skip-grpc']) {
     return { ...r, images: n };
   };
   if (abService) {
-    // the same service but for the B settings (niceness, spinning), interleaved with the first
-    const b = await startService(abService.niceness, abService.spinning);
+    // the same service but for the B settings (niceness, spinning, inference workers × intra-op threads), interleaved with the first
+    const b = await startService(abService.niceness, abService.spinning, { workers: abService.workers, intra: abService.intra });
     contenders['service-grpc-b'] = async () => {
       await b.stream(jpegs.slice(0, batch));
       const r = await measured(() => b.stream(jpegs));
@@ -331,7 +346,7 @@ const fastest = (names: string[]) => {
     return { name: best, seconds: runs[best]![r]!.seconds };
   });
 };
-const rawBest = fastest(['raw-node-spin', 'raw-node-nospin', 'raw-python-spin', 'raw-python-nospin']);
+const rawBest = fastest(Object.keys(runs).filter((name) => name.startsWith('raw-')));
 const pythonBest = fastest(['python-pool', 'python-pool-alt', 'python-serial']);
 
 /** Cosine of row i of a and b (rows of D). */
