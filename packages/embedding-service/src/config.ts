@@ -25,8 +25,8 @@ export const embeddingConfigSchema = defineConfigSchema({
     type: 'int',
     min: 1,
     max: 64,
-    default: 1,
-    doc: 'Inference worker threads, each with its own ONNX Runtime session of every model.',
+    optional: true,
+    doc: 'Inference worker threads, each with its own ONNX Runtime session of every model (memory grows with each) running one batch at a time; unset: 2 (1 on a 1-core machine), which on 2 cores beat one worker with both cores per operator (tools/bench/embedding).',
   },
   intraOpThreads: {
     env: 'EMBEDDING_INTRA_OP_THREADS',

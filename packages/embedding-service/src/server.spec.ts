@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { createLogger, resolveConfig } from '@select/platform';
@@ -176,6 +176,19 @@ describe('deadlines and threads', () => {
       for (const r of responses) expect(maxAbsDiff(r.embedding!.vector, reference.models['tiny-clip']!.images![r.itemId]!.vector)).toBeLessThan(1e-4);
     } finally {
       client.close();
+      await running.close();
+    }
+  });
+});
+
+describe('inference threads by default', () => {
+  it('runs two inference workers (one on one core), each with its share of the cores, when the environment names none', async () => {
+    const env = { EMBEDDING_MODELS_DIR: MODELS_DIR, EMBEDDING_PORT: '0', EMBEDDING_PUBLISH_JOB_EVENTS: 'false' };
+    const running = await startEmbeddingServer(resolveConfig(embeddingConfigSchema, {}, env), { logger: createLogger({ service: 'embedding-test', level: 'silent' }) });
+    try {
+      const workers = Math.min(2, availableParallelism());
+      expect(running.engine.threads).toMatchObject({ inferenceWorkers: workers, intraOpThreads: Math.max(1, Math.floor(availableParallelism() / workers)), allowSpinning: true });
+    } finally {
       await running.close();
     }
   });

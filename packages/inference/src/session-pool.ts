@@ -9,8 +9,9 @@ import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 export interface SessionPoolOptions {
   /**
    * Worker threads; each opens its own session of every model and runs one batch at a time.
-   * @default 1 — on the 2-core reference machine one worker with all cores for intra-op parallelism beat
-   * two single-threaded workers (see tools/bench/embedding/README.md)
+   * @default 1 — one session per model in memory and the shortest latency for a lone batch. For throughput more
+   * can be faster: the embedding service runs two (each with half the cores), which on the 2-core reference VM beat
+   * one worker with both in 8 of 10 paired repeats (tools/bench/embedding/README.md)
    */
   workers?: number;
   /**

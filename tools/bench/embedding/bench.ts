@@ -7,7 +7,8 @@
 //
 //   npx tsc -b packages/embedding-service/tsconfig.lib.json
 //   npx tsx tools/bench/embedding/bench.ts [--images 1000] [--repeats 3] [--preprocessing exact|fast]
-//        [--workers 1] [--intra <cores>] [--preprocess <cores>] [--batch 32] [--py-workers <cores>]
+//        [--workers min(2, cores)] [--intra cores/workers] [--preprocess <cores>] [--batch 32] [--py-workers <cores>]
+//        [--py-procs <workers>]
 //        [--py-pool dataloader|mp] [--skip-raw] [--skip-grpc] [--skip-engine] [--skip-python]
 //        [--skip-python-serial] [--skip-texts] [--skip-images: texts only] [--text-window 8] [--name embedding]
 //        [--service-spinning on|off] [--preprocess-niceness 0] [--ab-spinning on|off] [--ab-niceness N]
@@ -20,7 +21,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { loadProto } from '@select/contracts';
-import { EmbeddingEngine, embeddingConfigSchema, scanModels, startEmbeddingServer } from '@select/embedding-service';
+import { EmbeddingEngine, defaultInferenceWorkers, embeddingConfigSchema, scanModels, startEmbeddingServer } from '@select/embedding-service';
 import { SessionPool, float32 } from '@select/inference';
 import { createLogger, resolveConfig } from '@select/platform';
 // @ts-expect-error plain ESM module without types
@@ -33,14 +34,16 @@ const { values: args } = parseArgs({
     images: { type: 'string', default: '1000' },
     repeats: { type: 'string', default: '3' },
     preprocessing: { type: 'string', default: 'exact' },
-    workers: { type: 'string', default: '1' },
-    intra: { type: 'string', default: String(cores) },
+    // the service's defaults (defaultInferenceWorkers; intra-op threads = cores / workers)
+    workers: { type: 'string', default: String(defaultInferenceWorkers()) },
+    intra: { type: 'string' },
     preprocess: { type: 'string', default: String(cores) },
     batch: { type: 'string', default: '32' },
     'per-thread': { type: 'string', default: '2' },
     'stream-window': { type: 'string', default: '128' },
     'text-window': { type: 'string', default: '8' },
     'py-workers': { type: 'string', default: String(cores) },
+    'py-procs': { type: 'string' },
     'py-pool': { type: 'string', default: 'dataloader' },
     'py-prefetch': { type: 'string', default: '2' },
     'py-chunk': { type: 'string', default: '8' },
@@ -50,6 +53,7 @@ const { values: args } = parseArgs({
     'skip-python': { type: 'boolean', default: false },
     'skip-python-serial': { type: 'boolean', default: false },
     'skip-python-pool-alt': { type: 'boolean', default: false },
+    'skip-python-procs': { type: 'boolean', default: false },
     'skip-images': { type: 'boolean', default: false },
     'skip-texts': { type: 'boolean', default: false },
     'preprocess-niceness': { type: 'string', default: '0' },
@@ -64,7 +68,7 @@ const { values: args } = parseArgs({
 const n = Number(args.images);
 const repeats = Number(args.repeats);
 const workers = Number(args.workers);
-const intra = Number(args.intra);
+const intra = Number(args.intra ?? Math.max(1, Math.floor(cores / workers)));
 const preprocessThreads = Number(args.preprocess);
 const batch = Number(args.batch);
 const mode = args.preprocessing as 'exact' | 'fast';
@@ -76,6 +80,8 @@ const onOff = (flag: string, value: string) => {
 };
 const serviceSpinning = onOff('service-spinning', args['service-spinning']);
 /** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning / --ab-workers / --ab-intra applied. */
+/** images-procs: data-parallel Python processes, as many as the service has inference workers, cores / procs threads each. */
+const pyProcs = Number(args['py-procs'] ?? workers);
 const abService =
   args['ab-niceness'] === undefined && args['ab-spinning'] === undefined && args['ab-workers'] === undefined && args['ab-intra'] === undefined
     ? null
@@ -85,7 +91,7 @@ const abService =
         workers: Number(args['ab-workers'] ?? workers),
         intra: Number(args['ab-intra'] ?? intra),
       };
-for (const [flag, v] of [['workers', workers], ['intra', intra], ['ab-workers', abService?.workers ?? 1], ['ab-intra', abService?.intra ?? 1]] as const) {
+for (const [flag, v] of [['workers', workers], ['intra', intra], ['py-procs', pyProcs], ['ab-workers', abService?.workers ?? 1], ['ab-intra', abService?.intra ?? 1]] as const) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${flag} must be a whole number >= 1, not ${v}`);
 }
 
@@ -136,7 +142,7 @@ class PythonPeer {
   static async start(python: string, env: NodeJS.ProcessEnv): Promise<PythonPeer> {
     const proc = spawn(
       python,
-      [join(ROOT, 'tools/bench/embedding/python_peer.py'), '--threads', String(intra), '--workers', String(args['py-workers']), '--pool', String(args['py-pool']),
+      [join(ROOT, 'tools/bench/embedding/python_peer.py'), '--threads', String(cores), '--procs', String(pyProcs), '--workers', String(args['py-workers']), '--pool', String(args['py-pool']),
         '--prefetch', String(args['py-prefetch']), '--chunk', String(args['py-chunk']), '--batch', String(batch), '--images', String(n), '--vectors', VECTORS,
         '--spinning', serviceSpinning ? 'on' : 'off'],
       { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'inherit'] },
@@ -166,7 +172,7 @@ class PythonPeer {
 }
 
 const python: string = projectPython();
-const env = peerEnv(intra);
+const env = peerEnv(cores);
 const pythonBlas = args['skip-python'] ? null : pythonBlasInfo(python, env, ['numpy', 'onnxruntime']);
 
 const contenders: Record<string, () => Promise<Run>> = {};
@@ -179,13 +185,17 @@ const collected: { images?: Float32Array; texts?: Float32Array } = {};
 // [batch, 3, 224, 224] tensors, one batch after another, exactly n images (the last batch n % batch)
 // With several inference workers (--workers, or --ab-workers for the B service) the raw session runs the same way:
 // that many workers, batches one after another in each (raw-node-spin-<workers>x<intra>, spinning as that service's).
+// One worker with every core (raw-node-spin / raw-node-nospin, as the Python raw sessions) always runs too.
 if (!args['skip-raw']) {
   const tensor = new Float32Array(batch * 3 * 224 * 224).map((_, i) => Math.sin(i) * 1.5);
   const layouts: Array<{ name: string; workers: number; intra: number; spinning: boolean }> = [
-    { name: workers === 1 ? 'raw-node-spin' : `raw-node-spin-${workers}x${intra}`, workers, intra, spinning: true },
-    { name: workers === 1 ? 'raw-node-nospin' : `raw-node-nospin-${workers}x${intra}`, workers, intra, spinning: false },
+    { name: 'raw-node-spin', workers: 1, intra: cores, spinning: true },
+    { name: 'raw-node-nospin', workers: 1, intra: cores, spinning: false },
   ];
-  if (abService && (abService.workers !== workers || abService.intra !== intra)) {
+  if (workers !== 1 || intra !== cores) {
+    layouts.push({ name: `raw-node-spin-${workers}x${intra}`, workers, intra, spinning: true }, { name: `raw-node-nospin-${workers}x${intra}`, workers, intra, spinning: false });
+  }
+  if (abService && (abService.workers !== workers || abService.intra !== intra) && (abService.workers !== 1 || abService.intra !== cores)) {
     layouts.push({ name: `raw-node-${abService.spinning ? 'spin' : 'nospin'}-${abService.workers}x${abService.intra}`, workers: abService.workers, intra: abService.intra, spinning: abService.spinning });
   }
   for (const layout of layouts) {
@@ -327,6 +337,7 @@ if (!args['skip-python']) {
   contenders['python-pool'] = pyRun('images-pool');
   if (!args['skip-python-pool-alt']) contenders['python-pool-alt'] = pyRun('images-pool-alt');
   if (!args['skip-python-serial']) contenders['python-serial'] = pyRun('images-serial');
+  if (!args['skip-python-procs']) contenders['python-procs'] = pyRun('images-procs');
   if (!args['skip-raw']) {
     contenders['raw-python-spin'] = pyRun('raw-spin');
     contenders['raw-python-nospin'] = pyRun('raw-nospin');
@@ -347,7 +358,7 @@ const fastest = (names: string[]) => {
   });
 };
 const rawBest = fastest(Object.keys(runs).filter((name) => name.startsWith('raw-')));
-const pythonBest = fastest(['python-pool', 'python-pool-alt', 'python-serial']);
+const pythonBest = fastest(['python-pool', 'python-pool-alt', 'python-serial', 'python-procs']);
 
 /** Cosine of row i of a and b (rows of D). */
 function cosines(a: Float32Array, b: Float32Array, rows: number): { min: number; p01: number; median: number; mean: number } {
@@ -460,6 +471,8 @@ writeResult(args.name, {
     pythonWorkers: Number(args['py-workers']),
     pythonPrefetch: Number(args['py-prefetch']),
     pythonChunk: Number(args['py-chunk']),
+    pythonProcs: pyProcs,
+    pythonThreads: cores,
   },
   python: peerInfo ? { ...peerInfo, command: undefined, blas: pythonBlas } : null,
   runs,

@@ -14,6 +14,9 @@ Commands:
                   num_workers and prefetch_factor; --pool mp: multiprocessing.Pool.imap with chunks)
   images-serial   preprocess a batch, run it, next batch (no overlap)
   images-pool-alt the same pool with the session's spinning the other way (the best Python pool counts)
+  images-procs    data-parallel processes (--procs, spawned once, outside the timing): each opens its own session
+                  with threads // procs intra-op threads (spinning as the service's) and embeds whole batches of 32
+                  (decode, run, normalise); multiprocessing.Pool.imap over the batches, in order
   raw-spin        the session alone on a pre-made [32, 3, 224, 224] tensor, spinning on (ONNX Runtime's default)
   raw-nospin      the same, spinning off
   texts           transformers' fast CLIP tokenizer, batches of 32 padded to their longest text, text session
@@ -78,6 +81,32 @@ def session(path: Path, threads: int, spinning: bool) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
+PROC_SESSION: ort.InferenceSession | None = None
+
+
+def proc_init(files: list[str], threads: int, spinning: bool, batch: int, ready) -> None:
+    """An images-procs worker: the JPEGs in memory, its own session, one untimed batch, then ready."""
+    global PROC_SESSION
+    BLOBS.extend(Path(f).read_bytes() for f in files)
+    PROC_SESSION = session(MODEL / "onnx" / "vision_model.onnx", threads, spinning)
+    PROC_SESSION.run(["image_embeds"], {"pixel_values": np.stack([preprocess(x) for x in BLOBS[:batch]])})
+    ready.wait()
+
+
+def proc_embed(span: tuple[int, int]) -> np.ndarray:
+    batch = np.stack([preprocess(x) for x in BLOBS[span[0] : span[1]]])
+    return normalised(PROC_SESSION.run(["image_embeds"], {"pixel_values": batch})[0])
+
+
+def live_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of live processes (a persistent pool's workers are not reaped while it runs)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds() -> float:
     """User + system CPU of this process and of its reaped children (the pool workers)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -94,6 +123,8 @@ class Peer:
         self.args = args
         self.b = args.batch
         files = sorted((CACHE / "jpegs").glob("*.jpg"))[: args.images]
+        self.files = [str(f) for f in files]
+        self.procs = None
         BLOBS.extend(f.read_bytes() for f in files)
         self.n = len(BLOBS)
         self.vision_nospin = session(MODEL / "onnx" / "vision_model.onnx", args.threads, False)
@@ -130,6 +161,7 @@ class Peer:
             "workers": self.args.workers,
             "prefetch": self.args.prefetch,
             "chunk": self.args.chunk,
+            "procs": self.args.procs,
             "sessionOptions": {"intraOpThreads": self.args.threads, "interOpThreads": 1, "executionMode": "sequential", "graphOptimizationLevel": "all", "allowSpinning": self.args.spinning == "on"},
             "versions": {"python": sys.version.split()[0], "onnxruntime": ort.__version__, "pillow": Image.__version__, "numpy": np.__version__, "torch": torch.__version__, "transformers": transformers.__version__},
         }
@@ -198,6 +230,24 @@ class Peer:
             self._write("images-pool.f32", self._rows)
         return out
 
+    def images_procs(self) -> dict:
+        a = self.args
+        if self.procs is None:
+            # spawned, not forked: this process holds ONNX Runtime sessions with their thread pools
+            ctx = mp.get_context("spawn")
+            ready = ctx.Barrier(a.procs + 1)
+            threads = max(1, a.threads // a.procs)
+            self.procs = ctx.Pool(a.procs, initializer=proc_init, initargs=(self.files, threads, a.spinning == "on", self.b, ready))
+            ready.wait()  # every worker has its session and has run its untimed batch
+        pids = [p.pid for p in self.procs._pool]
+        spans = [(i, min(i + self.b, self.n)) for i in range(0, self.n, self.b)]
+        c0, k0, t0 = cpu_seconds(), live_cpu_seconds(pids), time.perf_counter()
+        rows = list(self.procs.imap(proc_embed, spans))
+        seconds = time.perf_counter() - t0
+        cpu = cpu_seconds() - c0 + live_cpu_seconds(pids) - k0
+        self._write("images-procs.f32", rows)
+        return {"seconds": seconds, "cpuSeconds": cpu, "images": self.n}
+
     def raw(self, spinning: bool) -> dict:
         sess = self.vision_spin if spinning else self.vision_nospin
         sess.run(["image_embeds"], {"pixel_values": self.first})  # untimed batch on this session
@@ -236,6 +286,7 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=8, help="multiprocessing imap chunksize (images)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--spinning", choices=["on", "off"], default="off", help="intra-op spinning of the image pipelines' and the text session")
+    ap.add_argument("--procs", type=int, default=os.cpu_count(), help="images-procs: data-parallel worker processes, each with its own session")
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--vectors", default="", help="directory to write each contender's vectors to (float32 rows)")
     args = ap.parse_args()
@@ -245,6 +296,7 @@ def main() -> None:
         "images-pool": peer.images_pool,
         "images-pool-alt": lambda: peer.images_pool(True),
         "images-serial": peer.images_serial,
+        "images-procs": peer.images_procs,
         "raw-spin": lambda: peer.raw(True),
         "raw-nospin": lambda: peer.raw(False),
         "texts": peer.texts_run,
@@ -255,6 +307,9 @@ def main() -> None:
         if cmd == "quit" or not cmd:
             break
         print(json.dumps({"command": cmd, **commands[cmd]()}), flush=True)
+    if peer.procs is not None:
+        peer.procs.terminate()
+        peer.procs.join()
 
 
 if __name__ == "__main__":
