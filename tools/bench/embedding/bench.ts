@@ -79,9 +79,9 @@ const onOff = (flag: string, value: string) => {
   return value === 'on';
 };
 const serviceSpinning = onOff('service-spinning', args['service-spinning']);
-/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning / --ab-workers / --ab-intra applied. */
 /** images-procs: data-parallel Python processes, as many as the service has inference workers, cores / procs threads each. */
 const pyProcs = Number(args['py-procs'] ?? workers);
+/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning / --ab-workers / --ab-intra applied. */
 const abService =
   args['ab-niceness'] === undefined && args['ab-spinning'] === undefined && args['ab-workers'] === undefined && args['ab-intra'] === undefined
     ? null
@@ -391,6 +391,9 @@ const readVectors = (name: string) => {
 const agreement: Record<string, unknown> = {};
 const pyImageVectors = readVectors('images-pool.f32');
 if (collected.images && pyImageVectors) agreement['serviceVsPythonImages'] = { note: `service (${mode}) vs Pillow-exact Python, last repeat`, ...cosines(collected.images, pyImageVectors, n) };
+const pyProcsVectors = readVectors('images-procs.f32');
+// python-procs must compute what the pool computes: same preprocessing, same graph, its own sessions
+if (pyProcsVectors && pyImageVectors) agreement['pythonProcsVsPythonPoolImages'] = cosines(pyProcsVectors, pyImageVectors, n);
 const pyTextVectors = readVectors('texts.f32');
 if (collected.texts && pyTextVectors) agreement['serviceVsPythonTexts'] = cosines(collected.texts, pyTextVectors, texts.length);
 if (mode === 'fast' && collected.images) {
