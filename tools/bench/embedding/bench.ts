@@ -188,22 +188,18 @@ const collected: { images?: Float32Array; texts?: Float32Array } = {};
 // One worker with every core (raw-node-spin / raw-node-nospin, as the Python raw sessions) always runs too.
 if (!args['skip-raw']) {
   const tensor = new Float32Array(batch * 3 * 224 * 224).map((_, i) => Math.sin(i) * 1.5);
-  const layouts: Array<{ name: string; workers: number; intra: number; spinning: boolean }> = [
-    { name: 'raw-node-spin', workers: 1, intra: cores, spinning: true },
-    { name: 'raw-node-nospin', workers: 1, intra: cores, spinning: false },
-  ];
-  if (workers !== 1 || intra !== cores) {
-    layouts.push({ name: `raw-node-spin-${workers}x${intra}`, workers, intra, spinning: true }, { name: `raw-node-nospin-${workers}x${intra}`, workers, intra, spinning: false });
-  }
-  if (abService && (abService.workers !== workers || abService.intra !== intra) && (abService.workers !== 1 || abService.intra !== cores)) {
-    layouts.push({ name: `raw-node-${abService.spinning ? 'spin' : 'nospin'}-${abService.workers}x${abService.intra}`, workers: abService.workers, intra: abService.intra, spinning: abService.spinning });
-  }
-  for (const layout of layouts) {
+  const sizes = [...Array<number>(Math.floor(n / batch)).fill(batch), ...(n % batch ? [n % batch] : [])];
+  // by contender name, so a layout asked for twice (the B service's may be one of the others) runs once
+  const layouts = new Map<string, { workers: number; intra: number; spinning: boolean }>();
+  const addLayout = (w: number, t: number, spinning: boolean) =>
+    layouts.set(`raw-node-${spinning ? 'spin' : 'nospin'}${w === 1 && t === cores ? '' : `-${w}x${t}`}`, { workers: w, intra: t, spinning });
+  for (const [w, t] of [[1, cores], [workers, intra]]) for (const spinning of [true, false]) addLayout(w!, t!, spinning);
+  if (abService) addLayout(abService.workers, abService.intra, abService.spinning);
+  for (const [name, layout] of layouts) {
     const pool = await SessionPool.open({ vision: join(modelDir, 'onnx/vision_model.onnx') }, { workers: layout.workers, intraOpThreads: layout.intra, allowSpinning: layout.spinning });
     closers.push(() => pool.close());
     const run = (k: number) => pool.run('vision', { pixel_values: float32(tensor.slice(0, k * 3 * 224 * 224), [k, 3, 224, 224]) }, ['image_embeds']);
-    const sizes = [...Array<number>(Math.floor(n / batch)).fill(batch), ...(n % batch ? [n % batch] : [])];
-    contenders[layout.name] = async () => {
+    contenders[name] = async () => {
       await windowed(layout.workers, layout.workers, () => run(batch));
       const r = await measured(() => windowed(sizes.length, layout.workers, (i) => run(sizes[i]!)));
       return { ...r, images: n };
