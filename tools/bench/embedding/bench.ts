@@ -12,7 +12,7 @@
 //        [--py-pool dataloader|mp] [--skip-raw] [--skip-grpc] [--skip-engine] [--skip-python]
 //        [--skip-python-serial] [--skip-texts] [--skip-images: texts only] [--text-window 8] [--text-passes 3] [--name embedding]
 //        [--service-spinning on|off] [--preprocess-niceness 0] [--ab-spinning on|off] [--ab-niceness N]
-//        [--ab-workers N] [--ab-intra N]
+//        [--ab-workers N] [--ab-intra N] [--ab-preprocess N]
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -63,6 +63,7 @@ const { values: args } = parseArgs({
     'ab-spinning': { type: 'string' },
     'ab-workers': { type: 'string' },
     'ab-intra': { type: 'string' },
+    'ab-preprocess': { type: 'string' },
     name: { type: 'string', default: 'embedding' },
   },
 });
@@ -84,17 +85,18 @@ const onOff = (flag: string, value: string) => {
 const serviceSpinning = onOff('service-spinning', args['service-spinning']);
 /** images-procs: data-parallel Python processes, as many as the service has inference workers, cores / procs threads each. */
 const pyProcs = Number(args['py-procs'] ?? workers);
-/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning / --ab-workers / --ab-intra applied. */
-const abService =
-  args['ab-niceness'] === undefined && args['ab-spinning'] === undefined && args['ab-workers'] === undefined && args['ab-intra'] === undefined
+/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning / --ab-workers / --ab-intra / --ab-preprocess applied. */
+const abService = (['ab-niceness', 'ab-spinning', 'ab-workers', 'ab-intra', 'ab-preprocess'] as const).every((k) => args[k] === undefined)
     ? null
     : {
         niceness: Number(args['ab-niceness'] ?? args['preprocess-niceness']),
         spinning: args['ab-spinning'] === undefined ? serviceSpinning : onOff('ab-spinning', args['ab-spinning']),
         workers: Number(args['ab-workers'] ?? workers),
         intra: Number(args['ab-intra'] ?? intra),
+        preprocessThreads: Number(args['ab-preprocess'] ?? preprocessThreads),
       };
-for (const [flag, v] of [['workers', workers], ['intra', intra], ['py-procs', pyProcs], ['text-passes', textPasses], ['ab-workers', abService?.workers ?? 1], ['ab-intra', abService?.intra ?? 1]] as const) {
+for (const [flag, v] of [['workers', workers], ['intra', intra], ['py-procs', pyProcs], ['text-passes', textPasses], ['ab-workers', abService?.workers ?? 1], ['ab-intra', abService?.intra ?? 1],
+  ['preprocess', preprocessThreads], ['ab-preprocess', abService?.preprocessThreads ?? 1]] as const) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${flag} must be a whole number >= 1, not ${v}`);
 }
 
@@ -223,11 +225,11 @@ if (!args['skip-raw']) {
  * Starts a service (client and server in this process) whose preprocessing threads run at `niceness` and whose
  * ONNX Runtime intra-op threads spin or not.
  */
-async function startService(niceness: number, spinning: boolean, layout = { workers, intra }) {
+async function startService(niceness: number, spinning: boolean, layout = { workers, intra, preprocessThreads }) {
   const config = resolveConfig(
     embeddingConfigSchema,
     {
-      modelsDir: MODELS, port: 0, inferenceWorkers: layout.workers, intraOpThreads: layout.intra, preprocessThreads, maxBatch: batch,
+      modelsDir: MODELS, port: 0, inferenceWorkers: layout.workers, intraOpThreads: layout.intra, preprocessThreads: layout.preprocessThreads, maxBatch: batch,
       streamWindow: Number(args['stream-window']), publishJobEvents: false, preprocessMode: mode, preprocessNiceness: niceness,
       allowSpinning: spinning,
     } as never,
@@ -287,8 +289,8 @@ if (!args['skip-grpc']) {
     return { ...r, images: n };
   };
   if (abService) {
-    // the same service but for the B settings (niceness, spinning, inference workers × intra-op threads), interleaved with the first
-    const b = await startService(abService.niceness, abService.spinning, { workers: abService.workers, intra: abService.intra });
+    // the same service but for the B settings (niceness, spinning, inference workers × intra-op threads, preprocess threads), interleaved with the first
+    const b = await startService(abService.niceness, abService.spinning, abService);
     contenders['service-grpc-b'] = async () => {
       await b.stream(jpegs.slice(0, batch));
       const r = await measured(() => b.stream(jpegs));
@@ -403,7 +405,9 @@ function cosines(a: Float32Array, b: Float32Array, rows: number): { min: number;
   const sorted = [...cs].sort((x, y) => x - y);
   return { min: sorted[0]!, p01: sorted[Math.floor(0.01 * (rows - 1))]!, median: median(cs), mean: cs.reduce((s, x) => s + x, 0) / rows };
 }
+/** The Python peer's vectors from this run (none when it did not run: the directory may hold an earlier run's). */
 const readVectors = (name: string) => {
+  if (!peer) return null;
   try {
     const buf = readFileSync(join(VECTORS, name));
     return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
