@@ -367,8 +367,8 @@ const seconds = (name: string) => runs[name]?.map((r) => r.seconds);
 const bestByMedian = (names: string[]) => {
   const present = names.filter((x) => runs[x]);
   if (present.length === 0) return undefined;
-  const best = present.reduce((a, b) => (median(seconds(b)!) < median(seconds(a)!) ? b : a));
-  return seconds(best)!.map((s) => ({ name: best, seconds: s }));
+  const name = present.reduce((a, b) => (median(seconds(b)!) < median(seconds(a)!) ? b : a));
+  return { name, seconds: seconds(name)! };
 };
 /** Per repeat, the fastest of the named contenders present. */
 const fastest = (names: string[]) => {
@@ -440,16 +440,16 @@ const perSecond = (name: string) => runs[name]?.map((r) => (r.images ?? r.texts 
 const cpuPerItem = (name: string) => runs[name]?.map((r) => (r.cpuSeconds === undefined ? null : (1000 * r.cpuSeconds) / (r.images ?? r.texts ?? n)));
 const ratio = (ours: string, peerSeconds: number[] | undefined) => (runs[ours] && peerSeconds ? pairedRatios(seconds(ours), peerSeconds) : null);
 const ratios = {
-  serviceVsRawSession: ratio('service-grpc', rawBest?.map((x) => x.seconds)),
-  serviceVsBestPython: ratio('service-grpc', pythonBest?.map((x) => x.seconds)),
+  serviceVsRawSession: ratio('service-grpc', rawBest?.seconds),
+  serviceVsBestPython: ratio('service-grpc', pythonBest?.seconds),
   serviceVsPythonPool: ratio('service-grpc', seconds('python-pool')),
   serviceVsRawFastestPerRepeat: ratio('service-grpc', rawFastest?.map((x) => x.seconds)),
   serviceVsPythonFastestPerRepeat: ratio('service-grpc', pythonFastest?.map((x) => x.seconds)),
-  serviceBVsRawSession: ratio('service-grpc-b', rawBest?.map((x) => x.seconds)),
-  serviceBVsBestPython: ratio('service-grpc-b', pythonBest?.map((x) => x.seconds)),
+  serviceBVsRawSession: ratio('service-grpc-b', rawBest?.seconds),
+  serviceBVsBestPython: ratio('service-grpc-b', pythonBest?.seconds),
   serviceBVsService: ratio('service-grpc-b', seconds('service-grpc')),
-  engineVsRawSession: ratio('engine', rawBest?.map((x) => x.seconds)),
-  engineVsBestPython: ratio('engine', pythonBest?.map((x) => x.seconds)),
+  engineVsRawSession: ratio('engine', rawBest?.seconds),
+  engineVsBestPython: ratio('engine', pythonBest?.seconds),
   textsServiceVsPython: ratio('service-texts', seconds('python-texts')),
 };
 const targets = [
@@ -464,8 +464,8 @@ for (const name of Object.keys(runs)) {
   const cpu = cpuPerItem(name)!;
   console.error(`  ${name.padEnd(18)} ${perSecond(name)!.map((x, i) => `${x.toFixed(1)} (${cpu[i]?.toFixed(0) ?? '?'})`).join('  ')}`);
 }
-if (rawBest) console.error(`  ceiling (highest median): ${rawBest[0]!.name}; fastest per repeat: ${rawFastest!.map((x) => x.name).join(', ')}`);
-if (pythonBest) console.error(`  best Python (highest median): ${pythonBest[0]!.name}; fastest per repeat: ${pythonFastest!.map((x) => x.name).join(', ')}`);
+if (rawBest) console.error(`  ceiling (highest median): ${rawBest.name}; fastest per repeat: ${rawFastest!.map((x) => x.name).join(', ')}`);
+if (pythonBest) console.error(`  best Python (highest median): ${pythonBest.name}; fastest per repeat: ${pythonFastest!.map((x) => x.name).join(', ')}`);
 console.error('[bench] paired ratios, ours / peer throughput per repeat (targets: service >= 0.9x raw session, >= 1.05x best Python; texts >= 1.2x Python)');
 for (const [k, v] of Object.entries(ratios)) {
   if (!v) continue;
@@ -511,8 +511,8 @@ writeResult(args.name, {
   runs,
   perSecond: Object.fromEntries(Object.keys(runs).map((k) => [k, perSecond(k)])),
   cpuMsPerItem: Object.fromEntries(Object.keys(runs).map((k) => [k, cpuPerItem(k)])),
-  ceiling: rawBest ? { name: rawBest[0]!.name, rule: 'highest median throughput of the raw-* contenders' } : null,
-  bestPython: pythonBest ? { name: pythonBest[0]!.name, rule: 'highest median throughput of the Python pipelines' } : null,
+  ceiling: rawBest ? { name: rawBest.name, rule: 'highest median throughput of the raw-* contenders' } : null,
+  bestPython: pythonBest ? { name: pythonBest.name, rule: 'highest median throughput of the Python pipelines' } : null,
   ceilingFastestPerRepeat: rawFastest ?? null,
   bestPythonFastestPerRepeat: pythonFastest ?? null,
   ratios,
