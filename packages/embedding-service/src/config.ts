@@ -65,6 +65,12 @@ export const embeddingConfigSchema = defineConfigSchema({
     default: 'exact',
     doc: "Image preprocessing: exact gives Pillow's pixels bit for bit; fast decodes JPEGs at a reduced size with libjpeg-turbo's DCT scaling first (less CPU per image, vectors not bit-identical: @select/vision README).",
   },
+  recycleBuffers: {
+    env: 'EMBEDDING_RECYCLE_BUFFERS',
+    type: 'bool',
+    default: true,
+    doc: 'Keep image tensors and batches in reused SharedArrayBuffers instead of transferring a fresh ~1.2 MB per 224² image between threads, which made V8 collect the main heap about once a second at full load; off transfers fresh buffers (the behaviour before 2026-12-07).',
+  },
   maxBatch: { env: 'EMBEDDING_MAX_BATCH', type: 'int', min: 1, max: 1024, default: 32, doc: 'Items per inference batch.' },
   maxWaitMs: {
     env: 'EMBEDDING_MAX_WAIT_MS',

@@ -58,6 +58,27 @@ describe('EmbeddingEngine reproduces the PyTorch reference vectors', () => {
     });
   }
 
+  it('gives the reference vectors pass after pass as its recycled buffers are reused, a corrupt image among them, and with recycling off', async () => {
+    const ref = reference.models['tiny-clip']!.images!;
+    const names = Object.keys(ref);
+    const bytes = names.map((n) => fixtureImage(n));
+    const fresh = await EmbeddingEngine.start(await scanModels(MODELS_DIR), { sessions: { workers: 2, intraOpThreads: 1 }, batching: { maxBatch: 4, maxWaitMs: 2 }, recycleBuffers: false });
+    try {
+      for (const e of [engine, engine, engine, fresh]) {
+        const results = await Promise.allSettled([...bytes, new Uint8Array([0xff, 0xd8, 0xff, 0, 1])].map((b) => e.embedImage('tiny-clip', b)));
+        expect(results.at(-1)!.status).toBe('rejected');
+        names.forEach((n, i) => {
+          const r = results[i]!;
+          expect(r.status, n).toBe('fulfilled');
+          const diff = maxAbsDiff((r as PromiseFulfilledResult<Float32Array>).value, ref[n]!.vector);
+          expect(diff, `tiny-clip ${n}: max abs diff ${diff}`).toBeLessThan(TOLERANCE);
+        });
+      }
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('fails only the over-long text of a batch', async () => {
     const out = await engine.embedTexts('tiny-clip', ['a dog', 'x'.repeat(20_000), 'a cat']);
     expect(out[0]).not.toBeInstanceOf(Error);

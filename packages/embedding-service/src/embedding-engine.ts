@@ -20,6 +20,21 @@ export interface EngineOptions {
   batching?: BatchingOptions;
   /** Longest text accepted, in characters; longer ones fail (their item only) before tokenising. @default 100_000 */
   maxTextChars?: number;
+  /**
+   * Keep image tensors and batches in shared memory and reuse it: the preprocessing threads write each image into
+   * a SharedArrayBuffer that goes back to their pool once the image is copied into its batch, and each batch is a
+   * reused SharedArrayBuffer the inference worker reads in place. Buffers that arrive by transfer count as new
+   * memory for V8 (~1.2 MB per 224² image), which at full load made it mark the main heap about once a second.
+   * False transfers fresh buffers, as before 2026-12-07. Overrides `preprocess.sharedTensors`.
+   * @default true
+   */
+  recycleBuffers?: boolean;
+}
+
+/** An image waiting for its batch: its tensor, and whether it came from the preprocessing pool (and goes back). */
+interface ImageItem {
+  tensor: Float32Array;
+  pooled: boolean;
 }
 
 /** One text's vector and what tokenising it did. */
@@ -31,7 +46,7 @@ export interface TextVector {
 
 interface LoadedModel {
   spec: ModelSpec;
-  imageBatcher: DynamicBatcher<Float32Array, Float32Array> | undefined;
+  imageBatcher: DynamicBatcher<ImageItem, Float32Array> | undefined;
   textBatcher: DynamicBatcher<number[], Float32Array> | undefined;
   tokenizer: TextTokenizer | undefined;
 }
@@ -88,7 +103,14 @@ function companionFeeds(spec: ModelSpec, sig: ModelSignature, own: ReadonlySet<s
   return () => Object.fromEntries(makers.map((make) => make()));
 }
 
-function imageBatcher(spec: ModelSpec, sessions: SessionPool, batching: BatchDefaults, tokenizer: TextTokenizer | undefined): DynamicBatcher<Float32Array, Float32Array> {
+function imageBatcher(
+  spec: ModelSpec,
+  sessions: SessionPool,
+  batching: BatchDefaults,
+  tokenizer: TextTokenizer | undefined,
+  preprocessor: PreprocessPool,
+  recycle: boolean,
+): DynamicBatcher<ImageItem, Float32Array> {
   const tower = spec.image!;
   const session = sessionKey(spec, tower.onnx);
   const sig = sessions.signatures[session]!;
@@ -97,13 +119,27 @@ function imageBatcher(spec: ModelSpec, sessions: SessionPool, batching: BatchDef
   const companions = companionFeeds(spec, sig, new Set([input]), tokenizer);
   const { width, height } = outputSize(tower.preprocessing);
   const per = tensorLength(tower.preprocessing);
-  return new DynamicBatcher<Float32Array, Float32Array>({
+  // batch buffers in shared memory, reused: one per batch that can run at once (the worker reads them in place)
+  const spareBatches: Float32Array[] = [];
+  const batchBuffer = (k: number): Float32Array =>
+    recycle ? (spareBatches.pop() ?? new Float32Array(new SharedArrayBuffer(batching.maxBatch * per * Float32Array.BYTES_PER_ELEMENT))) : new Float32Array(k * per);
+  return new DynamicBatcher<ImageItem, Float32Array>({
     name: `${spec.name} images`,
     ...batching,
     runBatch: async (items) => {
-      const batch = new Float32Array(items.length * per);
-      items.forEach((t, i) => batch.set(t, i * per));
-      const out = await sessions.run(session, { ...companions(), [input]: float32(batch, [items.length, 3, height, width]) }, [output]);
+      const whole = batchBuffer(items.length);
+      const batch = whole.subarray(0, items.length * per);
+      items.forEach(({ tensor, pooled }, i) => {
+        batch.set(tensor, i * per);
+        if (pooled && recycle) preprocessor.recycle(tensor);
+      });
+      let out: Record<string, TensorData>;
+      try {
+        out = await sessions.run(session, { ...companions(), [input]: float32(batch, [items.length, 3, height, width]) }, [output]);
+      } finally {
+        // the run has settled: the worker no longer reads the shared buffer
+        if (recycle) spareBatches.push(whole);
+      }
       const result = out[output]!;
       const d = result.dims[result.dims.length - 1]!;
       const data = result.data as Float32Array;
@@ -182,7 +218,8 @@ export class EmbeddingEngine {
       for (const tower of [s.image, s.text]) if (tower) onnx[sessionKey(s, tower.onnx)] = tower.onnx;
     }
     const sessions = await SessionPool.open(onnx, options.sessions);
-    const preprocessor = new PreprocessPool(options.preprocess);
+    const recycleBuffers = options.recycleBuffers ?? true;
+    const preprocessor = new PreprocessPool({ ...options.preprocess, sharedTensors: recycleBuffers });
     const batching: BatchDefaults = { maxBatch: 32, maxWaitMs: 5, maxQueue: 512, ...options.batching, concurrency: sessions.options.workers };
     const models = new Map<string, LoadedModel>();
     try {
@@ -191,7 +228,7 @@ export class EmbeddingEngine {
         models.set(spec.name, {
           spec,
           tokenizer,
-          imageBatcher: spec.image ? imageBatcher(spec, sessions, batching, tokenizer) : undefined,
+          imageBatcher: spec.image ? imageBatcher(spec, sessions, batching, tokenizer, preprocessor, recycleBuffers) : undefined,
           textBatcher: tokenizer ? textBatcher(spec, sessions, batching, tokenizer) : undefined,
         });
       }
@@ -238,14 +275,14 @@ export class EmbeddingEngine {
     if (!model.imageBatcher || !model.spec.image) throw new UnsupportedInputError(`model ${modelName} is ${model.spec.kind}: it does not embed images`);
     const { tensor } = await this.preprocessor.preprocess(bytes, model.spec.image.preprocessing);
     options.signal?.throwIfAborted();
-    return model.imageBatcher.submit(tensor, options);
+    return model.imageBatcher.submit({ tensor, pooled: true }, options);
   }
 
   /** A preprocessed CHW tensor to an L2-normalised vector (what the benchmark's session ceiling is compared to). */
   embedImageTensor(modelName: string, tensor: Float32Array, options: SubmitOptions = {}): Promise<Float32Array> {
     const model = this.model(modelName);
     if (!model.imageBatcher) throw new UnsupportedInputError(`model ${modelName} is ${model.spec.kind}: it does not embed images`);
-    return model.imageBatcher.submit(tensor, options);
+    return model.imageBatcher.submit({ tensor, pooled: false }, options);
   }
 
   /** Tokenise one text with the model's tokenizer (no inference). */

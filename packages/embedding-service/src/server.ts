@@ -55,6 +55,7 @@ export async function startEmbeddingServer(config: EmbeddingConfig, options: { l
     preprocess: { threads: config.preprocessThreads, maxPending: config.maxPendingImages, maxPixels: config.maxPixels, mode: config.preprocessMode, niceness: config.preprocessNiceness },
     batching: { maxBatch: config.maxBatch, maxWaitMs: config.maxWaitMs, maxQueue: config.maxQueue },
     maxTextChars: config.maxTextChars,
+    recycleBuffers: config.recycleBuffers,
   });
   for (const s of specs) {
     logger.info({ model: s.name, kind: s.kind, layout: s.layout, dimension: s.dimension, files: s.files }, 'model loaded');

@@ -35,6 +35,20 @@ describe('SessionPool', () => {
     expect(ticks).toBeGreaterThan(0);
   });
 
+  it('reads feeds in shared memory in place, which the caller refills for the next batch', async () => {
+    const per = 3 * 224 * 224;
+    const shared = new Float32Array(new SharedArrayBuffer(4 * per * 4));
+    const expected = async (fill: number) => (await pool.run('resnet', { pixel_values: float32(new Float32Array(2 * per).fill(fill), [2, 3, 224, 224]) }, ['features']))['features']!.data;
+    for (const fill of [0.25, -0.75]) {
+      shared.fill(fill);
+      const out = await pool.run('resnet', { pixel_values: float32(shared.subarray(0, 2 * per), [2, 3, 224, 224]) }, ['features']);
+      expect(out['features']?.dims).toEqual([2, 256]);
+      expect(out['features']!.data).toEqual(await expected(fill));
+    }
+    // shared, not transferred: the caller's memory is still there
+    expect(shared.length).toBe(4 * per);
+  });
+
   it('turns a bad feed into an InferenceError and keeps serving', async () => {
     await expect(pool.run('resnet', { pixel_values: float32(new Float32Array(10), [1, 10]) }, ['features'])).rejects.toBeInstanceOf(InferenceError);
     const ok = await pool.run('resnet', { pixel_values: float32(new Float32Array(3 * 224 * 224), [1, 3, 224, 224]) }, ['features']);

@@ -110,7 +110,10 @@ export class SessionPool {
 
   /**
    * Run one batch on the first idle worker. `feeds` buffers are transferred to the worker: the caller must not
-   * touch them afterwards. Resolves with the requested outputs.
+   * touch them afterwards. Feeds that view a SharedArrayBuffer are shared instead: the worker reads them in place,
+   * and the caller may reuse the memory once the run settles (the embedding engine keeps its batch buffers so,
+   * since every buffer that arrives by transfer counts as new memory for V8's garbage collector). Resolves with
+   * the requested outputs.
    */
   async run(model: string, feeds: Record<string, TensorData>, outputs: string[]): Promise<Record<string, TensorData>> {
     if (this.closed) throw new ClosedError('the inference session pool');
@@ -119,7 +122,8 @@ export class SessionPool {
     try {
       const id = this.nextId++;
       const message: ToWorker = { type: 'run', id, model, feeds, outputs };
-      const transfer = Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer);
+      // shared buffers cannot be transferred, and a buffer listed twice (two feeds viewing one) neither
+      const transfer = [...new Set(Object.values(feeds).map((t) => t.data.buffer))].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
       return await new Promise<Record<string, TensorData>>((resolve, reject) => {
         this.pending.set(id, { resolve, reject, model });
         slot.worker.postMessage(message, transfer);

@@ -36,6 +36,26 @@ function toOutput(tensor: ort.Tensor): TensorData {
   return { type: tensor.type as TensorType, data, dims: [...tensor.dims] };
 }
 
+/** Per feed name, this thread's own buffer that shared feeds are copied into (grown when a batch needs more). */
+const scratch = new Map<string, TensorArray>();
+
+/**
+ * The data ONNX Runtime gets for a feed. The Node binding takes only typed arrays over an ArrayBuffer, so a feed
+ * in a SharedArrayBuffer (the sender reuses it) is copied into this thread's scratch buffer; others as they are.
+ */
+function feedData(name: string, t: TensorData): TensorArray {
+  if (!(t.data.buffer instanceof SharedArrayBuffer)) return t.data;
+  const Ctor = t.data.constructor as new (length: number) => TensorArray;
+  let local = scratch.get(name);
+  if (!local || local.constructor !== Ctor || local.length < t.data.length) {
+    local = new Ctor(t.data.length);
+    scratch.set(name, local);
+  }
+  const view = local.subarray(0, t.data.length) as TensorArray;
+  (view as Float32Array).set(t.data as Float32Array);
+  return view;
+}
+
 async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   const session = sessions.get(message.model);
   if (!session) {
@@ -44,7 +64,7 @@ async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   }
   try {
     const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(message.feeds)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
+    for (const [name, t] of Object.entries(message.feeds)) feeds[name] = new ort.Tensor(t.type, feedData(name, t), t.dims);
     const results = await session.run(feeds, message.outputs);
     const outputs: Record<string, TensorData> = {};
     const transfer: ArrayBuffer[] = [];

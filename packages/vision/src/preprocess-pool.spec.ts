@@ -30,6 +30,33 @@ describe('PreprocessPool', () => {
     expect(ok.tensor.length).toBe(3 * 224 * 224);
   });
 
+  it('writes into shared memory with sharedTensors, reuses recycled tensors, and keeps a spare through a bad image', async () => {
+    const shared = new PreprocessPool({ threads: 2, sharedTensors: true });
+    try {
+      const image = (n: string) => readFileSync(join(FIXTURES, 'images', n));
+      const first = await shared.preprocess(image('landscape.jpg'), spec);
+      expect(first.tensor.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(first.tensor).toEqual((await preprocessImage(image('landscape.jpg'), spec)).tensor);
+      shared.recycle(first.tensor);
+      expect(shared.spareTensors).toBe(1);
+      // the next image is written into the recycled memory: the old view now shows the new pixels
+      const second = await shared.preprocess(image('cmyk.jpg'), spec);
+      expect(shared.spareTensors).toBe(0);
+      expect(second.tensor).toEqual((await preprocessImage(image('cmyk.jpg'), spec)).tensor);
+      expect(first.tensor).toEqual(second.tensor);
+      shared.recycle(second.tensor);
+      // a failed image gives its buffer back
+      await expect(shared.preprocess(new Uint8Array([1, 2, 3]), spec)).rejects.toBeInstanceOf(ImageDecodeError);
+      expect(shared.spareTensors).toBe(1);
+      // what the pool cannot reuse whole is ignored: a plain buffer, a view into a larger one
+      shared.recycle(new Float32Array(3 * 224 * 224));
+      shared.recycle(new Float32Array(new SharedArrayBuffer(8 * 3 * 224 * 224)).subarray(0, 3 * 224 * 224));
+      expect(shared.spareTensors).toBe(1);
+    } finally {
+      await shared.close();
+    }
+  });
+
   it('refuses work past maxPending instead of queueing without bound', async () => {
     const bytes = readFileSync(join(FIXTURES, 'images/odd-portrait.png'));
     const results = await Promise.allSettled(Array.from({ length: 12 }, () => pool.preprocess(bytes, spec)));

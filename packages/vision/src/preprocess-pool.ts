@@ -4,7 +4,7 @@ import { startModuleWorker } from '@select/inference';
 import sharp from 'sharp';
 import { addDecodeDefaults } from './decode.js';
 import { ImageDecodeError, PreprocessPoolError, PreprocessQueueFullError } from './errors.js';
-import type { ImagePreprocessing, PreprocessedImage, PreprocessMode } from './preprocess.js';
+import { tensorLength, type ImagePreprocessing, type PreprocessedImage, type PreprocessMode } from './preprocess.js';
 import type { PreprocessReply, PreprocessRequest, PreprocessWorkerInit } from './preprocess-protocol.js';
 
 export interface PreprocessPoolOptions {
@@ -45,6 +45,15 @@ export interface PreprocessPoolOptions {
    * @default 0
    */
   niceness?: number;
+  /**
+   * Tensors in SharedArrayBuffers: the threads write into memory the caller's thread sees, so nothing is
+   * transferred back. V8 counts every buffer that arrives by transfer as newly allocated memory (~600 KB per 224²
+   * image), and at full load that made it mark the whole heap about once a second; a shared buffer sent again
+   * costs nothing. Worth it with `recycle`, which gives the buffers back for later images. Such a tensor cannot be
+   * transferred onwards (copy it, or send it shared).
+   * @default false
+   */
+  sharedTensors?: boolean;
 }
 
 /** @internal Options with every default filled in. */
@@ -57,6 +66,7 @@ export function addPreprocessPoolDefaults(options: PreprocessPoolOptions = {}): 
     mode: options.mode ?? 'exact',
     decoder: options.decoder ?? 'auto',
     niceness: Math.min(19, Math.max(0, Math.floor(options.niceness ?? 0))),
+    sharedTensors: options.sharedTensors ?? false,
   };
 }
 
@@ -72,14 +82,21 @@ interface Pending {
   request: PreprocessRequest;
 }
 
+/** Recycled tensor buffers a pool keeps at most, all sizes together (64 of 224² are ~38 MB). */
+export const MAX_SPARE_TENSORS = 64;
+
 /**
  * Decode + preprocess images on worker threads, least-loaded thread first. Bytes are copied once into the
- * message (the caller's buffer may be a slice of a larger one); tensors come back by transfer.
+ * message (the caller's buffer may be a slice of a larger one); tensors come back by transfer. Tensors given back
+ * with `recycle` are written into again instead of allocating new ones.
  */
 export class PreprocessPool {
   private readonly threads: Thread[];
   private readonly pending = new Map<number, Pending>();
   private readonly waiting: Pending[] = [];
+  /** Recycled tensor buffers by length, MAX_SPARE_TENSORS at most. */
+  private readonly spares = new Map<number, Float32Array[]>();
+  private spareCount = 0;
   private nextId = 1;
   private closed = false;
   readonly options: Required<PreprocessPoolOptions>;
@@ -124,13 +141,59 @@ export class PreprocessPool {
       const p = this.waiting.shift()!;
       p.thread = thread;
       thread.inFlight++;
-      thread.worker.postMessage(p.request, [p.request.bytes.buffer as ArrayBuffer]);
+      const into = this.tensorFor(p.request.spec);
+      const request: PreprocessRequest = into ? { ...p.request, into } : p.request;
+      const transfer = [p.request.bytes.buffer as ArrayBuffer];
+      if (into?.buffer instanceof ArrayBuffer) transfer.push(into.buffer);
+      thread.worker.postMessage(request, transfer);
     }
+  }
+
+  /**
+   * Give back a tensor this pool returned, once nothing reads it any more: a later image of the same size is
+   * written into it instead of into a new buffer (an image of 224² is 600 KB). The pool keeps MAX_SPARE_TENSORS
+   * at most and ignores what it cannot reuse whole (a view into a larger buffer, a detached one).
+   */
+  recycle(tensor: Float32Array): void {
+    if (this.closed || this.spareCount >= MAX_SPARE_TENSORS) return;
+    const buffer = tensor.buffer;
+    if (tensor.byteOffset !== 0 || tensor.byteLength !== buffer.byteLength || tensor.length === 0) return;
+    // a spare must be of the kind this pool hands out: shared with `sharedTensors`, transferable without
+    if (this.options.sharedTensors !== (buffer instanceof SharedArrayBuffer)) return;
+    const list = this.spares.get(tensor.length);
+    if (list?.includes(tensor)) return;
+    if (list) list.push(tensor);
+    else this.spares.set(tensor.length, [tensor]);
+    this.spareCount++;
+  }
+
+  /** Recycled tensors held now (for tests and metrics). */
+  get spareTensors(): number {
+    return this.spareCount;
+  }
+
+  /** The buffer an image's tensor is written into: a spare, a new shared one, or none (the thread allocates). */
+  private tensorFor(spec: ImagePreprocessing): Float32Array | undefined {
+    if (this.spareCount === 0 && !this.options.sharedTensors) return undefined;
+    let length: number;
+    try {
+      length = tensorLength(spec);
+    } catch {
+      return undefined; // a bad spec fails in the worker, with its own message
+    }
+    const spare = this.spares.get(length)?.pop();
+    if (spare) {
+      this.spareCount--;
+      return spare;
+    }
+    return this.options.sharedTensors ? new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT)) : undefined;
   }
 
   /** Stop the threads once in-flight images are answered. */
   async close(): Promise<void> {
     this.closed = true;
+    this.spares.clear();
+    this.spareCount = 0;
     while (this.pending.size > 0) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(this.threads.map((t) => t.worker.terminate()));
   }
@@ -140,6 +203,7 @@ export class PreprocessPool {
     if (!p) return;
     this.pending.delete(reply.id);
     p.thread!.inFlight--;
+    if (!reply.ok && reply.spare) this.recycle(reply.spare);
     this.dispatch();
     if (reply.ok) p.resolve({ tensor: reply.tensor, source: reply.source, pipeline: reply.pipeline });
     else if (reply.reason) p.reject(new ImageDecodeError(reply.reason, reply.message));

@@ -13,8 +13,13 @@ export interface PreprocessRequest {
   id: number;
   bytes: Uint8Array;
   spec: ImagePreprocessing;
+  /**
+   * A buffer to write the tensor into: shared (a SharedArrayBuffer view) or a recycled one transferred. It comes
+   * back as the tensor, or as `spare` on failure.
+   */
+  into?: Float32Array;
 }
 
 export type PreprocessReply =
   | { id: number; ok: true; tensor: Float32Array; source: SourceImageInfo; pipeline: PreprocessPipeline }
-  | { id: number; ok: false; reason: ImageErrorReason | null; message: string };
+  | { id: number; ok: false; reason: ImageErrorReason | null; message: string; spare?: Float32Array };

@@ -26,18 +26,21 @@ sharp.cache(false);
 sharp.concurrency(1);
 
 port.on('message', (req: PreprocessRequest) => {
-  preprocessImage(req.bytes, req.spec, { maxPixels, mode, decoder }).then(
+  preprocessImage(req.bytes, req.spec, { maxPixels, mode, decoder, into: req.into }).then(
     ({ tensor, source, pipeline }) => {
       const reply: PreprocessReply = { id: req.id, ok: true, tensor, source, pipeline };
-      port.postMessage(reply, [tensor.buffer as ArrayBuffer]);
+      // a tensor written into a shared buffer goes back shared; a new one by transfer
+      port.postMessage(reply, tensor.buffer instanceof ArrayBuffer ? [tensor.buffer] : []);
     },
     (err: unknown) => {
       const e = err as Error;
+      // the recycled buffer goes back with the failure, so the pool keeps it
+      const spare = req.into;
       const reply: PreprocessReply =
         e instanceof ImageDecodeError
-          ? { id: req.id, ok: false, reason: e.reason, message: e.message }
-          : { id: req.id, ok: false, reason: null, message: e.message };
-      port.postMessage(reply);
+          ? { id: req.id, ok: false, reason: e.reason, message: e.message, spare }
+          : { id: req.id, ok: false, reason: null, message: e.message, spare };
+      port.postMessage(reply, spare?.buffer instanceof ArrayBuffer ? [spare.buffer] : []);
     },
   );
 });

@@ -134,6 +134,16 @@ export interface PreprocessOptions extends DecodeOptions {
    * @default 'auto'
    */
   decoder?: 'auto' | 'sharp';
+  /**
+   * Where to write the tensor: used when its length is exactly the tensor's (3 x height x width), otherwise a new
+   * buffer is allocated. Reusing buffers spares the garbage collector ~600 KB per 224² image (PreprocessPool#recycle).
+   */
+  into?: Float32Array;
+}
+
+/** `into` when it has exactly `length` elements, else a new buffer. */
+function tensorBuffer(into: Float32Array | undefined, length: number): Float32Array {
+  return into !== undefined && into.length === length ? into : new Float32Array(length);
 }
 
 /** Which way an image went: the native addon at full size, the native addon with DCT scaling, or sharp. */
@@ -162,7 +172,7 @@ export function dctScaleFor(storedWidth: number, storedHeight: number, width: nu
  * The native path: null when the addon is not built or the image is one it leaves to sharp (then nothing about
  * the result or the error differs from the sharp path, which runs next).
  */
-function preprocessJpegNatively(bytes: Uint8Array, spec: ImagePreprocessing, mode: PreprocessMode, maxPixels: number): PreprocessedImage | null {
+function preprocessJpegNatively(bytes: Uint8Array, spec: ImagePreprocessing, mode: PreprocessMode, maxPixels: number, into: Float32Array | undefined): PreprocessedImage | null {
   const addon = nativePreprocess();
   if (addon === null || !isJpeg(bytes)) return null;
   const info = addon.jpegInfo(bytes);
@@ -178,7 +188,7 @@ function preprocessJpegNatively(bytes: Uint8Array, spec: ImagePreprocessing, mod
   }
   const scale = mode === 'fast' ? dctScaleFor(info.width, info.height, plan.width, plan.height) : 8;
   const { left, top, width, height } = plan.window;
-  const tensor = new Float32Array(3 * width * height);
+  const tensor = tensorBuffer(into, 3 * width * height);
   const filter = spec.interpolation === 'bilinear' ? 1 : 0;
   const status = addon.decodeResample(bytes, scale, plan.width, plan.height, left, top, width, height, filter, normalisationTable(spec), tensor, 0);
   if (status !== 0) return null;
@@ -202,12 +212,13 @@ function preprocessJpegNatively(bytes: Uint8Array, spec: ImagePreprocessing, mod
 export async function preprocessImage(bytes: Uint8Array, spec: ImagePreprocessing, options: PreprocessOptions = {}): Promise<PreprocessedImage> {
   const { mode = 'exact', decoder = 'auto' } = options;
   if (decoder === 'auto') {
-    const native = preprocessJpegNatively(bytes, spec, mode, addDecodeDefaults(options).maxPixels);
+    const native = preprocessJpegNatively(bytes, spec, mode, addDecodeDefaults(options).maxPixels, options.into);
     if (native !== null) return native;
   }
   const { image, source } = await decodeImage(bytes, options);
   const cropped = resizeAndCrop(image, spec);
-  const tensor = new Float32Array(3 * cropped.width * cropped.height);
+  // a native attempt that gave up part-way may have written into `into`: every element is written again here
+  const tensor = tensorBuffer(options.into, 3 * cropped.width * cropped.height);
   writeTensor(cropped, spec, tensor);
   return { tensor, source, pipeline: 'sharp' };
 }

@@ -12,7 +12,7 @@
 //        [--py-pool dataloader|mp] [--skip-raw] [--skip-grpc] [--skip-engine] [--skip-python]
 //        [--skip-python-serial] [--skip-texts] [--skip-images: texts only] [--text-window 8] [--text-passes 3] [--name embedding]
 //        [--service-spinning on|off] [--preprocess-niceness 0] [--ab-spinning on|off] [--ab-niceness N]
-//        [--ab-workers N] [--ab-intra N] [--ab-preprocess N]
+//        [--ab-workers N] [--ab-intra N] [--ab-preprocess N] [--recycle-buffers on|off] [--ab-recycle on|off]
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -59,11 +59,13 @@ const { values: args } = parseArgs({
     'skip-texts': { type: 'boolean', default: false },
     'preprocess-niceness': { type: 'string', default: '0' },
     'service-spinning': { type: 'string', default: 'on' },
+    'recycle-buffers': { type: 'string', default: 'on' },
     'ab-niceness': { type: 'string' },
     'ab-spinning': { type: 'string' },
     'ab-workers': { type: 'string' },
     'ab-intra': { type: 'string' },
     'ab-preprocess': { type: 'string' },
+    'ab-recycle': { type: 'string' },
     name: { type: 'string', default: 'embedding' },
   },
 });
@@ -83,10 +85,12 @@ const onOff = (flag: string, value: string) => {
   return value === 'on';
 };
 const serviceSpinning = onOff('service-spinning', args['service-spinning']);
+/** The service's recycleBuffers: tensors and batches in reused shared memory (the default) or fresh transferred buffers. */
+const serviceRecycle = onOff('recycle-buffers', args['recycle-buffers']);
 /** images-procs: data-parallel Python processes, as many as the service has inference workers, cores / procs threads each. */
 const pyProcs = Number(args['py-procs'] ?? workers);
-/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning / --ab-workers / --ab-intra / --ab-preprocess applied. */
-const abService = (['ab-niceness', 'ab-spinning', 'ab-workers', 'ab-intra', 'ab-preprocess'] as const).every((k) => args[k] === undefined)
+/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning / --ab-workers / --ab-intra / --ab-preprocess / --ab-recycle applied. */
+const abService = (['ab-niceness', 'ab-spinning', 'ab-workers', 'ab-intra', 'ab-preprocess', 'ab-recycle'] as const).every((k) => args[k] === undefined)
     ? null
     : {
         niceness: Number(args['ab-niceness'] ?? args['preprocess-niceness']),
@@ -94,6 +98,7 @@ const abService = (['ab-niceness', 'ab-spinning', 'ab-workers', 'ab-intra', 'ab-
         workers: Number(args['ab-workers'] ?? workers),
         intra: Number(args['ab-intra'] ?? intra),
         preprocessThreads: Number(args['ab-preprocess'] ?? preprocessThreads),
+        recycle: args['ab-recycle'] === undefined ? serviceRecycle : onOff('ab-recycle', args['ab-recycle']),
       };
 for (const [flag, v] of [['workers', workers], ['intra', intra], ['py-procs', pyProcs], ['text-passes', textPasses], ['ab-workers', abService?.workers ?? 1], ['ab-intra', abService?.intra ?? 1],
   ['preprocess', preprocessThreads], ['ab-preprocess', abService?.preprocessThreads ?? 1]] as const) {
@@ -225,13 +230,13 @@ if (!args['skip-raw']) {
  * Starts a service (client and server in this process) whose preprocessing threads run at `niceness` and whose
  * ONNX Runtime intra-op threads spin or not.
  */
-async function startService(niceness: number, spinning: boolean, layout = { workers, intra, preprocessThreads }) {
+async function startService(niceness: number, spinning: boolean, layout = { workers, intra, preprocessThreads, recycle: serviceRecycle }) {
   const config = resolveConfig(
     embeddingConfigSchema,
     {
       modelsDir: MODELS, port: 0, inferenceWorkers: layout.workers, intraOpThreads: layout.intra, preprocessThreads: layout.preprocessThreads, maxBatch: batch,
       streamWindow: Number(args['stream-window']), publishJobEvents: false, preprocessMode: mode, preprocessNiceness: niceness,
-      allowSpinning: spinning,
+      allowSpinning: spinning, recycleBuffers: layout.recycle,
     } as never,
     {},
   ) as Record<string, unknown>;
@@ -241,6 +246,7 @@ async function startService(niceness: number, spinning: boolean, layout = { work
     { key: 'preprocessMode', wanted: mode, without: 'exact' },
     { key: 'preprocessNiceness', wanted: niceness, without: 0 },
     { key: 'allowSpinning', wanted: spinning, without: false },
+    { key: 'recycleBuffers', wanted: layout.recycle, without: false },
   ];
   for (const { key, wanted, without } of asked) {
     if (config[key] !== wanted && wanted !== without) {
@@ -324,6 +330,7 @@ const engineOptions = (m: 'exact' | 'fast') => ({
   sessions: { workers, intraOpThreads: intra, allowSpinning: serviceSpinning },
   preprocess: { threads: preprocessThreads, perThread: Number(args['per-thread']), mode: m },
   batching: { maxBatch: batch, maxWaitMs: 5, maxQueue: 1024 },
+  recycleBuffers: serviceRecycle,
 });
 if (!args['skip-engine']) {
   const engine = await EmbeddingEngine.start(await scanModels(MODELS), engineOptions(mode));
@@ -493,6 +500,7 @@ writeResult(args.name, {
     interOpThreads: 1,
     graphOptimizationLevel: 'all',
     serviceAllowSpinning: serviceSpinning,
+    serviceRecycleBuffers: serviceRecycle,
     preprocessThreads,
     preprocessNiceness: Number(args['preprocess-niceness']),
     abService,
