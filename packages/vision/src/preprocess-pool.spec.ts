@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ImageDecodeError, PreprocessQueueFullError } from './errors.js';
 import { fromHfImageProcessorConfig } from './model-configs.js';
+import { nativeJpegDecoder } from './native-preprocess.js';
 import { preprocessImage } from './preprocess.js';
 import { PreprocessPool } from './preprocess-pool.js';
 
@@ -36,6 +37,8 @@ describe('PreprocessPool', () => {
       const image = (n: string) => readFileSync(join(FIXTURES, 'images', n));
       const first = await shared.preprocess(image('landscape.jpg'), spec);
       expect(first.tensor.buffer).toBeInstanceOf(SharedArrayBuffer);
+      // the native addon writes into shared memory as into any other (no detour through sharp)
+      expect(first.pipeline).toBe(nativeJpegDecoder() ? 'native' : 'sharp');
       expect(first.tensor).toEqual((await preprocessImage(image('landscape.jpg'), spec)).tensor);
       shared.recycle(first.tensor);
       expect(shared.spareTensors).toBe(1);
