@@ -55,6 +55,10 @@ describe('PreprocessPool', () => {
       shared.recycle(new Float32Array(3 * 224 * 224));
       shared.recycle(new Float32Array(new SharedArrayBuffer(8 * 3 * 224 * 224)).subarray(0, 3 * 224 * 224));
       expect(shared.spareTensors).toBe(1);
+      // a pool without sharedTensors keeps nothing: its tensors come back by transfer either way
+      pool.recycle(first.tensor);
+      pool.recycle((await pool.preprocess(image('landscape.jpg'), spec)).tensor);
+      expect(pool.spareTensors).toBe(0);
     } finally {
       await shared.close();
     }

@@ -87,14 +87,14 @@ export const MAX_SPARE_TENSORS = 64;
 
 /**
  * Decode + preprocess images on worker threads, least-loaded thread first. Bytes are copied once into the
- * message (the caller's buffer may be a slice of a larger one); tensors come back by transfer. Tensors given back
- * with `recycle` are written into again instead of allocating new ones.
+ * message (the caller's buffer may be a slice of a larger one); tensors come back by transfer, or with
+ * `sharedTensors` in shared memory that `recycle` gives back to be written into again.
  */
 export class PreprocessPool {
   private readonly threads: Thread[];
   private readonly pending = new Map<number, Pending>();
   private readonly waiting: Pending[] = [];
-  /** Recycled tensor buffers by length, MAX_SPARE_TENSORS at most. */
+  /** Recycled shared tensor buffers by length, MAX_SPARE_TENSORS at most. */
   private readonly spares = new Map<number, Float32Array[]>();
   private spareCount = 0;
   private nextId = 1;
@@ -141,25 +141,22 @@ export class PreprocessPool {
       const p = this.waiting.shift()!;
       p.thread = thread;
       thread.inFlight++;
+      // a shared tensor buffer is sent along, not transferred: the thread writes into memory this thread sees
       const into = this.tensorFor(p.request.spec);
-      const request: PreprocessRequest = into ? { ...p.request, into } : p.request;
-      const transfer = [p.request.bytes.buffer as ArrayBuffer];
-      if (into?.buffer instanceof ArrayBuffer) transfer.push(into.buffer);
-      thread.worker.postMessage(request, transfer);
+      thread.worker.postMessage(into ? { ...p.request, into } : p.request, [p.request.bytes.buffer as ArrayBuffer]);
     }
   }
 
   /**
-   * Give back a tensor this pool returned, once nothing reads it any more: a later image of the same size is
-   * written into it instead of into a new buffer (an image of 224² is 600 KB). The pool keeps MAX_SPARE_TENSORS
-   * at most and ignores what it cannot reuse whole (a view into a larger buffer, a detached one).
+   * With `sharedTensors`, give back a tensor this pool returned, once nothing reads it any more: a later image of
+   * the same size is written into it instead of into a new buffer (an image of 224² is 600 KB). The pool keeps
+   * MAX_SPARE_TENSORS at most and ignores what it cannot reuse whole (a view into a larger buffer, one not in
+   * shared memory); without `sharedTensors` it keeps nothing, since a transferred buffer counts as new memory anyway.
    */
   recycle(tensor: Float32Array): void {
-    if (this.closed || this.spareCount >= MAX_SPARE_TENSORS) return;
+    if (this.closed || !this.options.sharedTensors || this.spareCount >= MAX_SPARE_TENSORS) return;
     const buffer = tensor.buffer;
-    if (tensor.byteOffset !== 0 || tensor.byteLength !== buffer.byteLength || tensor.length === 0) return;
-    // a spare must be of the kind this pool hands out: shared with `sharedTensors`, transferable without
-    if (this.options.sharedTensors !== (buffer instanceof SharedArrayBuffer)) return;
+    if (!(buffer instanceof SharedArrayBuffer) || tensor.byteOffset !== 0 || tensor.byteLength !== buffer.byteLength || tensor.length === 0) return;
     const list = this.spares.get(tensor.length);
     if (list?.includes(tensor)) return;
     if (list) list.push(tensor);
@@ -172,9 +169,9 @@ export class PreprocessPool {
     return this.spareCount;
   }
 
-  /** The buffer an image's tensor is written into: a spare, a new shared one, or none (the thread allocates). */
+  /** With `sharedTensors`, the shared buffer an image's tensor is written into: a spare or a new one; else none. */
   private tensorFor(spec: ImagePreprocessing): Float32Array | undefined {
-    if (this.spareCount === 0 && !this.options.sharedTensors) return undefined;
+    if (!this.options.sharedTensors) return undefined;
     let length: number;
     try {
       length = tensorLength(spec);
@@ -186,7 +183,7 @@ export class PreprocessPool {
       this.spareCount--;
       return spare;
     }
-    return this.options.sharedTensors ? new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT)) : undefined;
+    return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
   }
 
   /** Stop the threads once in-flight images are answered. */

@@ -13,10 +13,7 @@ export interface PreprocessRequest {
   id: number;
   bytes: Uint8Array;
   spec: ImagePreprocessing;
-  /**
-   * A buffer to write the tensor into: shared (a SharedArrayBuffer view) or a recycled one transferred. It comes
-   * back as the tensor, or as `spare` on failure.
-   */
+  /** A shared buffer (SharedArrayBuffer view) to write the tensor into; it comes back as the tensor, or as `spare` on failure. */
   into?: Float32Array;
 }
 

@@ -34,13 +34,13 @@ port.on('message', (req: PreprocessRequest) => {
     },
     (err: unknown) => {
       const e = err as Error;
-      // the recycled buffer goes back with the failure, so the pool keeps it
+      // the shared buffer goes back with the failure, so the pool keeps it
       const spare = req.into;
       const reply: PreprocessReply =
         e instanceof ImageDecodeError
           ? { id: req.id, ok: false, reason: e.reason, message: e.message, spare }
           : { id: req.id, ok: false, reason: null, message: e.message, spare };
-      port.postMessage(reply, spare?.buffer instanceof ArrayBuffer ? [spare.buffer] : []);
+      port.postMessage(reply);
     },
   );
 });
