@@ -19,11 +19,10 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
-import { loadProto } from '@select/contracts';
 import { EmbeddingEngine, defaultInferenceWorkers, embeddingConfigSchema, scanModels, startEmbeddingServer } from '@select/embedding-service';
 import { SessionPool, float32 } from '@select/inference';
 import { createLogger, resolveConfig } from '@select/platform';
+import { embedImagesStream, embeddingClient } from './service-client.js';
 // @ts-expect-error plain ESM module without types
 import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, uptime, writeResult } from '../lib/bench-kit.mjs';
 
@@ -254,34 +253,12 @@ async function startService(niceness: number, spinning: boolean, layout = { work
     }
   }
   const running = await startEmbeddingServer(config as never, { logger: createLogger({ service: 'bench', level: 'warn' }) });
-  const Service = loadProto('embedding').select.embedding.v1.EmbeddingService;
-  const client = new Service(running.address, grpc.credentials.createInsecure(), {
-    'grpc.max_send_message_length': 64 << 20,
-    'grpc.max_receive_message_length': 64 << 20,
-  });
+  const client = embeddingClient(running.address);
   closers.push(async () => {
     client.close();
     await running.close();
   });
-  const stream = (items: Buffer[], into?: Float32Array) =>
-    new Promise<number>((resolve, reject) => {
-      const call = client.embedImages();
-      let received = 0;
-      let failed = 0;
-      call.on('data', (r: { itemId: string; embedding?: { vector: number[] }; error?: unknown }) => {
-        received++;
-        if (r.error || !r.embedding) failed++;
-        else into?.set(r.embedding.vector, Number(r.itemId) * D);
-      });
-      call.on('error', reject);
-      call.on('end', () => (failed ? reject(new Error(`${failed} items failed`)) : resolve(received)));
-      void (async () => {
-        for (const [i, image] of items.entries()) {
-          if (!call.write({ itemId: String(i), model: MODEL, image })) await new Promise((r) => call.once('drain', r));
-        }
-        call.end();
-      })();
-    });
+  const stream = (items: Buffer[], into?: Float32Array) => embedImagesStream(client, MODEL, items, into, D);
   return { client, stream };
 }
 

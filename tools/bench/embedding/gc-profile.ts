@@ -11,10 +11,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
-import { loadProto } from '@select/contracts';
 import { defaultInferenceWorkers, embeddingConfigSchema, startEmbeddingServer } from '@select/embedding-service';
 import { createLogger, resolveConfig } from '@select/platform';
+import { embedImagesStream, embeddingClient } from './service-client.js';
 // @ts-expect-error plain ESM module without types
 import { ROOT, machineInfo, median, uptime, writeResult } from '../lib/bench-kit.mjs';
 
@@ -55,22 +54,8 @@ async function child(recycle: boolean): Promise<void> {
     {},
   );
   const running = await startEmbeddingServer(config as never, { logger: createLogger({ service: 'bench', level: 'warn' }) });
-  const Service = loadProto('embedding').select.embedding.v1.EmbeddingService;
-  const client = new Service(running.address, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 << 20, 'grpc.max_receive_message_length': 64 << 20 });
-  const stream = (items: Buffer[]) =>
-    new Promise<void>((resolve, reject) => {
-      const call = client.embedImages();
-      let failed = 0;
-      call.on('data', (r: { error?: unknown }) => void (r.error && failed++));
-      call.on('error', reject);
-      call.on('end', () => (failed ? reject(new Error(`${failed} items failed`)) : resolve()));
-      void (async () => {
-        for (const [i, image] of items.entries()) {
-          if (!call.write({ itemId: String(i), model: MODEL, image })) await new Promise((r) => call.once('drain', r));
-        }
-        call.end();
-      })();
-    });
+  const client = embeddingClient(running.address);
+  const stream = (items: Buffer[]) => embedImagesStream(client, MODEL, items);
   await stream(jpegs.slice(0, 32));
   // a forced collection names the main isolate in the trace ("testing"), then the timed stream
   (globalThis as { gc?: () => void }).gc!();
