@@ -71,6 +71,12 @@ export const embeddingConfigSchema = defineConfigSchema({
     default: true,
     doc: 'Keep image tensors and batches in reused SharedArrayBuffers instead of transferring a fresh ~1.2 MB per 224² image between threads, which made V8 collect the main heap about once a second at full load; off transfers fresh buffers (the behaviour before 2026-12-07).',
   },
+  balanceBatches: {
+    env: 'EMBEDDING_BALANCE_BATCHES',
+    type: 'bool',
+    default: true,
+    doc: 'Split a queue too short to fill every inference worker evenly between the idle ones (32 images waiting for two idle workers run as 16 + 16, and near the end of a stream a worker that comes free takes half of what waits, not all of it); off runs every batch as full as the queue allows (the behaviour before 2026-12-07).',
+  },
   maxBatch: { env: 'EMBEDDING_MAX_BATCH', type: 'int', min: 1, max: 1024, default: 32, doc: 'Items per inference batch.' },
   maxWaitMs: {
     env: 'EMBEDDING_MAX_WAIT_MS',

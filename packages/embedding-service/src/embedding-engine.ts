@@ -12,6 +12,13 @@ export interface BatchingOptions {
   maxWaitMs?: number;
   /** Items waiting per model and modality before new ones are refused (RESOURCE_EXHAUSTED). @default 512 */
   maxQueue?: number;
+  /**
+   * Share a queue too short to fill every inference worker evenly between them (the batcher's `balance`): 32
+   * images waiting for two idle workers run as 16 + 16, and near the end of a stream a worker that comes free takes
+   * half of what waits instead of all of it. False runs every batch as full as the queue allows.
+   * @default true
+   */
+  balance?: boolean;
 }
 
 export interface EngineOptions {
@@ -220,7 +227,7 @@ export class EmbeddingEngine {
     const sessions = await SessionPool.open(onnx, options.sessions);
     const recycleBuffers = options.recycleBuffers ?? true;
     const preprocessor = new PreprocessPool({ ...options.preprocess, sharedTensors: recycleBuffers });
-    const batching: BatchDefaults = { maxBatch: 32, maxWaitMs: 5, maxQueue: 512, ...options.batching, concurrency: sessions.options.workers };
+    const batching: BatchDefaults = { maxBatch: 32, maxWaitMs: 5, maxQueue: 512, balance: true, ...options.batching, concurrency: sessions.options.workers };
     const models = new Map<string, LoadedModel>();
     try {
       for (const spec of specs) {

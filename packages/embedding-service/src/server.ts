@@ -53,7 +53,7 @@ export async function startEmbeddingServer(config: EmbeddingConfig, options: { l
   const engine = await EmbeddingEngine.start(specs, {
     sessions: { workers: config.inferenceWorkers ?? defaultInferenceWorkers(), intraOpThreads: config.intraOpThreads, allowSpinning: config.allowSpinning },
     preprocess: { threads: config.preprocessThreads, maxPending: config.maxPendingImages, maxPixels: config.maxPixels, mode: config.preprocessMode, niceness: config.preprocessNiceness },
-    batching: { maxBatch: config.maxBatch, maxWaitMs: config.maxWaitMs, maxQueue: config.maxQueue },
+    batching: { maxBatch: config.maxBatch, maxWaitMs: config.maxWaitMs, maxQueue: config.maxQueue, balance: config.balanceBatches },
     maxTextChars: config.maxTextChars,
     recycleBuffers: config.recycleBuffers,
   });

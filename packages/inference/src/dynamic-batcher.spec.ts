@@ -4,19 +4,35 @@ import { ClosedError, DeadlineExceededError, QueueFullError } from './errors.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function recordingBatcher(opts: { maxBatch?: number; maxWaitMs?: number; maxQueue?: number; concurrency?: number; runMs?: number; sizeOf?: (x: number) => number }) {
+function recordingBatcher(opts: {
+  maxBatch?: number;
+  maxWaitMs?: number;
+  maxQueue?: number;
+  concurrency?: number;
+  balance?: boolean;
+  runMs?: number;
+  /** Run time of a batch from its items, instead of runMs. */
+  batchMs?: (items: number[]) => number;
+  sizeOf?: (x: number) => number;
+}) {
   const batches: number[][] = [];
+  let running = 0;
+  const overlap = { max: 0 };
   const batcher = new DynamicBatcher<number, number>({
     name: 'test',
     ...opts,
     runBatch: async (items) => {
       batches.push(items);
-      await sleep(opts.runMs ?? 0);
+      overlap.max = Math.max(overlap.max, ++running);
+      await sleep(opts.batchMs ? opts.batchMs(items) : (opts.runMs ?? 0));
+      running--;
       return items.map((x) => (x < 0 ? new Error(`negative ${x}`) : x * 10));
     },
   });
-  return { batcher, batches };
+  return { batcher, batches, overlap };
 }
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
 describe('DynamicBatcher', () => {
   it('groups concurrent callers into one batch and answers each in order', async () => {
@@ -71,6 +87,40 @@ describe('DynamicBatcher', () => {
     expect(batches[1]).toContain(50);
     expect(batches.flat().sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 50, 100]);
     expect(batches).toHaveLength(5);
+  });
+
+  it('with concurrency 2, splits a full batch across both idle workers at once', async () => {
+    const split = recordingBatcher({ maxBatch: 32, maxWaitMs: 10_000, concurrency: 2, runMs: 40 });
+    const whole = recordingBatcher({ maxBatch: 32, maxWaitMs: 10_000, concurrency: 2, runMs: 40, balance: false });
+    const items = range(0, 32);
+    expect(await Promise.all(items.map((x) => split.batcher.submit(x)))).toEqual(items.map((x) => x * 10));
+    await Promise.all(items.map((x) => whole.batcher.submit(x)));
+    expect(split.batches).toEqual([range(0, 16), range(16, 32)]);
+    expect(split.overlap.max).toBe(2);
+    expect(whole.batches).toEqual([items]);
+  });
+
+  it('with concurrency 2, a partial batch due after maxWaitMs is shared by both idle workers', async () => {
+    const { batcher, batches, overlap } = recordingBatcher({ maxBatch: 32, maxWaitMs: 20, concurrency: 2, runMs: 40 });
+    await Promise.all([1, 2, 3].map((x) => batcher.submit(x)));
+    expect(batches).toEqual([[1, 2], [3]]);
+    expect(overlap.max).toBe(2);
+  });
+
+  it('with concurrency 2, a worker coming free at the end takes half of what waits, not all of it', async () => {
+    // item x runs x ms: 1000 holds one worker; the other finishes 50 and finds six items of ~20 ms waiting, takes
+    // half, then half of the rest, and so on while the first worker stays busy
+    const batchMs = (items: number[]) => items.reduce((a, b) => a + b, 0);
+    const run = async (balance: boolean) => {
+      const b = recordingBatcher({ maxBatch: 8, maxWaitMs: 0, concurrency: 2, balance, batchMs });
+      const long = b.batcher.submit(1000);
+      const short = b.batcher.submit(50);
+      const tail = [20, 21, 22, 23, 24, 25].map((x) => b.batcher.submit(x));
+      await Promise.all([long, short, ...tail]);
+      return b.batches;
+    };
+    expect(await run(true)).toEqual([[1000], [50], [20, 21, 22], [23, 24], [25]]);
+    expect(await run(false)).toEqual([[1000], [50], [20, 21, 22, 23, 24, 25]]);
   });
 
   it('fails only the item whose slot holds an Error', async () => {

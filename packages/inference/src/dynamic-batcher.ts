@@ -30,11 +30,21 @@ export interface DynamicBatcherOptions<I, O> {
    * item always runs next. Results still come back to each item's own caller.
    */
   sizeOf?: (item: I) => number;
+  /**
+   * With `concurrency` above 1, a batch that is due (a full `maxBatch` waits, or the oldest waited `maxWaitMs`)
+   * takes an even share of the queue, ⌈waiting / concurrency⌉ items up to `maxBatch`, and idle workers take the
+   * same share at once: 32 items on two idle workers run as 16 + 16, not 32 alone, and when a worker comes free
+   * near the end of a stream it takes half of what is left instead of all of it, so the others are not left idle
+   * while it runs a full batch. A queue of `concurrency × maxBatch` or more still runs full batches. False keeps
+   * every batch as large as the queue allows (the behaviour before 2026-12-07).
+   * @default true
+   */
+  balance?: boolean;
 }
 
 /** @internal Options with every default filled in. */
 export function addBatcherDefaults<I, O>(options: DynamicBatcherOptions<I, O>): Required<Omit<DynamicBatcherOptions<I, O>, 'sizeOf'>> & Pick<DynamicBatcherOptions<I, O>, 'sizeOf'> {
-  return { maxBatch: 32, maxWaitMs: 5, maxQueue: 1024, concurrency: 1, ...stripUndefined(options) };
+  return { maxBatch: 32, maxWaitMs: 5, maxQueue: 1024, concurrency: 1, balance: true, ...stripUndefined(options) };
 }
 
 function stripUndefined<T extends object>(o: T): T {
@@ -121,33 +131,45 @@ export class DynamicBatcher<I, O> {
   }
 
   private schedule(flush = false): void {
+    // the size of every batch this pass starts: set when the first one is due, so a split fills the idle workers at once
+    let size = 0;
     while (this.running < this.opts.concurrency && this.queue.length > 0) {
-      const oldest = this.queue[0]!;
-      const waited = Date.now() - oldest.enqueuedAt;
-      if (!flush && this.queue.length < this.opts.maxBatch && waited < this.opts.maxWaitMs) {
-        if (!this.timer) {
-          this.timer = setTimeout(() => {
-            this.timer = null;
-            this.schedule(this.closed);
-          }, this.opts.maxWaitMs - waited);
+      if (size === 0) {
+        const oldest = this.queue[0]!;
+        const waited = Date.now() - oldest.enqueuedAt;
+        if (!flush && this.queue.length < this.opts.maxBatch && waited < this.opts.maxWaitMs) {
+          if (!this.timer) {
+            this.timer = setTimeout(() => {
+              this.timer = null;
+              this.schedule(this.closed);
+            }, this.opts.maxWaitMs - waited);
+          }
+          return;
         }
-        return;
+        size = this.batchSize();
       }
-      this.dispatch(this.takeBatch());
+      this.dispatch(this.takeBatch(size));
     }
   }
 
-  /** The next batch: the oldest `maxBatch` items, or with `sizeOf` the size-sorted batch holding the oldest. */
-  private takeBatch(): Array<Entry<I, O>> {
-    const { maxBatch, sizeOf } = this.opts;
-    if (!sizeOf || this.queue.length <= maxBatch) return this.queue.splice(0, maxBatch);
-    // only the oldest 4 x maxBatch are candidates; the queue behind them stays as it is
-    const head = this.queue.slice(0, 4 * maxBatch);
+  /** Items per batch when one is due: `maxBatch`, or with `balance` an even share of a queue too short to fill every worker. */
+  private batchSize(): number {
+    const { maxBatch, concurrency, balance } = this.opts;
+    if (!balance || concurrency <= 1) return maxBatch;
+    return Math.min(maxBatch, Math.ceil(this.queue.length / concurrency));
+  }
+
+  /** The next batch: the oldest `size` items, or with `sizeOf` the size-sorted batch holding the oldest. */
+  private takeBatch(size: number): Array<Entry<I, O>> {
+    const { sizeOf } = this.opts;
+    if (!sizeOf || this.queue.length <= size) return this.queue.splice(0, size);
+    // only the oldest 4 batches' worth are candidates; the queue behind them stays as it is
+    const head = this.queue.slice(0, 4 * size);
     // head positions sorted by size, ties by age, so equal sizes keep arrival order
     const sizes = head.map((e) => sizeOf(e.item));
     const order = sizes.map((_, i) => i).sort((a, b) => sizes[a]! - sizes[b]! || a - b);
-    const start = Math.floor(order.indexOf(0) / maxBatch) * maxBatch;
-    const chosen = new Set(order.slice(start, start + maxBatch));
+    const start = Math.floor(order.indexOf(0) / size) * size;
+    const chosen = new Set(order.slice(start, start + size));
     this.queue.splice(0, head.length, ...head.filter((_, i) => !chosen.has(i)));
     return head.filter((_, i) => chosen.has(i));
   }

@@ -13,6 +13,7 @@
 //        [--skip-python-serial] [--skip-texts] [--skip-images: texts only] [--text-window 8] [--text-passes 3] [--name embedding]
 //        [--service-spinning on|off] [--preprocess-niceness 0] [--ab-spinning on|off] [--ab-niceness N]
 //        [--ab-workers N] [--ab-intra N] [--ab-preprocess N] [--recycle-buffers on|off] [--ab-recycle on|off]
+//        [--balance-batches on|off] [--ab-balance on|off] [--stream-window 128] [--ab-stream-window N]
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -59,12 +60,15 @@ const { values: args } = parseArgs({
     'preprocess-niceness': { type: 'string', default: '0' },
     'service-spinning': { type: 'string', default: 'on' },
     'recycle-buffers': { type: 'string', default: 'on' },
+    'balance-batches': { type: 'string', default: 'on' },
     'ab-niceness': { type: 'string' },
     'ab-spinning': { type: 'string' },
     'ab-workers': { type: 'string' },
     'ab-intra': { type: 'string' },
     'ab-preprocess': { type: 'string' },
     'ab-recycle': { type: 'string' },
+    'ab-balance': { type: 'string' },
+    'ab-stream-window': { type: 'string' },
     name: { type: 'string', default: 'embedding' },
   },
 });
@@ -86,10 +90,12 @@ const onOff = (flag: string, value: string) => {
 const serviceSpinning = onOff('service-spinning', args['service-spinning']);
 /** The service's recycleBuffers: tensors and batches in reused shared memory (the default) or fresh transferred buffers. */
 const serviceRecycle = onOff('recycle-buffers', args['recycle-buffers']);
+/** The service's balanceBatches: a queue too short for both workers split evenly between them (the default), or full batches. */
+const serviceBalance = onOff('balance-batches', args['balance-batches']);
 /** images-procs: data-parallel Python processes, as many as the service has inference workers, cores / procs threads each. */
 const pyProcs = Number(args['py-procs'] ?? workers);
-/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning / --ab-workers / --ab-intra / --ab-preprocess / --ab-recycle applied. */
-const abService = (['ab-niceness', 'ab-spinning', 'ab-workers', 'ab-intra', 'ab-preprocess', 'ab-recycle'] as const).every((k) => args[k] === undefined)
+/** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning / --ab-workers / --ab-intra / --ab-preprocess / --ab-recycle / --ab-balance / --ab-stream-window applied. */
+const abService = (['ab-niceness', 'ab-spinning', 'ab-workers', 'ab-intra', 'ab-preprocess', 'ab-recycle', 'ab-balance', 'ab-stream-window'] as const).every((k) => args[k] === undefined)
     ? null
     : {
         niceness: Number(args['ab-niceness'] ?? args['preprocess-niceness']),
@@ -98,9 +104,11 @@ const abService = (['ab-niceness', 'ab-spinning', 'ab-workers', 'ab-intra', 'ab-
         intra: Number(args['ab-intra'] ?? intra),
         preprocessThreads: Number(args['ab-preprocess'] ?? preprocessThreads),
         recycle: args['ab-recycle'] === undefined ? serviceRecycle : onOff('ab-recycle', args['ab-recycle']),
+        balance: args['ab-balance'] === undefined ? serviceBalance : onOff('ab-balance', args['ab-balance']),
+        streamWindow: Number(args['ab-stream-window'] ?? args['stream-window']),
       };
 for (const [flag, v] of [['workers', workers], ['intra', intra], ['py-procs', pyProcs], ['text-passes', textPasses], ['ab-workers', abService?.workers ?? 1], ['ab-intra', abService?.intra ?? 1],
-  ['preprocess', preprocessThreads], ['ab-preprocess', abService?.preprocessThreads ?? 1]] as const) {
+  ['preprocess', preprocessThreads], ['ab-preprocess', abService?.preprocessThreads ?? 1], ['stream-window', Number(args['stream-window'])], ['ab-stream-window', abService?.streamWindow ?? 1]] as const) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${flag} must be a whole number >= 1, not ${v}`);
 }
 
@@ -229,13 +237,13 @@ if (!args['skip-raw']) {
  * Starts a service (client and server in this process) whose preprocessing threads run at `niceness` and whose
  * ONNX Runtime intra-op threads spin or not.
  */
-async function startService(niceness: number, spinning: boolean, layout = { workers, intra, preprocessThreads, recycle: serviceRecycle }) {
+async function startService(niceness: number, spinning: boolean, layout = { workers, intra, preprocessThreads, recycle: serviceRecycle, balance: serviceBalance, streamWindow: Number(args['stream-window']) }) {
   const config = resolveConfig(
     embeddingConfigSchema,
     {
       modelsDir: MODELS, port: 0, inferenceWorkers: layout.workers, intraOpThreads: layout.intra, preprocessThreads: layout.preprocessThreads, maxBatch: batch,
-      streamWindow: Number(args['stream-window']), publishJobEvents: false, preprocessMode: mode, preprocessNiceness: niceness,
-      allowSpinning: spinning, recycleBuffers: layout.recycle,
+      streamWindow: layout.streamWindow, publishJobEvents: false, preprocessMode: mode, preprocessNiceness: niceness,
+      allowSpinning: spinning, recycleBuffers: layout.recycle, balanceBatches: layout.balance,
     } as never,
     {},
   ) as Record<string, unknown>;
@@ -246,6 +254,7 @@ async function startService(niceness: number, spinning: boolean, layout = { work
     { key: 'preprocessNiceness', wanted: niceness, without: 0 },
     { key: 'allowSpinning', wanted: spinning, without: false },
     { key: 'recycleBuffers', wanted: layout.recycle, without: false },
+    { key: 'balanceBatches', wanted: layout.balance, without: false },
   ];
   for (const { key, wanted, without } of asked) {
     if (config[key] !== wanted && wanted !== without) {
@@ -306,7 +315,7 @@ if (!args['skip-grpc']) {
 const engineOptions = (m: 'exact' | 'fast') => ({
   sessions: { workers, intraOpThreads: intra, allowSpinning: serviceSpinning },
   preprocess: { threads: preprocessThreads, perThread: Number(args['per-thread']), mode: m },
-  batching: { maxBatch: batch, maxWaitMs: 5, maxQueue: 1024 },
+  batching: { maxBatch: batch, maxWaitMs: 5, maxQueue: 1024, balance: serviceBalance },
   recycleBuffers: serviceRecycle,
 });
 if (!args['skip-engine']) {
@@ -478,6 +487,7 @@ writeResult(args.name, {
     graphOptimizationLevel: 'all',
     serviceAllowSpinning: serviceSpinning,
     serviceRecycleBuffers: serviceRecycle,
+    serviceBalanceBatches: serviceBalance,
     preprocessThreads,
     preprocessNiceness: Number(args['preprocess-niceness']),
     abService,

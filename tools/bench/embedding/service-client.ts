@@ -1,4 +1,4 @@
-// The embedding benches' gRPC client side, shared by bench.ts and gc-profile.ts: a client with room for large
+// The embedding benches' gRPC client side, shared by bench.ts, gc-profile.ts and small-requests.ts: a client with room for large
 // messages, and one EmbedImages stream of JPEGs that respects back-pressure.
 import * as grpc from '@grpc/grpc-js';
 import { loadProto } from '@select/contracts';
