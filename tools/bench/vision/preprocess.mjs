@@ -11,7 +11,7 @@
 // image: native-exact tensors bit-identical to sharp+js, and equal to the tensors of Pillow's own uint8 crops;
 // and, when the embedding bench model is there, the cosine between exact and fast ViT-B/32 vectors.
 //
-//   node tools/bench/vision/preprocess.mjs [--images 300] [--repeats 5] [--check-images 1000] [--variants 120] [--agreement 100] [--skip-check]
+//   node tools/bench/vision/preprocess.mjs [--images 300] [--repeats 5] [--check-images 1000] [--variants 120] [--agreement 100] [--skip-check] [--name vision-preprocess]
 //
 // --images are timed; the exactness check covers --check-images (all of them by default), the cosine check the
 // first --agreement.
@@ -35,6 +35,7 @@ const { values: args } = parseArgs({
     variants: { type: 'string', default: '120' },
     agreement: { type: 'string', default: '100' },
     'skip-check': { type: 'boolean', default: false },
+    name: { type: 'string', default: 'vision-preprocess' },
   },
 });
 const count = Number(args.images);
@@ -260,4 +261,4 @@ const result = {
     nativeFastVsPillowDraft: pairedRatios(seconds('native-fast'), seconds('pillow-draft')),
   },
 };
-writeResult('vision-preprocess', result);
+writeResult(args.name, result);
