@@ -24,8 +24,9 @@ export interface DynamicBatcherOptions<I, O> {
   concurrency?: number;
   /**
    * The size an item costs in a batch whose rows are padded to the longest (a text's token count). When given
-   * and more than `maxBatch` items wait, the oldest `4 × maxBatch` waiting items are sorted by size and cut into
-   * batches of `maxBatch` from the smallest up, and the batch holding the oldest item runs: items of similar
+   * and more items wait than the next batch takes (`maxBatch`, or its share with `balance`), the oldest four
+   * batches' worth of waiting items are sorted by size and cut into batches of that many from the smallest up, and
+   * the batch holding the oldest item runs: items of similar
    * size share a batch and pad less, the number of batches is the same as in arrival order, and the oldest
    * item always runs next. Results still come back to each item's own caller.
    */
