@@ -116,7 +116,6 @@ function imageBatcher(
   batching: BatchDefaults,
   tokenizer: TextTokenizer | undefined,
   preprocessor: PreprocessPool,
-  recycle: boolean,
 ): DynamicBatcher<ImageItem, Float32Array> {
   const tower = spec.image!;
   const session = sessionKey(spec, tower.onnx);
@@ -126,7 +125,9 @@ function imageBatcher(
   const companions = companionFeeds(spec, sig, new Set([input]), tokenizer);
   const { width, height } = outputSize(tower.preprocessing);
   const per = tensorLength(tower.preprocessing);
-  // batch buffers in shared memory, reused: one per batch that can run at once (the worker reads them in place)
+  // with recycled buffers (the pool's shared tensors), batch buffers in shared memory too, reused: one per batch
+  // that can run at once (the worker reads them in place)
+  const recycle = preprocessor.options.sharedTensors;
   const spareBatches: Float32Array[] = [];
   const batchBuffer = (k: number): Float32Array =>
     recycle ? (spareBatches.pop() ?? new Float32Array(new SharedArrayBuffer(batching.maxBatch * per * Float32Array.BYTES_PER_ELEMENT))) : new Float32Array(k * per);
@@ -138,7 +139,7 @@ function imageBatcher(
       const batch = whole.subarray(0, items.length * per);
       items.forEach(({ tensor, pooled }, i) => {
         batch.set(tensor, i * per);
-        if (pooled && recycle) preprocessor.recycle(tensor);
+        if (pooled) preprocessor.recycle(tensor);
       });
       let out: Record<string, TensorData>;
       try {
@@ -225,8 +226,7 @@ export class EmbeddingEngine {
       for (const tower of [s.image, s.text]) if (tower) onnx[sessionKey(s, tower.onnx)] = tower.onnx;
     }
     const sessions = await SessionPool.open(onnx, options.sessions);
-    const recycleBuffers = options.recycleBuffers ?? true;
-    const preprocessor = new PreprocessPool({ ...options.preprocess, sharedTensors: recycleBuffers });
+    const preprocessor = new PreprocessPool({ ...options.preprocess, sharedTensors: options.recycleBuffers ?? true });
     const batching: BatchDefaults = { maxBatch: 32, maxWaitMs: 5, maxQueue: 512, balance: true, ...options.batching, concurrency: sessions.options.workers };
     const models = new Map<string, LoadedModel>();
     try {
@@ -235,7 +235,7 @@ export class EmbeddingEngine {
         models.set(spec.name, {
           spec,
           tokenizer,
-          imageBatcher: spec.image ? imageBatcher(spec, sessions, batching, tokenizer, preprocessor, recycleBuffers) : undefined,
+          imageBatcher: spec.image ? imageBatcher(spec, sessions, batching, tokenizer, preprocessor) : undefined,
           textBatcher: tokenizer ? textBatcher(spec, sessions, batching, tokenizer) : undefined,
         });
       }

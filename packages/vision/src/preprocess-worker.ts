@@ -35,11 +35,8 @@ port.on('message', (req: PreprocessRequest) => {
     (err: unknown) => {
       const e = err as Error;
       // the shared buffer goes back with the failure, so the pool keeps it
-      const spare = req.into;
-      const reply: PreprocessReply =
-        e instanceof ImageDecodeError
-          ? { id: req.id, ok: false, reason: e.reason, message: e.message, spare }
-          : { id: req.id, ok: false, reason: null, message: e.message, spare };
+      const reason = e instanceof ImageDecodeError ? e.reason : null;
+      const reply: PreprocessReply = { id: req.id, ok: false, reason, message: e.message, spare: req.into };
       port.postMessage(reply);
     },
   );
