@@ -15,15 +15,14 @@
 //        [--ab-workers N] [--ab-intra N] [--ab-preprocess N] [--recycle-buffers on|off] [--ab-recycle on|off]
 //        [--balance-batches on|off] [--ab-balance on|off] [--stream-window 128] [--ab-stream-window N]
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { EmbeddingEngine, defaultInferenceWorkers, embeddingConfigSchema, scanModels, startEmbeddingServer } from '@select/embedding-service';
+import { EmbeddingEngine, defaultInferenceWorkers, scanModels } from '@select/embedding-service';
 import { SessionPool, float32 } from '@select/inference';
-import { createLogger, resolveConfig } from '@select/platform';
-import { embedImagesStream, embeddingClient } from './service-client.js';
+import { BENCH_CACHE, benchJpegs, embedImagesStream, startBenchService } from './service-client.js';
 // @ts-expect-error plain ESM module without types
 import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, uptime, writeResult } from '../lib/bench-kit.mjs';
 
@@ -112,16 +111,13 @@ for (const [flag, v] of [['workers', workers], ['intra', intra], ['py-procs', py
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${flag} must be a whole number >= 1, not ${v}`);
 }
 
-const CACHE = join(ROOT, 'tools/bench/.cache/embedding');
-const MODELS = join(CACHE, 'models');
+const MODELS = join(BENCH_CACHE, 'models');
 const MODEL = 'clip-vit-b32'; // the service serves every directory under models/; prepare.py puts exactly this one there
 const modelDir = join(MODELS, MODEL);
-const VECTORS = join(CACHE, 'python-vectors');
+const VECTORS = join(BENCH_CACHE, 'python-vectors');
 
-const files = readdirSync(join(CACHE, 'jpegs')).filter((f) => f.endsWith('.jpg')).sort().slice(0, n);
-if (files.length < n) throw new Error(`${files.length} JPEGs under ${CACHE}/jpegs, ${n} asked: run tools/bench/embedding/prepare.py`);
-const jpegs = files.map((f) => readFileSync(join(CACHE, 'jpegs', f)));
-const texts = (JSON.parse(readFileSync(join(CACHE, 'texts.json'), 'utf8')) as string[]).slice(0, n);
+const jpegs = benchJpegs(n);
+const texts = (JSON.parse(readFileSync(join(BENCH_CACHE, 'texts.json'), 'utf8')) as string[]).slice(0, n);
 /** What a timed text run embeds: the captions textPasses times over (the service keeps no cache, so every pass costs the same). */
 const passTexts = Array.from({ length: textPasses }, () => texts).flat();
 const mb = jpegs.reduce((s, b) => s + b.length, 0) / 1e6;
@@ -238,35 +234,21 @@ if (!args['skip-raw']) {
  * ONNX Runtime intra-op threads spin or not.
  */
 async function startService(niceness: number, spinning: boolean, layout = { workers, intra, preprocessThreads, recycle: serviceRecycle, balance: serviceBalance, streamWindow: Number(args['stream-window']) }) {
-  const config = resolveConfig(
-    embeddingConfigSchema,
+  const { client, close } = await startBenchService(
     {
-      modelsDir: MODELS, port: 0, inferenceWorkers: layout.workers, intraOpThreads: layout.intra, preprocessThreads: layout.preprocessThreads, maxBatch: batch,
-      streamWindow: layout.streamWindow, publishJobEvents: false, preprocessMode: mode, preprocessNiceness: niceness,
+      modelsDir: MODELS, inferenceWorkers: layout.workers, intraOpThreads: layout.intra, preprocessThreads: layout.preprocessThreads, maxBatch: batch,
+      streamWindow: layout.streamWindow, preprocessMode: mode, preprocessNiceness: niceness,
       allowSpinning: spinning, recycleBuffers: layout.recycle, balanceBatches: layout.balance,
-    } as never,
-    {},
-  ) as Record<string, unknown>;
-  // a service built before an option existed ignores its key and behaves as `without`: fine when that is what was
-  // asked, refused otherwise (instead of silently measuring something else)
-  const asked = [
-    { key: 'preprocessMode', wanted: mode, without: 'exact' },
-    { key: 'preprocessNiceness', wanted: niceness, without: 0 },
-    { key: 'allowSpinning', wanted: spinning, without: false },
-    { key: 'recycleBuffers', wanted: layout.recycle, without: false },
-    { key: 'balanceBatches', wanted: layout.balance, without: false },
-  ];
-  for (const { key, wanted, without } of asked) {
-    if (config[key] !== wanted && wanted !== without) {
-      throw new Error(`this build of @select/embedding-service has no ${key} option (config says ${String(config[key])}); rebuild it: npx tsc -b packages/embedding-service/tsconfig.lib.json`);
-    }
-  }
-  const running = await startEmbeddingServer(config as never, { logger: createLogger({ service: 'bench', level: 'warn' }) });
-  const client = embeddingClient(running.address);
-  closers.push(async () => {
-    client.close();
-    await running.close();
-  });
+    },
+    [
+      { key: 'preprocessMode', wanted: mode, without: 'exact' },
+      { key: 'preprocessNiceness', wanted: niceness, without: 0 },
+      { key: 'allowSpinning', wanted: spinning, without: false },
+      { key: 'recycleBuffers', wanted: layout.recycle, without: false },
+      { key: 'balanceBatches', wanted: layout.balance, without: false },
+    ],
+  );
+  closers.push(close);
   const stream = (items: Buffer[], into?: Float32Array) => embedImagesStream(client, MODEL, items, into, D);
   return { client, stream };
 }

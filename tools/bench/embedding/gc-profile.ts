@@ -11,9 +11,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultInferenceWorkers, embeddingConfigSchema, startEmbeddingServer } from '@select/embedding-service';
-import { createLogger, resolveConfig } from '@select/platform';
-import { embedImagesStream, embeddingClient } from './service-client.js';
+import { defaultInferenceWorkers } from '@select/embedding-service';
+import { BENCH_CACHE, benchJpegs, embedImagesStream, startBenchService } from './service-client.js';
 // @ts-expect-error plain ESM module without types
 import { ROOT, machineInfo, median, uptime, writeResult } from '../lib/bench-kit.mjs';
 
@@ -26,7 +25,6 @@ const { values: args } = parseArgs({
   },
 });
 const n = Number(args.images);
-const CACHE = join(ROOT, 'tools/bench/.cache/embedding');
 const MODEL = 'clip-vit-b32';
 
 /** CPU ms of every thread of this process, by thread id, with its name and whether it is the main thread. */
@@ -45,16 +43,11 @@ function threadCpu(): Map<string, number> {
 }
 
 async function child(recycle: boolean): Promise<void> {
-  const files = readdirSync(join(CACHE, 'jpegs')).filter((f) => f.endsWith('.jpg')).sort().slice(0, n);
-  if (files.length < n) throw new Error(`${files.length} JPEGs under ${CACHE}/jpegs, ${n} asked: run tools/bench/embedding/prepare.py`);
-  const jpegs = files.map((f) => readFileSync(join(CACHE, 'jpegs', f)));
-  const config = resolveConfig(
-    embeddingConfigSchema,
-    { modelsDir: join(CACHE, 'models'), port: 0, inferenceWorkers: defaultInferenceWorkers(), maxBatch: 32, streamWindow: 128, publishJobEvents: false, recycleBuffers: recycle } as never,
-    {},
+  const jpegs = benchJpegs(n);
+  const { running, client, close } = await startBenchService(
+    { modelsDir: join(BENCH_CACHE, 'models'), inferenceWorkers: defaultInferenceWorkers(), maxBatch: 32, streamWindow: 128, recycleBuffers: recycle },
+    [{ key: 'recycleBuffers', wanted: recycle, without: false }],
   );
-  const running = await startEmbeddingServer(config as never, { logger: createLogger({ service: 'bench', level: 'warn' }) });
-  const client = embeddingClient(running.address);
   const stream = (items: Buffer[]) => embedImagesStream(client, MODEL, items);
   await stream(jpegs.slice(0, 32));
   // a forced collection names the main isolate in the trace ("testing"), then the timed stream
@@ -78,8 +71,7 @@ async function child(recycle: boolean): Promise<void> {
   const preprocess = others.slice(inferenceWorkers, inferenceWorkers + preprocessThreads).reduce((s, t) => s + t.msPerImage, 0);
   const rest = others.slice(inferenceWorkers + preprocessThreads).reduce((s, t) => s + t.msPerImage, 0);
   console.log(JSON.stringify({ recycle, seconds, imagesPerSecond: n / seconds, cpuMsPerImage: { inference, preprocess, main, otherThreads: rest, total: inference + preprocess + main + rest } }));
-  client.close();
-  await running.close();
+  await close();
 }
 
 if (args.child) {

@@ -1,7 +1,55 @@
-// The embedding benches' gRPC client side, shared by bench.ts, gc-profile.ts and small-requests.ts: a client with room for large
-// messages, and one EmbedImages stream of JPEGs that respects back-pressure.
+// What the embedding benches (bench.ts, gc-profile.ts, small-requests.ts) share: the JPEGs prepare.py wrote, a service
+// started in the bench's process with a client of it, and one EmbedImages stream that respects back-pressure.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadProto } from '@select/contracts';
+import { embeddingConfigSchema, startEmbeddingServer } from '@select/embedding-service';
+import { createLogger, resolveConfig } from '@select/platform';
+// @ts-expect-error plain ESM module without types
+import { ROOT } from '../lib/bench-kit.mjs';
+
+/** Where prepare.py puts the model (models/), the JPEGs (jpegs/) and the captions. */
+export const BENCH_CACHE: string = join(ROOT, 'tools/bench/.cache/embedding');
+
+/** The bench's first `count` JPEGs in name order, or all of them; refuses when fewer than `count` are there. */
+export function benchJpegs(count?: number): Buffer[] {
+  const dir = join(BENCH_CACHE, 'jpegs');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.jpg')).sort().slice(0, count);
+  if (count !== undefined && files.length < count) throw new Error(`${files.length} JPEGs under ${dir}, ${count} asked: run tools/bench/embedding/prepare.py`);
+  return files.map((f) => readFileSync(join(dir, f)));
+}
+
+/** A setting a bench asks of the service, and what a build without that option does instead. */
+export interface AskedSetting {
+  key: string;
+  wanted: unknown;
+  without: unknown;
+}
+
+/**
+ * Starts the embedding service in this process on port 0 (no job events) with `settings` over its config defaults,
+ * and a client of it. A service built before an option existed ignores its key and behaves as `without`: fine when
+ * that is what was asked, refused otherwise (instead of silently measuring something else).
+ */
+export async function startBenchService(settings: Record<string, unknown>, asked: AskedSetting[] = []) {
+  const config = resolveConfig(embeddingConfigSchema, { port: 0, publishJobEvents: false, ...settings } as never, {}) as Record<string, unknown>;
+  for (const { key, wanted, without } of asked) {
+    if (config[key] !== wanted && wanted !== without) {
+      throw new Error(`this build of @select/embedding-service has no ${key} option (config says ${String(config[key])}); rebuild it: npx tsc -b packages/embedding-service/tsconfig.lib.json`);
+    }
+  }
+  const running = await startEmbeddingServer(config as never, { logger: createLogger({ service: 'bench', level: 'warn' }) });
+  const client = embeddingClient(running.address);
+  return {
+    running,
+    client,
+    async close(): Promise<void> {
+      client.close();
+      await running.close();
+    },
+  };
+}
 
 /** A client of the EmbeddingService at `address` (64 MB messages each way). */
 export function embeddingClient(address: string) {

@@ -7,14 +7,12 @@
 //
 //   npx tsc -b packages/embedding-service/tsconfig.lib.json
 //   npx tsx tools/bench/embedding/small-requests.ts [--sizes 8,24,40,64,96] [--rounds 5] [--name embedding-small-requests]
-import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultInferenceWorkers, embeddingConfigSchema, startEmbeddingServer } from '@select/embedding-service';
-import { createLogger, resolveConfig } from '@select/platform';
-import { embedImagesStream, embeddingClient } from './service-client.js';
+import { defaultInferenceWorkers } from '@select/embedding-service';
+import { BENCH_CACHE, benchJpegs, embedImagesStream, startBenchService } from './service-client.js';
 // @ts-expect-error plain ESM module without types
-import { ROOT, machineInfo, median, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { machineInfo, median, uptime, writeResult } from '../lib/bench-kit.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -26,27 +24,20 @@ const { values: args } = parseArgs({
 const sizes = args.sizes.split(',').map(Number);
 const rounds = Number(args.rounds);
 for (const v of [...sizes, rounds]) if (!Number.isInteger(v) || v < 1) throw new Error(`--sizes and --rounds take whole numbers >= 1, not ${v}`);
-const CACHE = join(ROOT, 'tools/bench/.cache/embedding');
 const MODEL = 'clip-vit-b32';
-const files = readdirSync(join(CACHE, 'jpegs')).filter((f) => f.endsWith('.jpg')).sort();
+const jpegs = benchJpegs();
 const need = Math.max(...sizes);
-if (files.length < need) throw new Error(`${files.length} JPEGs under ${CACHE}/jpegs, ${need} needed: run tools/bench/embedding/prepare.py`);
-const jpegs = files.map((f) => readFileSync(join(CACHE, 'jpegs', f)));
+if (jpegs.length < need) throw new Error(`${jpegs.length} JPEGs under ${BENCH_CACHE}/jpegs, ${need} needed: run tools/bench/embedding/prepare.py`);
 
 const uptimeBefore = uptime();
 const workers = defaultInferenceWorkers();
 async function start(balance: boolean) {
-  const config = resolveConfig(
-    embeddingConfigSchema,
-    { modelsDir: join(CACHE, 'models'), port: 0, inferenceWorkers: workers, maxBatch: 32, streamWindow: 128, publishJobEvents: false, balanceBatches: balance } as never,
-    {},
-  ) as Record<string, unknown>;
-  if (config['balanceBatches'] !== balance) throw new Error('this build of @select/embedding-service has no balanceBatches option; rebuild it: npx tsc -b packages/embedding-service/tsconfig.lib.json');
-  const running = await startEmbeddingServer(config as never, { logger: createLogger({ service: 'bench', level: 'warn' }) });
-  const client = embeddingClient(running.address);
+  const { client, close } = await startBenchService(
+    { modelsDir: join(BENCH_CACHE, 'models'), inferenceWorkers: workers, maxBatch: 32, streamWindow: 128, balanceBatches: balance },
+    [{ key: 'balanceBatches', wanted: balance, without: false }],
+  );
   return {
-    running,
-    client,
+    close,
     /** Milliseconds one request of `k` images takes, from the images starting at `offset`. */
     async time(k: number, offset: number): Promise<number> {
       const items = Array.from({ length: k }, (_, i) => jpegs[(offset + i) % jpegs.length]!);
@@ -76,10 +67,7 @@ for (let round = 0; round < rounds; round++) {
     console.error(`[small-requests] round ${round + 1}/${rounds}, ${size} images: on ${ms['on']!.toFixed(0)} ms, off ${ms['off']!.toFixed(0)} ms, off/on ${(ms['off']! / ms['on']!).toFixed(3)}`);
   }
 }
-for (const s of Object.values(services)) {
-  s.client.close();
-  await s.running.close();
-}
+for (const s of Object.values(services)) await s.close();
 
 const bySize = sizes.map((size) => {
   const mine = runs.filter((r) => r.size === size);
