@@ -9,7 +9,7 @@
 //   npx tsx tools/bench/embedding/bench.ts [--images 1000] [--repeats 5] [--preprocessing exact|fast]
 //        [--workers min(2, cores)] [--intra cores/workers] [--preprocess <cores>] [--batch 32] [--py-workers <cores>]
 //        [--py-procs <workers>]
-//        [--py-pool dataloader|mp] [--skip-raw] [--skip-grpc] [--skip-engine] [--skip-python]
+//        [--py-pool dataloader|mp] [--skip-raw] [--skip-grpc] [--skip-service-proc] [--skip-engine] [--skip-python]
 //        [--skip-python-serial] [--skip-texts] [--skip-images: texts only] [--text-window 8] [--text-passes 3] [--name embedding]
 //        [--service-spinning on|off] [--preprocess-niceness 0] [--ab-spinning on|off] [--ab-niceness N]
 //        [--ab-workers N] [--ab-intra N] [--ab-preprocess N] [--recycle-buffers on|off] [--ab-recycle on|off]
@@ -22,7 +22,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { EmbeddingEngine, defaultInferenceWorkers, scanModels } from '@select/embedding-service';
 import { SessionPool, float32 } from '@select/inference';
-import { BENCH_CACHE, benchJpegs, embedImagesStream, startBenchService } from './service-client.js';
+import { BENCH_CACHE, benchJpegs, embedImagesStream, startBenchService, startBenchServiceProcess } from './service-client.js';
 // @ts-expect-error plain ESM module without types
 import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, uptime, writeResult } from '../lib/bench-kit.mjs';
 
@@ -49,6 +49,7 @@ const { values: args } = parseArgs({
     'py-chunk': { type: 'string', default: '8' },
     'skip-raw': { type: 'boolean', default: false },
     'skip-grpc': { type: 'boolean', default: false },
+    'skip-service-proc': { type: 'boolean', default: false },
     'skip-engine': { type: 'boolean', default: false },
     'skip-python': { type: 'boolean', default: false },
     'skip-python-serial': { type: 'boolean', default: false },
@@ -229,25 +230,30 @@ if (!args['skip-raw']) {
 
 // the service over gRPC: an EmbedImages stream of all n JPEGs (client and server in this process), then
 // EmbedTexts calls of `batch` texts with `text-window` calls in flight
-/**
- * Starts a service (client and server in this process) whose preprocessing threads run at `niceness` and whose
- * ONNX Runtime intra-op threads spin or not.
- */
-async function startService(niceness: number, spinning: boolean, layout = { workers, intra, preprocessThreads, recycle: serviceRecycle, balance: serviceBalance, streamWindow: Number(args['stream-window']) }) {
-  const { client, close } = await startBenchService(
-    {
+type ServiceLayout = { workers: number; intra: number; preprocessThreads: number; recycle: boolean; balance: boolean; streamWindow: number };
+const serviceLayout: ServiceLayout = { workers, intra, preprocessThreads, recycle: serviceRecycle, balance: serviceBalance, streamWindow: Number(args['stream-window']) };
+/** The service's settings (preprocessing threads at `niceness`, intra-op threads spinning or not) and the options a build must have for them. */
+function serviceSettings(niceness: number, spinning: boolean, layout: ServiceLayout) {
+  return {
+    settings: {
       modelsDir: MODELS, inferenceWorkers: layout.workers, intraOpThreads: layout.intra, preprocessThreads: layout.preprocessThreads, maxBatch: batch,
       streamWindow: layout.streamWindow, preprocessMode: mode, preprocessNiceness: niceness,
       allowSpinning: spinning, recycleBuffers: layout.recycle, balanceBatches: layout.balance,
     },
-    [
+    asked: [
       { key: 'preprocessMode', wanted: mode, without: 'exact' },
       { key: 'preprocessNiceness', wanted: niceness, without: 0 },
       { key: 'allowSpinning', wanted: spinning, without: false },
       { key: 'recycleBuffers', wanted: layout.recycle, without: false },
       { key: 'balanceBatches', wanted: layout.balance, without: false },
     ],
-  );
+  };
+}
+
+/** Starts a service (client and server in this process) with serviceSettings. */
+async function startService(niceness: number, spinning: boolean, layout = serviceLayout) {
+  const { settings, asked } = serviceSettings(niceness, spinning, layout);
+  const { client, close } = await startBenchService(settings, asked);
   closers.push(close);
   const stream = (items: Buffer[], into?: Float32Array) => embedImagesStream(client, MODEL, items, into, D);
   return { client, stream };
@@ -269,6 +275,19 @@ if (!args['skip-grpc']) {
       await b.stream(jpegs.slice(0, batch));
       const r = await measured(() => b.stream(jpegs));
       return { ...r, images: n };
+    };
+  }
+  if (!args['skip-service-proc']) {
+    // the same service in its own process, as users run it (node dist/main.js), the client in this one: the
+    // client's allocations and collections no longer share the service's heap; CPU counts both processes
+    const { settings, asked } = serviceSettings(Number(args['preprocess-niceness']), serviceSpinning, serviceLayout);
+    const proc = await startBenchServiceProcess(settings, asked);
+    closers.push(() => proc.close());
+    contenders['service-proc'] = async () => {
+      await embedImagesStream(proc.client, MODEL, jpegs.slice(0, batch));
+      const serviceCpu = proc.cpuSeconds();
+      const r = await measured(() => embedImagesStream(proc.client, MODEL, jpegs));
+      return { ...r, cpuSeconds: r.cpuSeconds! + proc.cpuSeconds() - serviceCpu, images: n };
     };
   }
   if (!args['skip-texts']) {
@@ -423,6 +442,9 @@ const ratios = {
   serviceBVsRawSession: ratio('service-grpc-b', rawBest?.seconds),
   serviceBVsBestPython: ratio('service-grpc-b', pythonBest?.seconds),
   serviceBVsService: ratio('service-grpc-b', seconds('service-grpc')),
+  serviceProcVsRawSession: ratio('service-proc', rawBest?.seconds),
+  serviceProcVsBestPython: ratio('service-proc', pythonBest?.seconds),
+  serviceProcVsService: ratio('service-proc', seconds('service-grpc')),
   engineVsRawSession: ratio('engine', rawBest?.seconds),
   engineVsBestPython: ratio('engine', pythonBest?.seconds),
   textsServiceVsPython: ratio('service-texts', seconds('python-texts')),
@@ -430,6 +452,8 @@ const ratios = {
 const targets = [
   ['serviceVsRawSession', 0.9],
   ['serviceVsBestPython', 1.05],
+  ['serviceProcVsRawSession', 0.9],
+  ['serviceProcVsBestPython', 1.05],
   ['textsServiceVsPython', 1.2],
 ] as const;
 

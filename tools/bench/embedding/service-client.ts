@@ -1,7 +1,9 @@
 // What the embedding benches (bench.ts, gc-profile.ts, small-requests.ts) share: the JPEGs prepare.py wrote, a service
 // started in the bench's process with a client of it, and one EmbedImages stream that respects back-pressure.
+import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import { loadProto } from '@select/contracts';
 import { embeddingConfigSchema, startEmbeddingServer } from '@select/embedding-service';
@@ -27,18 +29,24 @@ export interface AskedSetting {
   without: unknown;
 }
 
-/**
- * Starts the embedding service in this process on port 0 (no job events) with `settings` over its config defaults,
- * and a client of it. A service built before an option existed ignores its key and behaves as `without`: fine when
- * that is what was asked, refused otherwise (instead of silently measuring something else).
- */
-export async function startBenchService(settings: Record<string, unknown>, asked: AskedSetting[] = []) {
+/** The service's config for `settings` over its defaults (port 0, no job events); refuses a build that lacks an asked option. */
+function benchConfig(settings: Record<string, unknown>, asked: AskedSetting[]): Record<string, unknown> {
   const config = resolveConfig(embeddingConfigSchema, { port: 0, publishJobEvents: false, ...settings } as never, {}) as Record<string, unknown>;
   for (const { key, wanted, without } of asked) {
     if (config[key] !== wanted && wanted !== without) {
       throw new Error(`this build of @select/embedding-service has no ${key} option (config says ${String(config[key])}); rebuild it: npx tsc -b packages/embedding-service/tsconfig.lib.json`);
     }
   }
+  return config;
+}
+
+/**
+ * Starts the embedding service in this process on port 0 (no job events) with `settings` over its config defaults,
+ * and a client of it. A service built before an option existed ignores its key and behaves as `without`: fine when
+ * that is what was asked, refused otherwise (instead of silently measuring something else).
+ */
+export async function startBenchService(settings: Record<string, unknown>, asked: AskedSetting[] = []) {
+  const config = benchConfig(settings, asked);
   const running = await startEmbeddingServer(config as never, { logger: createLogger({ service: 'bench', level: 'warn' }) });
   const client = embeddingClient(running.address);
   return {
@@ -47,6 +55,45 @@ export async function startBenchService(settings: Record<string, unknown>, asked
     async close(): Promise<void> {
       client.close();
       await running.close();
+    },
+  };
+}
+
+/**
+ * Starts the embedding service as users run it, in its own process (`node packages/embedding-service/dist/main.js`,
+ * the same settings as startBenchService passed as its EMBEDDING_* variables), and a client of it in this process.
+ * `cpuSeconds()` is the service process's CPU time so far (every thread, from /proc).
+ */
+export async function startBenchServiceProcess(settings: Record<string, unknown>, asked: AskedSetting[] = []) {
+  const config = benchConfig(settings, asked);
+  const env: Record<string, string> = {};
+  for (const [key, option] of Object.entries(embeddingConfigSchema)) {
+    if (config[key] !== undefined) env[option.env] = String(config[key]);
+  }
+  const child = spawn(process.execPath, [join(ROOT, 'packages/embedding-service/dist/main.js')], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // the service logs one JSON line per event on stdout; the first with its address says it is serving
+  const address = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      const address = line.startsWith('{') ? (JSON.parse(line) as { address?: string; services?: unknown }) : null;
+      if (address?.address && address.services) resolve(address.address);
+    });
+    void exited.then((code) => reject(new Error(`the embedding service process exited (${code}) before serving; its stderr is above`)));
+  });
+  const client = embeddingClient(address);
+  return {
+    client,
+    pid: child.pid!,
+    cpuSeconds(): number {
+      const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in 10 ms clock ticks
+    },
+    async close(): Promise<void> {
+      client.close();
+      child.kill('SIGTERM');
+      await exited;
     },
   };
 }
