@@ -1,5 +1,6 @@
 // What the embedding benches (bench.ts, gc-profile.ts, small-requests.ts) share: the JPEGs prepare.py wrote, a service
-// started in the bench's process with a client of it, and one EmbedImages stream that respects back-pressure.
+// started in the bench's process (or in its own, as users run it) with a client of it, and one EmbedImages stream that
+// respects back-pressure.
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,11 +67,12 @@ export async function startBenchService(settings: Record<string, unknown>, asked
  */
 export async function startBenchServiceProcess(settings: Record<string, unknown>, asked: AskedSetting[] = []) {
   const config = benchConfig(settings, asked);
-  const env: Record<string, string> = {};
+  // the shell's own EMBEDDING_* variables stay out, as startBenchService ignores them
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('EMBEDDING_')));
   for (const [key, option] of Object.entries(embeddingConfigSchema)) {
     if (config[key] !== undefined) env[option.env] = String(config[key]);
   }
-  const child = spawn(process.execPath, [join(ROOT, 'packages/embedding-service/dist/main.js')], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(ROOT, 'packages/embedding-service/dist/main.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // the service logs one JSON line per event on stdout; the first with its address says it is serving
   const address = await new Promise<string>((resolve, reject) => {
