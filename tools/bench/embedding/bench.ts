@@ -287,7 +287,9 @@ if (!args['skip-grpc']) {
       await embedImagesStream(proc.client, MODEL, jpegs.slice(0, batch));
       const serviceCpu = proc.cpuSeconds();
       const r = await measured(() => embedImagesStream(proc.client, MODEL, jpegs));
-      return { ...r, cpuSeconds: r.cpuSeconds! + proc.cpuSeconds() - serviceCpu, images: n };
+      const serviceCpuAfter = proc.cpuSeconds();
+      const cpuSeconds = serviceCpu === undefined || serviceCpuAfter === undefined ? undefined : r.cpuSeconds! + serviceCpuAfter - serviceCpu;
+      return { ...r, cpuSeconds, images: n };
     };
   }
   if (!args['skip-texts']) {

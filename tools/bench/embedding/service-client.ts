@@ -10,7 +10,7 @@ import { loadProto } from '@select/contracts';
 import { embeddingConfigSchema, startEmbeddingServer } from '@select/embedding-service';
 import { createLogger, resolveConfig } from '@select/platform';
 // @ts-expect-error plain ESM module without types
-import { ROOT } from '../lib/bench-kit.mjs';
+import { ROOT, processCpuSeconds } from '../lib/bench-kit.mjs';
 
 /** Where prepare.py puts the model (models/), the JPEGs (jpegs/) and the captions. */
 export const BENCH_CACHE: string = join(ROOT, 'tools/bench/.cache/embedding');
@@ -63,7 +63,7 @@ export async function startBenchService(settings: Record<string, unknown>, asked
 /**
  * Starts the embedding service as users run it, in its own process (`node packages/embedding-service/dist/main.js`,
  * the same settings as startBenchService passed as its EMBEDDING_* variables), and a client of it in this process.
- * `cpuSeconds()` is the service process's CPU time so far (every thread, from /proc).
+ * `cpuSeconds()` is the service process's CPU time so far (every thread; bench-kit's processCpuSeconds).
  */
 export async function startBenchServiceProcess(settings: Record<string, unknown>, asked: AskedSetting[] = []) {
   const config = benchConfig(settings, asked);
@@ -86,12 +86,7 @@ export async function startBenchServiceProcess(settings: Record<string, unknown>
   const client = embeddingClient(address);
   return {
     client,
-    pid: child.pid!,
-    cpuSeconds(): number {
-      const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in 10 ms clock ticks
-    },
+    cpuSeconds: (): number | undefined => processCpuSeconds(child.pid) as number | undefined,
     async close(): Promise<void> {
       client.close();
       child.kill('SIGTERM');
