@@ -26,6 +26,8 @@ const { values: args } = parseArgs({
     repeats: { type: 'string', default: '3' },
     'per-shard': { type: 'string', default: '1000' },
     'skip-check': { type: 'boolean', default: false },
+    // results file tools/bench/results/<name>.json (a run on another machine or a check keeps the recorded one)
+    name: { type: 'string', default: 'datasets-read' },
   },
 });
 const images = Number(args.images);
@@ -193,10 +195,10 @@ console.log(`  CPU efficiency ours / leanest Python (${leanPy}): ${ratios.cpuEff
 const pythonVersions = JSON.parse(
   run(python, ['-c', 'import json, sys, PIL, numpy, webdataset, torch; from PIL import features; print(json.dumps({"python": sys.version.split()[0], "pillow": PIL.__version__, "pillowLibjpegTurbo": features.version("libjpeg_turbo"), "numpy": numpy.__version__, "webdataset": webdataset.__version__, "torch": torch.__version__}))'], { env }),
 );
-writeResult('datasets-read', {
+writeResult(args.name, {
   benchmark: 'datasets-read',
   date: new Date().toISOString(),
-  command: `node tools/bench/datasets-read/run.mjs --images ${images} --repeats ${repeats} --per-shard ${perShard}`,
+  command: `node tools/bench/datasets-read/run.mjs --images ${images} --repeats ${repeats} --per-shard ${perShard}${args.name === 'datasets-read' ? '' : ` --name ${args.name}`}`,
   machine: { ...machineInfo(), sharp: sharp.versions.sharp, libvips: sharp.versions.vips, jpegDecoder: jpegDecoder(), uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE ?? 4), ...pythonVersions },
   uptime: { before: uptimeBefore, after: uptimeAfter },
   pool: { images, width: WIDTH, height: HEIGHT, jpegQuality: JPEG_QUALITY, shards: shards.length, bytes: poolBytes },
