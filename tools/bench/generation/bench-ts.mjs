@@ -1,13 +1,15 @@
 // One contender run of the generation benchmark, in its own process so its peak RSS is its own.
-//   node bench-ts.mjs pipeline|raw MODEL_DIR WIDTH HEIGHT STEPS THREADS
+//   node bench-ts.mjs pipeline|raw MODEL_DIR WIDTH HEIGHT STEPS THREADS [WARMUP]
 // Prints one JSON line: per-step ms, whole-image ms, peak RSS.
 import { resourceUsage } from 'node:process';
 
-const [mode, modelDir, w, h, s, t] = process.argv.slice(2);
+const [mode, modelDir, w, h, s, t, wu] = process.argv.slice(2);
 const width = Number(w);
 const height = Number(h);
 const steps = Number(s);
 const threads = Number(t);
+// Whole generations before the timed one (raw: that many times `steps` session runs), the same for every contender.
+const warmup = wu === undefined ? 1 : Number(wu);
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 // The mean is the check on the median: progress messages that arrive back to back (the main thread was
 // busy) shorten one gap and lengthen the next, which can move a median but never the mean.
@@ -34,8 +36,8 @@ if (mode === 'raw') {
     timestep: new ort.Tensor('float32', Float32Array.of(500), []),
     encoder_hidden_states: new ort.Tensor('float32', new Float32Array(2 * 77 * hidden).map(() => Math.random() - 0.5), [2, 77, hidden]),
   });
-  // Warm-up as long as the measured run (every contender gets one): the first run allocates the arena.
-  for (let i = 0; i < steps; i++) await session.run(feeds());
+  // Warm-up as long as the measured runs (`warmup` generations' worth): the first run allocates the arena.
+  for (let i = 0; i < warmup * steps; i++) await session.run(feeds());
   const times = [];
   for (let i = 0; i < steps; i++) {
     const f = feeds();
@@ -48,10 +50,10 @@ if (mode === 'raw') {
   const { StableDiffusionPipeline } = await import('@select/diffusion');
   const pipeline = await StableDiffusionPipeline.load(modelDir, { intraOpThreads: threads });
   const request = { mode: 'text-to-image', prompt: 'A photo of a tench', width, height, guidanceScale: 7.5, scheduler: 'unipc', seeds: [1n] };
-  // Warm-up: one whole generation of the same request, as every contender gets. Besides ONNX Runtime's
-  // arena it lets V8 optimise the scheduler and guidance loops, which run interpreted at first (a cold
-  // first image is slower; a service generates thousands).
-  await pipeline.generateAll({ ...request, steps });
+  // Warm-up: `warmup` whole generations of the same request, as every contender gets. Besides ONNX Runtime's
+  // arena they let V8 optimise the scheduler and guidance loops, which run interpreted at first and reach
+  // V8's optimising tier only after some tens of steps (a cold first image is slower; a service generates thousands).
+  for (let i = 0; i < warmup; i++) await pipeline.generateAll({ ...request, steps });
   const marks = [];
   const t0 = performance.now();
   let wholeMs = 0;

@@ -1,6 +1,6 @@
 """The peer: optimum's ORTStableDiffusionPipeline on the same export, same scheduler and size.
 
-    python bench_optimum.py MODEL_DIR WIDTH HEIGHT STEPS THREADS   -> one JSON line
+    python bench_optimum.py MODEL_DIR WIDTH HEIGHT STEPS THREADS [WARMUP]   -> one JSON line
 """
 
 import json
@@ -17,6 +17,7 @@ from diffusers import UniPCMultistepScheduler  # noqa: E402
 from optimum.onnxruntime import ORTStableDiffusionPipeline  # noqa: E402
 
 model_dir, width, height, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+warmup = int(sys.argv[6]) if len(sys.argv) > 6 else 1
 options = ort.SessionOptions()
 options.intra_op_num_threads = threads
 options.inter_op_num_threads = 1
@@ -27,7 +28,8 @@ pipe = ORTStableDiffusionPipeline.from_pretrained(model_dir, session_options=opt
 pipe.scheduler = UniPCMultistepScheduler.from_config(pipe.scheduler.config)
 pipe.set_progress_bar_config(disable=True)
 kwargs = dict(prompt="A photo of a tench", width=width, height=height, guidance_scale=7.5, output_type="pil")
-pipe(num_inference_steps=steps, **kwargs)  # warm-up: one whole generation, as every contender gets
+for _ in range(warmup):  # warm-up: whole generations, as many as every contender gets
+    pipe(num_inference_steps=steps, **kwargs)
 
 marks = []
 

@@ -5,7 +5,7 @@
 // Contenders run in their own processes (peak RSS is each one's own), interleaved over repeats with the order
 // rotating (bench-kit interleave); ratios are paired per repeat and reported with their median, min and max.
 //
-//   node tools/bench/generation/run.mjs [--sizes tiny,256,512] [--repeats 1] [--threads 2] [--steps N] [--name generation]
+//   node tools/bench/generation/run.mjs [--sizes tiny,256,512] [--repeats 1] [--threads 2] [--steps N] [--warmup N] [--name generation]
 //
 // Models: the committed tiny fixture (tools/fixtures/tiny-sd/model, 64×64, 20 steps) and an
 // SD-1.5-architecture export with random weights that make_sd15_random.py writes under
@@ -26,6 +26,9 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: String(availableParallelism()) },
     // every config's step count (a short check of the commands); default: 20 tiny, 6 at 256², 4 at 512²
     steps: { type: 'string' },
+    // whole generations before each contender's timed one (raw: that many times the steps in session runs);
+    // default 5 for the tiny model, whose 2 ms steps show V8's tiering of the scheduler, 1 at SD sizes
+    warmup: { type: 'string' },
     // results file tools/bench/results/<name>.json; a check run should not overwrite the recorded one
     name: { type: 'string', default: 'generation' },
   },
@@ -56,8 +59,9 @@ const sd15 = join(ROOT, 'tools/bench/.cache/generation/sd15-random');
 const configs = [];
 for (const size of args.sizes.split(',')) {
   const steps = (fallback) => (args.steps === undefined ? fallback : Number(args.steps));
-  if (size === 'tiny') configs.push({ name: 'tiny-64', model: join(ROOT, 'tools/fixtures/tiny-sd/model'), width: 64, height: 64, steps: steps(20) });
-  else configs.push({ name: `sd15-${size}`, model: sd15, width: Number(size), height: Number(size), steps: steps(Number(size) >= 512 ? 4 : 6) });
+  const warmup = (fallback) => (args.warmup === undefined ? fallback : Number(args.warmup));
+  if (size === 'tiny') configs.push({ name: 'tiny-64', model: join(ROOT, 'tools/fixtures/tiny-sd/model'), width: 64, height: 64, steps: steps(20), warmup: warmup(5) });
+  else configs.push({ name: `sd15-${size}`, model: sd15, width: Number(size), height: Number(size), steps: steps(Number(size) >= 512 ? 4 : 6), warmup: warmup(1) });
 }
 if (configs.some((c) => c.model === sd15) && !existsSync(join(sd15, 'unet/model.onnx'))) {
   console.log('exporting the random-weight SD 1.5 architecture (first run only) ...');
@@ -74,9 +78,9 @@ for (const c of configs) {
   };
   const bench = join(here, 'bench-ts.mjs');
   const contenders = {
-    raw: contender(process.execPath, [bench, 'raw', c.model, c.width, c.height, c.steps, threads]),
-    ours: contender(process.execPath, [bench, 'pipeline', c.model, c.width, c.height, c.steps, threads]),
-    optimum: contender(python, [join(here, 'bench_optimum.py'), c.model, c.width, c.height, c.steps, threads]),
+    raw: contender(process.execPath, [bench, 'raw', c.model, c.width, c.height, c.steps, threads, c.warmup]),
+    ours: contender(process.execPath, [bench, 'pipeline', c.model, c.width, c.height, c.steps, threads, c.warmup]),
+    optimum: contender(python, [join(here, 'bench_optimum.py'), c.model, c.width, c.height, c.steps, threads, c.warmup]),
   };
   const configUptime = uptime();
   // The tiny model takes milliseconds: always give it a few repeats.
@@ -91,6 +95,7 @@ for (const c of configs) {
     width: c.width,
     height: c.height,
     steps: c.steps,
+    warmupGenerations: c.warmup,
     repeats: runs.ours.length,
     scheduler: 'unipc',
     guidance: 7.5,
@@ -133,10 +138,10 @@ const result = {
   machine: { ...machineInfo(), onnxruntimeNode: ortNode, ...versions, intraOpThreads: threads },
   uptime: { before: uptimeBefore, after: uptime() },
   notes: [
-    'raw = bench-ts.mjs raw: onnxruntime-node InferenceSession on unet/model.onnx alone, in the main thread of its own process, same session options; each call gets freshly built input tensors (random sample [2, 4, h/8, w/8], scalar float32 timestep 500, random encoder_hidden_states [2, 77, hidden]) made before the clock starts; the timed region is one `await session.run(feeds)`; `steps` untimed warm-up runs, then `steps` timed ones; no text encoder, scheduler, guidance, VAE or worker thread',
+    'raw = bench-ts.mjs raw: onnxruntime-node InferenceSession on unet/model.onnx alone, in the main thread of its own process, same session options; each call gets freshly built input tensors (random sample [2, 4, h/8, w/8], scalar float32 timestep 500, random encoder_hidden_states [2, 77, hidden]) made before the clock starts; the timed region is one `await session.run(feeds)`; warmupGenerations x `steps` untimed warm-up runs, then `steps` timed ones; no text encoder, scheduler, guidance, VAE or worker thread',
     'ours = StableDiffusionPipeline.generate (UNet in a worker thread, scheduler and guidance in TS); step = gap between progress events on the main thread',
     'optimum = ORTStableDiffusionPipeline with UniPCMultistepScheduler, same export and thread count; step = gap between callback_on_step_end calls',
-    'whole image = text encoding + all steps + VAE decode + PNG encode, after one warm-up generation of the same request',
+    'whole image = text encoding + all steps + VAE decode + PNG encode, after warmupGenerations warm-up generations of the same request (raw: warmupGenerations x steps session runs); results without warmupGenerations had one',
     'pairedVsOptimum: optimum / ours per repeat (contenders interleaved, order rotating); median, min, max; the headline ratio',
     'speedupVsOptimum: ratio of the medians over repeats, kept for comparison with older results',
     'results with carriedOver: true were not rerun in this run; their date and load are their own',
