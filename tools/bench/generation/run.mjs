@@ -34,6 +34,10 @@ const { values: args } = parseArgs({
   },
 });
 const repeats = Number(args.repeats);
+if (args.warmup !== undefined && !(Number.isInteger(Number(args.warmup)) && Number(args.warmup) >= 0)) {
+  console.error(`--warmup must be a whole number of generations (0 or more), got ${args.warmup}`);
+  process.exit(2);
+}
 const threads = Number(args.threads);
 const run = (command, commandArgs, options = {}) => runCommand(command, commandArgs, { cwd: here, ...options });
 
