@@ -198,7 +198,7 @@ const pythonVersions = JSON.parse(
 writeResult(args.name, {
   benchmark: 'datasets-read',
   date: new Date().toISOString(),
-  command: `node tools/bench/datasets-read/run.mjs --images ${images} --repeats ${repeats} --per-shard ${perShard}${args.name === 'datasets-read' ? '' : ` --name ${args.name}`}`,
+  command: `node tools/bench/datasets-read/run.mjs --images ${images} --repeats ${repeats} --per-shard ${perShard} --name ${args.name}`,
   machine: { ...machineInfo(), sharp: sharp.versions.sharp, libvips: sharp.versions.vips, jpegDecoder: jpegDecoder(), uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE ?? 4), ...pythonVersions },
   uptime: { before: uptimeBefore, after: uptimeAfter },
   pool: { images, width: WIDTH, height: HEIGHT, jpegQuality: JPEG_QUALITY, shards: shards.length, bytes: poolBytes },

@@ -34,7 +34,9 @@ const { values: args } = parseArgs({
   },
 });
 const repeats = Number(args.repeats);
-if (args.warmup !== undefined && !(Number.isInteger(Number(args.warmup)) && Number(args.warmup) >= 0)) {
+// undefined: each config's default (5 tiny, 1 at SD sizes)
+const warmupAsked = args.warmup === undefined ? undefined : Number(args.warmup);
+if (warmupAsked !== undefined && !(Number.isInteger(warmupAsked) && warmupAsked >= 0)) {
   console.error(`--warmup must be a whole number of generations (0 or more), got ${args.warmup}`);
   process.exit(2);
 }
@@ -63,9 +65,8 @@ const sd15 = join(ROOT, 'tools/bench/.cache/generation/sd15-random');
 const configs = [];
 for (const size of args.sizes.split(',')) {
   const steps = (fallback) => (args.steps === undefined ? fallback : Number(args.steps));
-  const warmup = (fallback) => (args.warmup === undefined ? fallback : Number(args.warmup));
-  if (size === 'tiny') configs.push({ name: 'tiny-64', model: join(ROOT, 'tools/fixtures/tiny-sd/model'), width: 64, height: 64, steps: steps(20), warmup: warmup(5) });
-  else configs.push({ name: `sd15-${size}`, model: sd15, width: Number(size), height: Number(size), steps: steps(Number(size) >= 512 ? 4 : 6), warmup: warmup(1) });
+  if (size === 'tiny') configs.push({ name: 'tiny-64', model: join(ROOT, 'tools/fixtures/tiny-sd/model'), width: 64, height: 64, steps: steps(20), warmup: warmupAsked ?? 5 });
+  else configs.push({ name: `sd15-${size}`, model: sd15, width: Number(size), height: Number(size), steps: steps(Number(size) >= 512 ? 4 : 6), warmup: warmupAsked ?? 1 });
 }
 if (configs.some((c) => c.model === sd15) && !existsSync(join(sd15, 'unet/model.onnx'))) {
   console.log('exporting the random-weight SD 1.5 architecture (first run only) ...');
