@@ -92,8 +92,10 @@ def main():
     if args.mode == "serial":
         samples, pixels = read(urls)
     elif args.mode == "procs":
-        parts = [urls[i :: args.workers] for i in range(args.workers)]
-        pool = multiprocessing.get_context("fork").Pool(args.workers)
+        # No more processes than shards: a pool of fewer shards than --workers (a small check run) leaves the
+        # extra processes nothing to read.
+        parts = [part for part in (urls[i :: args.workers] for i in range(args.workers)) if part]
+        pool = multiprocessing.get_context("fork").Pool(len(parts))
         results = pool.map(read, parts)
         # Reaped workers only count in RUSAGE_CHILDREN once joined.
         pool.close()
