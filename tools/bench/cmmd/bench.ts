@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { writeNpy } from '@select/datasets';
 import { cmmd, Linalg, normalizeRows, SeededRandom, type Matrix } from '@select/evaluator-service';
 // @ts-expect-error plain ESM module without types
-import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const uptimeBefore = uptime();
 const { values: args } = parseArgs({
@@ -23,7 +23,7 @@ const { values: args } = parseArgs({
     repeats: { type: 'string', default: '3' },
   },
 });
-const [rows, dim, threads, block, repeats] = ['rows', 'dim', 'threads', 'block', 'repeats'].map((k) => Number(args[k as keyof typeof args]));
+const [rows, dim, threads, block, repeats] = ['rows', 'dim', 'threads', 'block', 'repeats'].map((k): number => wholeOption(k, args[k as keyof typeof args]));
 
 function embeddings(seed: number, offset: number): Matrix {
   const rng = new SeededRandom(seed);

@@ -7,8 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
+import { wholeOption } from '../lib/bench-kit.mjs';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' } } });
+const top = wholeOption('top', values.top);
 
 /** The area a frame belongs to, from its function and script. */
 function areaOf({ functionName, url }) {
@@ -55,7 +57,7 @@ for (const file of positionals) {
   console.log(`\n${basename(file)}: ${seconds(total)} s profiled, ${seconds(busy)} s busy (shares below are of busy time)`);
   for (const [area, micros] of [...areas].sort((a, b) => b[1] - a[1])) if (area !== 'idle') console.log(`  ${seconds(micros)} s ${share(micros)}  ${area}`);
   console.log('  top functions (self time):');
-  for (const [key, micros] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, Number(values.top))) {
+  for (const [key, micros] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     if (key.startsWith('(idle)')) continue;
     console.log(`  ${seconds(micros)} s ${share(micros)}  ${key}`);
   }

@@ -24,7 +24,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const here = join(ROOT, 'tools/bench/curation-substring');
 const { values: args } = parseArgs({
@@ -45,11 +45,11 @@ const { values: args } = parseArgs({
     main: { type: 'string' },
   },
 });
-const N = Number(args.captions);
-const PEER_N = Math.min(N, Number(args['peer-captions']));
-const KAFKA_N = Number(args['kafka-captions']);
-const REPEATS = Number(args.repeats);
-const TASK_SIZE = args['task-size'] !== undefined ? Number(args['task-size']) : Math.ceil(KAFKA_N / Number(args.tasks));
+const N = wholeOption('captions', args.captions);
+const PEER_N = Math.min(N, wholeOption('peer-captions', args['peer-captions']));
+const KAFKA_N = wholeOption('kafka-captions', args['kafka-captions']);
+const REPEATS = wholeOption('repeats', args.repeats);
+const TASK_SIZE = args['task-size'] !== undefined ? wholeOption('task-size', args['task-size']) : Math.ceil(KAFKA_N / wholeOption('tasks', args.tasks));
 const TASKS = Math.ceil(KAFKA_N / TASK_SIZE);
 const cache = join(ROOT, 'tools/bench/.cache/curation-substring');
 mkdirSync(cache, { recursive: true });

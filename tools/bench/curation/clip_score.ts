@@ -26,7 +26,7 @@ import { clipScores } from '@select/curation-filters';
 import { embeddingConfigSchema, startEmbeddingServer } from '@select/embedding-service';
 import { createGrpcClient, createLogger, loadProtoPackage, resolveConfig, unary, type GenericServiceClient } from '@select/platform';
 // @ts-expect-error plain ESM module without types
-import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const uptimeBefore = uptime();
 const CACHE = join(ROOT, 'tools', 'bench', '.cache', 'embedding');
@@ -47,11 +47,14 @@ const { values: flags } = parseArgs({
     texts: { type: 'string', default: join(CACHE, 'texts.json') },
   },
 });
-const PAIRS = Number(flags.pairs);
-const RAW_PAIRS = Math.min(PAIRS, Number(flags['raw-pairs']));
-const BATCH = Number(flags.batch);
-const THREADS = Number(flags.threads);
-const REPEATS = Number(flags.repeats);
+const PAIRS: number = wholeOption('pairs', flags.pairs);
+const RAW_PAIRS = Math.min(PAIRS, wholeOption('raw-pairs', flags['raw-pairs']));
+const BATCH: number = wholeOption('batch', flags.batch);
+const THREADS: number = wholeOption('threads', flags.threads);
+const REPEATS: number = wholeOption('repeats', flags.repeats);
+const IN_FLIGHT: number = wholeOption('in-flight', flags['in-flight']);
+const PEER_BATCH: number = wholeOption('peer-batch', flags['peer-batch']);
+const WORKERS: number = wholeOption('workers', flags.workers);
 const log = (...args: unknown[]): void => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...args);
 const files = readdirSync(flags.jpegs).filter((f) => f.endsWith('.jpg')).sort();
 const images = files.map((f) => readFileSync(join(flags.jpegs, f)));
@@ -106,7 +109,7 @@ async function ours(): Promise<Run> {
   for (let start = 0; start < PAIRS; start += BATCH) {
     const s = start;
     inFlight.push(scoreBatch(s).then((v) => scores.set(v, s)));
-    if (inFlight.length >= Number(flags['in-flight'])) await inFlight.shift();
+    if (inFlight.length >= IN_FLIGHT) await inFlight.shift();
   }
   await Promise.all(inFlight);
   const seconds = (performance.now() - t0) / 1000;
@@ -114,9 +117,9 @@ async function ours(): Promise<Run> {
 }
 
 const peerScoresFile = join(tmpdir(), `clip-score-peer-${process.pid}.f32`);
-const peerArgs = ['--threads', String(THREADS), '--batch', flags['peer-batch'], '--model-dir', join(flags.models, flags.model), '--jpegs', flags.jpegs, '--texts', flags.texts];
+const peerArgs = ['--threads', String(THREADS), '--batch', String(PEER_BATCH), '--model-dir', join(flags.models, flags.model), '--jpegs', flags.jpegs, '--texts', flags.texts];
 const peer = (mode: 'pipeline' | 'raw'): Run => {
-  const extra = mode === 'pipeline' ? ['--pairs', String(PAIRS), '--workers', flags.workers, '--scores', peerScoresFile] : ['--pairs', String(RAW_PAIRS)];
+  const extra = mode === 'pipeline' ? ['--pairs', String(PAIRS), '--workers', String(WORKERS), '--scores', peerScoresFile] : ['--pairs', String(RAW_PAIRS)];
   const out = execFileSync(python, [join(ROOT, 'tools/bench/curation/clip_score_peer.py'), mode, ...peerArgs, ...extra], { encoding: 'utf8', env, maxBuffer: 1 << 24 });
   return JSON.parse(out.trim().split('\n').at(-1)!) as Run;
 };
@@ -146,7 +149,7 @@ writeResult('clip-score', {
   uptimeBefore,
   uptimeAfter: uptime(),
   model: { name: model, dir: join(flags.models, model), weights: 'random (architecture only: CLIP ViT-B/32 sizes, tools/bench/embedding/prepare.py)' },
-  settings: { pairs: PAIRS, rawPairs: RAW_PAIRS, batch: BATCH, inFlight: Number(flags['in-flight']), peerBatch: Number(flags['peer-batch']), workers: Number(flags.workers), threads: THREADS, repeats: REPEATS },
+  settings: { pairs: PAIRS, rawPairs: RAW_PAIRS, batch: BATCH, inFlight: IN_FLIGHT, peerBatch: PEER_BATCH, workers: WORKERS, threads: THREADS, repeats: REPEATS },
   order: 'contenders interleaved, order rotating per repeat',
   peerBlas: flags['skip-python'] ? undefined : pythonBlasInfo(python, env, ['numpy', 'onnxruntime']),
   runs,

@@ -19,7 +19,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ContaminationGate, OnnxSimilarityKernel } from '@select/curation-filters';
-import { ROOT, interleave, machineInfo, median, projectPython, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, interleave, machineInfo, median, projectPython, refuse, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const uptimeBefore = uptime();
 const { values: flags } = parseArgs({
@@ -36,7 +36,10 @@ const { values: flags } = parseArgs({
     repeats: { type: 'string', default: '1' },
   },
 });
-const [N, M, D, BATCH, THREADS, REPEATS] = ['n', 'eval', 'dim', 'batch', 'threads', 'repeats'].map((f) => Number(flags[f]));
+const [N, M, D, BATCH, THREADS, REPEATS, BLOCK_ROWS, MAX_BLOCK_ENTRIES] = ['n', 'eval', 'dim', 'batch', 'threads', 'repeats', 'block-rows', 'max-block-entries'].map((f) => wholeOption(f, flags[f]));
+const PLANTED = wholeOption('planted', flags.planted, 0);
+const THRESHOLD = Number(flags.threshold);
+if (!(THRESHOLD > 0 && THRESHOLD <= 1)) refuse(`--threshold must be a cosine similarity above 0 and at most 1, got ${JSON.stringify(flags.threshold)}`);
 const here = join(ROOT, 'tools', 'bench', 'curation');
 const cache = join(ROOT, 'tools', 'bench', '.cache', 'curation');
 const log = (...args) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...args);
@@ -46,8 +49,8 @@ const poolFile = join(cache, `contam-pool-${N}.f32`);
 const evalFile = join(cache, `contam-eval-${M}.f32`);
 const plantFile = join(cache, `contam-${N}-${M}.json`);
 if (!existsSync(plantFile)) {
-  log(`writing a ${N}-row pool and a ${M}-row evaluation set with ${flags.planted} planted copies`);
-  execFileSync(projectPython(), [join(here, 'make_embeddings.py'), 'contamination', '--n', String(N), '--eval', String(M), '--planted', flags.planted, '--dim', String(D), '--out', cache], {
+  log(`writing a ${N}-row pool and a ${M}-row evaluation set with ${PLANTED} planted copies`);
+  execFileSync(projectPython(), [join(here, 'make_embeddings.py'), 'contamination', '--n', String(N), '--eval', String(M), '--planted', String(PLANTED), '--dim', String(D), '--out', cache], {
     stdio: ['ignore', 2, 2],
   });
 }
@@ -57,8 +60,8 @@ const evalSet = new Float32Array(evalBytes.buffer, evalBytes.byteOffset, M * D);
 // content hashes are not what is measured here: every item gets a distinct placeholder sha256
 const sha = (prefix, i) => (prefix + i.toString(16)).padStart(64, '0');
 
-const kernel = await OnnxSimilarityKernel.open({ threads: THREADS, blockRows: Number(flags['block-rows']), maxBlockEntries: Number(flags['max-block-entries']) });
-const gate = new ContaminationGate({ nearDuplicateThreshold: Number(flags.threshold) });
+const kernel = await OnnxSimilarityKernel.open({ threads: THREADS, blockRows: BLOCK_ROWS, maxBlockEntries: MAX_BLOCK_ENTRIES });
+const gate = new ContaminationGate({ nearDuplicateThreshold: THRESHOLD });
 let t = performance.now();
 gate.registerSet('eval', Array.from({ length: M }, (_, i) => ({ id: String(i), sha256: sha('e', i), embedding: evalSet.subarray(i * D, (i + 1) * D) })));
 const registerSeconds = (performance.now() - t) / 1000;
@@ -99,8 +102,8 @@ writeResult('contamination', {
   uptimeAfter: uptime(),
   threads: THREADS,
   repeats: REPEATS,
-  data: { pool: N, eval: M, dim: D, planted: planted.length, threshold: Number(flags.threshold) },
-  kernel: { blockRows: Number(flags['block-rows']), maxBlockEntries: Number(flags['max-block-entries']), batch: BATCH },
+  data: { pool: N, eval: M, dim: D, planted: planted.length, threshold: THRESHOLD },
+  kernel: { blockRows: BLOCK_ROWS, maxBlockEntries: MAX_BLOCK_ENTRIES, batch: BATCH },
   registerSeconds,
   secondsPerRun: seconds,
   medianSeconds: median(seconds),

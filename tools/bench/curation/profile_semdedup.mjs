@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { OnnxSimilarityKernel, SeededRandom, normalizeRows } from '@select/curation-filters';
-import { median, peerEnv, projectPython, uptime } from '../lib/bench-kit.mjs';
+import { median, peerEnv, projectPython, uptime, wholeOption } from '../lib/bench-kit.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -21,7 +21,7 @@ const { values: flags } = parseArgs({
     threads: { type: 'string', default: String(availableParallelism()) },
   },
 });
-const [ROWS, K, D, REPEATS, THREADS] = ['rows', 'k', 'dim', 'repeats', 'threads'].map((f) => Number(flags[f]));
+const [ROWS, K, D, REPEATS, THREADS] = ['rows', 'k', 'dim', 'repeats', 'threads'].map((f) => wholeOption(f, flags[f]));
 const print = (o) => console.log(JSON.stringify(o));
 print({ uptime: uptime() });
 const random = new SeededRandom(1);

@@ -29,7 +29,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { OnnxSimilarityKernel, dedupCluster, sampleIndices, trainKMeans } from '@select/curation-filters';
-import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, refuse, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const uptimeBefore = uptime();
 const { values: flags } = parseArgs({
@@ -45,7 +45,10 @@ const { values: flags } = parseArgs({
     'peer-coretype': { type: 'string', default: 'SkylakeX' },
   },
 });
-const [N, K, EPS, NITER, D, SEED, REPEATS, THREADS] = ['n', 'k', 'eps', 'niter', 'dim', 'seed', 'repeats', 'threads'].map((f) => Number(flags[f]));
+const [N, K, NITER, D, REPEATS, THREADS] = ['n', 'k', 'niter', 'dim', 'repeats', 'threads'].map((f) => wholeOption(f, flags[f]));
+const SEED = wholeOption('seed', flags.seed, 0);
+const EPS = Number(flags.eps);
+if (!(EPS > 0 && EPS < 1)) refuse(`--eps must be a cosine distance between 0 and 1, got ${JSON.stringify(flags.eps)}`);
 const here = join(ROOT, 'tools', 'bench', 'curation');
 const cache = join(ROOT, 'tools', 'bench', '.cache', 'curation');
 const venvPython = join(ROOT, 'tools', 'bench', '.venv', 'bin', 'python');

@@ -13,7 +13,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, interleave, machineInfo, median, runCommand, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, interleave, machineInfo, median, resultName, runCommand, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -25,7 +25,11 @@ const { values: args } = parseArgs({
 });
 const poolDir = join(ROOT, 'tools/bench/.cache/datasets-read/pool-10000x400x300-q90-v1');
 if (!existsSync(join(poolDir, '00000.tar'))) throw new Error(`${poolDir} is missing: run node tools/bench/datasets-read/run.mjs once to generate it`);
-const pattern = join(poolDir, `{00000..${String(Number(args.shards) - 1).padStart(5, '0')}}.tar`);
+const shards = wholeOption('shards', args.shards);
+const concurrency = wholeOption('concurrency', args.concurrency);
+const repeats = wholeOption('repeats', args.repeats);
+resultName(args.name);
+const pattern = join(poolDir, `{00000..${String(shards - 1).padStart(5, '0')}}.tar`);
 const script = join(ROOT, 'tools/bench/datasets-read/threads.mjs');
 
 // threads.mjs prints `<tid> <name> <µs> µs/image` per thread that used at least 1 µs per image, in creation
@@ -49,9 +53,9 @@ function byThreadGroup(stdout) {
 }
 
 const setups = {
-  default: [script, pattern, args.concurrency],
-  withPlatform: [script, pattern, args.concurrency, 'with-platform'],
-  withPlatformSingleThreadedGc: ['--single-threaded-gc', script, pattern, args.concurrency, 'with-platform'],
+  default: [script, pattern, String(concurrency)],
+  withPlatform: [script, pattern, String(concurrency), 'with-platform'],
+  withPlatformSingleThreadedGc: ['--single-threaded-gc', script, pattern, String(concurrency), 'with-platform'],
 };
 const uptimeBefore = uptime();
 const contenders = Object.fromEntries(
@@ -64,7 +68,7 @@ const contenders = Object.fromEntries(
     },
   ]),
 );
-const runs = await interleave(contenders, Number(args.repeats));
+const runs = await interleave(contenders, repeats);
 const summary = Object.fromEntries(
   Object.entries(runs).map(([name, list]) => [
     name,
@@ -78,7 +82,7 @@ writeResult(args.name, {
   command: `node tools/bench/datasets-decode/threads.mjs ${process.argv.slice(2).join(' ')}`.trim(),
   machine: machineInfo(),
   uptime: { before: uptimeBefore, after: uptime() },
-  settings: { images: Number(args.shards) * 1000, concurrency: Number(args.concurrency), repeats: Number(args.repeats), pool: poolDir.replace(ROOT, '') },
+  settings: { images: shards * 1000, concurrency, repeats, pool: poolDir.replace(ROOT, '') },
   notes: ['CPU microseconds per decoded image by thread group (utime + stime from /proc/self/task at the end of the run, 10 ms ticks), medians over repeats; threads under 1 µs per image are not listed by threads.mjs; groups by creation order: main, V8 platform workers (and any other start-up thread), the last UV_THREADPOOL_SIZE threads = libuv pool'],
   summaryMicrosPerImage: summary,
   runs,

@@ -12,11 +12,11 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ROOT, peerEnv, projectPython, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, peerEnv, projectPython, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({ options: { images: { type: 'string', default: '2000' } } });
-const limit = Number(args.images);
+const limit = wholeOption('images', args.images);
 const poolDir = join(ROOT, 'tools/bench/.cache/datasets-read/pool-10000x400x300-q90-v1');
 const shards = readdirSync(poolDir).filter((name) => /^\d{5}\.tar$/.test(name)).sort();
 const pattern = join(poolDir, `{00000..${String(shards.length - 1).padStart(5, '0')}}.tar`);

@@ -17,7 +17,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, resultName, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -30,9 +30,10 @@ const { values: args } = parseArgs({
     name: { type: 'string', default: 'datasets-read' },
   },
 });
-const images = Number(args.images);
-const repeats = Number(args.repeats);
-const perShard = Number(args['per-shard']);
+const images = wholeOption('images', args.images);
+const repeats = wholeOption('repeats', args.repeats);
+const perShard = wholeOption('per-shard', args['per-shard']);
+resultName(args.name);
 const cores = availableParallelism();
 const WIDTH = 400;
 const HEIGHT = 300;

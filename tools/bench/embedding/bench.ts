@@ -24,7 +24,7 @@ import { EmbeddingEngine, defaultInferenceWorkers, scanModels } from '@select/em
 import { SessionPool, float32 } from '@select/inference';
 import { BENCH_CACHE, benchJpegs, embedImagesStream, startBenchService, startBenchServiceProcess } from './service-client.js';
 // @ts-expect-error plain ESM module without types
-import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, resultName, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const uptimeBefore: string = uptime();
 const cores = availableParallelism();
@@ -72,14 +72,23 @@ const { values: args } = parseArgs({
     name: { type: 'string', default: 'embedding' },
   },
 });
-const n = Number(args.images);
-const repeats = Number(args.repeats);
-const workers = Number(args.workers);
-const intra = Number(args.intra ?? Math.max(1, Math.floor(cores / workers)));
-const preprocessThreads = Number(args.preprocess);
-const batch = Number(args.batch);
+const whole = (flag: keyof typeof args, min = 1): number => wholeOption(flag, args[flag], min);
+const n = whole('images');
+const repeats = whole('repeats');
+const workers = whole('workers');
+const intra = args.intra === undefined ? Math.max(1, Math.floor(cores / workers)) : whole('intra');
+const preprocessThreads = whole('preprocess');
+const batch = whole('batch');
 /** Times each timed text run goes through the captions (one pass of 1,000 is ~7 s: too short to average out the VM's swings). */
-const textPasses = Number(args['text-passes']);
+const textPasses = whole('text-passes');
+const perThread = whole('per-thread');
+const streamWindow = whole('stream-window');
+const textWindow = whole('text-window');
+const preprocessNiceness = whole('preprocess-niceness', 0);
+const pyWorkers = whole('py-workers', 0);
+const pyPrefetch = whole('py-prefetch');
+const pyChunk = whole('py-chunk');
+resultName(args.name);
 const mode = args.preprocessing as 'exact' | 'fast';
 if (mode !== 'exact' && mode !== 'fast') throw new Error(`--preprocessing must be exact or fast, not ${args.preprocessing}`);
 if (args['py-pool'] !== 'dataloader' && args['py-pool'] !== 'mp') throw new Error(`--py-pool must be dataloader or mp`);
@@ -93,24 +102,20 @@ const serviceRecycle = onOff('recycle-buffers', args['recycle-buffers']);
 /** The service's balanceBatches: a queue too short for both workers split evenly between them (the default), or full batches. */
 const serviceBalance = onOff('balance-batches', args['balance-batches']);
 /** images-procs: data-parallel Python processes, as many as the service has inference workers, cores / procs threads each. */
-const pyProcs = Number(args['py-procs'] ?? workers);
+const pyProcs = args['py-procs'] === undefined ? workers : whole('py-procs');
 /** The B service of an A/B run: the first service's settings with --ab-niceness / --ab-spinning / --ab-workers / --ab-intra / --ab-preprocess / --ab-recycle / --ab-balance / --ab-stream-window applied. */
 const abService = (['ab-niceness', 'ab-spinning', 'ab-workers', 'ab-intra', 'ab-preprocess', 'ab-recycle', 'ab-balance', 'ab-stream-window'] as const).every((k) => args[k] === undefined)
     ? null
     : {
-        niceness: Number(args['ab-niceness'] ?? args['preprocess-niceness']),
+        niceness: args['ab-niceness'] === undefined ? preprocessNiceness : whole('ab-niceness', 0),
         spinning: args['ab-spinning'] === undefined ? serviceSpinning : onOff('ab-spinning', args['ab-spinning']),
-        workers: Number(args['ab-workers'] ?? workers),
-        intra: Number(args['ab-intra'] ?? intra),
-        preprocessThreads: Number(args['ab-preprocess'] ?? preprocessThreads),
+        workers: args['ab-workers'] === undefined ? workers : whole('ab-workers'),
+        intra: args['ab-intra'] === undefined ? intra : whole('ab-intra'),
+        preprocessThreads: args['ab-preprocess'] === undefined ? preprocessThreads : whole('ab-preprocess'),
         recycle: args['ab-recycle'] === undefined ? serviceRecycle : onOff('ab-recycle', args['ab-recycle']),
         balance: args['ab-balance'] === undefined ? serviceBalance : onOff('ab-balance', args['ab-balance']),
-        streamWindow: Number(args['ab-stream-window'] ?? args['stream-window']),
+        streamWindow: args['ab-stream-window'] === undefined ? streamWindow : whole('ab-stream-window'),
       };
-for (const [flag, v] of [['workers', workers], ['intra', intra], ['py-procs', pyProcs], ['text-passes', textPasses], ['ab-workers', abService?.workers ?? 1], ['ab-intra', abService?.intra ?? 1],
-  ['preprocess', preprocessThreads], ['ab-preprocess', abService?.preprocessThreads ?? 1], ['stream-window', Number(args['stream-window'])], ['ab-stream-window', abService?.streamWindow ?? 1]] as const) {
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${flag} must be a whole number >= 1, not ${v}`);
-}
 
 const MODELS = join(BENCH_CACHE, 'models');
 const MODEL = 'clip-vit-b32'; // the service serves every directory under models/; prepare.py puts exactly this one there
@@ -158,8 +163,8 @@ class PythonPeer {
   static async start(python: string, env: NodeJS.ProcessEnv): Promise<PythonPeer> {
     const proc = spawn(
       python,
-      [join(ROOT, 'tools/bench/embedding/python_peer.py'), '--threads', String(cores), '--procs', String(pyProcs), '--workers', String(args['py-workers']), '--pool', String(args['py-pool']),
-        '--prefetch', String(args['py-prefetch']), '--chunk', String(args['py-chunk']), '--batch', String(batch), '--images', String(n), '--vectors', VECTORS, '--text-passes', String(textPasses),
+      [join(ROOT, 'tools/bench/embedding/python_peer.py'), '--threads', String(cores), '--procs', String(pyProcs), '--workers', String(pyWorkers), '--pool', String(args['py-pool']),
+        '--prefetch', String(pyPrefetch), '--chunk', String(pyChunk), '--batch', String(batch), '--images', String(n), '--vectors', VECTORS, '--text-passes', String(textPasses),
         '--spinning', serviceSpinning ? 'on' : 'off'],
       { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'inherit'] },
     ) as unknown as ChildProcessWithoutNullStreams;
@@ -231,7 +236,7 @@ if (!args['skip-raw']) {
 // the service over gRPC: an EmbedImages stream of all n JPEGs (client and server in this process), then
 // EmbedTexts calls of `batch` texts with `text-window` calls in flight
 type ServiceLayout = { workers: number; intra: number; preprocessThreads: number; recycle: boolean; balance: boolean; streamWindow: number };
-const serviceLayout: ServiceLayout = { workers, intra, preprocessThreads, recycle: serviceRecycle, balance: serviceBalance, streamWindow: Number(args['stream-window']) };
+const serviceLayout: ServiceLayout = { workers, intra, preprocessThreads, recycle: serviceRecycle, balance: serviceBalance, streamWindow: streamWindow };
 /** The service's settings (preprocessing threads at `niceness`, intra-op threads spinning or not) and the options a build must have for them. */
 function serviceSettings(niceness: number, spinning: boolean, layout: ServiceLayout) {
   return {
@@ -260,7 +265,7 @@ async function startService(niceness: number, spinning: boolean, layout = servic
 }
 
 if (!args['skip-grpc']) {
-  const { client, stream } = await startService(Number(args['preprocess-niceness']), serviceSpinning);
+  const { client, stream } = await startService(preprocessNiceness, serviceSpinning);
   contenders['service-grpc'] = async () => {
     await stream(jpegs.slice(0, batch));
     const vectors = new Float32Array(n * D);
@@ -280,7 +285,7 @@ if (!args['skip-grpc']) {
   if (!args['skip-service-proc']) {
     // the same service in its own process, as users run it (node dist/main.js), the client in this one: the
     // client's allocations and collections no longer share the service's heap; CPU counts both processes
-    const { settings, asked } = serviceSettings(Number(args['preprocess-niceness']), serviceSpinning, serviceLayout);
+    const { settings, asked } = serviceSettings(preprocessNiceness, serviceSpinning, serviceLayout);
     const proc = await startBenchServiceProcess(settings, asked);
     closers.push(() => proc.close());
     contenders['service-proc'] = async () => {
@@ -306,7 +311,7 @@ if (!args['skip-grpc']) {
       await embedTexts(texts.slice(0, batch));
       const vectors = new Float32Array(passTexts.length * D);
       const r = await measured(() =>
-        windowed(Math.ceil(passTexts.length / batch), Number(args['text-window']), (i) => embedTexts(passTexts.slice(i * batch, (i + 1) * batch), vectors, i * batch)),
+        windowed(Math.ceil(passTexts.length / batch), textWindow, (i) => embedTexts(passTexts.slice(i * batch, (i + 1) * batch), vectors, i * batch)),
       );
       collected.texts = vectors.subarray(0, texts.length * D); // the first pass, for the agreement check
       return { ...r, texts: passTexts.length };
@@ -317,7 +322,7 @@ if (!args['skip-grpc']) {
 // the service's engine in-process (no gRPC), same settings, 128 images in flight
 const engineOptions = (m: 'exact' | 'fast') => ({
   sessions: { workers, intraOpThreads: intra, allowSpinning: serviceSpinning },
-  preprocess: { threads: preprocessThreads, perThread: Number(args['per-thread']), mode: m },
+  preprocess: { threads: preprocessThreads, perThread: perThread, mode: m },
   batching: { maxBatch: batch, maxWaitMs: 5, maxQueue: 1024, balance: serviceBalance },
   recycleBuffers: serviceRecycle,
 });
@@ -497,16 +502,16 @@ writeResult(args.name, {
     serviceRecycleBuffers: serviceRecycle,
     serviceBalanceBatches: serviceBalance,
     preprocessThreads,
-    preprocessNiceness: Number(args['preprocess-niceness']),
+    preprocessNiceness: preprocessNiceness,
     abService,
-    perThread: Number(args['per-thread']),
+    perThread: perThread,
     maxBatch: batch,
-    streamWindow: Number(args['stream-window']),
-    textCallsInFlight: Number(args['text-window']),
+    streamWindow: streamWindow,
+    textCallsInFlight: textWindow,
     pythonPool: args['py-pool'],
-    pythonWorkers: Number(args['py-workers']),
-    pythonPrefetch: Number(args['py-prefetch']),
-    pythonChunk: Number(args['py-chunk']),
+    pythonWorkers: pyWorkers,
+    pythonPrefetch: pyPrefetch,
+    pythonChunk: pyChunk,
     pythonProcs: pyProcs,
     pythonThreads: cores,
   },

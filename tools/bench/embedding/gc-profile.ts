@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { defaultInferenceWorkers } from '@select/embedding-service';
 import { BENCH_CACHE, benchJpegs, embedImagesStream, startBenchService } from './service-client.js';
 // @ts-expect-error plain ESM module without types
-import { ROOT, machineInfo, median, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, machineInfo, median, resultName, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,7 +24,9 @@ const { values: args } = parseArgs({
     child: { type: 'string' },
   },
 });
-const n = Number(args.images);
+const n: number = wholeOption('images', args.images);
+const rounds: number = wholeOption('rounds', args.rounds);
+resultName(args.name);
 const MODEL = 'clip-vit-b32';
 
 /** CPU ms of every thread of this process, by thread id, with its name and whether it is the main thread. */
@@ -78,7 +80,6 @@ if (args.child) {
   await child(args.child === 'on');
 } else {
   const uptimeBefore: string = uptime();
-  const rounds = Number(args.rounds);
   const runs: Array<Record<string, unknown>> = [];
   for (let r = 0; r < rounds; r++) {
     for (const mode of r % 2 === 0 ? ['on', 'off'] : ['off', 'on']) {

@@ -6,13 +6,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PreprocessPool, fromHfImageProcessorConfig, preprocessImage } from '@select/vision';
 // @ts-expect-error plain ESM module without types
-import { ROOT, uptime } from '../lib/bench-kit.mjs';
+import { ROOT, uptime, wholeOption } from '../lib/bench-kit.mjs';
 
 const CACHE = join(ROOT, 'tools/bench/.cache/embedding');
 const { values } = parseArgs({
   options: { images: { type: 'string', default: '300' }, threads: { type: 'string', default: String(availableParallelism()) }, mode: { type: 'string', default: 'exact' } },
 });
-const n = Number(values.images);
+const n: number = wholeOption('images', values.images);
+const threads: number = wholeOption('threads', values.threads);
 const mode = values.mode as 'exact' | 'fast';
 if (mode !== 'exact' && mode !== 'fast') throw new Error(`--mode must be exact or fast, not ${values.mode}`);
 console.log(`uptime before: ${uptime()}`);
@@ -24,7 +25,7 @@ let t0 = performance.now();
 for (const b of jpegs) await preprocessImage(b, spec, { mode });
 console.log(`${mode}, in-process, one at a time: ${(n / ((performance.now() - t0) / 1000)).toFixed(1)} images/s`);
 
-const pool = new PreprocessPool({ threads: Number(values.threads), maxPending: 1024, mode });
+const pool = new PreprocessPool({ threads, maxPending: 1024, mode });
 await Promise.all(jpegs.slice(0, 16).map((b) => pool.preprocess(b, spec)));
 t0 = performance.now();
 await Promise.all(jpegs.map((b) => pool.preprocess(b, spec)));

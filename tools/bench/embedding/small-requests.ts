@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { defaultInferenceWorkers } from '@select/embedding-service';
 import { BENCH_CACHE, benchJpegs, embedImagesStream, startBenchService } from './service-client.js';
 // @ts-expect-error plain ESM module without types
-import { machineInfo, median, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { machineInfo, median, resultName, uptime, wholeListOption, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -21,9 +21,9 @@ const { values: args } = parseArgs({
     name: { type: 'string', default: 'embedding-small-requests' },
   },
 });
-const sizes = args.sizes.split(',').map(Number);
-const rounds = Number(args.rounds);
-for (const v of [...sizes, rounds]) if (!Number.isInteger(v) || v < 1) throw new Error(`--sizes and --rounds take whole numbers >= 1, not ${v}`);
+const sizes: number[] = wholeListOption('sizes', args.sizes);
+const rounds: number = wholeOption('rounds', args.rounds);
+resultName(args.name);
 const MODEL = 'clip-vit-b32';
 const jpegs = benchJpegs();
 const need = Math.max(...sizes);

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { EVENT_TYPES } from '@select/events';
 import { samplePayload } from './events.mjs';
-import { ROOT, interleave, machineInfo, median, processCpuSeconds, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, interleave, machineInfo, median, processCpuSeconds, resultName, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,9 +24,10 @@ const { values: args } = parseArgs({
     name: { type: 'string', default: 'events-insert-parts' },
   },
 });
-const rowsCount = Number(args.rows);
-const batch = Number(args.batch);
-const repeats = Number(args.repeats);
+const rowsCount = wholeOption('rows', args.rows);
+const batch = wholeOption('batch', args.batch);
+const repeats = wholeOption('repeats', args.repeats);
+resultName(args.name);
 const IN_FLIGHT = 6; // select.samples.v1's partitions, each inserting its own batch
 const MERGE_WINDOW_MS = 4_000;
 

@@ -23,7 +23,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT as root, lastJsonLine, machineInfo, median, processCpuSeconds, runCommand as run, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT as root, lastJsonLine, machineInfo, median, processCpuSeconds, resultName, runCommand as run, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const here = join(root, 'tools/bench/events');
 const { values: args } = parseArgs({
@@ -39,10 +39,11 @@ const { values: args } = parseArgs({
     name: { type: 'string', default: 'events' },
   },
 });
-const events = Number(args.events);
-const repeats = Number(args.repeats);
-const rate = Number(args.rate);
-const latencySeconds = Number(args['latency-seconds']);
+const events = wholeOption('events', args.events);
+const repeats = wholeOption('repeats', args.repeats);
+const rate = wholeOption('rate', args.rate);
+const latencySeconds = wholeOption('latency-seconds', args['latency-seconds']);
+resultName(args.name);
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const clickhouseUrl = (process.env.CLICKHOUSE_URL ?? 'http://127.0.0.1:8123').replace(/\/$/, '');
 const cacheDir = join(root, 'tools/bench/.cache/events');

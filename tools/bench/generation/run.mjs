@@ -16,7 +16,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, interleave, lastJsonLine, machineInfo, median, pairedRatios, projectPython, runCommand, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, interleave, lastJsonLine, machineInfo, median, pairedRatios, projectPython, refuse, resultName, runCommand, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const here = join(ROOT, 'tools/bench/generation');
 const { values: args } = parseArgs({
@@ -33,14 +33,17 @@ const { values: args } = parseArgs({
     name: { type: 'string', default: 'generation' },
   },
 });
-const repeats = Number(args.repeats);
+const repeats = wholeOption('repeats', args.repeats);
 // undefined: each config's default (5 tiny, 1 at SD sizes)
-const warmupAsked = args.warmup === undefined ? undefined : Number(args.warmup);
-if (warmupAsked !== undefined && !(Number.isInteger(warmupAsked) && warmupAsked >= 0)) {
-  console.error(`--warmup must be a whole number of generations (0 or more), got ${args.warmup}`);
-  process.exit(2);
-}
-const threads = Number(args.threads);
+const warmupAsked = args.warmup === undefined ? undefined : wholeOption('warmup', args.warmup, 0);
+const threads = wholeOption('threads', args.threads);
+const stepsAsked = args.steps === undefined ? undefined : wholeOption('steps', args.steps);
+const sizes = args.sizes.split(',').map((size) => {
+  if (size === 'tiny') return size;
+  if (!(/^\d+$/.test(size) && Number(size) >= 64 && Number(size) % 8 === 0)) refuse(`--sizes takes tiny and image sizes (whole multiples of 8, at least 64), got ${JSON.stringify(size)}`);
+  return Number(size);
+});
+resultName(args.name);
 const run = (command, commandArgs, options = {}) => runCommand(command, commandArgs, { cwd: here, ...options });
 
 run(join(ROOT, 'node_modules/.bin/tsc'), ['-b', join(ROOT, 'packages/diffusion/tsconfig.lib.json')]);
@@ -63,10 +66,9 @@ if (!python) {
 
 const sd15 = join(ROOT, 'tools/bench/.cache/generation/sd15-random');
 const configs = [];
-for (const size of args.sizes.split(',')) {
-  const steps = (fallback) => (args.steps === undefined ? fallback : Number(args.steps));
-  if (size === 'tiny') configs.push({ name: 'tiny-64', model: join(ROOT, 'tools/fixtures/tiny-sd/model'), width: 64, height: 64, steps: steps(20), warmup: warmupAsked ?? 5 });
-  else configs.push({ name: `sd15-${size}`, model: sd15, width: Number(size), height: Number(size), steps: steps(Number(size) >= 512 ? 4 : 6), warmup: warmupAsked ?? 1 });
+for (const size of sizes) {
+  if (size === 'tiny') configs.push({ name: 'tiny-64', model: join(ROOT, 'tools/fixtures/tiny-sd/model'), width: 64, height: 64, steps: stepsAsked ?? 20, warmup: warmupAsked ?? 5 });
+  else configs.push({ name: `sd15-${size}`, model: sd15, width: size, height: size, steps: stepsAsked ?? (size >= 512 ? 4 : 6), warmup: warmupAsked ?? 1 });
 }
 if (configs.some((c) => c.model === sd15) && !existsSync(join(sd15, 'unet/model.onnx'))) {
   console.log('exporting the random-weight SD 1.5 architecture (first run only) ...');

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { writeNpy } from '@select/datasets';
 import { KnnAccumulator, Linalg, normalizeRows, SeededRandom, transpose, type Matrix } from '@select/evaluator-service';
 // @ts-expect-error plain ESM module without types
-import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, pythonBlasInfo, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const uptimeBefore = uptime();
 const { values: args } = parseArgs({
@@ -27,7 +27,7 @@ const { values: args } = parseArgs({
     repeats: { type: 'string', default: '3' },
   },
 });
-const [nBank, nQueries, dim, classes, threads, block, chunk, repeats] = ['bank', 'queries', 'dim', 'classes', 'threads', 'block', 'chunk', 'repeats'].map((k) => Number(args[k as keyof typeof args]));
+const [nBank, nQueries, dim, classes, threads, block, chunk, repeats] = ['bank', 'queries', 'dim', 'classes', 'threads', 'block', 'chunk', 'repeats'].map((k): number => wholeOption(k, args[k as keyof typeof args]));
 const KS = [10, 20, 100, 200];
 const T = 0.07;
 

@@ -1,6 +1,6 @@
 // The preamble every benchmark shares: the repo root, the project's Python, a peer environment with its BLAS at
 // full speed, the BLAS kernel a Python peer runs, machine facts with load averages before and after, interleaved
-// repeats with paired ratios, and the results file. Plain ESM so .mjs scripts and tsx-run .ts scripts both use it.
+// repeats with paired ratios, checked command-line options, and the results file. Plain ESM so .mjs scripts and tsx-run .ts scripts both use it.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
@@ -122,6 +122,40 @@ export async function interleave(contenders, repeats, log = console.error) {
 export function pairedRatios(ours, peer) {
   const perRepeat = ours.map((s, i) => peer[i] / s);
   return { perRepeat, median: median(perRepeat), min: Math.min(...perRepeat), max: Math.max(...perRepeat) };
+}
+
+/**
+ * A whole-number command-line option: the text of `--flag` as a number of at least `min`. Anything else (a typo,
+ * a fraction, a value below `min`, a missing value) stops the bench with a message and exit status 2 before it
+ * measures anything, instead of a NaN that would silently run zero repeats.
+ */
+export function wholeOption(flag, text, min = 1) {
+  const value = typeof text === 'string' && text.trim() !== '' ? Number(text) : NaN;
+  if (!Number.isInteger(value) || value < min) refuse(`--${flag} must be a whole number >= ${min}, got ${JSON.stringify(text ?? null)}`);
+  return value;
+}
+
+/** A comma-separated list of whole numbers (`--sizes 8,24,40`), each at least `min`, checked as wholeOption does. */
+export function wholeListOption(flag, text, min = 1) {
+  const items = String(text ?? '').split(',');
+  if (items.some((item) => item.trim() === '' || !Number.isInteger(Number(item)) || Number(item) < min)) {
+    refuse(`--${flag} must be a comma-separated list of whole numbers >= ${min}, got ${JSON.stringify(text ?? null)}`);
+  }
+  return items.map(Number);
+}
+
+/** The results-file name (`--name`): a file name under tools/bench/results, checked before the bench runs. */
+export function resultName(text) {
+  if (typeof text !== 'string' || !/^[\w.-]+$/.test(text) || text.startsWith('.')) {
+    refuse(`--name must be a file name under tools/bench/results (letters, digits, . _ -, not starting with .), got ${JSON.stringify(text ?? null)}`);
+  }
+  return text;
+}
+
+/** Stops the bench before it measures anything: `message` on stderr, exit status 2 (a refused option). */
+export function refuse(message) {
+  console.error(message);
+  process.exit(2);
 }
 
 /** Writes tools/bench/results/<name>.json and prints it. */

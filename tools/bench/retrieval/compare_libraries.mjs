@@ -14,6 +14,7 @@ import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { wholeListOption, wholeOption } from '../lib/bench-kit.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..', '..');
@@ -28,13 +29,13 @@ const { values: flags } = parseArgs({
     out: { type: 'string', default: join(repo, 'tools', 'bench', 'results', 'retrieval-libraries.json') },
   },
 });
-const N = Number(flags.n);
-const Q = Number(flags.queries);
-const D = Number(flags.dim);
+const N = wholeOption('n', flags.n);
+const Q = wholeOption('queries', flags.queries);
+const D = wholeOption('dim', flags.dim);
 const K = 10;
 const M = 16;
 const EFC = 128;
-const EFS = flags.ef.split(',').map(Number);
+const EFS = wholeListOption('ef', flags.ef);
 const THREADS = cpus().length;
 
 function rss() {

@@ -20,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { addSpecDefaults, exactKernels, VectorIndex } from '@select/vector-index';
-import { machineInfo, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { machineInfo, resultName, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 import { fastestPeerEnv } from './peer-blas.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -40,7 +40,8 @@ const { values: flags } = parseArgs({
     'peer-coretype': { type: 'string', default: 'auto' },
   },
 });
-const [N, Q, D, K, R, T] = [flags.n, flags.queries, flags.dim, flags.k, flags.repeats, flags.threads].map(Number);
+const [N, Q, D, K, R, T] = ['n', 'queries', 'dim', 'k', 'repeats', 'threads'].map((f) => wholeOption(f, flags[f]));
+if (flags.name !== undefined) resultName(flags.name);
 const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 const gflops = (seconds) => (2 * Q * N * D) / seconds / 1e9;
 

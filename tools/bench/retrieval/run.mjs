@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { RetrievalClient } from '@select/retrieval-service';
-import { BLAS_HANDICAPS, machineInfo, median, pythonBlasInfo, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { BLAS_HANDICAPS, machineInfo, median, pythonBlasInfo, refuse, resultName, uptime, wholeListOption, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 import { fastestPeerEnv } from './peer-blas.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -60,24 +60,22 @@ const { values: flags } = parseArgs({
     'peer-coretype': { type: 'string', default: 'auto' },
   },
 });
-const N = Number(flags.n);
-const Q = Number(flags.queries);
-const D = Number(flags.dim);
-const K = Number(flags.k);
-const M = Number(flags.m);
-const EFC = Number(flags['ef-construction']);
-const EFS = flags['exact-only'] ? [] : flags.ef.split(',').map(Number);
-const BATCH = Number(flags.batch);
+const N = wholeOption('n', flags.n);
+const Q = wholeOption('queries', flags.queries);
+const D = wholeOption('dim', flags.dim);
+const K = wholeOption('k', flags.k);
+const M = wholeOption('m', flags.m);
+const EFC = wholeOption('ef-construction', flags['ef-construction']);
+const EFS = flags['exact-only'] ? [] : wholeListOption('ef', flags.ef);
+const BATCH = wholeOption('batch', flags.batch);
 const TARGET = Number(flags.target);
-const ROUNDS = Number(flags.rounds);
-const RUNS = Number(flags.runs);
+const ROUNDS = wholeOption('rounds', flags.rounds);
+const RUNS = wholeOption('runs', flags.runs);
 const EXACT_ONLY = flags['exact-only'];
-const EXACT_ROUNDS = Number(flags['exact-rounds']);
+const EXACT_ROUNDS = wholeOption('exact-rounds', flags['exact-rounds']);
 const THREADS = availableParallelism();
-if (![N, Q, D, K, M, EFC, BATCH, ROUNDS, RUNS, EXACT_ROUNDS].every((x) => Number.isInteger(x) && x > 0)) {
-  throw new Error('--n, --queries, --dim, --k, --m, --ef-construction, --batch, --rounds, --runs and --exact-rounds take positive integers');
-}
-if (!/^[\w.-]+$/.test(flags.name)) throw new Error('--name is a file name under tools/bench/results (letters, digits, . _ -)');
+if (!(TARGET > 0 && TARGET <= 1)) refuse(`--target must be a recall above 0 and at most 1, got ${JSON.stringify(flags.target)}`);
+resultName(flags.name);
 
 function log(...args) {
   console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...args);

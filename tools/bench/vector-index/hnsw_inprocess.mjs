@@ -20,7 +20,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { ROOT, interleave, machineInfo, median, peerEnv, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, interleave, machineInfo, median, peerEnv, resultName, uptime, wholeListOption, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -34,15 +34,17 @@ const { values: flags } = parseArgs({
     name: { type: 'string', default: 'vector-index-hnsw' },
   },
 });
-const N = Number(flags.n);
-const Q = Number(flags.queries);
+const N = wholeOption('n', flags.n);
+const Q = wholeOption('queries', flags.queries);
 const D = 512;
 const K = 10;
 const M = 16;
 const EFC = 128;
-const threads = Number(flags.threads);
-const efs = flags.ef.split(',').map(Number);
-const connectivities = flags.connectivity.split(',').map(Number);
+const threads = wholeOption('threads', flags.threads);
+const passes = wholeOption('passes', flags.passes);
+const efs = wholeListOption('ef', flags.ef);
+const connectivities = wholeListOption('connectivity', flags.connectivity);
+resultName(flags.name);
 const cache = join(ROOT, 'tools/bench/.cache/retrieval');
 const own = join(ROOT, 'tools/bench/.cache/vector-index');
 mkdirSync(own, { recursive: true });
@@ -130,7 +132,7 @@ for (const ef of efs) {
     };
   }
   contenders.faiss = () => peerAnswer(`search ${ef}`);
-  const runs = await interleave(contenders, Number(flags.passes), (line) => console.error(`${line} (ef ${ef})`));
+  const runs = await interleave(contenders, passes, (line) => console.error(`${line} (ef ${ef})`));
   const row = { ef };
   for (const [name, list] of Object.entries(runs)) {
     row[name] = {
@@ -159,7 +161,7 @@ writeResult(flags.name, {
   machine: machineInfo(),
   uptime: { before: uptimeBefore, after: uptime() },
   data: { base: baseFile.replace(ROOT, ''), rows: N, queries: Q, dimension: D, k: K, metric: 'inner-product' },
-  settings: { threads, passes: Number(flags.passes), efConstruction: EFC, faissM: M, connectivities, oneCallForAllQueries: true, ours: 'VectorIndex.searchFlat (no log, no gRPC)' },
+  settings: { threads, passes, efConstruction: EFC, faissM: M, connectivities, oneCallForAllQueries: true, ours: 'VectorIndex.searchFlat (no log, no gRPC)' },
   notes: [
     'QPS: all queries in one call; bestQps is the best of the passes, medianQps their median; passes interleaved with the order rotating',
     'distancesPerQuery: FAISS only (faiss.cvar.hnsw_stats.ndis / nq); the addon does not count its distance computations',

@@ -24,7 +24,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, uptime, writeResult } from '../lib/bench-kit.mjs';
+import { ROOT, interleave, machineInfo, median, pairedRatios, peerEnv, projectPython, resultName, uptime, wholeOption, writeResult } from '../lib/bench-kit.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -38,9 +38,12 @@ const { values: args } = parseArgs({
     name: { type: 'string', default: 'vision-preprocess' },
   },
 });
-const count = Number(args.images);
-const checkCount = Math.max(count, Number(args['check-images']));
-const repeats = Number(args.repeats);
+const count = wholeOption('images', args.images);
+const checkCount = Math.max(count, wholeOption('check-images', args['check-images']));
+const repeats = wholeOption('repeats', args.repeats);
+const variantCount = wholeOption('variants', args.variants);
+const agreementCount = wholeOption('agreement', args.agreement);
+resultName(args.name);
 const loadBefore = uptime();
 
 function run(command, commandArgs, options = {}) {
@@ -135,7 +138,6 @@ if (!args['skip-check']) {
   check.nativeExact = benchSet;
   // layouts the bench images do not have (4:4:4, 4:2:2, progressive, restart markers, grey, odd sizes), written by Pillow
   const variantsDir = join(ROOT, 'tools/bench/.cache/vision/variants');
-  const variantCount = Number(args.variants);
   if (variantCount > 0) {
     if (!existsSync(variantsDir) || readdirSync(variantsDir).length < variantCount) {
       run(python, [join(here, 'preprocess_py.py'), '--make-variants', variantsDir, '--count', String(variantCount)], { env: pyEnv });
@@ -163,7 +165,7 @@ if (!args['skip-check']) {
   const level = 1 / 255 / spec.std[1];
   check.fastVsExactInput = { images: checkJpegs.length, meanAbsLevels: sumAbs / n / level, maxAbsLevels: maxAbs / level };
   const model = join(ROOT, 'tools/bench/.cache/embedding/models/clip-vit-b32/onnx/vision_model.onnx');
-  const m = Math.min(Number(args.agreement), checkJpegs.length);
+  const m = Math.min(agreementCount, checkJpegs.length);
   if (m > 0 && existsSync(model)) {
     const { SessionPool, float32 } = await import('@select/inference');
     const sessions = await SessionPool.open({ vision: model }, { workers: 1 });
