@@ -47,6 +47,7 @@ export { canonicalJson, paramsHash, sampleId, type SampleIdentity } from './samp
 export { readShiftManifest, SHIFT_FILES, shardName, type ManifestEntry } from './shift-manifest.js';
 export {
   ShiftWriter,
+  shiftJpegBytes,
   type AddResult,
   type ClassCount,
   type RawImage,

@@ -10,7 +10,7 @@ import { collect, makeImage, makeTempDir } from './fixtures.test-util.js';
 import { sampleId } from './sample-id.js';
 import { CRASH_TEST_CLASSES, CRASH_TEST_OPTIONS, crashTestSample } from './shift-fixtures.test-util.js';
 import { readShiftManifest, type ManifestEntry } from './shift-manifest.js';
-import { ShiftWriter, type ClassCount, type ShiftSummary } from './shift-writer.js';
+import { ShiftWriter, shiftJpegBytes, type ClassCount, type ShiftSummary } from './shift-writer.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -121,6 +121,26 @@ describe('ShiftWriter', () => {
       name: 'test-shift',
       splits: { train: { name: 'train', num_samples: 10, filenames: ['00000.tar', '00001.tar', '00002.tar'], shard_lengths: [4, 4, 2] } },
     });
+  });
+
+  it('shiftJpegBytes gives the bytes of the shard file, so a content hash of an image matches its copy in a shift', async () => {
+    const jpeg = await makeImage(11);
+    const png = await makeImage(12, 'png');
+    const webp = await makeImage(13, 'webp');
+    for (const options of [{}, { jpegQuality: 80, reencodeJpeg: true }]) {
+      const target = join(dir, `q-${Object.keys(options).length}`);
+      const writer = await ShiftWriter.open(target, { ...OPTIONS, ...options });
+      for (const [i, image] of [jpeg, png, webp].entries()) await writer.add({ sourceId: `pool/${i}`, classIndex: 0, image });
+      await writer.close();
+      const stored = (await collect(readClassShards({ shards: '00000.tar', root: target }))).map((record) => (record.ok ? record.sample.image.bytes : undefined));
+      const expected = await Promise.all([jpeg, png, webp].map((image) => shiftJpegBytes(image, options)));
+      expect(stored.map((bytes) => bytes?.toString('base64'))).toEqual(expected.map((bytes) => bytes.toString('base64')));
+    }
+    // JPEG input as is by default; other formats re-encoded, so their bytes differ from the input's.
+    expect((await shiftJpegBytes(jpeg)).equals(jpeg)).toBe(true);
+    expect((await shiftJpegBytes(png)).equals(png)).toBe(false);
+    await expect(shiftJpegBytes(Buffer.from('not an image'))).rejects.toThrow(/cannot be stored as JPEG/);
+    await expect(shiftJpegBytes(png, { jpegQuality: 0 })).rejects.toThrow(/jpegQuality must be an integer in 1..100/);
   });
 
   it('gives byte-identical shards for the same samples, and cuts shards by size', async () => {

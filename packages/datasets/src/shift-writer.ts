@@ -48,6 +48,13 @@ export interface ShiftWriterOptions {
   readonly reencodeJpeg?: boolean;
 }
 
+/** Quality of the JPEGs a shift encodes unless ShiftWriterOptions.jpegQuality says otherwise. */
+const DEFAULT_JPEG_QUALITY = 95;
+
+function checkJpegQuality(quality: number): void {
+  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new DatasetError('INVALID_OPTION', `jpegQuality must be an integer in 1..100, got ${quality}`);
+}
+
 type ResolvedOptions = Required<Omit<ShiftWriterOptions, 'classes'>> & Pick<ShiftWriterOptions, 'classes'>;
 
 function addShiftWriterDefaults(options: ShiftWriterOptions): ResolvedOptions {
@@ -55,7 +62,7 @@ function addShiftWriterDefaults(options: ShiftWriterOptions): ResolvedOptions {
     params: {},
     maxSamplesPerShard: 10_000,
     maxBytesPerShard: 1024 ** 3,
-    jpegQuality: 95,
+    jpegQuality: DEFAULT_JPEG_QUALITY,
     reencodeJpeg: false,
     ...options,
   };
@@ -64,9 +71,7 @@ function addShiftWriterDefaults(options: ShiftWriterOptions): ResolvedOptions {
   };
   positive('maxSamplesPerShard', resolved.maxSamplesPerShard);
   positive('maxBytesPerShard', resolved.maxBytesPerShard);
-  if (!Number.isInteger(resolved.jpegQuality) || resolved.jpegQuality < 1 || resolved.jpegQuality > 100) {
-    throw new DatasetError('INVALID_OPTION', `jpegQuality must be an integer in 1..100, got ${resolved.jpegQuality}`);
-  }
+  checkJpegQuality(resolved.jpegQuality);
   if (resolved.name.trim() === '' || resolved.strategy.trim() === '') throw new DatasetError('INVALID_OPTION', 'name and strategy must not be empty');
   return resolved;
 }
@@ -517,19 +522,37 @@ export class ShiftWriter {
 async function toJpeg(sample: ShiftSample, options: ResolvedOptions): Promise<Buffer> {
   const { image } = sample;
   try {
-    if (image instanceof Uint8Array) {
-      const bytes = Buffer.isBuffer(image) ? image : Buffer.from(image.buffer, image.byteOffset, image.byteLength);
-      if (!options.reencodeJpeg && sniffImageFormat(bytes) === 'jpeg') {
-        // Stored as is (no generation loss); the header check catches bytes that are not a JPEG at all.
-        await sharp(bytes).metadata();
-        return bytes;
-      }
-      return await sharp(bytes, { failOn: 'warning' }).flatten({ background: '#ffffff' }).jpeg({ quality: options.jpegQuality }).toBuffer();
-    }
+    if (image instanceof Uint8Array) return await encodedJpeg(image, options);
     const { data, width, height, channels } = image;
     return await sharp(data, { raw: { width, height, channels } }).flatten({ background: '#ffffff' }).jpeg({ quality: options.jpegQuality }).toBuffer();
   } catch (cause) {
     throw new DatasetError('IMAGE_DECODE', `image cannot be stored as JPEG: ${describeCause(cause)}`, { key: sample.sourceId, cause });
+  }
+}
+
+async function encodedJpeg(image: Uint8Array, options: Pick<ResolvedOptions, 'jpegQuality' | 'reencodeJpeg'>): Promise<Buffer> {
+  const bytes = Buffer.isBuffer(image) ? image : Buffer.from(image.buffer, image.byteOffset, image.byteLength);
+  if (!options.reencodeJpeg && sniffImageFormat(bytes) === 'jpeg') {
+    // Stored as is (no generation loss); the header check catches bytes that are not a JPEG at all.
+    await sharp(bytes).metadata();
+    return bytes;
+  }
+  return await sharp(bytes, { failOn: 'warning' }).flatten({ background: '#ffffff' }).jpeg({ quality: options.jpegQuality }).toBuffer();
+}
+
+/**
+ * The bytes a shift stores for an encoded image, as ShiftWriter.add() writes them (`<key>.jpg`): JPEG input
+ * unchanged, anything else flattened on white and encoded at `jpegQuality`. With the writer's options (defaults:
+ * quality 95, no re-encoding) the result is byte-identical to the shard's file, so a content hash of it matches
+ * a hash of that file (the contamination gate uses this to recognise images of a shift held out for evaluation).
+ */
+export async function shiftJpegBytes(image: Uint8Array, options: Pick<ShiftWriterOptions, 'jpegQuality' | 'reencodeJpeg'> = {}): Promise<Buffer> {
+  const jpegQuality = options.jpegQuality ?? DEFAULT_JPEG_QUALITY;
+  checkJpegQuality(jpegQuality);
+  try {
+    return await encodedJpeg(image, { jpegQuality, reencodeJpeg: options.reencodeJpeg ?? false });
+  } catch (cause) {
+    throw new DatasetError('IMAGE_DECODE', `image cannot be stored as JPEG: ${describeCause(cause)}`, { cause });
   }
 }
 
