@@ -42,6 +42,29 @@ describe('ContaminationGate', () => {
     });
   });
 
+  it('matches a sample by its other encodings too (alsoSha256), once per evaluation image', async () => {
+    const g = new ContaminationGate();
+    // an evaluation set made from a shift: the JPEGs the shift stored, not the pool's SVG bytes
+    g.registerSet('held-out', [
+      { id: 'eagle.jpg', bytes: bytes('eagle as the shift stored it') },
+      { id: 'bee.jpg', bytes: bytes('bee as the shift stored it') },
+    ]);
+    const matches = await g.check(
+      [
+        { id: 'eagle.svg', bytes: bytes('<svg>eagle</svg>'), alsoSha256: [sha256Hex(bytes('eagle as the shift stored it'))] },
+        // listed twice: still one match
+        { id: 'bee.svg', bytes: bytes('<svg>bee</svg>'), alsoSha256: [sha256Hex(bytes('bee as the shift stored it')).toUpperCase(), sha256Hex(bytes('bee as the shift stored it'))] },
+        { id: 'ant.svg', bytes: bytes('<svg>ant</svg>'), alsoSha256: [sha256Hex(bytes('ant as a shift would store it'))] },
+      ],
+      kernel,
+    );
+    expect(matches.map((m) => [m.sampleId, m.evaluationId, m.kind, m.similarity])).toEqual([
+      ['eagle.svg', 'eagle.jpg', 'exact', 1],
+      ['bee.svg', 'bee.jpg', 'exact', 1],
+    ]);
+    await expect(g.check([{ id: 'x.svg', bytes: bytes('x'), alsoSha256: ['nope'] }], kernel)).rejects.toThrow(/sample x.svg has a malformed sha256 \(nope\)/);
+  });
+
   it('uses the configured threshold inclusively (default 0.95)', async () => {
     expect(DEFAULT_NEAR_DUPLICATE_THRESHOLD).toBe(0.95);
     const g = new ContaminationGate({ nearDuplicateThreshold: 0.9 });

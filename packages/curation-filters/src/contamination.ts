@@ -23,6 +23,12 @@ export interface GateItem {
   /** Hex sha256 of the image bytes; computed from `bytes` when absent. */
   sha256?: string;
   bytes?: Uint8Array;
+  /**
+   * Samples only: hex sha256 of the same image in other encodings, such as the JPEG a shift stores it as (a pool's
+   * SVG or PNG is published re-encoded, so an evaluation set made from a shift holds other bytes than the pool). A
+   * match on any of them is an exact match.
+   */
+  alsoSha256?: readonly string[];
   /** Image embedding (any scale: normalised here); needed for the near-duplicate check. */
   embedding?: Float32Array;
 }
@@ -123,8 +129,14 @@ export class ContaminationGate {
     const matches: ContaminationMatch[] = [];
     const embedded: number[] = [];
     samples.forEach((sample, i) => {
-      for (const hit of this.hashes.get(hashOf(sample, 'sample')) ?? []) {
-        matches.push({ sampleId: sample.id, set: hit.set, evaluationId: hit.id, kind: 'exact', similarity: 1 });
+      const seen = new Set<string>();
+      for (const hash of [hashOf(sample, 'sample'), ...(sample.alsoSha256 ?? []).map((h) => checkedHash(h, `sample ${sample.id}`))]) {
+        for (const hit of this.hashes.get(hash) ?? []) {
+          const key = `${hit.set}\u0000${hit.id}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          matches.push({ sampleId: sample.id, set: hit.set, evaluationId: hit.id, kind: 'exact', similarity: 1 });
+        }
       }
       if (sample.embedding !== undefined) {
         if (this.dim >= 0 && sample.embedding.length !== this.dim) {
@@ -164,11 +176,13 @@ export function summarizeMatches(matches: readonly ContaminationMatch[]): Record
 }
 
 function hashOf(item: GateItem, what: string): string {
-  if (item.sha256 !== undefined) {
-    const hash = item.sha256.toLowerCase();
-    if (!SHA256.test(hash)) throw invalidArgument(`contamination gate: ${what} ${item.id} has a malformed sha256 (${item.sha256})`);
-    return hash;
-  }
+  if (item.sha256 !== undefined) return checkedHash(item.sha256, `${what} ${item.id}`);
   if (item.bytes !== undefined) return sha256Hex(item.bytes);
   throw invalidArgument(`contamination gate: ${what} ${item.id} has neither image bytes nor a sha256`);
+}
+
+function checkedHash(sha256: string, whose: string): string {
+  const hash = sha256.toLowerCase();
+  if (!SHA256.test(hash)) throw invalidArgument(`contamination gate: ${whose} has a malformed sha256 (${sha256})`);
+  return hash;
 }
