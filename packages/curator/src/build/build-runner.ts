@@ -3,12 +3,12 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CurationTask, LabelMapping, SampleCurated, ShiftLifecycle } from '@select/contracts';
-import { readShiftManifest, renderSvg, ShiftWriter, type ShiftSummary } from '@select/datasets';
+import { readShiftManifest, ShiftWriter, type ShiftSummary } from '@select/datasets';
 import { EVENT_TYPES, type EventProducer } from '@select/events';
 import { isServiceError, status, writeFileAtomic, type Logger } from '@select/platform';
 import type { Candidate, Decision, GlobalStep, ServiceClients } from '../chain/step.js';
 import type { StepRegistry } from '../chain/registry.js';
-import { CONTAMINATION, generatedPool } from '../image/index.js';
+import { CONTAMINATION, generatedPool, rasterOf } from '../image/index.js';
 import { GENERATING_STRATEGIES, gateOverrideOf, labelSpaceOf, type BuildSpec } from './build-spec.js';
 import { createChain, loadImage, stepContext, type Chain } from './chain.js';
 import { decisionPublisher } from './decision-events.js';
@@ -29,8 +29,6 @@ export interface BuildDeps {
   pollMs?: number;
   /** Partitions of the tasks topic the build's tasks are spread over. @default TOPICS.curationTasks.partitions (12) */
   taskPartitions?: number;
-  /** Size of rendered SVG candidates (openclipart). @default 256 */
-  svgSize?: number;
 }
 
 /** What a finished build reports (also written as build.json into the shift folder). */
@@ -49,8 +47,6 @@ export interface BuildReport {
   /** Whether the contamination-gate step ran, and why not when it did not (the request's override). */
   contaminationGate: { applied: boolean; overrideReason: string };
 }
-
-const RENDERED_FORMATS = new Set(['svg']);
 
 /**
  * The coordinator of one build (the `curate` job's run): plans the pool into shard tasks, publishes
@@ -366,8 +362,8 @@ async function writeShift(
         if (writer.has(writer.idFor(candidate))) continue;
         let image: Buffer;
         try {
-          image = await loadImage(candidate);
-          if (RENDERED_FORMATS.has(candidate.image?.format ?? '')) image = await renderSvg(image, deps.svgSize ?? 256);
+          // SVG clip art rendered as the embedding and the contamination gate saw it (service-calls rasterOf)
+          image = await rasterOf(candidate, await loadImage(candidate));
           await writer.add({
             sourceId: candidate.sourceId,
             classIndex: candidate.classIndex!,

@@ -1,6 +1,6 @@
 // Filter 10: the contamination gate. Every candidate of the build is checked against each registered
-// evaluation set by exact content hash (sha256 of the image bytes) and by embedding near-duplicate
-// search; matches are dropped and reported per evaluation set (contamination_report.json and
+// evaluation set by exact content hash (sha256 of the image bytes, and of the JPEG the build would publish
+// for it: what an evaluation set made from a shift holds) and by embedding near-duplicate search; matches are dropped and reported per evaluation set (contamination_report.json and
 // contamination_matches.csv in the shift folder).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -11,15 +11,17 @@ import {
   ContaminationGate,
   DEFAULT_NEAR_DUPLICATE_THRESHOLD,
   OnnxSimilarityKernel,
+  sha256Hex,
   summarizeMatches,
   type ContaminationMatch,
   type GateItem,
 } from '@select/curation-filters';
+import { shiftJpegBytes } from '@select/datasets';
 import { ServiceError, type GenericServiceClient } from '@select/platform';
 import type { Candidate, Decision, GlobalStep, StepContext, StepDefinition, StepEnvironment } from '../chain/step.js';
 import { candidateKey, dropDecision } from './candidate-key.js';
 import { listEvaluationSets, loadEvaluationSet, readSetInfo, registerEvaluationSet } from './evaluation-sets.js';
-import { describeEmbeddingModel, embedCandidateImages, requireClient } from './service-calls.js';
+import { describeEmbeddingModel, embedImages, rasterOf, requireClient } from './service-calls.js';
 
 export const CONTAMINATION = 'contamination-gate';
 /** Samples checked against the evaluation sets per pass. */
@@ -29,7 +31,7 @@ export const contaminationDefinition: StepDefinition = {
   name: CONTAMINATION,
   role: 'filter',
   description:
-    'Contamination gate: drops every candidate whose image bytes (sha256) or image embedding (cosine >= threshold) match an image of a registered evaluation set, ' +
+    'Contamination gate: drops every candidate whose image bytes or the JPEG a shift would store for it (sha256), or whose image embedding (cosine >= threshold), match an image of a registered evaluation set, ' +
     `and reports the matches per set. Default threshold ${DEFAULT_NEAR_DUPLICATE_THRESHOLD} (packages/curator/docs/image-strategies.md says why).`,
   paperShift: '',
   poolFormats: [],
@@ -163,19 +165,31 @@ class ContaminationStep implements GlobalStep {
         pending = [];
       };
       const flush = async (): Promise<void> => {
-        const embedded = await embedCandidateImages(this.client, this.model, batch, ctx);
+        const images = await Promise.all(batch.map((c) => gateImage(c, ctx)));
+        const embedded = await embedImages(
+          this.client,
+          this.model,
+          images.map((image) => (image instanceof Error ? image : (image.raster ?? new Error(`image cannot be rendered: ${image.rasterError}`)))),
+          ctx.signal,
+        );
         for (const [i, c] of batch.entries()) {
-          let bytes: Buffer;
-          try {
-            bytes = await ctx.loadImage(c);
-          } catch (error) {
+          const image = images[i]!;
+          if (image instanceof Error) {
             unreadable++;
-            drop(dropDecision(CONTAMINATION, c, `unreadable-image: ${(error as Error).message}`));
+            drop(dropDecision(CONTAMINATION, c, `unreadable-image: ${image.message}`));
             continue;
           }
           const v = embedded[i]!;
           const light: Candidate = { sourceId: c.sourceId, ...(c.seed !== undefined ? { seed: c.seed } : {}), ...(c.classIndex !== undefined ? { classIndex: c.classIndex } : {}) };
-          pending.push({ decisionOf: light, item: { id: candidateKey(c), sha256: createHash('sha256').update(bytes).digest('hex'), ...(v instanceof Error ? {} : { embedding: v }) } });
+          pending.push({
+            decisionOf: light,
+            item: {
+              id: candidateKey(c),
+              sha256: sha256Hex(image.bytes),
+              ...(image.published !== undefined && !image.published.equals(image.bytes) ? { alsoSha256: [sha256Hex(image.published)] } : {}),
+              ...(v instanceof Error ? {} : { embedding: v }),
+            },
+          });
         }
         batch = [];
         if (pending.length >= CHECK_ROWS) await check();
@@ -204,6 +218,27 @@ class ContaminationStep implements GlobalStep {
     const csv = ['sample,set,evaluation_id,kind,similarity', ...matches.map((m) => [m.sampleId, m.set, m.evaluationId, m.kind, m.similarity.toFixed(6)].map(csvField).join(','))];
     await writeFile(join(ctx.sideDir, 'contamination_matches.csv'), `${csv.join('\n')}\n`);
     ctx.logger.info({ step: CONTAMINATION, checked, contaminated: report.contaminatedSamples, perSet: report.perSet }, 'contamination gate done');
+  }
+}
+
+/**
+ * A candidate's image as the gate checks it: the loaded bytes (an Error when they cannot be read: that candidate
+ * is dropped as unreadable), the raster the embedding model sees (SVG rendered), and the JPEG the build would
+ * publish, whose hash is what an evaluation set made from a shift holds. An image that loads but cannot be
+ * rendered or encoded is still checked by its bytes' hash; publishing drops it later with its reason.
+ */
+async function gateImage(c: Candidate, ctx: StepContext): Promise<Error | { bytes: Buffer; raster?: Buffer; rasterError?: string; published?: Buffer }> {
+  let bytes: Buffer;
+  try {
+    bytes = await ctx.loadImage(c);
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+  try {
+    const raster = await rasterOf(c, bytes);
+    return { bytes, raster, published: await shiftJpegBytes(raster).catch(() => undefined) };
+  } catch (error) {
+    return { bytes, rasterError: (error as Error).message };
   }
 }
 

@@ -2,7 +2,8 @@
 // the embedding and retrieval services as child processes (tiny CLIP), decisions through the real metrics
 // sink into ClickHouse. Strategy 5 labels the openclipart pool, then CLIP score, SemDeDup, the
 // contamination gate and a quota run as chain steps; every candidate ends kept or dropped by one step.
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from '@select/metrics';
 import { unary, type GenericServiceClient } from '@select/platform';
@@ -86,5 +87,46 @@ describe('a build with image steps through the curator', () => {
     expect(published).toBe(kept.length);
     expect(kept.length).toBeGreaterThan(0);
     expect(existsSync(join(started.outputUri, 'contamination_report.json'))).toBe(true);
+  }, 360_000);
+
+  it('a shift held out for evaluation, registered as its JPEGs: a later gated build drops each of its pool images as an exact copy', async () => {
+    const build = async (shiftName: string, steps: Array<{ name: string; params: Record<string, unknown> }>, extra: Record<string, unknown> = {}) => {
+      const started = await unary<{ jobId: string; outputUri: string }>(client, 'StartCuration', {
+        shiftName,
+        pool: { uri: pool.root, format: 'openclipart', name: 'clipart' },
+        wnids: CLASSES,
+        steps: steps.map((step) => ({ name: step.name, paramsJson: JSON.stringify(step.params) })),
+        taskSize: 10,
+        ...extra,
+      });
+      const job = await waitForJob(client, started.jobId, 300_000);
+      expect(job.state, job.message).toBe('JOB_STATE_SUCCEEDED');
+      const manifest = readFileSync(join(started.outputUri, 'manifest.jsonl'), 'utf8').trim().split('\n').filter(Boolean);
+      return { dir: started.outputUri, sources: manifest.map((line) => (JSON.parse(line) as { source_id: string }).source_id) };
+    };
+    const workDir = join(services.dir, 'held-out-work');
+    // The pool's SVGs are published rendered and re-encoded: the held-out JPEGs share no bytes with the pool files.
+    const heldOut = await build('held-out', [{ name: 'text-retrieval', params: { model: TINY_CLIP, perClass: 2, exact: true, workDir } }], {
+      gateOverrideReason: 'the held-out evaluation set itself',
+    });
+    expect(heldOut.sources.length).toBeGreaterThan(1);
+    const evalDir = join(services.dir, 'held-out-jpegs');
+    mkdirSync(evalDir, { recursive: true });
+    execFileSync('tar', ['-xf', join(heldOut.dir, '00000.tar'), '-C', evalDir, '--wildcards', '*.jpg']);
+
+    // threshold 1: the random-weight tiny CLIP cannot tell these images apart, so only exact copies may count
+    const gated = await build('after-held-out', [
+      { name: 'text-retrieval', params: { model: TINY_CLIP, perClass: 26, exact: true, workDir } },
+      { name: 'contamination-gate', params: { evalSets: [evalDir], model: TINY_CLIP, threshold: 1, registry: join(workDir, 'registry') } },
+    ]);
+    expect(gated.sources.filter((source) => heldOut.sources.includes(source))).toEqual([]);
+    const matches = readFileSync(join(gated.dir, 'contamination_matches.csv'), 'utf8').trim().split('\n').slice(1).map((line) => line.split(','));
+    // every held-out image, and besides them only the pool's planted byte-identical copies of one
+    const exact = new Set(matches.filter((m) => m[3] === 'exact').map((m) => m[0]!));
+    for (const source of heldOut.sources) expect(exact.has(source), source).toBe(true);
+    const copyOfHeld = (source: string) => pool.copies.some((pair) => pair.includes(source) && pair.some((other) => heldOut.sources.includes(other)));
+    expect([...exact].filter((source) => !heldOut.sources.includes(source) && !copyOfHeld(source))).toEqual([]);
+    const report = JSON.parse(readFileSync(join(gated.dir, 'contamination_report.json'), 'utf8')) as { perSet: Record<string, { exact: number }> };
+    expect(Object.values(report.perSet)[0]!.exact).toBe(matches.filter((m) => m[3] === 'exact').length);
   }, 360_000);
 });

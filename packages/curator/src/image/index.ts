@@ -10,6 +10,7 @@ import { textToImageDefinition } from './text-to-image.js';
 
 export { CONTAMINATION, requireContaminationGate } from './contamination-step.js';
 export { SD_IMG2IMG, SD_TXT2IMG, generatedPool, generatedShift } from './sd-generation.js';
+export { rasterOf } from './service-calls.js';
 export { registerEvaluationSet, listEvaluationSets, readSetInfo, type EvaluationSetInfo, type RegisterEvaluationSetOptions } from './evaluation-sets.js';
 
 /** Every image step definition, in registry order. */

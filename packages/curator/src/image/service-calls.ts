@@ -64,7 +64,11 @@ export async function embedTexts(client: GenericServiceClient, model: string, te
 
 /** The bytes the embedding service can decode: SVG clip art is rendered to PNG first. */
 export async function embeddableBytes(candidate: Candidate, ctx: Pick<StepContext, 'loadImage'>): Promise<Buffer> {
-  const bytes = await ctx.loadImage(candidate);
+  return rasterOf(candidate, await ctx.loadImage(candidate));
+}
+
+/** A candidate's loaded bytes as a raster image: SVG clip art rendered to PNG (as the build publishes it), others unchanged. */
+export async function rasterOf(candidate: Candidate, bytes: Buffer): Promise<Buffer> {
   const svg = candidate.image?.format === 'svg' || candidate.image?.path?.endsWith('.svg') === true;
   return svg ? renderSvg(bytes, SVG_RENDER_SIZE) : bytes;
 }
