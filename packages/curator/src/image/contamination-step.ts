@@ -32,7 +32,7 @@ export const contaminationDefinition: StepDefinition = {
   role: 'filter',
   description:
     'Contamination gate: drops every candidate whose image bytes or the JPEG a shift would store for it (sha256), or whose image embedding (cosine >= threshold), match an image of a registered evaluation set, ' +
-    `and reports the matches per set. Default threshold ${DEFAULT_NEAR_DUPLICATE_THRESHOLD} (packages/curator/docs/image-strategies.md says why).`,
+    `and reports the matches per set. Default threshold ${DEFAULT_NEAR_DUPLICATE_THRESHOLD} (packages/curator/docs/image-strategies.md says why); nearDuplicates false matches by content only.`,
   paperShift: '',
   poolFormats: [],
   params: {
@@ -45,6 +45,11 @@ export const contaminationDefinition: StepDefinition = {
     registry: { type: 'string', description: 'folder of registered evaluation sets; default <tmp>/select-image-strategies/evaluation-sets', default: '' },
     sets: { type: 'string-list', description: 'registered sets to check against; with no sets and no evalSets: every set in the registry', default: [] },
     threshold: { type: 'number', description: 'near-duplicate: cosine >= threshold', default: DEFAULT_NEAR_DUPLICATE_THRESHOLD, min: 0, exclusiveMin: true, max: 1 },
+    nearDuplicates: {
+      type: 'boolean',
+      description: 'false: match by content (sha256) only, no embedding search (for a model that cannot tell images apart, such as a random-weight test model)',
+      default: true,
+    },
     batchSize: { type: 'integer', description: 'images per embedding round trip', default: 64, min: 1, max: 1024 },
   },
   async validate(params, env) {
@@ -132,6 +137,7 @@ class ContaminationStep implements GlobalStep {
     const registry = registryOf(this.params);
     const sets = this.sets;
     const gate = new ContaminationGate({ nearDuplicateThreshold: Number(this.params['threshold']) });
+    const nearDuplicates = this.params['nearDuplicates'] !== false;
     for (const name of sets) {
       const { items } = await loadEvaluationSet(registry, name);
       gate.registerSet(name, items);
@@ -166,12 +172,14 @@ class ContaminationStep implements GlobalStep {
       };
       const flush = async (): Promise<void> => {
         const images = await Promise.all(batch.map((c) => gateImage(c, ctx)));
-        const embedded = await embedImages(
-          this.client,
-          this.model,
-          images.map((image) => (image instanceof Error ? image : (image.raster ?? new Error(`image cannot be rendered: ${image.rasterError}`)))),
-          ctx.signal,
-        );
+        const embedded = nearDuplicates
+          ? await embedImages(
+              this.client,
+              this.model,
+              images.map((image) => (image instanceof Error ? image : (image.raster ?? new Error(`image cannot be rendered: ${image.rasterError}`)))),
+              ctx.signal,
+            )
+          : images.map(() => new Error('near-duplicate search is off'));
         for (const [i, c] of batch.entries()) {
           const image = images[i]!;
           if (image instanceof Error) {
@@ -207,6 +215,7 @@ class ContaminationStep implements GlobalStep {
     const report = {
       model: this.model,
       threshold: gate.nearDuplicateThreshold,
+      nearDuplicates,
       sets: gate.registered(),
       checked,
       unreadable,

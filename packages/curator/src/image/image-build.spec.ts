@@ -114,19 +114,23 @@ describe('a build with image steps through the curator', () => {
     mkdirSync(evalDir, { recursive: true });
     execFileSync('tar', ['-xf', join(heldOut.dir, '00000.tar'), '-C', evalDir, '--wildcards', '*.jpg']);
 
-    // threshold 1: the random-weight tiny CLIP cannot tell these images apart, so only exact copies may count
+    // nearDuplicates false: the random-weight tiny CLIP cannot tell these images apart, so only content counts
     const gated = await build('after-held-out', [
       { name: 'text-retrieval', params: { model: TINY_CLIP, perClass: 26, exact: true, workDir } },
-      { name: 'contamination-gate', params: { evalSets: [evalDir], model: TINY_CLIP, threshold: 1, registry: join(workDir, 'registry') } },
+      { name: 'contamination-gate', params: { evalSets: [evalDir], model: TINY_CLIP, nearDuplicates: false, registry: join(workDir, 'registry') } },
     ]);
     expect(gated.sources.filter((source) => heldOut.sources.includes(source))).toEqual([]);
     const matches = readFileSync(join(gated.dir, 'contamination_matches.csv'), 'utf8').trim().split('\n').slice(1).map((line) => line.split(','));
+    expect(matches.every((m) => m[3] === 'exact')).toBe(true);
     // every held-out image, and besides them only the pool's planted byte-identical copies of one
-    const exact = new Set(matches.filter((m) => m[3] === 'exact').map((m) => m[0]!));
-    for (const source of heldOut.sources) expect(exact.has(source), source).toBe(true);
+    const dropped = new Set(matches.map((m) => m[0]!));
+    for (const source of heldOut.sources) expect(dropped.has(source), source).toBe(true);
     const copyOfHeld = (source: string) => pool.copies.some((pair) => pair.includes(source) && pair.some((other) => heldOut.sources.includes(other)));
-    expect([...exact].filter((source) => !heldOut.sources.includes(source) && !copyOfHeld(source))).toEqual([]);
-    const report = JSON.parse(readFileSync(join(gated.dir, 'contamination_report.json'), 'utf8')) as { perSet: Record<string, { exact: number }> };
-    expect(Object.values(report.perSet)[0]!.exact).toBe(matches.filter((m) => m[3] === 'exact').length);
+    expect([...dropped].filter((source) => !heldOut.sources.includes(source) && !copyOfHeld(source))).toEqual([]);
+    // and the rest of the pool is published: 26 SVGs, 2 of them planted copies
+    expect(gated.sources.length + dropped.size).toBe(pool.files.length);
+    const report = JSON.parse(readFileSync(join(gated.dir, 'contamination_report.json'), 'utf8')) as { nearDuplicates: boolean; contaminatedSamples: number; perSet: Record<string, { exact: number; nearDuplicate: number }> };
+    expect(report).toMatchObject({ nearDuplicates: false, contaminatedSamples: dropped.size });
+    expect(Object.values(report.perSet)[0]).toMatchObject({ exact: matches.length, nearDuplicate: 0 });
   }, 360_000);
 });
