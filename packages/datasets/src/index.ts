@@ -39,6 +39,8 @@ export {
   parseSvgMetadata,
   readOpenClipart,
   renderSvg,
+  SVG_RENDER_VERSION,
+  withViewBox,
   type OpenClipartOptions,
   type OpenClipartSample,
   type SvgMetadata,

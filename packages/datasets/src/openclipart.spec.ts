@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { collect, makeTempDir, outline } from './fixtures.test-util.js';
-import { OPENCLIPART_ROOT, parseSvgMetadata, readOpenClipart } from './openclipart.js';
+import { OPENCLIPART_ROOT, parseSvgMetadata, readOpenClipart, renderSvg, withViewBox } from './openclipart.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -88,5 +88,46 @@ describe('readOpenClipart', () => {
       if (resumed.length === 3) break;
     }
     expect(resumed).toEqual(first.slice(5).map((item) => item.id));
+  });
+});
+
+describe('renderSvg', () => {
+  // An old Inkscape page: physical size, no viewBox, the drawing in user units (CSS px: A4 is 793.7 x 1122.5).
+  const page = (root: string) =>
+    Buffer.from(`<?xml version="1.0"?>\n<!-- Inkscape 0.39 -->\n<svg ${root} xmlns="http://www.w3.org/2000/svg">\n  <rect x="550" y="800" width="200" height="300" fill="#000000"/>\n</svg>`);
+  /** Fraction of dark pixels in each quadrant (top-left, top-right, bottom-left, bottom-right) of a render. */
+  async function darkByQuadrant(png: Buffer): Promise<number[]> {
+    const { data, info } = await sharp(png).greyscale().raw().toBuffer({ resolveWithObject: true });
+    const dark = [0, 0, 0, 0];
+    for (let y = 0; y < info.height; y++) {
+      for (let x = 0; x < info.width; x++) if (data[y * info.width + x]! < 128) dark[(y >= info.height / 2 ? 2 : 0) + (x >= info.width / 2 ? 1 : 0)]!++;
+    }
+    return dark.map((d) => d / ((info.width * info.height) / 4));
+  }
+
+  it('draws a page sized in mm without a viewBox as a browser does, at any size (it came out blank at 256 px)', async () => {
+    const a4 = page('width="210mm" height="297mm"');
+    const png = await renderSvg(a4, 256);
+    const meta = await sharp(png).metadata();
+    expect([meta.width, meta.height]).toEqual([182, 256]);
+    const [topLeft, topRight, bottomLeft, bottomRight] = await darkByQuadrant(png);
+    // the rectangle covers x 550-750 of 793.7 and y 800-1100 of 1122.5: the bottom-right quadrant only
+    expect(topLeft! + topRight! + bottomLeft!).toBe(0);
+    expect(bottomRight).toBeGreaterThan(0.2);
+    // the same drawing with the viewBox a browser implies renders to the same pixels
+    const explicit = await renderSvg(page('width="210mm" height="297mm" viewBox="0 0 793.701 1122.52"'), 256);
+    expect((await sharp(png).raw().toBuffer()).equals(await sharp(explicit).raw().toBuffer())).toBe(true);
+    // points too; and a small size renders the whole drawing as well
+    expect((await darkByQuadrant(await renderSvg(page('width="595.28pt" height="841.89pt"'), 64)))[3]).toBeGreaterThan(0.2);
+  });
+
+  it('adds a viewBox only to a root with physical width and height and none of its own', () => {
+    const svg = (root: string) => Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" ${root}><g/></svg>`);
+    expect(withViewBox(svg('width="210mm" height="297mm"')).toString()).toContain('<svg viewBox="0 0 793.701 1122.52" xmlns=');
+    expect(withViewBox(svg("width='1in' height='2cm' stroke-width='3'")).toString()).toContain('viewBox="0 0 96 75.591"');
+    for (const root of ['width="100" height="50"', 'width="100px" height="50px"', 'width="210mm" height="297mm" viewBox="0 0 10 10"', 'width="100%" height="100%"', 'height="297mm"']) {
+      const given = svg(root);
+      expect(withViewBox(given), root).toBe(given);
+    }
   });
 });

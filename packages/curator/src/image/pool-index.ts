@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { SVG_RENDER_VERSION } from '@select/datasets';
 import { GrpcCallError, ServiceError, status, unary, type GenericServiceClient } from '@select/platform';
 import type { PoolInfo, StepEnvironment } from '../chain/step.js';
 import { requireClient, waitForJob, type JobStatus } from './service-calls.js';
@@ -40,7 +41,9 @@ const prepared = new Map<string, Promise<PoolIndex>>();
 /** Embeds and indexes the pool once per process (and once per services, through the jobs' keys). */
 export function preparePoolIndex(env: Pick<StepEnvironment, 'services' | 'pool' | 'logger'>, step: string, model: string, dimension: number, workDir: string, signal: AbortSignal): Promise<PoolIndex> {
   const format = checkPoolFormat(step, env.pool);
-  const key = createHash('sha256').update(JSON.stringify([env.pool.uri, format, model])).digest('hex').slice(0, 16);
+  // An SVG pool's embeddings are of its renders: a new renderer is a new key (a new dataset job and index).
+  const identity = [env.pool.uri, format, model, ...(format === 'openclipart' ? [`svg-render-${SVG_RENDER_VERSION}`] : [])];
+  const key = createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
   let promise = prepared.get(key);
   if (promise === undefined) {
     promise = build(env, step, model, dimension, format, key, join(workDir, `pool-${key}`), signal);

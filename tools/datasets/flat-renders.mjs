@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Counts the openclipart SVGs (Debian openclipart-svg) that @select/datasets renders to one flat colour: every
+// pixel of every colour channel the same, i.e. nothing of the drawing on the page. Prints one JSON line: SVGs
+// read, flat renders, records that failed (SVG_INVALID, MISSING_CAPTION), and the first flat ones.
+//   npx tsc -b packages/datasets/tsconfig.lib.json
+//   node tools/datasets/flat-renders.mjs [size=256]
+import sharp from 'sharp';
+import { readOpenClipart } from '@select/datasets';
+
+const size = Number(process.argv[2] ?? '256');
+if (!Number.isInteger(size) || size < 1) {
+  console.error(`size must be a whole number of pixels, got ${process.argv[2]}`);
+  process.exit(2);
+}
+let read = 0;
+let flat = 0;
+let failed = 0;
+const examples = [];
+for await (const record of readOpenClipart({ render: { size } })) {
+  if (!record.ok) {
+    failed++;
+    continue;
+  }
+  read++;
+  const { channels } = await sharp(record.sample.image.bytes).stats();
+  if (channels.slice(0, 3).every((c) => c.min === c.max)) {
+    flat++;
+    if (examples.length < 10) examples.push(record.sample.sourceId);
+  }
+  if (read % 1000 === 0) console.error(`${read} rendered, ${flat} flat`);
+}
+console.log(JSON.stringify({ size, read, flat, failed, examples }));
