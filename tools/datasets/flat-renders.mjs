@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Counts the openclipart SVGs (Debian openclipart-svg) that @select/datasets renders to one flat colour: every
 // pixel of every colour channel the same, i.e. nothing of the drawing on the page. Prints one JSON line: SVGs
-// read, flat renders, records that failed (SVG_INVALID, MISSING_CAPTION), and the first flat ones.
+// read, flat renders, records that failed by error code (SVG_INVALID, MISSING_CAPTION), and the first flat ones.
 //   npx tsc -b packages/datasets/tsconfig.lib.json
 //   node tools/datasets/flat-renders.mjs [size=256]
 import sharp from 'sharp';
@@ -14,11 +14,11 @@ if (!Number.isInteger(size) || size < 1) {
 }
 let read = 0;
 let flat = 0;
-let failed = 0;
+const failed = {};
 const examples = [];
 for await (const record of readOpenClipart({ render: { size } })) {
   if (!record.ok) {
-    failed++;
+    failed[record.error.code] = (failed[record.error.code] ?? 0) + 1;
     continue;
   }
   read++;
