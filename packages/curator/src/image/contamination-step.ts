@@ -20,7 +20,7 @@ import { shiftJpegBytes } from '@select/datasets';
 import { ServiceError, type GenericServiceClient } from '@select/platform';
 import type { Candidate, Decision, GlobalStep, StepContext, StepDefinition, StepEnvironment } from '../chain/step.js';
 import { candidateKey, dropDecision } from './candidate-key.js';
-import { listEvaluationSets, loadEvaluationSet, readSetInfo, registerEvaluationSet } from './evaluation-sets.js';
+import { folderFingerprint, listEvaluationSets, loadEvaluationSet, readSetInfo, registerEvaluationSet } from './evaluation-sets.js';
 import { describeEmbeddingModel, embedImages, rasterOf, requireClient } from './service-calls.js';
 
 export const CONTAMINATION = 'contamination-gate';
@@ -66,11 +66,15 @@ export function registryOf(params: Readonly<Record<string, unknown>>): string {
   return resolve(given.length > 0 ? given : join(tmpdir(), 'select-image-strategies', 'evaluation-sets'));
 }
 
-/** The registry name of an evaluation folder: its base name and a hash of its absolute path. */
-export function evaluationSetName(folder: string): string {
+/**
+ * The registry name of an evaluation folder: its base name and a hash of its absolute path and of what it holds
+ * (folderFingerprint), so that a folder whose images change is registered anew instead of being checked against
+ * the images it held when it was first registered (the main job re-extracts its held-out set into one folder).
+ */
+export function evaluationSetName(folder: string, fingerprint: string): string {
   const abs = resolve(folder);
   const base = basename(abs).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 60) || 'set';
-  return `${base}-${createHash('sha256').update(abs).digest('hex').slice(0, 8)}`;
+  return `${base}-${createHash('sha256').update(`${abs}\n${fingerprint}`).digest('hex').slice(0, 8)}`;
 }
 
 /**
@@ -88,7 +92,7 @@ async function resolveSets(params: Readonly<Record<string, unknown>>, env: StepE
     const info = await describeEmbeddingModel(env, CONTAMINATION, model, ['image']);
     for (const folder of folders) {
       if (!existsSync(folder)) throw ServiceError.invalidArgument(`${CONTAMINATION}: evaluation folder ${folder} does not exist`);
-      const name = evaluationSetName(folder);
+      const name = evaluationSetName(folder, await folderFingerprint(folder));
       if (register) {
         await registerEvaluationSet({
           registry,

@@ -5,7 +5,7 @@
 //   <registry>/<name>/embeddings.f32  rows x dimension float32 (little-endian), L2-normalised
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import type { GateItem } from '@select/curation-filters';
 import { ServiceError, type GenericServiceClient } from '@select/platform';
@@ -162,6 +162,19 @@ export async function loadEvaluationSet(registry: string, name: string): Promise
     return out;
   });
   return { info, items };
+}
+
+/**
+ * What a folder of evaluation images holds, as a hex sha256 of every image's relative path, size and
+ * modification time (a directory walk, no image read): it changes when an image is added, removed or rewritten.
+ */
+export async function folderFingerprint(root: string): Promise<string> {
+  const hash = createHash('sha256');
+  for (const file of await listImages(root)) {
+    const { size, mtimeMs } = await stat(file.path);
+    hash.update(`${file.id}\t${size}\t${mtimeMs}\n`);
+  }
+  return hash.digest('hex');
 }
 
 async function listImages(root: string): Promise<Array<{ id: string; path: string }>> {

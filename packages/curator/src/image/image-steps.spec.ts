@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Candidate, Decision, GlobalStep, ChainStep, StepEnvironment } from '../chain/step.js';
 import { createStepRegistry } from '../steps.js';
 import { CONTAMINATION, requireContaminationGate } from './contamination-step.js';
-import { registerEvaluationSet } from './evaluation-sets.js';
+import { listEvaluationSets, registerEvaluationSet } from './evaluation-sets.js';
 import { SD_TXT2IMG, generatedPool } from './sd-generation.js';
 import {
   TINY_CLIP,
@@ -217,6 +217,13 @@ describe('image filters', () => {
       const again = await runGlobal((await create(CONTAMINATION, folderGate)) as GlobalStep, await openClipartCandidates(pool.root), context(env, sideDir));
       expect(again.map((d) => [d.sourceId, d.reason.replace(/:.*/, '')])).toEqual([[near, 'contaminated-near']]);
     }
+    // the folder gains an image: it is registered anew (another name), and the gate checks what it holds now
+    const near2 = pool.files.filter((f) => f.startsWith('buildings/'))[4]!;
+    await writePng(join(sketchDir, CHIHUAHUA, 'near2.png'), await renderedPng(join(pool.root, near2)));
+    const grown = await runGlobal((await create(CONTAMINATION, folderGate)) as GlobalStep, await openClipartCandidates(pool.root), context(env, sideDir));
+    expect(grown.map((d) => d.sourceId).sort()).toEqual([near, near2].sort());
+    expect(new Set(grown.map((d) => d.reason)).size).toBe(1);
+    expect(await listEvaluationSets(folderGate.registry)).toHaveLength(2);
     await invalid(create(CONTAMINATION, { evalSets: [sketchDir] }), /evalSets folders are registered with an embedding model; give params.model/);
     // a chain without the gate publishes only with a recorded reason
     expect(() => requireContaminationGate(['substring-match'], undefined)).toThrow(/published only after the contamination-gate step/);
