@@ -1,7 +1,8 @@
 // Filter 10: the contamination gate. Every candidate of the build is checked against each registered
 // evaluation set by exact content hash (sha256 of the image bytes, and of the JPEG the build would publish
-// for it: what an evaluation set made from a shift holds) and by embedding near-duplicate search; matches are dropped and reported per evaluation set (contamination_report.json and
-// contamination_matches.csv in the shift folder).
+// for it: what an evaluation set made from a shift holds) and by embedding near-duplicate search; matches
+// are dropped and reported per evaluation set (contamination_report.json and contamination_matches.csv in
+// the shift folder).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
