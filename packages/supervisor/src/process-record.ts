@@ -14,8 +14,10 @@ export interface ProcessRecord {
   port: number;
   /** Version of the package it runs, from its package.json when it was started. */
   version: string;
-  /** Modification time of the program file when it was started, in ms: `status` flags a process older than its build. */
+  /** Modification time of the program file when it was started, in ms (records written before buildStampMs). */
   programMtimeMs: number;
+  /** buildStamp() of its code when it was started: `up` restarts, and `status` flags, a process older than its build. */
+  buildStampMs?: number;
   program: string;
   logFile: string;
   startedAt: string;

@@ -2,7 +2,7 @@
 // tiny SD, the metrics sink on the shared Kafka and ClickHouse), each a detached process of its own, in a
 // temporary data folder on free ports.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -165,6 +165,24 @@ describe('Supervisor against the real services', () => {
     expect((await supervisor.status(['generation']))[0]).toMatchObject({ state: 'stopped', pid: undefined });
     expect(await supervisor.tail('generation', 20)).toContain('shutdown requested');
   }, 120_000);
+
+  it('a process whose code was rebuilt after it started: status says so, and up restarts it on the new build', async () => {
+    const [before] = await supervisor.status(['stubborn']);
+    expect(before).toMatchObject({ state: 'healthy', detail: 'process alive (no health service)' });
+    // a new build of its program
+    const later = Date.now() / 1000 + 60;
+    utimesSync(definitions.find((d) => d.name === 'stubborn')!.entry!, later, later);
+    expect((await supervisor.status(['stubborn']))[0]!.detail).toContain('rebuilt since it started (`select services up` restarts it on the new build)');
+    const [up] = await supervisor.up(['stubborn']);
+    expect(up).toMatchObject({ instance: 'stubborn', outcome: 'restarted' });
+    expect(up!.pid).not.toBe(before!.pid);
+    expect(isAlive({ pid: before!.pid!, startTicks: null })).toBe(false);
+    // it ignores SIGTERM: stopped the way down stops it, SIGKILL after its stop timeout
+    expect(readFileSync(supervisor.logFile('stubborn'), 'utf8')).toContain('SIGTERM ignored');
+    expect((await supervisor.status(['stubborn']))[0]).toMatchObject({ state: 'healthy', pid: up!.pid, detail: 'process alive (no health service)' });
+    // the real services' builds did not change: left alone
+    for (const result of await supervisor.up(['metrics-sink', 'embedding'])) expect(result.outcome, result.instance).toBe('already running');
+  }, 60_000);
 
   it('down sends SIGKILL to a process that ignores SIGTERM once the stop timeout has passed', async () => {
     const [down] = await supervisor.down(['stubborn']);

@@ -6,6 +6,7 @@ import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs
 import { mkdir, open, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { GrpcCallError, checkHealth, statusName } from '@select/platform';
+import { buildStamp } from './build-stamp.js';
 import { SupervisorError } from './errors.js';
 import { isAlive, processStartTicks, readRecord, removeRecord, signalProcess, writeRecord, type ProcessRecord } from './process-record.js';
 import type { ServiceContext, ServiceDefinition } from './service-definition.js';
@@ -101,8 +102,10 @@ export class Supervisor {
 
   /**
    * Starts what is not running: the named services (all when none are named) and the services they depend on,
-   * in dependency order, each waited for until its health says SERVING. A healthy process is left alone; a
-   * dead one is started again; a service whose program is not built is reported and skipped.
+   * in dependency order, each waited for until its health says SERVING. A healthy process is left alone unless
+   * its code was rebuilt after it started (its package's or a workspace dependency's dist/): then it is stopped as
+   * `down` stops it and started on the new build. A dead one is started again; a service whose program is not
+   * built is reported and skipped.
    */
   async up(names: readonly string[] = []): Promise<UpResult[]> {
     const explicit = names.length === 0 ? undefined : this.instances(names);
@@ -218,7 +221,15 @@ export class Supervisor {
     }
     const record = await readRecord(instance.recordFile);
     let wasDead = false;
-    if (record) {
+    let rebuilt = false;
+    if (record && isAlive(record) && this.rebuiltSince(definition, instance, record)) {
+      this.progress(instance.instance, `its code was rebuilt after it started (pid ${record.pid}): restarting it on the new build`);
+      const stopped = await this.downInstance(definition, instance, service.stopTimeoutMs);
+      if (stopped.outcome !== 'stopped' && stopped.outcome !== 'killed') {
+        return { ...base, outcome: 'failed', pid: record.pid, detail: `rebuilt since it started, but it could not be stopped: ${stopped.outcome} ${stopped.detail}` };
+      }
+      rebuilt = true;
+    } else if (record) {
       if (isAlive(record)) {
         const health = await this.health(definition, instance);
         if (health.serving) return { ...base, outcome: 'already running', pid: record.pid, detail: `pid ${record.pid}, ${health.detail}` };
@@ -236,8 +247,9 @@ export class Supervisor {
       }
     }
     const started = await this.spawnInstance(definition, instance, service);
-    this.progress(instance.instance, `${wasDead ? 'restarted (its last process had died)' : 'started'}: pid ${started.pid}, ${definition.health === 'grpc' ? `port ${instance.port}, ` : ''}log ${relativeToRoot(this.config.root, instance.logFile)}`);
-    return this.waitServing(definition, instance, started, service.startTimeoutMs, wasDead ? 'restarted' : 'started');
+    const how = rebuilt ? 'restarted on its new build' : wasDead ? 'restarted (its last process had died)' : 'started';
+    this.progress(instance.instance, `${how}: pid ${started.pid}, ${definition.health === 'grpc' ? `port ${instance.port}, ` : ''}log ${relativeToRoot(this.config.root, instance.logFile)}`);
+    return this.waitServing(definition, instance, started, service.startTimeoutMs, wasDead || rebuilt ? 'restarted' : 'started');
   }
 
   private async spawnInstance(definition: ServiceDefinition, instance: ServiceInstance, service: ResolvedServiceConfig): Promise<ProcessRecord> {
@@ -296,6 +308,7 @@ export class Supervisor {
       port: instance.port,
       version: packageVersion(this.config.root, definition),
       programMtimeMs: statSync(instance.program).mtimeMs,
+      buildStampMs: buildStamp(this.config.root, definition.packageDir, instance.program),
       program: instance.program,
       logFile: instance.logFile,
       startedAt: new Date().toISOString(),
@@ -400,6 +413,13 @@ export class Supervisor {
 
   // ---- status ----
 
+  /** Whether the code of a live process was rebuilt after it started (records without a build stamp: its program file). */
+  private rebuiltSince(definition: ServiceDefinition, instance: ServiceInstance, record: ProcessRecord): boolean {
+    if (!existsSync(instance.program)) return false;
+    if (record.buildStampMs === undefined) return statSync(instance.program).mtimeMs > record.programMtimeMs + 1;
+    return buildStamp(this.config.root, definition.packageDir, instance.program) > record.buildStampMs + 1;
+  }
+
   private async statusOf(definition: ServiceDefinition, instance: ServiceInstance): Promise<InstanceStatus> {
     const service = this.serviceConfig(definition);
     const record = await readRecord(instance.recordFile);
@@ -424,14 +444,14 @@ export class Supervisor {
         };
       }
       const health = definition.health === 'grpc' ? await this.health(definition, instance) : { serving: true, detail: 'process alive (no health service)' };
-      const stale = existsSync(instance.program) && statSync(instance.program).mtimeMs > record.programMtimeMs + 1;
+      const stale = this.rebuiltSince(definition, instance, record);
       return {
         ...base,
         state: health.serving ? 'healthy' : 'unhealthy',
         pid: record.pid,
         version: record.version,
         uptimeMs,
-        detail: `${health.detail}${stale ? '; rebuilt since it started (down + up runs the new build)' : ''}`,
+        detail: `${health.detail}${stale ? '; rebuilt since it started (`select services up` restarts it on the new build)' : ''}`,
       };
     }
     if (definition.health === 'grpc') {
