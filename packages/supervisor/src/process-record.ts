@@ -14,10 +14,10 @@ export interface ProcessRecord {
   port: number;
   /** Version of the package it runs, from its package.json when it was started. */
   version: string;
-  /** Modification time of the program file when it was started, in ms (records written before buildStampMs). */
+  /** Modification time of the program file when it was started, in ms (records written before buildFingerprint). */
   programMtimeMs: number;
-  /** buildStamp() of its code when it was started: `up` restarts, and `status` flags, a process older than its build. */
-  buildStampMs?: number;
+  /** buildFingerprint() of its code when it was started: `up` restarts, and `status` flags, a process whose code changed since. */
+  buildFingerprint?: string;
   program: string;
   logFile: string;
   startedAt: string;

@@ -169,9 +169,14 @@ describe('Supervisor against the real services', () => {
   it('a process whose code was rebuilt after it started: status says so, and up restarts it on the new build', async () => {
     const [before] = await supervisor.status(['stubborn']);
     expect(before).toMatchObject({ state: 'healthy', detail: 'process alive (no health service)' });
-    // a new build of its program
+    const program = definitions.find((d) => d.name === 'stubborn')!.entry!;
+    // the same code written again (as a build restoring it from Nx's cache does): left alone
     const later = Date.now() / 1000 + 60;
-    utimesSync(definitions.find((d) => d.name === 'stubborn')!.entry!, later, later);
+    writeFileSync(program, STUBBORN_SCRIPT);
+    utimesSync(program, later, later);
+    expect((await supervisor.up(['stubborn']))[0]).toMatchObject({ outcome: 'already running', pid: before!.pid });
+    // new code
+    writeFileSync(program, `${STUBBORN_SCRIPT}\n// rebuilt\n`);
     expect((await supervisor.status(['stubborn']))[0]!.detail).toContain('rebuilt since it started (`select services up` restarts it on the new build)');
     const [up] = await supervisor.up(['stubborn']);
     expect(up).toMatchObject({ instance: 'stubborn', outcome: 'restarted' });

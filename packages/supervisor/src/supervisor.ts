@@ -6,7 +6,7 @@ import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs
 import { mkdir, open, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { GrpcCallError, checkHealth, statusName } from '@select/platform';
-import { buildStamp } from './build-stamp.js';
+import { buildFingerprint } from './build-stamp.js';
 import { SupervisorError } from './errors.js';
 import { isAlive, processStartTicks, readRecord, removeRecord, signalProcess, writeRecord, type ProcessRecord } from './process-record.js';
 import type { ServiceContext, ServiceDefinition } from './service-definition.js';
@@ -308,7 +308,7 @@ export class Supervisor {
       port: instance.port,
       version: packageVersion(this.config.root, definition),
       programMtimeMs: statSync(instance.program).mtimeMs,
-      buildStampMs: buildStamp(this.config.root, definition.packageDir, instance.program),
+      buildFingerprint: buildFingerprint(this.config.root, definition.packageDir, instance.program),
       program: instance.program,
       logFile: instance.logFile,
       startedAt: new Date().toISOString(),
@@ -413,11 +413,11 @@ export class Supervisor {
 
   // ---- status ----
 
-  /** Whether the code of a live process was rebuilt after it started (records without a build stamp: its program file). */
+  /** Whether the code of a live process changed after it started (records without a fingerprint: its program file's mtime). */
   private rebuiltSince(definition: ServiceDefinition, instance: ServiceInstance, record: ProcessRecord): boolean {
     if (!existsSync(instance.program)) return false;
-    if (record.buildStampMs === undefined) return statSync(instance.program).mtimeMs > record.programMtimeMs + 1;
-    return buildStamp(this.config.root, definition.packageDir, instance.program) > record.buildStampMs + 1;
+    if (record.buildFingerprint === undefined) return statSync(instance.program).mtimeMs > record.programMtimeMs + 1;
+    return buildFingerprint(this.config.root, definition.packageDir, instance.program) !== record.buildFingerprint;
   }
 
   private async statusOf(definition: ServiceDefinition, instance: ServiceInstance): Promise<InstanceStatus> {
