@@ -6,7 +6,7 @@ import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs
 import { mkdir, open, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { GrpcCallError, checkHealth, statusName } from '@select/platform';
-import { buildFingerprint } from './build-stamp.js';
+import { buildFingerprint } from './build-fingerprint.js';
 import { SupervisorError } from './errors.js';
 import { isAlive, processStartTicks, readRecord, removeRecord, signalProcess, writeRecord, type ProcessRecord } from './process-record.js';
 import type { ServiceContext, ServiceDefinition } from './service-definition.js';

@@ -2,11 +2,11 @@ import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildFingerprint } from './build-stamp.js';
+import { buildFingerprint } from './build-fingerprint.js';
 
 let root: string;
 beforeEach(() => {
-  root = mkdtempSync(join(tmpdir(), 'build-stamp-'));
+  root = mkdtempSync(join(tmpdir(), 'build-fingerprint-'));
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
