@@ -38,6 +38,7 @@ export {
   OPENCLIPART_ROOT,
   parseSvgMetadata,
   readOpenClipart,
+  renderClipart,
   renderSvg,
   SVG_RENDER_VERSION,
   withViewBox,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { collect, makeTempDir, outline } from './fixtures.test-util.js';
-import { OPENCLIPART_ROOT, parseSvgMetadata, readOpenClipart, renderSvg, withViewBox } from './openclipart.js';
+import { OPENCLIPART_ROOT, parseSvgMetadata, readOpenClipart, renderClipart, renderSvg, withViewBox } from './openclipart.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -119,6 +119,21 @@ describe('renderSvg', () => {
     expect((await sharp(png).raw().toBuffer()).equals(await sharp(explicit).raw().toBuffer())).toBe(true);
     // points too; and a small size renders the whole drawing as well
     expect((await darkByQuadrant(await renderSvg(page('width="595.28pt" height="841.89pt"'), 64)))[3]).toBeGreaterThan(0.2);
+  });
+
+  it('renderClipart refuses a drawing that lies off its page (one flat colour), and the reader reports it as SVG_INVALID', async () => {
+    const offPage = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><rect x="300" y="300" width="50" height="50"/></svg>');
+    await expect(renderClipart(offPage, 64)).rejects.toThrow(/renders to one flat colour: nothing of its drawing is on its page/);
+    // renderSvg itself draws what it is given, a flat square included
+    expect((await sharp(await renderSvg(offPage, 64)).stats()).channels[0]!.min).toBe(255);
+    await mkdir(join(dir, 'animals'), { recursive: true });
+    await writeFile(join(dir, 'animals', 'off-page.svg'), clipart('lost cat', ['cat'], '<circle cx="500" cy="500" r="20" fill="red"/>'));
+    await writeFile(join(dir, 'animals', 'on-page.svg'), clipart('found cat', ['cat']));
+    const records = await collect(readOpenClipart({ root: dir, render: { size: 32 } }));
+    expect(records.map((r) => (r.ok ? `ok ${r.sample.sourceId}` : `${r.error.code} ${r.error.message.replace(/^.*\]: /, '')}`))).toEqual([
+      'SVG_INVALID SVG does not render: the SVG renders to one flat colour: nothing of its drawing is on its page',
+      'ok animals/on-page.svg',
+    ]);
   });
 
   it('adds a viewBox only to a root with physical width and height and none of its own', () => {

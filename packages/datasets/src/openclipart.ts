@@ -98,9 +98,9 @@ export function captionOf(metadata: SvgMetadata): string {
 /**
  * Changes whenever renderSvg draws some SVGs differently, so that caches of rendered pools (the curator's pool
  * embeddings and index) key on it and do not serve vectors of older renders. 2: pages in physical units without a
- * viewBox drawn as a browser draws them (withViewBox).
+ * viewBox drawn as a browser draws them (withViewBox). 3: renderClipart refuses a render of one flat colour.
  */
-export const SVG_RENDER_VERSION = 2;
+export const SVG_RENDER_VERSION = 3;
 
 /** Rasterises an SVG to a PNG whose longer side is `size` pixels, flattened onto `background`. */
 export async function renderSvg(svg: Buffer, size: number, background = '#ffffff'): Promise<Buffer> {
@@ -116,6 +116,18 @@ export async function renderSvg(svg: Buffer, size: number, background = '#ffffff
     .flatten({ background })
     .png()
     .toBuffer();
+}
+
+/**
+ * renderSvg for clip art as a pool image (readOpenClipart, the curator's candidates): a render of one flat colour
+ * throws, since nothing of the drawing is on its page (drawn off the page, or gradient definitions alone) and as
+ * an image of its caption it is junk. 125 of the 7,452 openclipart SVGs that render at 256 px (SVG_INVALID).
+ */
+export async function renderClipart(svg: Buffer, size: number, background = '#ffffff'): Promise<Buffer> {
+  const png = await renderSvg(svg, size, background);
+  const { channels } = await sharp(png).stats();
+  if (channels.slice(0, 3).every((c) => c.min === c.max)) throw new Error('the SVG renders to one flat colour: nothing of its drawing is on its page');
+  return png;
 }
 
 /**
@@ -141,7 +153,7 @@ export function readOpenClipart(options: OpenClipartOptions = {}): AsyncGenerato
       if (!record.ok) return record;
       const { sample } = record;
       try {
-        const bytes = await renderSvg(sample.svg, render.size, render.background);
+        const bytes = await renderClipart(sample.svg, render.size, render.background);
         return sampleRecord({ ...sample, image: { bytes, format: 'png' } }, record.cursor);
       } catch (cause) {
         return errorRecord(

@@ -1,7 +1,7 @@
 // The image steps' calls to the embedding, retrieval and generation services, over gRPC as any user's
 // service would make them. Each failure that a user can fix becomes INVALID_ARGUMENT or
 // FAILED_PRECONDITION up front; an item that alone fails comes back as that item's error.
-import { renderSvg } from '@select/datasets';
+import { renderClipart } from '@select/datasets';
 import { GrpcCallError, ServiceError, status, unary, type GenericServiceClient } from '@select/platform';
 import type { Candidate, StepContext, StepEnvironment } from '../chain/step.js';
 
@@ -70,7 +70,7 @@ export async function embeddableBytes(candidate: Candidate, ctx: Pick<StepContex
 /** A candidate's loaded bytes as a raster image: SVG clip art rendered to PNG (as the build publishes it), others unchanged. */
 export async function rasterOf(candidate: Candidate, bytes: Buffer): Promise<Buffer> {
   const svg = candidate.image?.format === 'svg' || candidate.image?.path?.endsWith('.svg') === true;
-  return svg ? renderSvg(bytes, SVG_RENDER_SIZE) : bytes;
+  return svg ? renderClipart(bytes, SVG_RENDER_SIZE) : bytes;
 }
 
 /**
