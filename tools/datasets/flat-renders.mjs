@@ -5,8 +5,7 @@
 // read, flat renders, records that failed by error code (SVG_INVALID, MISSING_CAPTION), and the first flat ones.
 //   npx tsc -b packages/datasets/tsconfig.lib.json
 //   node tools/datasets/flat-renders.mjs [size=256]
-import sharp from 'sharp';
-import { readOpenClipart, renderSvg } from '@select/datasets';
+import { isOneFlatColour, readOpenClipart, renderSvg } from '@select/datasets';
 
 const size = Number(process.argv[2] ?? '256');
 if (!Number.isInteger(size) || size < 1) {
@@ -30,8 +29,7 @@ for await (const record of readOpenClipart({ render: false })) {
     continue;
   }
   read++;
-  const { channels } = await sharp(png).stats();
-  if (channels.slice(0, 3).every((c) => c.min === c.max)) {
+  if (await isOneFlatColour(png)) {
     flat++;
     if (examples.length < 10) examples.push(record.sample.sourceId);
   }

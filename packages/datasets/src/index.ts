@@ -37,6 +37,7 @@ export {
   captionOf,
   OPENCLIPART_ROOT,
   parseSvgMetadata,
+  isOneFlatColour,
   readOpenClipart,
   renderClipart,
   renderSvg,

@@ -125,9 +125,14 @@ export async function renderSvg(svg: Buffer, size: number, background = '#ffffff
  */
 export async function renderClipart(svg: Buffer, size: number, background = '#ffffff'): Promise<Buffer> {
   const png = await renderSvg(svg, size, background);
-  const { channels } = await sharp(png).stats();
-  if (channels.slice(0, 3).every((c) => c.min === c.max)) throw new Error('the SVG renders to one flat colour: nothing of its drawing is on its page');
+  if (await isOneFlatColour(png)) throw new Error('the SVG renders to one flat colour: nothing of its drawing is on its page');
   return png;
+}
+
+/** Whether every pixel of an image has the same colour (red, green and blue each one value). */
+export async function isOneFlatColour(image: Buffer): Promise<boolean> {
+  const { channels } = await sharp(image).stats();
+  return channels.slice(0, 3).every((c) => c.min === c.max);
 }
 
 /**
