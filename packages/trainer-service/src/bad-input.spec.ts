@@ -19,6 +19,7 @@ describe.skipIf(!hasPython)('bad input', () => {
   let shiftDir: string;
   let gappyDir: string;
   let emptyDir: string;
+  let tinyDir: string;
   let oneShardDir: string;
 
   beforeAll(async () => {
@@ -26,9 +27,11 @@ describe.skipIf(!hasPython)('bad input', () => {
     shiftDir = join(work.path, 'shift');
     gappyDir = join(work.path, 'gappy');
     emptyDir = join(work.path, 'empty');
+    tinyDir = join(work.path, 'tiny');
     oneShardDir = join(work.path, 'one-shard');
     await writeTestShift(oneShardDir, { name: 'one-shard', classes: 3, perClass: 24, size: 32, samplesPerShard: 1000 });
     await writeTestShift(shiftDir, { classes: 3, perClass: 24, size: 32, samplesPerShard: 24 });
+    await writeTestShift(tinyDir, { name: 'tiny', classes: 2, perClass: 2, size: 32, samplesPerShard: 4 });
     await writeTestShift(gappyDir, { name: 'gappy', classes: 3, perClass: 8, size: 32, samplesPerShard: 8, labelSpace: 5 });
     await (await ShiftWriter.open(emptyDir, { name: 'empty', strategy: 'nothing', classes: ['n01440764'] })).close();
     t = await startTestTrainer({
@@ -70,6 +73,12 @@ describe.skipIf(!hasPython)('bad input', () => {
     await refused({ shiftUri: shiftDir, runId: '../escape' }, GrpcStatus.INVALID_ARGUMENT, /run_id/);
     await refused({ shiftUri: shiftDir, backend: 'linear-probe' }, GrpcStatus.FAILED_PRECONDITION, /no embedding service.*features_uri/);
     await refused({ shiftUri: shiftDir, backend: 'knn-bank' }, GrpcStatus.FAILED_PRECONDITION, /no retrieval service/);
+    // a shift too small for the probe's val and test splits is refused up front, not failed after its features
+    await refused(
+      { shiftUri: tinyDir, backend: 'linear-probe', featuresUri: work.path },
+      GrpcStatus.FAILED_PRECONDITION,
+      /holds 4 samples: too few for a linear probe with val_fraction 0\.1 and test_fraction 0\.1, which would split them into train 4, val 0 and test 0; .*\(the fewest samples that give each one: 6\)/,
+    );
     const missing = await call<Run>(t.client, 'GetRun', { runId: 'never-started' }).catch((e: { code: number }) => e);
     expect((missing as { code: number }).code).toBe(GrpcStatus.NOT_FOUND);
   });

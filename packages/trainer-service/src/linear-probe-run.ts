@@ -70,14 +70,24 @@ export function linearProbeKind(options: LinearProbeBackendOptions): JobKind<Lin
         throw ServiceError.failedPrecondition('this trainer has no embedding service (TRAINER_EMBEDDING_ADDRESS): give features_uri, an embedding dataset job output of the shift');
       }
       const shift = await readShiftInfo(resolveShiftDir(req.shiftUri, options.shiftRoot), { allowMissingClasses: req.allowMissingClasses });
+      const valFraction = fraction(lp?.valFraction, 'val_fraction');
+      const testFraction = fraction(lp?.testFraction, 'test_fraction');
+      const splits = probeSplitSizes(shift.samples, valFraction, testFraction);
+      if (!(splits.train >= 1 && splits.val >= 1 && splits.test >= 1)) {
+        throw ServiceError.failedPrecondition(
+          `shift_uri ${shift.dir} holds ${shift.samples} samples: too few for a linear probe with val_fraction ${valFraction} and test_fraction ${testFraction}, ` +
+            `which would split them into train ${splits.train}, val ${splits.val} and test ${splits.test}; each split needs a sample ` +
+            `(the fewest samples that give each one: ${minProbeSamples(valFraction, testFraction)})`,
+        );
+      }
       const normalized: LinearProbeRequest = {
         ...baseRunFields(req, shift, 'linear-probe'),
         backend: 'linear-probe',
         embeddingModel: req.embeddingModel,
         featuresUri,
         protocol,
-        valFraction: fraction(lp?.valFraction, 'val_fraction'),
-        testFraction: fraction(lp?.testFraction, 'test_fraction'),
+        valFraction,
+        testFraction,
         cValues: positive(lp?.cValues ?? [], 'c_values'),
         weightDecays: (lp?.weightDecays ?? []).map((w) => {
           if (!(Number.isFinite(w) && w >= 0)) throw ServiceError.invalidArgument(`linear_probe.weight_decays holds ${w}; weight decays are >= 0`);
@@ -99,6 +109,30 @@ export function linearProbeKind(options: LinearProbeBackendOptions): JobKind<Lin
     initialTotal: () => 3,
     run: (ctx) => runProbe(ctx as JobContext<LinearProbeRequest, { stage: string }>, options),
   };
+}
+
+/** Python's round(): halves to even, as linear_probe.py rounds its split sizes. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return x - Math.floor(x) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** The train, val and test sizes linear_probe.py's split_indices draws from `n` samples. */
+export function probeSplitSizes(n: number, valFraction: number, testFraction: number): { train: number; val: number; test: number } {
+  const test = roundHalfEven(n * testFraction);
+  const val = roundHalfEven(n * valFraction);
+  return { train: n - test - val, val, test };
+}
+
+/** The fewest samples for which every split of the probe holds one (fractions in (0, 0.5)). */
+export function minProbeSamples(valFraction: number, testFraction: number): number {
+  // round(n f) >= 1 needs n f > 0.5; start just below that bound and walk up to the first n that fits
+  let n = Math.max(3, Math.floor(0.5 / Math.max(valFraction, 1e-9)), Math.floor(0.5 / Math.max(testFraction, 1e-9)));
+  for (;;) {
+    const s = probeSplitSizes(n, valFraction, testFraction);
+    if (s.train >= 1 && s.val >= 1 && s.test >= 1) return n;
+    n++;
+  }
 }
 
 interface ProbeResult {
