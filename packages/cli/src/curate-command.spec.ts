@@ -7,7 +7,7 @@ import { createStepRegistry, curatorConfigSchema, CuratorWorker, startCuratorSer
 import { createLogger, resolveConfig } from '@select/platform';
 import { deleteTopicsWithPrefix, testBrokers } from '@select/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, runSelect } from './cli.test-util.js';
+import { buildCli, runSelect, startSelect } from './cli.test-util.js';
 import { progressLine } from './curate-command.js';
 
 const BROKERS = testBrokers();
@@ -79,6 +79,26 @@ describe('select curate', () => {
     } finally {
       await worker.stop();
     }
+  });
+
+  it('Ctrl-C while watching stops the command only (exit 130, with how to follow or cancel); the build goes on in the curator', async () => {
+    const address = withoutWorker.address; // no worker: the build waits for one, so it is running when the signal comes
+    const start = await runSelect(['curate', 'start', '--address', address, '--name', 'interrupt-me', '--pool', pool, '--format', 'openclipart', '--step', 'substring-match', '--skip-gate', 'cli test pool', '--json']);
+    const { jobId } = JSON.parse(start.stdout) as { jobId: string };
+    const watcher = startSelect(['curate', 'watch', jobId, '--address', address]);
+    let stderr = '';
+    watcher.child.stderr?.on('data', (chunk: string) => (stderr += chunk));
+    for (let i = 0; i < 200 && !stderr.includes('candidates'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(stderr).toContain('candidates'); // the progress line is out: the watch is running
+    watcher.child.kill('SIGINT');
+    expect(await watcher.exited).toBe(130);
+    for (let i = 0; i < 40 && !stderr.includes('cancel it:'); i++) await new Promise((r) => setTimeout(r, 50)); // the pipe's last bytes
+    expect(stderr).toContain(`select: stopped following ${jobId}; the build goes on in the curator.`);
+    expect(stderr).toContain(`follow it again: select curate watch ${jobId} --address ${address}`);
+    expect(stderr).toContain(`cancel it:       select curate cancel ${jobId} --address ${address}`);
+    const list = await runSelect(['curate', 'list', '--address', address, '--json']);
+    expect((JSON.parse(list.stdout) as Array<{ shiftId: string; state: string }>).find((s) => s.shiftId === jobId)?.state).toBe('JOB_STATE_RUNNING');
+    expect((await runSelect(['curate', 'cancel', jobId, '--address', address])).stdout).toBe(`${jobId}: cancelled\n`);
   });
 
   it('says what is wrong: a bad chain exits 2 with the server\'s message, an unreachable curator exits 3 with a hint', async () => {

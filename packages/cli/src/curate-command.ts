@@ -5,6 +5,7 @@ import { packageDefinition } from '@select/contracts';
 import { curatorConfigSchema, runCuratorWorker } from '@select/curator';
 import { createGrpcClient, GrpcCallError, resolveConfig, status, unary, type GenericServiceClient } from '@select/platform';
 import { CliError, EXIT_CODES } from './errors.js';
+import { addressArgument, followUntilInterrupted } from './interrupt.js';
 import { formatTable } from './table-format.js';
 
 const SERVICE = 'select.curation.v1.CuratorService';
@@ -108,8 +109,21 @@ function formatDuration(seconds: number): string {
 
 const TERMINAL = new Set(['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED']);
 
-/** Follows WatchJob to the end: a progress bar on a terminal, JSON lines with --json, a line per change otherwise. */
-async function watch(jobId: string, opts: CommonOptions): Promise<JobStatusOut> {
+/**
+ * Follows WatchJob to the end: a progress bar on a terminal, JSON lines with --json, a line per change otherwise.
+ * Ctrl-C stops following only: the build goes on in the curator, and the command prints how to follow or cancel it.
+ */
+function watch(jobId: string, opts: CommonOptions): Promise<JobStatusOut> {
+  const address = addressArgument(opts.address);
+  return followUntilInterrupted(
+    () =>
+      `select: stopped following ${jobId}; the build goes on in the curator.\n` +
+      `  follow it again: select curate watch ${jobId}${address}\n  cancel it:       select curate cancel ${jobId}${address}`,
+    () => watchJob(jobId, opts),
+  );
+}
+
+async function watchJob(jobId: string, opts: CommonOptions): Promise<JobStatusOut> {
   const c = client(opts, 0);
   const tty = process.stderr.isTTY && opts.json !== true;
   let last: JobStatusOut | undefined;

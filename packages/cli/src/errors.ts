@@ -14,6 +14,8 @@ export const EXIT_CODES = {
   usage: 2,
   /** A service the command needs (ClickHouse, Kafka) did not answer. */
   unavailable: 3,
+  /** Ctrl-C while following work in a service: the work goes on there (the command says how to follow it again). */
+  interrupted: 130,
 } as const;
 
 export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];

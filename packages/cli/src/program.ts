@@ -21,7 +21,8 @@ const COMPONENTS = ['kafka', 'clickhouse'];
 
 const EXIT_CODES_HELP = `
 Exit codes: 0 done (status: all healthy), 1 failed (query refused or rejected, something unhealthy),
-2 wrong command line, 3 ClickHouse or Kafka unreachable. \`select infra\` exits with infra.sh's code.`;
+2 wrong command line, 3 ClickHouse or Kafka unreachable, 130 Ctrl-C while following a build, run or the benchmark
+(the work goes on in the services; the command prints how to follow it again). \`select infra\` exits with infra.sh's code.`;
 
 /** What an action leaves for runCli to return. */
 interface RunState {

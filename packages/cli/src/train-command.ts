@@ -5,6 +5,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { packageDefinition } from '@select/contracts';
 import { createGrpcClient, GrpcCallError, status, unary, type GenericServiceClient } from '@select/platform';
 import { CliError, EXIT_CODES } from './errors.js';
+import { addressArgument, followUntilInterrupted } from './interrupt.js';
 import { formatTable } from './table-format.js';
 
 const SERVICE = 'select.trainer.v1.TrainerService';
@@ -93,8 +94,21 @@ function describeRun(r: RunOut): string {
     .concat('\n');
 }
 
-/** Follows WatchRun to the end: a line per epoch-level metric and per state change (JSON lines with --json). */
-async function follow(runId: string, o: Opts): Promise<RunOut> {
+/**
+ * Follows WatchRun to the end: a line per epoch-level metric and per state change (JSON lines with --json).
+ * Ctrl-C stops following only: the run goes on in the trainer, and the command prints how to follow or cancel it.
+ */
+function follow(runId: string, o: Opts): Promise<RunOut> {
+  const address = addressArgument(o.address);
+  return followUntilInterrupted(
+    () =>
+      `select: stopped following run ${runId}; it goes on in the trainer.\n` +
+      `  follow it again: select train watch ${runId}${address}\n  cancel it:       select train cancel ${runId}${address}`,
+    () => followRun(runId, o),
+  );
+}
+
+async function followRun(runId: string, o: Opts): Promise<RunOut> {
   const c = client(o, 0);
   let last: RunOut | undefined;
   try {

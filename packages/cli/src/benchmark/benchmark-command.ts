@@ -2,6 +2,7 @@
 import { Option, type Command } from 'commander';
 import { SERVICE_DEFINITIONS, SupervisorConfigError, loadServicesConfig } from '@select/supervisor';
 import { CliError, EXIT_CODES } from '../errors.js';
+import { followUntilInterrupted } from '../interrupt.js';
 import { DEFAULT_POOL, SHIFT_PLANS, runMainJob } from './main-job.js';
 
 function wholeNumber(value: string): number {
@@ -40,7 +41,8 @@ export function registerBenchmarkCommand(program: Command, setExitCode: (code: n
       `
 Start the services first (\`select services up\`; ${SERVICE_DEFINITIONS.length} kinds). A stage whose service or curation step is
 not there yet is reported as "not available" and skipped; the job exits 1 only if a stage failed. Running it again
-with the same options reuses every finished shift, run and evaluation (same requests, same ids).`,
+with the same options reuses every finished shift, run and evaluation (same requests, same ids). Ctrl-C stops
+only this command (exit 130): what it started goes on in the services, and running it again follows it.`,
     )
     .action(
       async (opts: {
@@ -64,7 +66,12 @@ with the same options reuses every finished shift, run and evaluation (same requ
           if (err instanceof SupervisorConfigError) throw new CliError(err.message, { exitCode: EXIT_CODES.usage, cause: err });
           throw err;
         }
-        const report = await runMainJob({
+        // Ctrl-C ends this command only: what it started goes on in the services, and the same command finds it again.
+        const interrupted = () =>
+          'select benchmark: interrupted. The builds, runs and evaluations it started go on in the services.\n' +
+          '  pick up where it stopped: run the same command again (same --id-prefix): it reuses everything finished and follows what is still running\n' +
+          '  stop the work instead:    npx select services down';
+        const report = await followUntilInterrupted(interrupted, () => runMainJob({
           services,
           ...(opts.out !== undefined ? { outDir: opts.out } : {}),
           pool: { uri: opts.pool ?? DEFAULT_POOL.uri, format: opts.poolFormat ?? DEFAULT_POOL.format, limit: opts.poolLimit ?? DEFAULT_POOL.limit },
@@ -77,7 +84,7 @@ with the same options reuses every finished shift, run and evaluation (same requ
           ...(opts.shifts ? { shifts: opts.shifts } : {}),
           ...(opts.curationOnly ? { curationOnly: true } : {}),
           ...(opts.idPrefix ? { idPrefix: opts.idPrefix } : {}),
-        });
+        }));
         setExitCode(report.stages.some((s) => s.outcome === 'failed') ? EXIT_CODES.failed : EXIT_CODES.ok);
       },
     );

@@ -68,7 +68,8 @@ export interface MainJobReport {
   stages: StageResult[];
   shifts: ShiftOutcome[];
   evalSet: ShiftOutcome | undefined;
-  runs: Array<{ runId: string; shiftId: string; backend: string; artifactUri: string; state: string }>;
+  /** Every run the job asked for; one the trainer refused has state `NOT_STARTED` and the trainer's reason. */
+  runs: Array<{ runId: string; shiftId: string; backend: string; artifactUri: string; state: string; message?: string }>;
   evaluations: string[];
   reportPath: string | undefined;
   leaderboard: string | undefined;
@@ -363,7 +364,16 @@ class MainJob {
     // through the embedding service while another fits.
     let reused = 0;
     const started: Array<{ runId: string; state: string }> = [];
-    for (const request of requests) started.push(await trainer.call<{ runId: string; state: string }>('StartTraining', request));
+    for (const request of requests) {
+      try {
+        started.push(await trainer.call<{ runId: string; state: string }>('StartTraining', request));
+      } catch (err) {
+        // A shift the trainer cannot train on (too few samples for the probe's splits, say): that run only.
+        if (!(err instanceof GrpcCallError && statusName(err.code) === 'FAILED_PRECONDITION')) throw err;
+        this.write(`    run ${request.runId} not started: ${err.serverMessage}`);
+        this.report.runs.push({ runId: request.runId, shiftId: String(request['shiftId']), backend: String(request['backend']), artifactUri: '', state: 'NOT_STARTED', message: err.serverMessage });
+      }
+    }
     for (const run of started) {
       if (run.state === 'JOB_STATE_SUCCEEDED') reused++;
       const final = isTerminal(run.state) ? run : await this.follow(trainer, run.runId, `run ${run.runId}`);
@@ -372,7 +382,10 @@ class MainJob {
       if (final.state !== 'JOB_STATE_SUCCEEDED') this.write(`    run ${info.runId} ended ${final.state}: ${info.message}`);
     }
     const ok = this.report.runs.filter((r) => r.state === 'JOB_STATE_SUCCEEDED').length;
-    return { outcome: ok === 0 ? 'failed' : reused === requests.length ? 'reused' : 'done', detail: `${ok} of ${requests.length} runs succeeded` };
+    const refused = requests.length - started.length;
+    const detail = `${ok} of ${started.length} runs succeeded${refused > 0 ? `; ${refused} not started (the trainer's reasons are above)` : ''}`;
+    if (started.length === 0) return { outcome: 'skipped', detail };
+    return { outcome: ok === 0 ? 'failed' : reused === started.length ? 'reused' : 'done', detail };
   }
 
   private async evaluate(): Promise<{ outcome: StageOutcome; detail: string }> {

@@ -29,6 +29,8 @@ export interface Deployment {
   database: string;
   dir: string;
   config: ResolvedServicesConfig;
+  /** The same deployment as a `select.services.json` file (`select services|benchmark --config`). */
+  configFile: string;
   supervisor: Supervisor;
   ch: ClickHouse;
   client(service: keyof typeof AREAS): ServiceClient;
@@ -53,7 +55,10 @@ export function assertBuilt(): void {
   if (missing.length > 0) throw new Error(`not built: ${[...new Set(missing)].join(', ')} — run \`npx nx run-many -t build\` first`);
 }
 
-export async function startDeployment(name: string, options: { workers?: number } = {}): Promise<Deployment> {
+/** The services a deployment with `generation: true` runs: the end-to-end set and the generation service. */
+export const E2E_SERVICES_WITH_GENERATION = [...E2E_SERVICES, 'generation'] as const;
+
+export async function startDeployment(name: string, options: { workers?: number; generation?: boolean } = {}): Promise<Deployment> {
   assertBuilt();
   const id = randomBytes(4).toString('hex');
   const prefix = `t-e2e-${name}-${id}-`;
@@ -89,7 +94,9 @@ export async function startDeployment(name: string, options: { workers?: number 
         env: { EMBEDDING_INFERENCE_WORKERS: '1' },
       },
       retrieval: { ...(await port()), env: { RETRIEVAL_THREADS: '1' } },
-      generation: { enabled: false },
+      generation: options.generation
+        ? { ...(await port()), models: { 'tiny-sd': join(ROOT, 'tools/fixtures/tiny-sd/model') }, env: { GENERATION_INTRA_OP_THREADS: '1' } }
+        : { enabled: false },
       curator: await port(),
       'curator-worker': { replicas: options.workers ?? 2 },
       trainer: await port(),
@@ -97,6 +104,8 @@ export async function startDeployment(name: string, options: { workers?: number 
     },
   };
   const config = resolveServicesConfig(raw, SERVICE_DEFINITIONS, { root: ROOT, base: dir });
+  const configFile = join(dir, 'select.services.json');
+  writeFileSync(configFile, `${JSON.stringify(raw, null, 2)}\n`);
   const supervisor = new Supervisor(config);
   const ch = createClickHouse({ database });
   const clients = new Map<string, ServiceClient>();
@@ -106,6 +115,7 @@ export async function startDeployment(name: string, options: { workers?: number 
     database,
     dir,
     config,
+    configFile,
     supervisor,
     ch,
     client(service) {
