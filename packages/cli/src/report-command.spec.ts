@@ -103,6 +103,26 @@ describe('select report', () => {
     expect(html.match(/<img src="data:image\/jpeg;base64,/g)).toHaveLength(3);
   });
 
+  it('--shift keeps every section to the shifts named (a run\'s own report when the database holds others)', async () => {
+    const out = join(dir, 'beta.html');
+    const printed: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      printed.push(String(chunk));
+      return true;
+    });
+    let code: number;
+    try {
+      code = await runCli(['node', 'select', 'report', '--database', database, '--out', out, '--shift', 'shift-beta', '--shift-dir', `shift-alpha=${shiftDir}`]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(code).toBe(0);
+    expect(printed.join('')).toContain(`report: ${out} (1 leaderboard rows, 0 shifts with class counts, 0 sample grids)`);
+    const html = await readFile(out, 'utf8');
+    expect(html).toContain('<td>shift-beta</td>');
+    expect(html).not.toContain('shift-alpha');
+  });
+
   it('exits 3 with a hint when ClickHouse does not answer', async () => {
     const previous = process.env['CLICKHOUSE_URL'];
     process.env['CLICKHOUSE_URL'] = 'http://127.0.0.1:1';

@@ -17,6 +17,7 @@ interface ReportOptions {
   perClassBenchmark?: string;
   shiftDir: string[];
   note: string[];
+  shift: string[];
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -32,6 +33,7 @@ export function registerReportCommand(program: Command, state: { exitCode: numbe
     .option('--per-class-benchmark <name>', 'evaluation set of the per-class chart (default: imagenet-val, else the first with per-class results)')
     .option('--shift-dir <id=path>', 'a shift directory for the sample grid (repeatable); shifts in shift_status are found by themselves', collect, [])
     .option('--note <text>', 'a line shown under the title (repeatable)', collect, [])
+    .option('--shift <id>', 'only this shift in every section (repeatable; default: every shift the database holds)', collect, [])
     .action(async (opts: ReportOptions) => {
       const shiftDirs: Record<string, string> = {};
       for (const pair of opts.shiftDir) {
@@ -47,6 +49,7 @@ export function registerReportCommand(program: Command, state: { exitCode: numbe
           ...(opts.perClassBenchmark ? { perClassBenchmark: opts.perClassBenchmark } : {}),
           shiftDirs,
           notes: opts.note,
+          ...(opts.shift.length > 0 ? { shifts: opts.shift } : {}),
         }).catch((error: Error) => {
           throw new CliError(`cannot read the evaluation results from ClickHouse: ${error.message.split('\n')[0]}`, {
             exitCode: EXIT_CODES.unavailable,

@@ -461,6 +461,8 @@ class MainJob {
         title: 'SELECT on the openclipart pool (main job)',
         perClassBenchmark: HOLDOUT_BENCHMARK,
         shiftDirs: Object.fromEntries(this.report.shifts.map((s) => [s.shiftId, s.uri])),
+        // this run's shifts and its held-out set only: the database also holds other runs (other --id-prefix)
+        shifts: [...this.report.shifts.map((s) => s.shiftId), ...(this.report.evalSet ? [this.report.evalSet.shiftId] : [])],
         notes: [
           `Evaluation set: ${this.report.evalSet?.samples ?? 0} openclipart images held out by the strictest rule (substring matching + text similarity with ${this.models.text}) and registered with the contamination gate: a proxy for ImageNet val, not ImageNet val.`,
           `Models: ${this.models.clip}, ${this.models.knnEncoder}, ${this.models.text}, ${this.models.diffusion}. Fixture models have random weights: accuracies, kNN scores, similarities and CLIP scores only prove the machinery; the class counts, coverage, long-tail metrics and the curation funnel are real for this pool.`,

@@ -51,10 +51,12 @@ export interface ReportData {
  * The funnel query: candidates per strategy, shift, step and reason, kept or dropped, from the curator's
  * decision table (curation_decisions, one row per candidate and seed). Adapt it here if that table changes.
  */
-export const CURATION_FUNNEL_QUERY = `SELECT strategy, shift_id, step, reason, kept, count() AS candidates
-FROM curation_decisions FINAL
-GROUP BY strategy, shift_id, step, reason, kept
+const FUNNEL_FROM = `SELECT strategy, shift_id, step, reason, kept, count() AS candidates
+FROM curation_decisions FINAL`;
+const FUNNEL_GROUP = `GROUP BY strategy, shift_id, step, reason, kept
 ORDER BY strategy, shift_id, kept DESC, candidates DESC`;
+export const CURATION_FUNNEL_QUERY = `${FUNNEL_FROM}
+${FUNNEL_GROUP}`;
 
 export interface CollectOptions {
   title?: string;
@@ -68,6 +70,8 @@ export interface CollectOptions {
   gridImages?: number;
   classes?: number;
   notes?: string[];
+  /** Only these shifts in every section (a run's own report); @default every shift the database holds */
+  shifts?: readonly string[];
 }
 
 type Row = Record<string, string | number>;
@@ -82,16 +86,17 @@ async function tryQuery<T>(ch: ClickHouse, statement: ReturnType<typeof sql>): P
 
 export async function collectReportData(ch: ClickHouse, options: CollectOptions = {}): Promise<ReportData> {
   const classes = options.classes ?? 1000;
-  const scores = await ch.query<Row>(sql`SELECT shift_id, benchmark, metric, seed, value FROM evaluation_scores ORDER BY benchmark, metric, shift_id, seed`);
+  const only = options.shifts !== undefined ? sql`shift_id IN ${sql.tuple(options.shifts.length > 0 ? [...options.shifts] : [''])}` : sql.raw('1');
+  const scores = await ch.query<Row>(sql`SELECT shift_id, benchmark, metric, seed, value FROM evaluation_scores WHERE ${only} ORDER BY benchmark, metric, shift_id, seed`);
   const leaderboard = buildLeaderboard(
     scores.map((r) => ({ shiftId: String(r['shift_id']), benchmark: String(r['benchmark']), metric: String(r['metric']), seed: Number(r['seed']), value: Number(r['value']) })),
     options.referenceShift ? { referenceShift: options.referenceShift } : {},
   );
 
   const countRows = await ch.query<Row>(
-    sql`SELECT shift_id, class_index, any(value) AS samples FROM evaluation_class_results WHERE benchmark = 'shift-analytics' AND metric = 'class_count' GROUP BY shift_id, class_index`,
+    sql`SELECT shift_id, class_index, any(value) AS samples FROM evaluation_class_results WHERE benchmark = 'shift-analytics' AND metric = 'class_count' AND ${only} GROUP BY shift_id, class_index`,
   );
-  const sampleRows = await tryQuery<Row>(ch, sql`SELECT shift_id, class_index, samples FROM shift_class_counts`);
+  const sampleRows = await tryQuery<Row>(ch, sql`SELECT shift_id, class_index, samples FROM shift_class_counts WHERE ${only}`);
   const countsByShift = new Map<string, number[]>();
   for (const r of [...(sampleRows instanceof Error ? [] : sampleRows), ...countRows]) {
     const shift = String(r['shift_id']);
@@ -103,7 +108,7 @@ export async function collectReportData(ch: ClickHouse, options: CollectOptions 
   }
 
   const accRows = await ch.query<Row>(
-    sql`SELECT shift_id, benchmark, class_index, any(class_name) AS class_name, avg(value) AS accuracy FROM evaluation_class_results WHERE metric = 'class_accuracy' GROUP BY shift_id, benchmark, class_index`,
+    sql`SELECT shift_id, benchmark, class_index, any(class_name) AS class_name, avg(value) AS accuracy FROM evaluation_class_results WHERE metric = 'class_accuracy' AND ${only} GROUP BY shift_id, benchmark, class_index`,
   );
   const benchmarks = [...new Set(accRows.map((r) => String(r['benchmark'])))];
   const perClassBenchmark = options.perClassBenchmark ?? (benchmarks.includes('imagenet-val') ? 'imagenet-val' : (benchmarks[0] ?? 'imagenet-val'));
@@ -119,7 +124,7 @@ export async function collectReportData(ch: ClickHouse, options: CollectOptions 
     perClass.set(shift, points);
   }
 
-  const funnelRows = await tryQuery<Row>(ch, sql.raw(CURATION_FUNNEL_QUERY));
+  const funnelRows = await tryQuery<Row>(ch, sql`${sql.raw(FUNNEL_FROM)}\nWHERE ${only}\n${sql.raw(FUNNEL_GROUP)}`);
   const funnel: FunnelRow[] =
     funnelRows instanceof Error
       ? []
@@ -133,8 +138,9 @@ export async function collectReportData(ch: ClickHouse, options: CollectOptions 
         }));
   const funnelNote = funnelRows instanceof Error ? `no curation decisions could be read (${funnelRows.message.split('\n')[0]})` : funnel.length === 0 ? 'the decision table holds no decisions yet' : '';
 
-  const dirs: Record<string, string> = { ...(options.shiftDirs ?? {}) };
-  const statusRows = await tryQuery<Row>(ch, sql`SELECT shift_id, uri FROM shift_status`);
+  const wanted = (shiftId: string): boolean => options.shifts === undefined || options.shifts.includes(shiftId);
+  const dirs: Record<string, string> = Object.fromEntries(Object.entries(options.shiftDirs ?? {}).filter(([shiftId]) => wanted(shiftId)));
+  const statusRows = await tryQuery<Row>(ch, sql`SELECT shift_id, uri FROM shift_status WHERE ${only}`);
   if (!(statusRows instanceof Error)) for (const r of statusRows) if (r['uri'] && !dirs[String(r['shift_id'])]) dirs[String(r['shift_id'])] = String(r['uri']);
   const samples: SampleGrid[] = [];
   for (const [shiftId, dir] of Object.entries(dirs)) {
