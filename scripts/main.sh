@@ -15,8 +15,7 @@ bash scripts/setup.sh
 
 echo "==> building every package (cached when nothing changed)"
 if ! npx nx run-many -t build --parallel=2 --outputStyle=static > .work/main-build.log 2>&1; then
-  # A service that does not build is reported by `select services up` as "not built" and its stages as
-  # "not available"; everything else still runs.
+  # `select services up` below names each service that did not build ("not built"), and the job stops there.
   echo "    some packages did not build (see .work/main-build.log):" >&2
   grep -E "^\s+- @select/" .work/main-build.log >&2 || tail -20 .work/main-build.log >&2
 fi
@@ -34,7 +33,10 @@ if [ ! -f .work/models/all-minilm-l6-v2/onnx/model.onnx ] && [ -f tools/models/e
 fi
 
 echo "==> starting every service (select services up; logs in .work/services/logs)"
-"${select_cli[@]}" services up || echo "    not every service came up (above); the job runs what is there" >&2
+if ! "${select_cli[@]}" services up; then
+  echo "    not every service came up (above): \`npx select services logs <name>\` says why; the job needs them all" >&2
+  exit 3
+fi
 
 echo "==> the benchmark (select benchmark)"
 status=0

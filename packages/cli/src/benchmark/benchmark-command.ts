@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { SERVICE_DEFINITIONS, SupervisorConfigError, loadServicesConfig } from '@select/supervisor';
 import { CliError, EXIT_CODES } from '../errors.js';
 import { followUntilInterrupted } from '../interrupt.js';
-import { DEFAULT_POOL, SHIFT_PLANS, runMainJob } from './main-job.js';
+import { DEFAULT_POOL, MainJobSetupError, SHIFT_PLANS, runMainJob } from './main-job.js';
 
 function wholeNumber(value: string): number {
   const n = Number(value);
@@ -39,8 +39,10 @@ export function registerBenchmarkCommand(program: Command, setExitCode: (code: n
     .addHelpText(
       'after',
       `
-Start the services first (\`select services up\`; ${SERVICE_DEFINITIONS.length} kinds). A stage whose service or curation step is
-not there yet is reported as "not available" and skipped; the job exits 1 only if a stage failed. Running it again
+Start the services first (\`select services up\`; ${SERVICE_DEFINITIONS.length} kinds): a service the config enables that is not
+running stops the job before it starts (exit 3, with the command that starts it). A stage whose service is disabled
+in the config (enabled: false) or whose curation step is missing is reported as "not available" and skipped; the job
+exits 1 only if a stage failed. Running it again
 with the same options reuses every finished shift, run and evaluation (same requests, same ids). Ctrl-C stops
 only this command (exit 130): what it started goes on in the services, and running it again follows it.`,
     )
@@ -73,6 +75,7 @@ only this command (exit 130): what it started goes on in the services, and runni
           '  stop the work instead:    npx select services down';
         const report = await followUntilInterrupted(interrupted, () => runMainJob({
           services,
+          ...(opts.config !== undefined ? { configFile: opts.config } : {}),
           ...(opts.out !== undefined ? { outDir: opts.out } : {}),
           pool: { uri: opts.pool ?? DEFAULT_POOL.uri, format: opts.poolFormat ?? DEFAULT_POOL.format, limit: opts.poolLimit ?? DEFAULT_POOL.limit },
           models: {
@@ -84,7 +87,10 @@ only this command (exit 130): what it started goes on in the services, and runni
           ...(opts.shifts ? { shifts: opts.shifts } : {}),
           ...(opts.curationOnly ? { curationOnly: true } : {}),
           ...(opts.idPrefix ? { idPrefix: opts.idPrefix } : {}),
-        }));
+        })).catch((err: unknown) => {
+          if (err instanceof MainJobSetupError) throw new CliError(err.message, { exitCode: EXIT_CODES.unavailable, hint: err.hint, cause: err });
+          throw err;
+        });
         setExitCode(report.stages.some((s) => s.outcome === 'failed') ? EXIT_CODES.failed : EXIT_CODES.ok);
       },
     );

@@ -19,6 +19,8 @@ import { isTerminal, ServiceClient, type JobStatusMessage } from './service-clie
 export interface MainJobOptions {
   /** The services config the services were started with (addresses). */
   services: ResolvedServicesConfig;
+  /** The file it came from when not the default, for the commands the job prints. */
+  configFile?: string;
   /** Where shifts, the report and the job's own summary go. @default <root>/.work/main-job */
   outDir?: string;
   /** The pool. @default the Debian openclipart-svg collection */
@@ -165,7 +167,19 @@ interface StrategyInfo {
   role?: string;
 }
 
-/** Runs the whole job; never throws for a stage that fails (it is reported), only for a broken setup. */
+/** The job cannot start: services the config enables are not running (or not built). */
+export class MainJobSetupError extends Error {
+  override readonly name = 'MainJobSetupError';
+  constructor(
+    message: string,
+    /** What to do about it. */
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Runs the whole job; never throws for a stage that fails (it is reported), only for a broken setup (MainJobSetupError). */
 export async function runMainJob(options: MainJobOptions): Promise<MainJobReport> {
   const job = new MainJob(options);
   try {
@@ -230,6 +244,7 @@ class MainJob {
     try {
       result = await work();
     } catch (err) {
+      if (err instanceof MainJobSetupError) throw err;
       result = { outcome: 'failed', detail: describeError(err) };
     }
     const seconds = (Date.now() - began) / 1000;
@@ -242,6 +257,20 @@ class MainJob {
     const status = await supervisor.status();
     const lines = status.map((s) => `${s.instance}: ${s.state}`);
     for (const line of lines) this.write(`    ${line}`);
+    // A service the config enables must be up: the job would otherwise skip most of its stages and end "done".
+    // One the config disables (enabled: false) only makes the stages that need it "not available".
+    const down = status.filter((s) => !['healthy', 'external', 'disabled'].includes(s.state));
+    if (down.length > 0) {
+      const config = this.options.configFile !== undefined ? ` --config ${this.options.configFile}` : '';
+      const notBuilt = down.some((s) => s.state === 'not built');
+      throw new MainJobSetupError(
+        `services the config enables are not running: ${down.map((s) => `${s.instance} (${s.state})`).join(', ')}`,
+        [
+          ...(notBuilt ? ['Build them first: `npx nx run-many -t build`.'] : []),
+          `Start them with \`npx select services up${config}\` (\`npm run main\` builds, starts them and runs this job); \`npx select services logs <name>\` says why one stopped.`,
+        ].join(' '),
+      );
+    }
     // The sentence encoder: the real one when it was exported and is served, else the tiny fixture.
     const embedding = this.client('embedding');
     if (embedding && (await embedding.healthy())) {
@@ -253,15 +282,16 @@ class MainJob {
         this.models = { ...this.models, text: fallback };
       }
     }
-    const unhealthy = status.filter((s) => s.state !== 'healthy' && s.state !== 'external');
-    return unhealthy.length === 0
-      ? { outcome: 'done', detail: `${status.length} processes healthy` }
-      : { outcome: 'done', detail: `not running: ${unhealthy.map((s) => `${s.instance} (${s.state})`).join(', ')}` };
+    const disabled = status.filter((s) => s.state === 'disabled');
+    return {
+      outcome: 'done',
+      detail: `${status.length - disabled.length} processes healthy${disabled.length > 0 ? `; disabled in the config: ${disabled.map((s) => s.instance).join(', ')}` : ''}`,
+    };
   }
 
   private async loadStrategies(): Promise<{ outcome: StageOutcome; detail: string }> {
     const curator = await this.healthyClient('curator');
-    if (!curator) return { outcome: 'not available', detail: 'the curator service is not running (not built yet?)' };
+    if (!curator) return { outcome: 'not available', detail: 'the curator service is not running (disabled in the services config)' };
     const { strategies } = await curator.call<{ strategies: StrategyInfo[] }>('ListStrategies', {});
     this.strategies = strategies;
     return { outcome: 'done', detail: strategies.map((s) => s.name).join(', ') };
@@ -344,7 +374,7 @@ class MainJob {
 
   private async train(): Promise<{ outcome: StageOutcome; detail: string }> {
     const trainer = await this.healthyClient('trainer');
-    if (!trainer) return { outcome: 'not available', detail: 'the trainer service is not running (not built yet?)' };
+    if (!trainer) return { outcome: 'not available', detail: 'the trainer service is not running (disabled in the services config)' };
     const usable = this.report.shifts.filter((s) => s.samples > 0);
     if (usable.length === 0) return { outcome: 'skipped', detail: 'no shift with samples to train on' };
     const requests: Array<Record<string, unknown> & { runId: string }> = usable.map((shift) => ({
@@ -390,7 +420,7 @@ class MainJob {
 
   private async evaluate(): Promise<{ outcome: StageOutcome; detail: string }> {
     const evaluator = await this.healthyClient('evaluator');
-    if (!evaluator) return { outcome: 'not available', detail: 'the evaluator service is not running (not built yet?)' };
+    if (!evaluator) return { outcome: 'not available', detail: 'the evaluator service is not running (disabled in the services config)' };
     const evalSet = this.report.evalSet;
     if (!evalSet || evalSet.samples === 0) return { outcome: 'skipped', detail: 'no held-out evaluation set' };
     const set = { name: HOLDOUT_BENCHMARK, uri: evalSet.uri, format: 'webdataset', classSubset: 'eval-classes' };
