@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShiftWriter } from '@select/datasets';
 import { spawnWithJsonLogs, type JsonLogProcess } from '@select/testing';
-import { buildCli, runSelect } from './cli.test-util.js';
+import { buildCli, runSelect, startSelect } from './cli.test-util.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const PYTHON = join(REPO, '.work/py/bin/python');
@@ -60,6 +60,23 @@ describe.skipIf(!existsSync(PYTHON) || !existsSync(TRAINER))('select train', () 
     expect(recipes.stdout).toMatch(/^select: SELECT's ResNet-50 recipe/m);
     expect(recipes.stdout).toMatch(/lr=0\.5 momentum=0\.9 /);
   }, 120_000);
+
+  it('Ctrl-C while following stops the command only (exit 130, with how to follow or cancel); the run goes on in the trainer', async () => {
+    const follower = startSelect(['train', 'start', shift, '--recipe', 'cpu-tiny', '--epochs', '200', '--run-id', 'cli-interrupt', '--address', address]);
+    let stderr = '';
+    follower.child.stderr?.on('data', (chunk: string) => (stderr += chunk));
+    for (let i = 0; i < 600 && !/running/.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(stderr).toMatch(/running/);
+    follower.child.kill('SIGINT');
+    expect(await follower.exited).toBe(130);
+    for (let i = 0; i < 40 && !stderr.includes('cancel it:'); i++) await new Promise((r) => setTimeout(r, 50)); // the pipe's last bytes
+    expect(stderr).toContain('select: stopped following run cli-interrupt; it goes on in the trainer.');
+    expect(stderr).toContain(`follow it again: select train watch cli-interrupt --address ${address}`);
+    expect(stderr).toContain(`cancel it:       select train cancel cli-interrupt --address ${address}`);
+    const get = await runSelect(['train', 'get', 'cli-interrupt', '--json', '--address', address]);
+    expect(JSON.parse(get.stdout.split('\n')[0]!)).toMatchObject({ runId: 'cli-interrupt', state: expect.stringMatching(/JOB_STATE_(RUNNING|QUEUED)/) });
+    expect((await runSelect(['train', 'cancel', 'cli-interrupt', '--address', address])).code).toBe(0);
+  }, 90_000);
 
   it('bad input and a missing trainer: the server\'s reason and the exit code', async () => {
     const missing = await runSelect(['train', 'get', 'nope', '--address', address]);

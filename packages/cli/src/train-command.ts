@@ -194,7 +194,11 @@ export function registerTrainCommands(program: Command, state: { exitCode: numbe
     if (o.json === true) write(`${JSON.stringify(run)}\n`);
     finish(run, o, state);
   });
-  common(train.command('cancel').description('stop a run (resumable)').argument('<run-id>')).action(async (runId: string, o: Opts) => finish(await call<RunOut>(o, 'CancelRun', { runId }), o, state));
+  common(train.command('cancel').description('stop a run (resumable); exits 0 once the trainer has it stopped').argument('<run-id>')).action(async (runId: string, o: Opts) => {
+    // the run ends "cancelled", which `finish` counts as a failed end; the cancel itself did what was asked
+    finish(await call<RunOut>(o, 'CancelRun', { runId }), o, state);
+    state.exitCode = EXIT_CODES.ok;
+  });
   common(train.command('resume').description('continue a cancelled or failed run from its last checkpoint').argument('<run-id>').option('--detach', 'do not follow')).action(
     async (runId: string, o: Opts & { detach?: boolean }) => {
       const run = await call<RunOut>(o, 'ResumeRun', { runId });
