@@ -44,6 +44,8 @@ export interface DatasetJobParams {
   embedImages: boolean;
   embedTexts: boolean;
   rowsPerFile: number;
+  /** Records of the input read at most, in its order; absent: all (kept out of the params, and so of the job id, when 0). */
+  limit?: number;
 }
 
 /** Where a job stands; saved after every output file so a restarted job continues after the last one. */
@@ -133,6 +135,12 @@ async function countFiles(dir: string, accept: (name: string) => boolean, depth:
  * every shard. A shift says in shift.json, parquet metadata is read once without images, folders are listed.
  */
 export async function countSamples(params: DatasetJobParams, signal: AbortSignal): Promise<number | undefined> {
+  const all = await countAll(params, signal);
+  if (params.limit === undefined) return all;
+  return all === undefined ? params.limit : Math.min(all, params.limit);
+}
+
+async function countAll(params: DatasetJobParams, signal: AbortSignal): Promise<number | undefined> {
   switch (params.inputFormat) {
     case 'webdataset': {
       let total = 0;
@@ -288,9 +296,14 @@ export async function embedDataset(
     cursor = at;
     if (chunk.length >= params.rowsPerFile) await flush();
   };
+  // records read: each one up to the checkpoint's cursor was written, dropped or unreadable, so a resumed job
+  // counts on from done + failed
+  let read = state.done + state.failed;
   try {
     for await (const rec of await openReader(params, state.cursor, signal)) {
       signal.throwIfAborted();
+      if (params.limit !== undefined && read >= params.limit) break;
+      read++;
       const row = rowFromRecord(rec);
       const result = row ? embedRow(engine, params, row, signal) : Promise.resolve(null);
       // an abort rejects every row in flight at once, while only the oldest is awaited: none may go unobserved

@@ -120,6 +120,24 @@ describe('dataset embedding jobs', () => {
     rows.forEach((r, i) => expect(maxAbsDiff(r.imageEmbedding!, clipImages[names[i]!]!.vector)).toBeLessThan(1e-4));
   });
 
+  it('limit: only the first records, in the pool\'s order, counted as read across a resume', async () => {
+    const out = join(work, 'limited');
+    expect(await countSamples(params(out, { limit: 5 }), never)).toBe(5);
+    let saved = fresh();
+    let checkpoints = 0;
+    const crashAfterOne = async (p: DatasetJobProgress) => {
+      saved = p;
+      if (++checkpoints === 1) throw new Error('simulated crash');
+    };
+    await expect(embedDataset(engine, params(out, { limit: 5 }), saved, crashAfterOne, never)).rejects.toThrow('simulated crash');
+    expect(saved).toMatchObject({ fileIndex: 1, done: 3 });
+    const final = await embedDataset(engine, params(out, { limit: 5 }), saved, async () => undefined, never);
+    expect(final).toMatchObject({ fileIndex: 2, done: 5, failed: 0 });
+    expect((await readOutput(out)).map((r) => r?.caption ?? '')).toEqual(texts.slice(0, 5).map((t) => t.text));
+    // a limit past the pool's end reads it all: the broken last record is still dropped
+    expect(await embedDataset(engine, params(join(work, 'limit-past-end'), { limit: 100 }), fresh(), async () => undefined, never)).toMatchObject({ done: 7, failed: 1 });
+  });
+
   it('reads an ImageFolder tree and a shift written by ShiftWriter, images only, with their totals', async () => {
     const folder = join(work, 'folder');
     for (const [i, n] of images.entries()) {
@@ -192,6 +210,14 @@ describe('dataset embedding jobs', () => {
     expect(events[1]!.payload).toMatchObject({ done: '4', total: '8', unit: 'samples' });
     expect(events[2]!.payload).toMatchObject({ done: '8', total: '8' });
     expect(events[3]!.payload).toMatchObject({ state: 'JOB_STATE_SUCCEEDED' });
+
+    // limit 0 is no limit: the same job; a limit is another job, which reads only the first records
+    const again = (await openDatasetJobs(engine, { jobsDir: join(work, 'jobs'), defaultModel: 'tiny-clip', logger, topicPrefix: prefix, publishEvents: false }))!;
+    expect(await again.start(EMBED_DATASET_JOB, { ...request, limit: '0' })).toMatchObject({ jobId: started.jobId, state: 'JOB_STATE_SUCCEEDED' });
+    const limited = await again.start(EMBED_DATASET_JOB, { ...request, outputUri: join(work, 'job-out-limited'), limit: '3' });
+    expect(limited.jobId).not.toBe(started.jobId);
+    expect(await again.wait(limited.jobId)).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', done: '3', total: '3' });
+    await again.close();
   }, 60_000);
 
   it('resumes a job whose process was killed (SIGKILL) and ends with every sample exactly once, in order', async () => {
@@ -264,6 +290,7 @@ describe('dataset embedding jobs', () => {
     await expect(start({ ...base, outputUri: 'relative/dir' })).rejects.toThrow(/absolute/);
     await expect(start({ ...base, model: 'tiny-sentence' })).rejects.toThrow(/does not embed images/);
     await expect(start({ ...base, inputFormat: 'shift', inputUri: work, embedTexts: true })).rejects.toThrow(/no captions/);
+    await expect(start({ ...base, limit: '-2' } as typeof base)).rejects.toThrow(/limit -2 must be a whole number of records/);
     expect(() => jobs.get('embed-dataset-0000')).toThrow(expect.objectContaining({ code: 5 }) as Error);
     await jobs.close();
     const off = await openDatasetJobs(engine, { jobsDir: undefined, defaultModel: 'tiny-clip', logger, topicPrefix: '', publishEvents: false });

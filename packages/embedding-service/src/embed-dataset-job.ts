@@ -50,6 +50,8 @@ export function embedDatasetJob(engine: EmbeddingEngine, options: { defaultModel
       const pattern = inputFormat === 'webdataset' || inputFormat === 'parquet';
       const inputUri = pattern ? req.inputUri : req.inputUri ? localPath(req.inputUri, 'input_uri') : '';
       if (!inputUri && inputFormat !== 'openclipart') throw ServiceError.invalidArgument('input_uri is required');
+      const limit = Number(req.limit || 0);
+      if (!Number.isSafeInteger(limit) || limit < 0) throw ServiceError.invalidArgument(`limit ${String(req.limit)} must be a whole number of records (0: all)`);
       return {
         model,
         inputUri,
@@ -58,6 +60,8 @@ export function embedDatasetJob(engine: EmbeddingEngine, options: { defaultModel
         embedImages: req.embedImages,
         embedTexts: req.embedTexts,
         rowsPerFile: req.rowsPerFile || DEFAULT_ROWS_PER_FILE,
+        // absent when 0, so that requests without a limit keep the job ids they always had
+        ...(limit > 0 ? { limit } : {}),
       };
     },
     outputUri: (params) => params.outputDir,

@@ -91,11 +91,6 @@ interface ShiftPlan {
   evalClassesOnly?: boolean;
   /** Needs the substring shift as labelled references (or as its pool). */
   needsReference?: boolean;
-  /**
-   * Embeds and indexes the pool first in a one-task dry run: the workers of a many-task build would otherwise all
-   * prepare the same pool index at once.
-   */
-  warmUp?: boolean;
 }
 
 interface PlanContext {
@@ -133,14 +128,12 @@ export const SHIFT_PLANS: readonly ShiftPlan[] = [
     what: 'image-to-image retrieval: pool images nearest to the labelled references (the substring shift), label inherited (LA1000 img2img)',
     needs: ['image-retrieval'],
     needsReference: true,
-    warmUp: true,
     steps: (m, ctx) => [{ name: 'image-retrieval', params: { model: m.clip, referenceUri: ctx.referenceUri ?? '', k: 2, workDir: ctx.workDir } }],
   },
   {
     name: 'txt2img',
     what: "text-to-image retrieval: pool images nearest to each class's CLIP prompts",
     needs: ['text-retrieval'],
-    warmUp: true,
     steps: (m, ctx) => [{ name: 'text-retrieval', params: { model: m.clip, perClass: 5, workDir: ctx.workDir } }],
   },
   {
@@ -334,17 +327,9 @@ class MainJob {
     };
     if (plan.needsReference && !context.referenceUri) return { outcome: 'skipped', detail: 'needs the substring shift (with samples), which was not built' };
     if (plan.evalClassesOnly && !this.report.evalSet) return { outcome: 'skipped', detail: 'needs the held-out set (its classes), which was not built' };
+    // The retrieval strategies embed and index the pool's records the build reads (once: the services key those
+    // jobs by request, and every worker of the build waits for the same ones).
     const steps = plan.steps(this.models, context);
-    if (plan.warmUp) {
-      const warm = await this.curate(`${plan.name}-warm-up`, steps, {
-        maxPerClass: 0,
-        gate: false,
-        gateOverride: 'a one-task dry run that prepares the pool index; it publishes nothing',
-        limit: 1,
-        dryRun: true,
-      });
-      this.write(`    pool embedded and indexed once (${warm.jobId})`);
-    }
     let shift: ShiftOutcome & { reused: boolean };
     try {
       shift = await this.buildPlan(plan, steps, context);

@@ -79,6 +79,8 @@ describe('select benchmark (README command one) against every service as its own
     out = join(d.dir, 'job');
     const run = await benchmark(['--out', out, '--id-prefix', 'e2e']);
     expect(run.code, run.stderr).toBe(0);
+    // the job's own summary (every stage's outcome and seconds) in the test log: where a slow CI run spent its time
+    console.log(run.stdout.slice(run.stdout.indexOf('==> summary'), run.stdout.indexOf('==> where things are')).trimEnd());
     first = mainJob(out);
     expect(first.stages.map((s) => [s.stage.split(':')[0], s.outcome])).toEqual([
       ['services', 'done'],

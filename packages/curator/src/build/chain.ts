@@ -16,7 +16,7 @@ export interface Chain {
 
 /** Instantiates a spec's steps in chain order; task steps must come before build-wide ones. */
 export async function createChain(spec: BuildSpec, registry: StepRegistry, services: ServiceClients, logger: Logger): Promise<Chain> {
-  const env = { logger, services, labels: labelSpaceOf(spec), pool: spec.pool };
+  const env = { logger, services, labels: labelSpaceOf(spec), pool: spec.pool, poolLimit: spec.limit };
   const steps: AnyStep[] = [];
   try {
     for (const step of spec.steps) steps.push(await registry.get(step.name).create(step.params, env));

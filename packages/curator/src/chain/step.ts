@@ -182,6 +182,8 @@ export interface StepEnvironment {
   services: ServiceClients;
   labels: LabelSpace;
   pool: PoolInfo;
+  /** Records of the pool the build reads at most (its `limit`; absent or 0: all): the image strategies embed only those. */
+  poolLimit?: number;
 }
 
 /** A registry entry: a label strategy (first step, gives labels) or a filter (later steps). */

@@ -11,6 +11,7 @@ import type { Candidate, Decision, GlobalStep, ChainStep, StepEnvironment } from
 import { createStepRegistry } from '../steps.js';
 import { CONTAMINATION, requireContaminationGate } from './contamination-step.js';
 import { listEvaluationSets, registerEvaluationSet } from './evaluation-sets.js';
+import { preparePoolIndex } from './pool-index.js';
 import { SD_TXT2IMG, generatedPool } from './sd-generation.js';
 import {
   TINY_CLIP,
@@ -102,6 +103,18 @@ describe('image strategies', () => {
       for (const c of kept) expect(Math.abs(c.score!)).toBeLessThanOrEqual(1.0001);
     }
   }, 180_000);
+
+  it('a build that reads only the pool\'s first records embeds and indexes only those, in an index of their own', async () => {
+    const signal = new AbortController().signal;
+    const workDir = join(services.dir, 'work');
+    const whole = await preparePoolIndex(env, 'image-retrieval', TINY_CLIP, 16, workDir, signal);
+    const first = await preparePoolIndex({ ...env, poolLimit: 5 }, 'image-retrieval', TINY_CLIP, 16, workDir, signal);
+    expect(whole.size).toBe(pool.files.length);
+    expect(first.size).toBe(5);
+    expect(first.index).not.toBe(whole.index);
+    // the same limit again is the same index (a rerun, another worker)
+    expect((await preparePoolIndex({ ...env, poolLimit: 5 }, 'image-retrieval', TINY_CLIP, 16, workDir, signal)).index).toBe(first.index);
+  }, 120_000);
 
   it('6: SD txt2img drives a generation batch job and labels its images by the prompted class', async () => {
     const params = { model: 'tiny-sd', imagesPerClass: 2, width: 64, height: 64, workDir: join(services.dir, 'work') };

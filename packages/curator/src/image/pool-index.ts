@@ -39,14 +39,17 @@ export function checkPoolFormat(step: string, pool: PoolInfo): string {
 const prepared = new Map<string, Promise<PoolIndex>>();
 
 /** Embeds and indexes the pool once per process (and once per services, through the jobs' keys). */
-export function preparePoolIndex(env: Pick<StepEnvironment, 'services' | 'pool' | 'logger'>, step: string, model: string, dimension: number, workDir: string, signal: AbortSignal): Promise<PoolIndex> {
+export function preparePoolIndex(env: Pick<StepEnvironment, 'services' | 'pool' | 'poolLimit' | 'logger'>, step: string, model: string, dimension: number, workDir: string, signal: AbortSignal): Promise<PoolIndex> {
   const format = checkPoolFormat(step, env.pool);
-  // An SVG pool's embeddings are of its renders: a new renderer is a new key (a new dataset job and index).
-  const identity = [env.pool.uri, format, model, ...(format === 'openclipart' ? [`svg-render-${SVG_RENDER_VERSION}`] : [])];
+  const limit = env.poolLimit ?? 0;
+  // An SVG pool's embeddings are of its renders: a new renderer is a new key (a new dataset job and index). A build
+  // that reads only the pool's first records indexes only those (another key): the neighbours it finds are its own
+  // candidates, and a quick --limit run does not embed the whole pool.
+  const identity = [env.pool.uri, format, model, ...(format === 'openclipart' ? [`svg-render-${SVG_RENDER_VERSION}`] : []), ...(limit > 0 ? [`limit-${limit}`] : [])];
   const key = createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
   let promise = prepared.get(key);
   if (promise === undefined) {
-    promise = build(env, step, model, dimension, format, key, join(workDir, `pool-${key}`), signal);
+    promise = build(env, step, model, dimension, format, key, limit, join(workDir, `pool-${key}`), signal);
     prepared.set(key, promise);
     promise.catch(() => prepared.delete(key));
   }
@@ -60,6 +63,7 @@ async function build(
   dimension: number,
   format: string,
   key: string,
+  limit: number,
   embeddingsDir: string,
   signal: AbortSignal,
 ): Promise<PoolIndex> {
@@ -70,7 +74,7 @@ async function build(
   const job = await unary<JobStatus & { done: string; total: string }>(
     embedding,
     'StartEmbedDataset',
-    { model, inputUri: env.pool.uri, inputFormat: format, outputUri: embeddingsDir, embedImages: true, embedTexts: false },
+    { model, inputUri: env.pool.uri, inputFormat: format, outputUri: embeddingsDir, embedImages: true, embedTexts: false, limit: String(limit) },
     { signal, deadlineMs: 60_000 },
   );
   const finished = (await waitForJob(embedding, job, `${step}: embedding the pool ${env.pool.uri}`, signal)) as JobStatus & { done?: string };
