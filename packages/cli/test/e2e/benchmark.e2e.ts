@@ -131,7 +131,7 @@ describe('select benchmark (README command one) against every service as its own
   it('the leaderboard in ClickHouse and the HTML report cover every shift a probe was trained on', async () => {
     const trained = new Set(first.runs.filter((r) => r.backend === 'linear-probe' && r.state === 'JOB_STATE_SUCCEEDED').map((r) => r.shiftId));
     const withSamples = first.shifts.filter((s) => trained.has(s.shiftId));
-    expect(withSamples.length).toBeGreaterThanOrEqual(2);
+    expect(withSamples.length).toBeGreaterThanOrEqual(1); // sd-txt2img at least: 4 images for each held-out class
     const rows = await d.rowsWhen<{ shift_id: string }>(
       sql`SELECT DISTINCT shift_id FROM leaderboard WHERE benchmark = 'openclipart-holdout' AND metric = 'top1'`,
       (r) => r.length >= withSamples.length,
