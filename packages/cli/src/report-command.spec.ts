@@ -78,21 +78,25 @@ describe('select report', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('writes the HTML report of what ClickHouse holds', async () => {
-    const out = join(dir, 'nested', 'report.html');
+  /** `select report <args>` in-process against the test database: its exit code and what it printed. */
+  async function report(args: string[]): Promise<{ code: number; printed: string }> {
     const printed: string[] = [];
     const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
       printed.push(String(chunk));
       return true;
     });
-    let code: number;
     try {
-      code = await runCli(['node', 'select', 'report', '--database', database, '--out', out, '--reference', 'shift-alpha', '--title', 'Test report', '--shift-dir', `shift-alpha=${shiftDir}`]);
+      return { code: await runCli(['node', 'select', 'report', '--database', database, ...args]), printed: printed.join('') };
     } finally {
       spy.mockRestore();
     }
+  }
+
+  it('writes the HTML report of what ClickHouse holds', async () => {
+    const out = join(dir, 'nested', 'report.html');
+    const { code, printed } = await report(['--out', out, '--reference', 'shift-alpha', '--title', 'Test report', '--shift-dir', `shift-alpha=${shiftDir}`]);
     expect(code).toBe(0);
-    expect(printed.join('')).toContain(`report: ${out} (2 leaderboard rows, 1 shifts with class counts, 1 sample grids)`);
+    expect(printed).toContain(`report: ${out} (2 leaderboard rows, 1 shifts with class counts, 1 sample grids)`);
     const html = await readFile(out, 'utf8');
     expect(html).toContain('<title>Test report</title>');
     expect(html).toMatch(/<td>shift-beta<\/td><td class="num">40\.25<\/td>.*<td class="num">-21\.25<\/td>/);
@@ -105,19 +109,9 @@ describe('select report', () => {
 
   it('--shift keeps every section to the shifts named (a run\'s own report when the database holds others)', async () => {
     const out = join(dir, 'beta.html');
-    const printed: string[] = [];
-    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      printed.push(String(chunk));
-      return true;
-    });
-    let code: number;
-    try {
-      code = await runCli(['node', 'select', 'report', '--database', database, '--out', out, '--shift', 'shift-beta', '--shift-dir', `shift-alpha=${shiftDir}`]);
-    } finally {
-      spy.mockRestore();
-    }
+    const { code, printed } = await report(['--out', out, '--shift', 'shift-beta', '--shift-dir', `shift-alpha=${shiftDir}`]);
     expect(code).toBe(0);
-    expect(printed.join('')).toContain(`report: ${out} (1 leaderboard rows, 0 shifts with class counts, 0 sample grids)`);
+    expect(printed).toContain(`report: ${out} (1 leaderboard rows, 0 shifts with class counts, 0 sample grids)`);
     const html = await readFile(out, 'utf8');
     expect(html).toContain('<td>shift-beta</td>');
     expect(html).not.toContain('shift-alpha');
