@@ -157,8 +157,12 @@ async function countAll(params: DatasetJobParams, signal: AbortSignal): Promise<
       return total;
     }
     case 'parquet': {
+      // one pass over the metadata, which a limit ends early: the total is min(rows, limit) either way
       let total = 0;
-      for await (const _ of readParquetPool({ metadata: params.inputUri, embeddings: 'none', signal })) total++;
+      for await (const _ of readParquetPool({ metadata: params.inputUri, embeddings: 'none', signal })) {
+        if (params.limit !== undefined && total >= params.limit) break;
+        total++;
+      }
       return total;
     }
     case 'imagefolder': {

@@ -114,6 +114,8 @@ describe('dataset embedding jobs', () => {
     writeFileSync(join(dir, 'part-0.parquet'), new Uint8Array(parquetWriteBuffer({ columnData: [column('image_path', paths), column('caption', captions)] })));
     const p = params(join(work, 'parquet-out'), { inputFormat: 'parquet', inputUri: join(dir, 'part-0.parquet'), rowsPerFile: 10 });
     expect(await countSamples(p, never)).toBe(5);
+    expect(await countSamples({ ...p, limit: 2 }, never)).toBe(2);
+    expect(await countSamples({ ...p, limit: 50 }, never)).toBe(5);
     expect(await embedDataset(engine, p, fresh(), async () => undefined, never)).toMatchObject({ fileIndex: 1, done: 4, failed: 1 });
     const rows = (await readOutput(p.outputDir)).map((r) => r!);
     expect(rows.map((r) => r.caption)).toEqual(captions.slice(0, 4));
