@@ -318,11 +318,22 @@ kafka_java_cmd() {
     -cp "$KAFKA_LIBS/*")
 }
 
+# A Kafka cluster id: 16 random bytes, base64url without padding. One that starts
+# with '-' reads as an option to the StorageTool's argument parser ("--cluster-id:
+# expected one argument"; 1 format in 64 failed so): Kafka's own Uuid.randomUuid()
+# draws again in that case, and so does this.
+kafka_cluster_id() {
+  local id=-
+  while [[ $id == -* ]]; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  done
+  printf '%s\n' "$id"
+}
+
 kafka_format() {
   [[ -f "$KAFKA_DATA/meta.properties" ]] && return 0
   local id
-  # a Kafka cluster id is 16 random bytes, base64url without padding
-  id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  id=$(kafka_cluster_id)
   log "formatting Kafka storage (cluster id $id)"
   kafka_java_cmd
   if ! "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$id" -c "$KAFKA_PROPS" --ignore-formatted \
@@ -692,4 +703,7 @@ main() {
   esac
 }
 
-main "$@"
+# sourced (by a test, for its functions), it defines them and runs nothing
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi
