@@ -263,6 +263,11 @@ export async function embedDataset(
   progress: DatasetJobProgress,
   checkpoint: (p: DatasetJobProgress) => Promise<void>,
   signal: AbortSignal,
+  /**
+   * Rows processed so far (written, dropped or unreadable, those of the file being filled included), at most
+   * every `rowsEveryMs`: a file of 10,000 rows takes minutes, and the checkpoints come only per file.
+   */
+  rows?: { report: (processed: number, filesWritten: number) => void; everyMs?: number },
 ): Promise<DatasetJobProgress> {
   for (const sub of ['img_emb', 'text_emb', 'metadata']) {
     if (sub === 'img_emb' && !params.embedImages) continue;
@@ -292,6 +297,7 @@ export async function embedDataset(
   };
   // rows in flight, oldest first; each settles to its embedded row (or null for an unreadable record)
   const inFlight: Array<{ cursor: Cursor; result: Promise<EmbeddedRow | null> }> = [];
+  let rowsReportedAt = performance.now();
   const takeOldest = async () => {
     const { cursor: at, result } = inFlight.shift()!;
     const embedded = await result;
@@ -299,6 +305,10 @@ export async function embedDataset(
     else unreadable++;
     cursor = at;
     if (chunk.length >= params.rowsPerFile) await flush();
+    if (rows !== undefined && performance.now() - rowsReportedAt >= (rows.everyMs ?? 2000)) {
+      rowsReportedAt = performance.now();
+      rows.report(state.done + state.failed + chunk.length + unreadable, state.fileIndex);
+    }
   };
   // records read: each one up to the checkpoint's cursor was written, dropped or unreadable, so a resumed job
   // counts on from done + failed

@@ -87,6 +87,24 @@ describe('dataset embedding jobs', () => {
     });
   });
 
+  it('reports rows processed inside a file, before its checkpoint (a 10,000-row file takes minutes)', async () => {
+    const seen: Array<{ processed: number; files: number; checkpoints: number }> = [];
+    let checkpoints = 0;
+    const final = await embedDataset(engine, params(join(work, 'row-progress'), { rowsPerFile: 100 }), fresh(), async () => void checkpoints++, never, {
+      report: (processed, files) => seen.push({ processed, files, checkpoints }),
+      everyMs: 0,
+    });
+    expect(final).toMatchObject({ fileIndex: 1, done: 7, failed: 1 });
+    // one report per row, counting up to every record read (the unreadable one too), all before the one file's checkpoint
+    expect(seen.map((r) => r.processed)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(seen.every((r) => r.files === 0 && r.checkpoints === 0)).toBe(true);
+    expect(checkpoints).toBe(1);
+    // rate-limited by default: a quick job gives none (its progress is the per-file checkpoints')
+    const quiet: number[] = [];
+    await embedDataset(engine, params(join(work, 'row-progress-quiet'), { rowsPerFile: 100 }), fresh(), async () => undefined, never, { report: (n) => quiet.push(n) });
+    expect(quiet).toEqual([]);
+  });
+
   it('resumes after a crash from the last checkpoint and ends with the same files', async () => {
     const out = join(work, 'crashy');
     let saved = fresh();

@@ -83,6 +83,7 @@ export function embedDatasetJob(engine: EmbeddingEngine, options: { defaultModel
           await ctx.checkpoint(progress);
         },
         ctx.signal,
+        { report: (processed, files) => ctx.progress(processed, total, `${processed} rows processed, ${files} files written`) },
       );
       return `done: ${final.done} rows written in ${final.fileIndex} files, ${final.failed} dropped`;
     },
