@@ -137,13 +137,17 @@ export async function startCurationKit(name: string): Promise<CurationKit> {
 }
 
 /** Polls GetJob over gRPC until the job is in a terminal state. */
-export async function waitForJob(client: GenericServiceClient, jobId: string, timeoutMs = 120_000): Promise<{ state: string; message: string; done: string; total: string }> {
+type JobView = { state: string; message: string; done: string; total: string };
+
+/** Polls GetJob until the job ends; `onStatus` sees every status read on the way (its progress messages). */
+export async function waitForJob(client: GenericServiceClient, jobId: string, timeoutMs = 120_000, options: { pollMs?: number; onStatus?: (job: JobView) => void } = {}): Promise<JobView> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const job = await unary<{ state: string; message: string; done: string; total: string }>(client, 'GetJob', { jobId });
+    const job = await unary<JobView>(client, 'GetJob', { jobId });
+    options.onStatus?.(job);
     if (['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].includes(job.state)) return job;
     if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job.state} (${job.message}) after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 200));
   }
 }
 

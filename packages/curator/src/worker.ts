@@ -9,7 +9,7 @@ import type { ServiceClients } from './chain/step.js';
 import { readSpec, type BuildSpec } from './build/build-spec.js';
 import { createChain, type Chain } from './build/chain.js';
 import { markTaskFailed, runTask, type TaskOutcome } from './build/task-runner.js';
-import type { TaskSummary } from './build/staging.js';
+import { buildRootOfSpec, preparationReporter, type TaskSummary } from './build/staging.js';
 
 export interface CuratorWorkerOptions {
   registry: StepRegistry;
@@ -103,7 +103,14 @@ export class CuratorWorker {
     if (entry === undefined) {
       entry = (async () => {
         const spec = await readSpec(specUri);
-        return { spec, chain: await createChain(spec, this.options.registry, this.options.services, this.options.logger) };
+        // What the set-up is doing (embedding the pool, ...) goes to the build's status through a note
+        // in its tasks folder, until the chain is ready or its set-up failed.
+        const note = preparationReporter(buildRootOfSpec(specUri), this.workerId);
+        try {
+          return { spec, chain: await createChain(spec, this.options.registry, this.options.services, this.options.logger, (message) => note.say(message)) };
+        } finally {
+          await note.clear().catch(() => undefined);
+        }
       })();
       // A failed load is not remembered: the next task of the build tries again.
       entry.catch(() => this.chains.delete(specUri));

@@ -14,7 +14,7 @@ import { createChain, loadImage, stepContext, type Chain } from './chain.js';
 import { decisionPublisher } from './decision-events.js';
 import { planBuild } from './plan.js';
 import { balancedTaskKeys } from './task-keys.js';
-import { committedTasks, exists, readKept, readTaskSummary, stagingPaths, type BuildPlan, type TaskSummary } from './staging.js';
+import { committedTasks, exists, isPreparationNote, readKept, readPreparationNotes, readTaskSummary, stagingPaths, type BuildPlan, type TaskSummary } from './staging.js';
 
 export interface BuildDeps {
   registry: StepRegistry;
@@ -98,7 +98,7 @@ async function withGeneratedPool(spec: BuildSpec, deps: BuildDeps): Promise<Buil
   const strategy = spec.steps[0];
   if (strategy === undefined || !GENERATING_STRATEGIES.has(strategy.name) || spec.pool.uri !== '') return spec;
   deps.progress(0, 0, `generating the pool: ${strategy.name} batch job on the generation service`);
-  const generated = await generatedPool(strategy.name, strategy.params, { services: deps.services, labels: labelSpaceOf(spec), logger: deps.logger }, deps.signal);
+  const generated = await generatedPool(strategy.name, strategy.params, { services: deps.services, labels: labelSpaceOf(spec), logger: deps.logger, progress: (message) => deps.progress(0, 0, message) }, deps.signal);
   deps.logger.info({ step: strategy.name, pool: generated.uri }, 'generated pool ready');
   return { ...spec, pool: { ...generated, name: spec.pool.name || generated.name } };
 }
@@ -171,7 +171,10 @@ async function waitForTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): 
       }
       const done = names.filter((n) => recordsOf.has(n));
       const records = done.reduce((sum, n) => sum + (recordsOf.get(n) ?? 0), 0);
-      deps.progress(records, plan.records, `${done.length}/${plan.tasks.length} tasks committed`);
+      // Workers setting up the build's steps (embedding the pool can take minutes before a first task ends)
+      const notes = done.length < plan.tasks.length ? await readPreparationNotes(paths.tasks, names) : [];
+      const preparing = notes.length === 0 ? '' : `; preparing (${notes.length === 1 ? notes[0]!.worker : `${notes.length} workers`}): ${notes[0]!.message}`;
+      deps.progress(records, plan.records, `${done.length}/${plan.tasks.length} tasks committed${preparing}`);
       if (done.length === plan.tasks.length) return;
       if (changed) continue;
       await new Promise<void>((resolve) => {
@@ -223,12 +226,13 @@ async function publishShift(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): 
     spec.dryRun,
     spec.gateOverrideReason,
   );
-  const chain = await createChain(spec, deps.registry, deps.services, deps.logger);
+  // The coordinator's own set-up of the steps (the build-wide ones run here), said in the build's status.
+  const chain = await createChain(spec, deps.registry, deps.services, deps.logger, (message) => deps.progress(plan.records, plan.records, `preparing the build-wide steps: ${message}`));
   try {
     const summaries: TaskSummary[] = [];
     for (const task of plan.tasks) summaries.push(await readTaskSummary(paths.task(task.taskId)));
-    // Leftovers of killed workers: folders nobody will rename.
-    for (const name of await readdir(paths.tasks)) if (name.endsWith('.tmp')) await rm(join(paths.tasks, name), { recursive: true, force: true });
+    // Leftovers of killed workers: folders nobody will rename, notes of set-ups that never ended.
+    for (const name of await readdir(paths.tasks)) if (name.endsWith('.tmp') || isPreparationNote(name)) await rm(join(paths.tasks, name), { recursive: true, force: true });
 
     const ctx = stepContext({
       signal: deps.signal,

@@ -14,9 +14,12 @@ export interface Chain {
   dispose(): Promise<void>;
 }
 
-/** Instantiates a spec's steps in chain order; task steps must come before build-wide ones. */
-export async function createChain(spec: BuildSpec, registry: StepRegistry, services: ServiceClients, logger: Logger): Promise<Chain> {
-  const env = { logger, services, labels: labelSpaceOf(spec), pool: spec.pool, poolLimit: spec.limit };
+/**
+ * Instantiates a spec's steps in chain order; task steps must come before build-wide ones. `progress`
+ * hears what the steps' set-up is doing (StepEnvironment.progress).
+ */
+export async function createChain(spec: BuildSpec, registry: StepRegistry, services: ServiceClients, logger: Logger, progress?: (message: string) => void): Promise<Chain> {
+  const env = { logger, services, labels: labelSpaceOf(spec), pool: spec.pool, poolLimit: spec.limit, ...(progress === undefined ? {} : { progress }) };
   const steps: AnyStep[] = [];
   try {
     for (const step of spec.steps) steps.push(await registry.get(step.name).create(step.params, env));

@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
-import { open, readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import type { Candidate, TaskStats } from '../chain/step.js';
 import type { TaskRange } from '../pool/pool-source.js';
 
@@ -12,6 +13,8 @@ import type { TaskRange } from '../pool/pool-source.js';
  *   tasks/<task>/           a committed task: kept.jsonl, images.bin, task.json (renamed from a .tmp
  *                           folder only when complete: a task's output is all there or not there)
  *   tasks/<task>.failed.json  why a task cannot be done (the build fails with it)
+ *   tasks/<worker>.preparing.json  what a worker's set-up of the build's steps is doing (embedding the
+ *                           pool, ...), refreshed while it lasts and removed after: the build's status shows it
  *   cancelled               written by CancelJob: workers skip the build's remaining tasks
  */
 export function stagingPaths(outputDir: string) {
@@ -26,6 +29,103 @@ export function stagingPaths(outputDir: string) {
     task: (taskId: string) => join(root, 'tasks', taskId),
     failed: (taskId: string) => join(root, 'tasks', `${taskId}.failed.json`),
   };
+}
+
+/** The `.build` folder of a task's spec (`<shift>/.build/spec.json`, a path or a file:// URI). */
+export function buildRootOfSpec(specUri: string): string {
+  return dirname(specUri.startsWith('file://') ? fileURLToPath(specUri) : specUri);
+}
+
+const PREPARING = '.preparing.json';
+
+/** What one worker's set-up of a build's steps is doing (tasks/<worker>.preparing.json). */
+export interface PreparationNote {
+  worker: string;
+  message: string;
+  /** When the worker last wrote it (ms since the epoch). */
+  at: number;
+}
+
+export interface PreparationReporter {
+  /** The latest line of the set-up; written at once, then at most once per interval. */
+  say(message: string): void;
+  /** Removes the note (the set-up ended, done or failed); later lines are ignored. */
+  clear(): Promise<void>;
+}
+
+/**
+ * Writes a worker's preparation note of a build (`root`: its `.build` folder). A note is rewritten every
+ * `heartbeatMs` while the set-up lasts, so one older than a few heartbeats is a dead worker's leftover.
+ * A build folder that is gone (deleted) makes the writes no-ops.
+ */
+export function preparationReporter(root: string, workerId: string, options: { intervalMs?: number; heartbeatMs?: number } = {}): PreparationReporter {
+  const file = join(root, 'tasks', `${workerId.replace(/[^A-Za-z0-9_-]/g, '_')}${PREPARING}`);
+  const intervalMs = options.intervalMs ?? 1000;
+  let latest = '';
+  let written = '';
+  let lastWrite = 0;
+  let closed = false;
+  let trailing: NodeJS.Timeout | undefined;
+  let chain: Promise<void> = Promise.resolve();
+  const write = (): void => {
+    trailing = undefined;
+    if (closed || latest === '') return;
+    lastWrite = Date.now();
+    written = latest;
+    const note: PreparationNote = { worker: workerId, message: latest, at: lastWrite };
+    chain = chain.then(async () => {
+      if (closed) return;
+      const temp = `${file}.${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`;
+      try {
+        await writeFile(temp, `${JSON.stringify(note)}\n`);
+        if (closed) await rm(temp, { force: true });
+        else await rename(temp, file);
+      } catch {
+        await rm(temp, { force: true }).catch(() => undefined);
+      }
+    });
+  };
+  const heartbeat = setInterval(write, options.heartbeatMs ?? 10_000);
+  heartbeat.unref();
+  return {
+    say(message) {
+      if (closed || message === written || message === latest) {
+        latest = message;
+        return;
+      }
+      latest = message;
+      const wait = lastWrite + intervalMs - Date.now();
+      if (wait <= 0) write();
+      else trailing ??= setTimeout(write, wait).unref();
+    },
+    async clear() {
+      closed = true;
+      clearInterval(heartbeat);
+      if (trailing !== undefined) clearTimeout(trailing);
+      await chain;
+      await rm(file, { force: true });
+    },
+  };
+}
+
+/** The notes of workers preparing the build now: those written within `maxAgeMs`, latest first. */
+export async function readPreparationNotes(tasksDir: string, names: readonly string[], maxAgeMs = 30_000): Promise<PreparationNote[]> {
+  const notes: PreparationNote[] = [];
+  for (const name of names) {
+    if (!name.endsWith(PREPARING)) continue;
+    try {
+      const note = JSON.parse(await readFile(join(tasksDir, name), 'utf8')) as PreparationNote;
+      if (Date.now() - note.at <= maxAgeMs) notes.push(note);
+    } catch {
+      // removed (the worker finished) or half-read: not preparing
+    }
+  }
+  return notes.sort((a, b) => b.at - a.at);
+}
+
+/** Whether a tasks-folder entry is a preparation note (its temp files end in .tmp). */
+export function isPreparationNote(name: string): boolean {
+  return name.endsWith(PREPARING);
 }
 
 export interface PlannedTask extends TaskRange {

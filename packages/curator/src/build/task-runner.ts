@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { EventProducer } from '@select/events';
 import { syncDirectory, type Logger } from '@select/platform';
 import type { Candidate, ServiceClients, TaskStats } from '../chain/step.js';
@@ -10,7 +9,7 @@ import type { BuildSpec } from './build-spec.js';
 import { labelSpaceOf } from './build-spec.js';
 import { stepContext, type Chain } from './chain.js';
 import { decisionPublisher } from './decision-events.js';
-import { exists, stagingPaths, type KeptRecord, type TaskSummary } from './staging.js';
+import { buildRootOfSpec, exists, stagingPaths, type KeptRecord, type TaskSummary } from './staging.js';
 
 export interface TaskRef {
   taskId: string;
@@ -215,7 +214,7 @@ async function* oneByOne(items: AsyncIterable<PoolItem>): AsyncGenerator<readonl
  * cannot be read is a failure like any other. False when the build's folder no longer exists.
  */
 export async function markTaskFailed(specUri: string, taskId: string, reason: string): Promise<boolean> {
-  const root = dirname(specUri.startsWith('file://') ? fileURLToPath(specUri) : specUri);
+  const root = buildRootOfSpec(specUri);
   const file = join(root, 'tasks', `${taskId}.failed.json`);
   try {
     // A temp name of its own: two workers may give up on the same task (redelivered) at once.

@@ -184,6 +184,12 @@ export interface StepEnvironment {
   pool: PoolInfo;
   /** Records of the pool the build reads at most (its `limit`; absent or 0: all): the image strategies embed only those. */
   poolLimit?: number;
+  /**
+   * Long set-up work of `create` (embedding the pool, loading its retrieval index, embedding reference
+   * images, a generation batch) says what it is doing here, a line a user reads (`embedding the pool:
+   * 1200/7458 images`). A worker shows it in the build's status while it prepares; absent: not shown.
+   */
+  progress?: (message: string) => void;
 }
 
 /** A registry entry: a label strategy (first step, gives labels) or a filter (later steps). */

@@ -70,8 +70,15 @@ describe('shared preparations done by several workers at once', () => {
       steps: steps.map((s) => ({ name: s.name, paramsJson: JSON.stringify(s.params) })),
       taskSize: 2,
     });
-    const job = await waitForJob(client, started.jobId, 240_000);
+    const messages = new Set<string>();
+    const job = await waitForJob(client, started.jobId, 240_000, { pollMs: 25, onStatus: (status) => messages.add(status.message) });
     expect(job.state, job.message).toBe('JOB_STATE_SUCCEEDED');
+    // While the workers set up the steps, the build's status said what they were doing, with the job's count.
+    const preparing = [...messages].filter((m) => m.startsWith('0/') && m.includes('; preparing ('));
+    expect(preparing.length, [...messages].join('\n')).toBeGreaterThan(0);
+    expect(preparing.some((m) => /text-retrieval: embedding the pool .+: (\d+\/\d+ \w+|starting)$/.test(m)), preparing.join('\n')).toBe(true);
+    // ...and no note is left in the tasks folder once the build is done
+    expect(readdirSync(join(started.outputUri, '.build', 'tasks')).filter((n) => n.includes('.preparing.json'))).toEqual([]);
 
     // Both processes prepared the chain (each embeds the pool and creates the index: one job, one index).
     const prepared = (w: JsonLogProcess) => w.logs.some((l) => l.msg === 'embedding the pool (dataset job)');

@@ -104,6 +104,7 @@ async function resolveSets(params: Readonly<Record<string, unknown>>, env: StepE
           embedding: requireClient(env, 'embedding', CONTAMINATION),
           signal: AbortSignal.timeout(6 * 3600_000),
           batchSize: Number(params['batchSize'] ?? 64),
+          onProgress: (done, total) => env.progress?.(`${CONTAMINATION}: registering the evaluation set ${folder}: ${done}/${total} images`),
         });
       }
       sets.push(name);

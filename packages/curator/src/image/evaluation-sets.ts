@@ -37,6 +37,8 @@ export interface RegisterEvaluationSetOptions {
   embedding: GenericServiceClient;
   signal: AbortSignal;
   batchSize?: number;
+  /** Called after each embedded batch with the images done so far and the set's size. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /**
@@ -101,6 +103,7 @@ async function writeSet(
       vectors.push(v);
       items.push(JSON.stringify({ id: f.id, sha256, embedded: true }));
     });
+    options.onProgress?.(items.length, files.length);
   }
   const data = new Float32Array(vectors.length * dimension);
   vectors.forEach((v, i) => data.set(v, i * dimension));

@@ -13,7 +13,7 @@ import { ServiceError, unary } from '@select/platform';
 import type { StepDefinition, StepEnvironment } from '../chain/step.js';
 import { ClaimLabelStep, memoizeClaimStep } from './claim-label-step.js';
 import { checkPoolFormat, preparePoolIndex, searchPool, workDirOf } from './pool-index.js';
-import { describeEmbeddingModel, requireClient, waitForJob, type JobStatus } from './service-calls.js';
+import { describeEmbeddingModel, jobProgressText, requireClient, waitForJob, type JobStatus } from './service-calls.js';
 
 export const IMAGE_TO_IMAGE = 'image-retrieval';
 const WNID = /^n\d{8}$/;
@@ -68,7 +68,9 @@ async function createStep(params: Readonly<Record<string, unknown>>, env: StepEn
     { model: model.name, inputUri: references, inputFormat: referenceFormat, outputUri: refDir, embedImages: true, embedTexts: false },
     { signal, deadlineMs: 60_000 },
   );
-  await waitForJob(embedding, job, `${IMAGE_TO_IMAGE}: embedding the references ${references}`, signal);
+  await waitForJob(embedding, job, `${IMAGE_TO_IMAGE}: embedding the references ${references}`, signal, {
+    onStatus: (status) => env.progress?.(`${IMAGE_TO_IMAGE}: embedding the references ${references}: ${jobProgressText(status) || 'starting'}`),
+  });
 
   const ids: string[] = [];
   const classes: number[] = [];

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { SVG_RENDER_VERSION } from '@select/datasets';
 import { GrpcCallError, ServiceError, status, unary, type GenericServiceClient } from '@select/platform';
 import type { PoolInfo, StepEnvironment } from '../chain/step.js';
-import { requireClient, waitForJob, type JobStatus } from './service-calls.js';
+import { jobProgressText, requireClient, waitForJob, type JobStatus } from './service-calls.js';
 
 /** Curator pool formats the embedding service's dataset jobs read. */
 const DATASET_FORMATS: Readonly<Record<string, string>> = { openclipart: 'openclipart', webdataset: 'webdataset', imagefolder: 'imagefolder', parquet: 'parquet' };
@@ -36,10 +36,24 @@ export function checkPoolFormat(step: string, pool: PoolInfo): string {
   return format;
 }
 
-const prepared = new Map<string, Promise<PoolIndex>>();
+interface Preparation {
+  promise: Promise<PoolIndex>;
+  /** The progress hooks of the builds waiting for it (several builds of a process may share one preparation). */
+  listeners: Set<(message: string) => void>;
+  last: string;
+}
+
+const prepared = new Map<string, Preparation>();
 
 /** Embeds and indexes the pool once per process (and once per services, through the jobs' keys). */
-export function preparePoolIndex(env: Pick<StepEnvironment, 'services' | 'pool' | 'poolLimit' | 'logger'>, step: string, model: string, dimension: number, workDir: string, signal: AbortSignal): Promise<PoolIndex> {
+export function preparePoolIndex(
+  env: Pick<StepEnvironment, 'services' | 'pool' | 'poolLimit' | 'logger' | 'progress'>,
+  step: string,
+  model: string,
+  dimension: number,
+  workDir: string,
+  signal: AbortSignal,
+): Promise<PoolIndex> {
   const format = checkPoolFormat(step, env.pool);
   const limit = env.poolLimit ?? 0;
   // An SVG pool's embeddings are of its renders: a new renderer is a new key (a new dataset job and index). A build
@@ -47,13 +61,29 @@ export function preparePoolIndex(env: Pick<StepEnvironment, 'services' | 'pool' 
   // candidates, and a quick --limit run does not embed the whole pool.
   const identity = [env.pool.uri, format, model, ...(format === 'openclipart' ? [`svg-render-${SVG_RENDER_VERSION}`] : []), ...(limit > 0 ? [`limit-${limit}`] : [])];
   const key = createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
-  let promise = prepared.get(key);
-  if (promise === undefined) {
-    promise = build(env, step, model, dimension, format, key, limit, join(workDir, `pool-${key}`), signal);
-    prepared.set(key, promise);
-    promise.catch(() => prepared.delete(key));
+  let entry = prepared.get(key);
+  if (entry === undefined) {
+    const created: Preparation = { promise: Promise.resolve(undefined as never), listeners: new Set(), last: '' };
+    const say = (message: string): void => {
+      created.last = message;
+      for (const listener of created.listeners) listener(message);
+    };
+    created.promise = build(env, step, model, dimension, format, key, limit, join(workDir, `pool-${key}`), signal, say);
+    prepared.set(key, created);
+    created.promise.catch(() => prepared.delete(key));
+    entry = created;
   }
-  return promise;
+  const listener = env.progress;
+  if (listener !== undefined) {
+    const current = entry;
+    current.listeners.add(listener);
+    if (current.last !== '') listener(current.last);
+    current.promise.then(
+      () => current.listeners.delete(listener),
+      () => current.listeners.delete(listener),
+    );
+  }
+  return entry.promise;
 }
 
 async function build(
@@ -66,18 +96,20 @@ async function build(
   limit: number,
   embeddingsDir: string,
   signal: AbortSignal,
+  say: (message: string) => void,
 ): Promise<PoolIndex> {
   const embedding = requireClient(env, 'embedding', step);
   const retrieval = requireClient(env, 'retrieval', step);
   await mkdir(embeddingsDir, { recursive: true });
   env.logger.info({ step, pool: env.pool.uri, model, embeddingsDir }, 'embedding the pool (dataset job)');
-  const job = await unary<JobStatus & { done: string; total: string }>(
+  const job = await unary<JobStatus>(
     embedding,
     'StartEmbedDataset',
     { model, inputUri: env.pool.uri, inputFormat: format, outputUri: embeddingsDir, embedImages: true, embedTexts: false, limit: String(limit) },
     { signal, deadlineMs: 60_000 },
   );
-  const finished = (await waitForJob(embedding, job, `${step}: embedding the pool ${env.pool.uri}`, signal)) as JobStatus & { done?: string };
+  const what = `${step}: embedding the pool ${env.pool.uri}`;
+  const finished = await waitForJob(embedding, job, what, signal, { onStatus: (status) => say(`${what}${limit > 0 ? ` (its first ${limit} records)` : ''}: ${jobProgressText(status) || 'starting'}`) });
   const index = `pool-${key}`;
   let existing = await stats(retrieval, index, signal);
   if (existing === undefined) {
@@ -105,7 +137,9 @@ async function build(
   }
   env.logger.info({ step, index }, 'loading the pool embeddings into the retrieval index (BulkLoad)');
   const load = await unary<JobStatus>(retrieval, 'BulkLoad', { index, inputUri: embeddingsDir, embeddings: 'img_emb', idColumn: 'image_path' }, { signal, deadlineMs: 60_000 });
-  await waitForJob(retrieval, load, `${step}: loading ${embeddingsDir} into ${index}`, signal);
+  const loading = `${step}: loading the pool embeddings into retrieval index ${index}`;
+  say(loading);
+  await waitForJob(retrieval, load, `${step}: loading ${embeddingsDir} into ${index}`, signal, { onStatus: (status) => say(`${loading}: ${jobProgressText(status) || 'starting'}`) });
   const after = await stats(retrieval, index, signal);
   const size = Number(after?.size ?? 0);
   if (size === 0) {

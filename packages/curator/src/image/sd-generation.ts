@@ -11,7 +11,7 @@ import { ServiceError, unary } from '@select/platform';
 import type { Candidate, ChainStep, Decision, LabelSpace, PoolInfo, StepContext, StepDefinition, StepEnvironment, StepResult } from '../chain/step.js';
 import { dropDecision } from './candidate-key.js';
 import { workDirOf } from './pool-index.js';
-import { requireClient, waitForJob, type JobStatus } from './service-calls.js';
+import { jobProgressText, requireClient, waitForJob, type JobStatus } from './service-calls.js';
 
 export const SD_TXT2IMG = 'sd-txt2img';
 export const SD_IMG2IMG = 'sd-img2img';
@@ -105,7 +105,7 @@ function batchRequest(step: string, params: Readonly<Record<string, unknown>>, l
 }
 
 /** Runs (or finds done) the generation batch job of the params; resolves to the generated shift's folder. */
-export async function generatedShift(step: string, params: Readonly<Record<string, unknown>>, env: Pick<StepEnvironment, 'services' | 'labels' | 'logger'>, signal = AbortSignal.timeout(24 * 3600_000)): Promise<string> {
+export async function generatedShift(step: string, params: Readonly<Record<string, unknown>>, env: Pick<StepEnvironment, 'services' | 'labels' | 'logger' | 'progress'>, signal = AbortSignal.timeout(24 * 3600_000)): Promise<string> {
   const generation = requireClient(env, 'generation', step);
   const probe = batchRequest(step, params, env.labels, '');
   const key = createHash('sha256').update(JSON.stringify(probe)).digest('hex').slice(0, 16);
@@ -113,7 +113,10 @@ export async function generatedShift(step: string, params: Readonly<Record<strin
   const request = batchRequest(step, params, env.labels, dir);
   env.logger.info({ step, dir }, 'generation batch job');
   const started = await unary<JobStatus>(generation, 'StartBatch', request, { signal, deadlineMs: 60_000 });
-  await waitForJob(generation, started, `${step}: generation batch`, signal, 500);
+  await waitForJob(generation, started, `${step}: generation batch`, signal, {
+    pollMs: 500,
+    onStatus: (job) => env.progress?.(`generating the pool: ${step} batch job ${jobProgressText(job) || 'starting'}`),
+  });
   return dir;
 }
 
@@ -122,7 +125,7 @@ export async function generatedShift(step: string, params: Readonly<Record<strin
  * @select/datasets' readClassShards, candidates keyed by sample key). The curator runs this before
  * planning a build whose first step is sd-txt2img or sd-img2img.
  */
-export async function generatedPool(step: string, params: Readonly<Record<string, unknown>>, env: Pick<StepEnvironment, 'services' | 'labels' | 'logger'>, signal?: AbortSignal): Promise<PoolInfo> {
+export async function generatedPool(step: string, params: Readonly<Record<string, unknown>>, env: Pick<StepEnvironment, 'services' | 'labels' | 'logger' | 'progress'>, signal?: AbortSignal): Promise<PoolInfo> {
   const dir = await generatedShift(step, params, env, signal);
   if (!existsSync(join(dir, 'manifest.jsonl'))) throw ServiceError.failedPrecondition(`${step}: the generation job wrote no shift into ${dir}`);
   return { format: 'shift', uri: dir, name: step, labelUris: [], classDescriptionsUri: '', hierarchyUri: '', imagesUri: '' };

@@ -142,14 +142,35 @@ export interface JobStatus {
   jobId: string;
   state: string;
   message: string;
+  /** Units done and planned (uint64 as decimal strings; total '0' while unknown) and their unit. */
+  done?: string;
+  total?: string;
+  unit?: string;
+}
+
+/** A job's progress as a user reads it: `1200/7458 images`, `1200 images` while the total is unknown, '' before any. */
+export function jobProgressText(job: JobStatus): string {
+  const done = Number(job.done ?? 0);
+  const total = Number(job.total ?? 0);
+  const unit = job.unit ? ` ${job.unit}` : '';
+  if (total > 0) return `${done}/${total}${unit}`;
+  return done > 0 ? `${done}${unit}` : '';
+}
+
+export interface WaitOptions {
+  /** @default 250 */
+  pollMs?: number;
+  /** Called with every status read while the job runs (progress for the build's status). */
+  onStatus?: (job: JobStatus) => void;
 }
 
 /** Polls GetJob until the job ends; a failed or cancelled job is FAILED_PRECONDITION with its message. */
-export async function waitForJob(client: GenericServiceClient, started: JobStatus, what: string, signal: AbortSignal, pollMs = 250): Promise<JobStatus> {
+export async function waitForJob(client: GenericServiceClient, started: JobStatus, what: string, signal: AbortSignal, options: WaitOptions = {}): Promise<JobStatus> {
   let job = started;
   while (job.state === 'JOB_STATE_RUNNING' || job.state === 'JOB_STATE_QUEUED') {
+    options.onStatus?.(job);
     signal.throwIfAborted();
-    await new Promise((r) => setTimeout(r, pollMs));
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 250));
     job = await unary<JobStatus>(client, 'GetJob', { jobId: job.jobId }, { signal, deadlineMs: 30_000 });
   }
   if (job.state !== 'JOB_STATE_SUCCEEDED') throw ServiceError.failedPrecondition(`${what} (job ${job.jobId}) ended ${job.state}: ${job.message}`);
