@@ -40,7 +40,8 @@ interface Preparation {
   promise: Promise<PoolIndex>;
   /** The progress hooks of the builds waiting for it (several builds of a process may share one preparation). */
   listeners: Set<(message: string) => void>;
-  last: string;
+  /** Its last line, for a build that joins it late. */
+  latest: { message: string };
 }
 
 const prepared = new Map<string, Preparation>();
@@ -63,21 +64,22 @@ export function preparePoolIndex(
   const key = createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
   let entry = prepared.get(key);
   if (entry === undefined) {
-    const created: Preparation = { promise: Promise.resolve(undefined as never), listeners: new Set(), last: '' };
+    const listeners = new Set<(message: string) => void>();
+    const latest = { message: '' };
     const say = (message: string): void => {
-      created.last = message;
-      for (const listener of created.listeners) listener(message);
+      latest.message = message;
+      for (const listener of listeners) listener(message);
     };
-    created.promise = build(env, step, model, dimension, format, key, limit, join(workDir, `pool-${key}`), signal, say);
-    prepared.set(key, created);
-    created.promise.catch(() => prepared.delete(key));
-    entry = created;
+    const promise = build(env, step, model, dimension, format, key, limit, join(workDir, `pool-${key}`), signal, say);
+    entry = { promise, listeners, latest };
+    prepared.set(key, entry);
+    promise.catch(() => prepared.delete(key));
   }
   const listener = env.progress;
   if (listener !== undefined) {
     const current = entry;
     current.listeners.add(listener);
-    if (current.last !== '') listener(current.last);
+    if (current.latest.message !== '') listener(current.latest.message);
     current.promise.then(
       () => current.listeners.delete(listener),
       () => current.listeners.delete(listener),
