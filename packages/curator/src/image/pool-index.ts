@@ -73,7 +73,14 @@ export function preparePoolIndex(
     const promise = build(env, step, model, dimension, format, key, limit, join(workDir, `pool-${key}`), signal, say);
     entry = { promise, listeners, latest };
     prepared.set(key, entry);
-    promise.catch(() => prepared.delete(key));
+    // A build that finds it done hears nothing: its last line is news only while it runs.
+    promise.then(
+      () => (latest.message = ''),
+      () => {
+        latest.message = '';
+        prepared.delete(key);
+      },
+    );
   }
   const listener = env.progress;
   if (listener !== undefined) {
@@ -110,8 +117,9 @@ async function build(
     { model, inputUri: env.pool.uri, inputFormat: format, outputUri: embeddingsDir, embedImages: true, embedTexts: false, limit: String(limit) },
     { signal, deadlineMs: 60_000 },
   );
-  const what = `${step}: embedding the pool ${env.pool.uri}`;
-  const finished = await waitForJob(embedding, job, what, signal, { onStatus: (status) => say(`${what}${limit > 0 ? ` (its first ${limit} records)` : ''}: ${jobProgressText(status) || 'starting'}`) });
+  // its lines name the pool, not the step that happened to start this shared preparation
+  const what = `embedding the pool ${env.pool.uri}${limit > 0 ? ` (its first ${limit} records)` : ''}`;
+  const finished = await waitForJob(embedding, job, `${step}: ${what}`, signal, { onStatus: (status) => say(`${what}: ${jobProgressText(status) || 'starting'}`) });
   const index = `pool-${key}`;
   let existing = await stats(retrieval, index, signal);
   if (existing === undefined) {
@@ -139,7 +147,7 @@ async function build(
   }
   env.logger.info({ step, index }, 'loading the pool embeddings into the retrieval index (BulkLoad)');
   const load = await unary<JobStatus>(retrieval, 'BulkLoad', { index, inputUri: embeddingsDir, embeddings: 'img_emb', idColumn: 'image_path' }, { signal, deadlineMs: 60_000 });
-  const loading = `${step}: loading the pool embeddings into retrieval index ${index}`;
+  const loading = `loading the pool embeddings into retrieval index ${index}`;
   say(loading);
   await waitForJob(retrieval, load, `${step}: loading ${embeddingsDir} into ${index}`, signal, { onStatus: (status) => say(`${loading}: ${jobProgressText(status) || 'starting'}`) });
   const after = await stats(retrieval, index, signal);
