@@ -49,6 +49,13 @@ export const curatorConfigSchema = defineConfigSchema({
   retrievalAddress: { env: 'CURATOR_RETRIEVAL_ADDRESS', type: 'string', optional: true, doc: 'host:port of the retrieval service (retrieval strategies).' },
   generationAddress: { env: 'CURATOR_GENERATION_ADDRESS', type: 'string', optional: true, doc: 'host:port of the generation service (Stable Diffusion strategies).' },
   progressIntervalMs: { env: 'CURATOR_PROGRESS_INTERVAL_MS', type: 'int', min: 0, default: 1000, doc: 'Least time between two persisted/published progress reports of a build.' },
+  noWorkerCheckMs: {
+    env: 'CURATOR_NO_WORKER_CHECK_MS',
+    type: 'int',
+    min: 0,
+    default: 20_000,
+    doc: "How long a build's tasks may wait with no task committed and no worker preparing before the curator asks Kafka whether any worker is in the group, and says so in the build's status when none is (0: never asks).",
+  },
 });
 
 export type CuratorConfig = ConfigOf<typeof curatorConfigSchema>;

@@ -34,6 +34,8 @@ export interface CurationServiceDeps {
   producer: EventProducer | undefined;
   /** For decision batches (large events, few per request). @default producer */
   decisionProducer?: EventProducer | undefined;
+  /** Members of the workers' consumer group now (BuildDeps.workerCount). */
+  workerCount?: () => Promise<number>;
   logger: Logger;
 }
 
@@ -107,6 +109,9 @@ export class CurationService {
           decisionProducer: this.deps.decisionProducer ?? this.deps.producer,
           signal: ctx.signal,
           progress: (done, total, message) => ctx.progress(done, total, message),
+          ...(this.deps.workerCount === undefined || this.deps.config.noWorkerCheckMs === 0
+            ? {}
+            : { workerCount: this.deps.workerCount, workerGroup: this.deps.config.workerGroupId, noWorkerCheckMs: this.deps.config.noWorkerCheckMs }),
         });
         return summarize(report);
       },

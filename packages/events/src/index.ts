@@ -31,6 +31,6 @@ export type { Logger } from './logger.js';
 export { ensureTopics } from './ensure-topics.js';
 export { describeTopics, type TopicState } from './describe-topics.js';
 export { deleteTopicsWithPrefix } from './delete-topics.js';
-export { readTopicOffsets, type PartitionOffsets } from './topic-offsets.js';
+export { countGroupMembers, readTopicOffsets, type PartitionOffsets } from './topic-offsets.js';
 export { createEventProducer, type EventProducer, type EventProducerOptions } from './producer.js';
 export { createEventConsumer, type EventConsumer, type EventConsumerOptions } from './consumer.js';

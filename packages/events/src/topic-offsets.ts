@@ -40,3 +40,18 @@ export async function readTopicOffsets(opts: KafkaOptions, topics: readonly stri
     await admin.disconnect();
   }
 }
+
+/**
+ * How many members a consumer group has now (0 for a group that is empty or that the broker does not know):
+ * the curator asks it of its workers' group when a build's tasks wait and nothing happens.
+ */
+export async function countGroupMembers(opts: KafkaOptions, groupId: string): Promise<number> {
+  const admin = createKafkaClient(addKafkaDefaults(opts), 'debug').admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups([groupId]);
+    return groups.find((g) => g.groupId === groupId)?.members.length ?? 0;
+  } finally {
+    await admin.disconnect();
+  }
+}

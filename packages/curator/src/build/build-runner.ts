@@ -29,6 +29,15 @@ export interface BuildDeps {
   pollMs?: number;
   /** Partitions of the tasks topic the build's tasks are spread over. @default TOPICS.curationTasks.partitions (12) */
   taskPartitions?: number;
+  /**
+   * Members of the workers' consumer group (`workerGroup`) now. Asked when the tasks have waited
+   * `noWorkerCheckMs` with none committed and no worker preparing; none: the build's status says so (the
+   * build keeps waiting: its tasks stay in Kafka for a worker that starts later). Absent: never asked.
+   */
+  workerCount?: () => Promise<number>;
+  workerGroup?: string;
+  /** @default 20000 */
+  noWorkerCheckMs?: number;
 }
 
 /** What a finished build reports (also written as build.json into the shift folder). */
@@ -155,6 +164,12 @@ async function waitForTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): 
   } catch {
     watcher = undefined;
   }
+  // When nothing happens (no task committed, no worker preparing), whether any worker is there at all.
+  const checkMs = deps.noWorkerCheckMs ?? 20_000;
+  let lastActivity = Date.now();
+  let lastDone = -1;
+  let checkedAt = 0;
+  let noWorker = '';
   try {
     for (;;) {
       changed = false;
@@ -174,7 +189,25 @@ async function waitForTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): 
       // Workers setting up the build's steps (embedding the pool can take minutes before a first task ends)
       const notes = done.length < plan.tasks.length ? await readPreparationNotes(paths.tasks, names) : [];
       const preparing = notes.length === 0 ? '' : `; preparing (${notes.length === 1 ? notes[0]!.worker : `${notes.length} workers`}): ${notes[0]!.message}`;
-      deps.progress(records, plan.records, `${done.length}/${plan.tasks.length} tasks committed${preparing}`);
+      const now = Date.now();
+      if (done.length !== lastDone || notes.length > 0) {
+        lastActivity = now;
+        lastDone = done.length;
+        noWorker = '';
+      } else if (deps.workerCount !== undefined && now - lastActivity >= checkMs && now - checkedAt >= checkMs) {
+        checkedAt = now;
+        const members = await deps.workerCount().catch((err: unknown) => {
+          deps.logger.warn({ err }, 'cannot ask Kafka for the curator workers');
+          return undefined;
+        });
+        const group = deps.workerGroup ?? 'select-curator-workers';
+        if (members === 0 && noWorker === '') deps.logger.warn({ group, waitedMs: now - lastActivity }, 'no curator worker in the group: the build waits for one');
+        noWorker =
+          members === 0
+            ? `; no curator worker is running (consumer group ${group} has no member): start one (select services up curator-worker, or CURATOR_LOCAL_WORKERS=1 in the curator); the tasks wait in Kafka`
+            : '';
+      }
+      deps.progress(records, plan.records, `${done.length}/${plan.tasks.length} tasks committed${preparing}${noWorker}`);
       if (done.length === plan.tasks.length) return;
       if (changed) continue;
       await new Promise<void>((resolve) => {
