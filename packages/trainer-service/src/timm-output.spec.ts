@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { latestPerEpoch } from './timm-run.js';
-import { SummaryFormatError, parseSummary, parseTrainLine, summaryMetrics } from './timm-output.js';
+import { SummaryFormatError, inEpochStatus, parseSummary, parseTrainLine, summaryMetrics } from './timm-output.js';
 import { recipeYaml, resolveRecipe } from './recipes.js';
 
 describe("reading timm's output", () => {
@@ -40,6 +40,13 @@ describe("reading timm's output", () => {
     });
     expect(parseTrainLine('Test: [   0/10]  Time: 0.1  Loss:  0.5  Acc@1: 50')).toBeNull();
     expect(parseTrainLine('\u0000\u0001garbage')).toBeNull();
+  });
+
+  it('says where an epoch is in the run status: update k of n, loss, rate, and the last validation', () => {
+    const step = parseTrainLine('Train: 2 [  50/1251 (  4%)]  Loss: 6.91 (6.95)  Time: 0.402s,  477.61/s  (0.410s,  468.05/s)  LR: 1.000e-06  Data: 0.011 (0.012)')!;
+    expect(inEpochStatus(step)).toBe('epoch 2: update 51/1251, train loss 6.9100, 478 samples/s');
+    expect(inEpochStatus(step, { epoch: 1, top1: 12.3456 })).toBe('epoch 2: update 51/1251, train loss 6.9100, 478 samples/s (epoch 1: val top-1 12.35)');
+    expect(inEpochStatus({ ...step, metrics: [] }, { epoch: 1, top1: undefined })).toBe('epoch 2: update 51/1251 (epoch 1: val top-1 ?)');
   });
 
   it("writes the recipe as a train.py config that PyYAML reads as numbers (1.0e-06, not the string '1e-6')", () => {

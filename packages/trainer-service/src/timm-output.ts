@@ -74,6 +74,23 @@ export function parseTrainLine(line: string): StepLine | null {
   return { epoch, index, updatesPerEpoch, metrics };
 }
 
+/**
+ * A run's status while an epoch trains (minutes to hours at ImageNet scale): where it is, the step's loss and
+ * rate, and the validation of the last finished epoch, e.g.
+ * `epoch 2: update 51/1251, train loss 6.9100, 478 samples/s (epoch 1: val top-1 12.34)`.
+ */
+export function inEpochStatus(step: StepLine, lastVal?: { epoch: number; top1: number | undefined }): string {
+  const value = (name: string): number | undefined => step.metrics.find((m) => m.name === name)?.value;
+  const loss = value('loss');
+  const rate = value('samples_per_s');
+  return (
+    `epoch ${step.epoch}: update ${step.index + 1}/${step.updatesPerEpoch}` +
+    (loss === undefined ? '' : `, train loss ${loss.toFixed(4)}`) +
+    (rate === undefined ? '' : `, ${Math.round(rate)} samples/s`) +
+    (lastVal === undefined ? '' : ` (epoch ${lastVal.epoch}: val top-1 ${lastVal.top1?.toFixed(2) ?? '?'})`)
+  );
+}
+
 export function parseUpdatesPerEpoch(line: string): number | null {
   const m = UPDATES_LINE.exec(line);
   return m ? Number(m[1]) : null;

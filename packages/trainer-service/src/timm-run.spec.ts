@@ -40,6 +40,16 @@ describe.skipIf(!hasPython)('timm backend', () => {
     expect(started.shiftId).toBe('test-shift');
     expect(['JOB_STATE_QUEUED', 'JOB_STATE_RUNNING']).toContain(started.state);
 
+    // the run's status while it trains (GetRun, as `select train get` shows it)
+    const statuses = new Set<string>();
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        statuses.add((await call<trainerV1.TrainingRun__Output>(t.client, 'GetRun', { runId: 'timm-test' })).message);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+
     // follow until the second epoch is under way (the first one's checkpoint is written), then cancel
     const updates = await watchRun(
       t.client,
@@ -47,6 +57,10 @@ describe.skipIf(!hasPython)('timm backend', () => {
       (_u, all) => all.some((u) => u.metric === 'top1' && u.split === 'val' && u.epoch === 0) && all.some((u) => u.metric === 'loss' && u.epoch >= 1),
     );
     expect(updates.some((u) => u.metric === 'loss' && u.split === 'train' && Number(u.step) > 0)).toBe(true);
+    polling = false;
+    await poller;
+    // within an epoch the status says where training is (update k of n, the loss; timm-output.spec has the format)
+    expect([...statuses].some((m) => /^epoch \d: update \d+\/10, train loss \d+\.\d{4}, \d+ samples\/s/.test(m)), [...statuses].join('\n')).toBe(true);
     const cancelled = await call<trainerV1.TrainingRun__Output>(t.client, 'CancelRun', { runId: 'timm-test' });
     expect(cancelled.state).toBe('JOB_STATE_CANCELLED');
     const outDir = join(runsDir, 'timm-test', 'output', 'train');

@@ -11,7 +11,7 @@ import { requireFreeSpace } from './disk-space.js';
 import { recipeYaml, resolveRecipe, type Recipe } from './recipes.js';
 import type { RunBoard } from './run-board.js';
 import { readShiftInfo, resolveShiftDir, type ShiftInfo } from './shift-info.js';
-import { SummaryFormatError, parseSummary, parseTrainLine, parseUpdatesPerEpoch, summaryMetrics } from './timm-output.js';
+import { SummaryFormatError, inEpochStatus, parseSummary, parseTrainLine, parseUpdatesPerEpoch, summaryMetrics } from './timm-output.js';
 import { baseRunFields, checkRunId, runJobId, type BaseRunRequest } from './run-request.js';
 
 export const TIMM_KIND = 'train';
@@ -160,6 +160,8 @@ async function runTimm(ctx: JobContext<TimmRunRequest, { epochsDone: number }>, 
   // otherwise they count as reported.
   let updatesPerEpoch = (await board.report(runId))?.updatesPerEpoch ?? 0;
   const emitted = new Map<number, string>();
+  // the last epoch's validation, kept in the in-epoch status lines
+  let lastVal: { epoch: number; top1: number | undefined } | undefined;
   if (updatesPerEpoch === 0) for (const [epoch, row] of latestPerEpoch(await readRows(summaryFile))) emitted.set(epoch, JSON.stringify(row));
   let epochsDone = await takeRows(0);
   if (epochsDone < req.recipe.epochs) {
@@ -198,6 +200,8 @@ async function runTimm(ctx: JobContext<TimmRunRequest, { epochsDone: number }>, 
           board.metrics(runId, req.shiftId, step.metrics);
           const last = step.metrics[0]!;
           void board.update(runId, { backend: 'timm', epoch: step.epoch, step: last.step }).catch(() => undefined);
+          // Within an epoch the status says where training is, not only once per epoch.
+          ctx.progress(epochsDone, req.recipe.epochs, inEpochStatus(step, lastVal));
         } else if (/[^\x09\x20-\x7e\u00a0-\uffff]/.test(line)) garbage++;
       },
     });
@@ -282,6 +286,7 @@ async function runTimm(ctx: JobContext<TimmRunRequest, { epochsDone: number }>, 
       board.metrics(runId, req.shiftId, summaryMetrics(row, updatesPerEpoch));
       await board.update(runId, { backend: 'timm', epoch: epoch + 1, step: (epoch + 1) * Math.max(1, updatesPerEpoch) });
       ctx.progress(byEpoch.size, req.recipe.epochs, `epoch ${epoch} done: val top-1 ${row['eval_top1']?.toFixed(2) ?? '?'}`);
+      lastVal = { epoch, top1: row['eval_top1'] };
       await ctx.checkpoint({ epochsDone: byEpoch.size });
     }
     return byEpoch.size;
