@@ -53,10 +53,18 @@ describe('select curate', () => {
     expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ shiftId, samples: '2', classes: 1, state: 'JOB_STATE_SUCCEEDED', dryRun: false })]);
     const show = await runSelect(['curate', 'show', shiftId!, '--address', address]);
     expect(show.stdout).toMatch(/^0\s+n01440764\s+2$/m);
+    // by its name: the one shift whose id starts so
+    const byName = await runSelect(['curate', 'show', 'cli-test', '--address', address]);
+    expect(byName.stdout).toBe(show.stdout);
 
     const dry = await runSelect(['curate', 'start', '--address', address, '--name', 'cli-test', '--pool', pool, '--format', 'openclipart', '--step', 'substring-match', '--dry-run', '--watch', '--json']);
     const statuses = dry.stdout.trim().split('\n').map((l) => JSON.parse(l) as { state: string; message: string });
     expect(statuses.at(-1)).toMatchObject({ state: 'JOB_STATE_SUCCEEDED', message: 'dry run: 2 samples in 1 classes from 3 candidates (1 dropped)' });
+    // now two shifts' ids start with the name: it names both and asks for more
+    const ambiguous = await runSelect(['curate', 'show', 'cli-test', '--address', address]);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toMatch(/"cli-test" could be 2 shifts: cli-test-[0-9a-f]{12}, cli-test-[0-9a-f]{12}; give more of the id/);
+    expect(ambiguous.stderr).toContain(shiftId);
 
     const strategies = await runSelect(['curate', 'strategies', '--address', address]);
     expect(strategies.stdout).toMatch(/^substring-match \(strategy; LA1000 txt2img/m);
@@ -69,6 +77,11 @@ describe('select curate', () => {
     const { jobId } = JSON.parse(start.stdout) as { jobId: string };
     const cancel = await runSelect(['curate', 'cancel', jobId, '--address', address]);
     expect(cancel.stdout).toBe(`${jobId}: cancelled\n`);
+    // show says it stopped and how to go on (by name: the one shift whose id starts so)
+    const shown = await runSelect(['curate', 'show', 'cancel-me', '--address', address]);
+    expect(shown.stdout).toContain(`${jobId}: 0 samples in 0 classes (JOB_STATE_CANCELLED)`);
+    expect(shown.stdout).toMatch(/^cancelled at 0\/3 candidates: .+$/m);
+    expect(shown.stdout).toContain(`resume it (committed tasks are kept): select curate resume ${jobId} --address ${address}`);
     // A worker joins; resume reruns the build and it completes.
     const worker = new CuratorWorker({ registry: createStepRegistry(), services: {}, logger: silent, brokers: BROKERS, topicPrefix: `${prefix}none-`, groupId: `${prefix}workers-none`, sessionTimeoutMs: 6000 });
     await worker.start();
@@ -98,6 +111,11 @@ describe('select curate', () => {
     expect(stderr).toContain(`cancel it:       select curate cancel ${jobId} --address ${address}`);
     const list = await runSelect(['curate', 'list', '--address', address, '--json']);
     expect((JSON.parse(list.stdout) as Array<{ shiftId: string; state: string }>).find((s) => s.shiftId === jobId)?.state).toBe('JOB_STATE_RUNNING');
+    // show says where the running build is and how to follow it
+    const shown = await runSelect(['curate', 'show', 'interrupt-me', '--address', address]);
+    expect(shown.stdout).toMatch(/^running: 0\/3 candidates — 0\/1 tasks committed/m);
+    expect(shown.stdout).toContain(`follow it: select curate watch ${jobId} --address ${address}`);
+    expect(shown.stdout).not.toContain("(0 rows)");
     expect((await runSelect(['curate', 'cancel', jobId, '--address', address])).stdout).toBe(`${jobId}: cancelled\n`);
   });
 

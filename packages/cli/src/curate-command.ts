@@ -60,6 +60,23 @@ function cliErrorOf(error: unknown, opts: CommonOptions): CliError {
   return error instanceof CliError ? error : new CliError((error as Error).message, { cause: error });
 }
 
+/**
+ * The shift a user means: the id itself, else the one known shift whose id starts with what was given. A shift's
+ * id is its name and a hash, so `select curate show la1000-txt2img` finds `la1000-txt2img-3f2a…`. Several: an
+ * error naming them; none: the id as given (the curator's NOT_FOUND says so).
+ */
+async function resolveShiftId(given: string, opts: CommonOptions): Promise<string> {
+  const { shifts } = await call<{ shifts: Array<{ shiftId: string }> }>(opts, 'ListShifts', {});
+  const ids = shifts.map((s) => s.shiftId);
+  if (ids.includes(given)) return given;
+  const matches = ids.filter((id) => id.startsWith(given));
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) {
+    throw new CliError(`"${given}" could be ${matches.length} shifts: ${matches.slice(0, 8).join(', ')}${matches.length > 8 ? ', …' : ''}; give more of the id`, { exitCode: EXIT_CODES.usage });
+  }
+  return given;
+}
+
 function write(text: string): void {
   process.stdout.write(text);
 }
@@ -108,6 +125,20 @@ function formatDuration(seconds: number): string {
 }
 
 const TERMINAL = new Set(['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED']);
+
+const SHIFT_ID_HELP = 'the shift id, or the start of it when only one shift id starts so (e.g. its name)';
+
+/** An unfinished build's job in a line or two: its progress and what to do next. */
+function jobSummary(job: JobStatusOut, shiftId: string, opts: CommonOptions): string {
+  const address = addressArgument(opts.address);
+  const state = job.state.replace('JOB_STATE_', '').toLowerCase();
+  const total = Number(job.total);
+  const count = `${Number(job.done).toLocaleString('en-US')}${total > 0 ? `/${total.toLocaleString('en-US')}` : ''} ${job.unit || 'candidates'}`;
+  if (job.state === 'JOB_STATE_RUNNING' || job.state === 'JOB_STATE_QUEUED') {
+    return `${state}: ${count} — ${job.message}\nfollow it: select curate watch ${shiftId}${address}`;
+  }
+  return `${state} at ${count}: ${job.message}\nresume it (committed tasks are kept): select curate resume ${shiftId}${address}`;
+}
 
 /**
  * Follows WatchJob to the end: a progress bar on a terminal, JSON lines with --json, a line per change otherwise.
@@ -258,20 +289,20 @@ export function registerCurateCommands(program: Command, state: { exitCode: numb
     finish(await watch(started.jobId, opts), opts, state);
   });
 
-  withCommon(curate.command('watch').description('follow a build: progress bar with rate and ETA, until it ends').argument('<shift-id>')).action(
-    async (shiftId: string, opts: CommonOptions) => finish(await watch(shiftId, opts), opts, state),
+  withCommon(curate.command('watch').description('follow a build: progress bar with rate and ETA, until it ends').argument('<shift-id>', SHIFT_ID_HELP)).action(
+    async (shiftId: string, opts: CommonOptions) => finish(await watch(await resolveShiftId(shiftId, opts), opts), opts, state),
   );
 
-  withCommon(curate.command('cancel').description('cancel a build; its committed tasks are kept for resume').argument('<shift-id>')).action(async (shiftId: string, opts: CommonOptions) => {
-    const job = await call<JobStatusOut>(opts, 'CancelJob', { jobId: shiftId });
+  withCommon(curate.command('cancel').description('cancel a build; its committed tasks are kept for resume').argument('<shift-id>', SHIFT_ID_HELP)).action(async (shiftId: string, opts: CommonOptions) => {
+    const job = await call<JobStatusOut>(opts, 'CancelJob', { jobId: await resolveShiftId(shiftId, opts) });
     if (opts.json === true) write(`${JSON.stringify(job)}\n`);
     else write(`${job.jobId}: ${job.state.replace('JOB_STATE_', '').toLowerCase()}\n`);
   });
 
   withCommon(
-    curate.command('resume').description('start a cancelled, failed or interrupted build again from its committed tasks').argument('<shift-id>').option('--watch', 'follow it'),
+    curate.command('resume').description('start a cancelled, failed or interrupted build again from its committed tasks').argument('<shift-id>', SHIFT_ID_HELP).option('--watch', 'follow it'),
   ).action(async (shiftId: string, opts: CommonOptions & { watch?: boolean }) => {
-    const job = await call<JobStatusOut>(opts, 'ResumeCuration', { shiftId });
+    const job = await call<JobStatusOut>(opts, 'ResumeCuration', { shiftId: await resolveShiftId(shiftId, opts) });
     if (opts.watch === true) finish(await watch(job.jobId, opts), opts, state);
     else if (opts.json === true) write(`${JSON.stringify(job)}\n`);
     else write(`${job.jobId}: ${job.state.replace('JOB_STATE_', '').toLowerCase()}\n`);
@@ -296,13 +327,20 @@ export function registerCurateCommands(program: Command, state: { exitCode: numb
     write(formatTable([{ name: 'shift' }, { name: 'chain' }, { name: 'state' }, { name: 'mode' }, { name: 'samples' }, { name: 'classes' }, { name: 'candidates' }, { name: 'folder' }], rows, { maxCellWidth: 0 }));
   });
 
-  withCommon(curate.command('show').description('one shift with its samples per class').argument('<shift-id>')).action(async (shiftId: string, opts: CommonOptions) => {
+  withCommon(
+    curate.command('show').description("one shift with its samples per class; an unfinished build's progress, or why it failed").argument('<shift-id>', SHIFT_ID_HELP),
+  ).action(async (given: string, opts: CommonOptions) => {
+    const shiftId = await resolveShiftId(given, opts);
     const shift = await call<{ classCounts: Array<{ classIndex: number; wnid: string; count: string }> } & Record<string, unknown>>(opts, 'GetShift', { shiftId });
+    // A build that has not succeeded: its job says where it is (running) or why it stopped (failed, cancelled).
+    const job = shift['state'] === 'JOB_STATE_SUCCEEDED' ? undefined : await call<JobStatusOut>(opts, 'GetJob', { jobId: String(shift['jobId'] || shiftId) }).catch(() => undefined);
     if (opts.json === true) {
-      write(`${JSON.stringify(shift, null, 2)}\n`);
+      write(`${JSON.stringify(job === undefined ? shift : { ...shift, job }, null, 2)}\n`);
       return;
     }
     write(`${String(shift['shiftId'])}: ${String(shift['samples'])} samples in ${String(shift['classes'])} classes (${String(shift['state'])})\nfolder: ${String(shift['uri'])}\n`);
+    if (job !== undefined) write(`${jobSummary(job, shiftId, opts)}\n`);
+    if (job !== undefined && shift.classCounts.length === 0) return; // nothing published yet: no empty table
     write(formatTable([{ name: 'class' }, { name: 'wnid' }, { name: 'samples' }], shift.classCounts.map((c) => [String(c.classIndex), c.wnid, c.count]), { maxCellWidth: 0 }));
   });
 
