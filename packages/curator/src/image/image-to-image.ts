@@ -69,7 +69,7 @@ async function createStep(params: Readonly<Record<string, unknown>>, env: StepEn
     { signal, deadlineMs: 60_000 },
   );
   await waitForJob(embedding, job, `${IMAGE_TO_IMAGE}: embedding the references ${references}`, signal, {
-    onStatus: (status) => env.progress?.(`${IMAGE_TO_IMAGE}: embedding the references ${references}: ${jobProgressText(status) || 'starting'}`),
+    onStatus: (status) => env.progress?.(`${IMAGE_TO_IMAGE}: embedding the references ${references}: ${jobProgressText(status)}`),
   });
 
   const ids: string[] = [];

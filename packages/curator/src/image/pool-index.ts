@@ -119,7 +119,7 @@ async function build(
   );
   // its lines name the pool, not the step that happened to start this shared preparation
   const what = `embedding the pool ${env.pool.uri}${limit > 0 ? ` (its first ${limit} records)` : ''}`;
-  const finished = await waitForJob(embedding, job, `${step}: ${what}`, signal, { onStatus: (status) => say(`${what}: ${jobProgressText(status) || 'starting'}`) });
+  const finished = await waitForJob(embedding, job, `${step}: ${what}`, signal, { onStatus: (status) => say(`${what}: ${jobProgressText(status)}`) });
   const index = `pool-${key}`;
   let existing = await stats(retrieval, index, signal);
   if (existing === undefined) {
@@ -149,7 +149,7 @@ async function build(
   const load = await unary<JobStatus>(retrieval, 'BulkLoad', { index, inputUri: embeddingsDir, embeddings: 'img_emb', idColumn: 'image_path' }, { signal, deadlineMs: 60_000 });
   const loading = `loading the pool embeddings into retrieval index ${index}`;
   say(loading);
-  await waitForJob(retrieval, load, `${step}: loading ${embeddingsDir} into ${index}`, signal, { onStatus: (status) => say(`${loading}: ${jobProgressText(status) || 'starting'}`) });
+  await waitForJob(retrieval, load, `${step}: loading ${embeddingsDir} into ${index}`, signal, { onStatus: (status) => say(`${loading}: ${jobProgressText(status)}`) });
   const after = await stats(retrieval, index, signal);
   const size = Number(after?.size ?? 0);
   if (size === 0) {

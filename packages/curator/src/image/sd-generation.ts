@@ -115,7 +115,7 @@ export async function generatedShift(step: string, params: Readonly<Record<strin
   const started = await unary<JobStatus>(generation, 'StartBatch', request, { signal, deadlineMs: 60_000 });
   await waitForJob(generation, started, `${step}: generation batch`, signal, {
     pollMs: 500,
-    onStatus: (job) => env.progress?.(`generating the pool: ${step} batch job ${jobProgressText(job) || 'starting'}`),
+    onStatus: (job) => env.progress?.(`generating the pool: ${step} batch job: ${jobProgressText(job)}`),
   });
   return dir;
 }

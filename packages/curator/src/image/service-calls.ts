@@ -148,13 +148,17 @@ export interface JobStatus {
   unit?: string;
 }
 
-/** A job's progress as a user reads it: `1200/7458 images`, `1200 images` while the total is unknown, '' before any. */
+/**
+ * A job's progress as a user reads it: `1200/7458 images`, `1200 images` while the total is unknown, the
+ * service's word while it waits for a slot (`queued behind 1 running job(s)`), else `starting`.
+ */
 export function jobProgressText(job: JobStatus): string {
   const done = Number(job.done ?? 0);
   const total = Number(job.total ?? 0);
   const unit = job.unit ? ` ${job.unit}` : '';
+  if (job.state === 'JOB_STATE_QUEUED') return job.message || 'queued';
   if (total > 0) return `${done}/${total}${unit}`;
-  return done > 0 ? `${done}${unit}` : '';
+  return done > 0 ? `${done}${unit}` : 'starting';
 }
 
 export interface WaitOptions {
