@@ -8,7 +8,7 @@ import { createLogger, resolveConfig } from '@select/platform';
 import { deleteTopicsWithPrefix, testBrokers } from '@select/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli, runSelect, startSelect } from './cli.test-util.js';
-import { progressLine } from './curate-command.js';
+import { fitToWidth, progressLine } from './curate-command.js';
 
 const BROKERS = testBrokers();
 const id = randomBytes(4).toString('hex');
@@ -130,6 +130,16 @@ describe('select curate', () => {
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(/the curator at 127\.0\.0\.1:1 did not answer/);
     expect(down.stderr).toContain('CURATOR_ADDRESS');
+  });
+
+  it('fitToWidth: a terminal progress line never wraps (it could not be redrawn in place)', () => {
+    const line = '[....]   0.0%  0/7,458 candidates  0/s  ETA -  0/8 tasks committed; preparing (2 workers): embedding the pool /usr/share/openclipart/svg: 2750/7458 samples';
+    expect(fitToWidth(line, 80)).toHaveLength(79);
+    expect(fitToWidth(line, 80).endsWith('…')).toBe(true);
+    expect(fitToWidth(line, 80).startsWith('[....]   0.0%  0/7,458 candidates')).toBe(true);
+    expect(fitToWidth(line, 400)).toBe(line);
+    expect(fitToWidth(line, undefined)).toBe(line); // no width known: as it is
+    expect([...fitToWidth('ünïcödé progress ✓✓✓✓✓✓', 10)]).toHaveLength(9);
   });
 
   it('progressLine: bar, counts, rate and ETA', () => {

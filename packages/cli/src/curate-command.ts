@@ -116,6 +116,18 @@ export function progressLine(job: JobStatusOut, ratePerS: number, width = 28): s
   return `${bar}  ${count}  ${Math.round(ratePerS).toLocaleString('en-US')}/s  ETA ${eta}  ${job.message}`;
 }
 
+/**
+ * A progress line cut to the terminal's width (one column spare, ending in …): a line that wraps cannot be
+ * redrawn in place (`\r` returns to its last row only), and a long message (a pool's path) would leave a copy of
+ * the line on the screen at every update.
+ */
+export function fitToWidth(line: string, columns: number | undefined): string {
+  const width = (columns ?? 0) > 1 ? columns! - 1 : 0;
+  const chars = [...line];
+  if (width === 0 || chars.length <= width) return line;
+  return `${chars.slice(0, width - 1).join('')}…`;
+}
+
 function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
   const h = Math.floor(s / 3600);
@@ -173,7 +185,7 @@ async function watchJob(jobId: string, opts: CommonOptions): Promise<JobStatusOu
       }
       previous = { done, at: now };
       if (opts.json === true) write(`${JSON.stringify(job)}\n`);
-      else if (tty) process.stderr.write(`\r\x1b[2K${progressLine(job, rate)}`);
+      else if (tty) process.stderr.write(`\r\x1b[2K${fitToWidth(progressLine(job, rate), process.stderr.columns)}`);
       else if (now - printedAt > 2000 || TERMINAL.has(job.state)) {
         process.stderr.write(`${progressLine(job, rate)}\n`);
         printedAt = now;
