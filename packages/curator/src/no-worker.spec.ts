@@ -1,13 +1,52 @@
 // A curator with no worker (CURATOR_LOCAL_WORKERS=0 and no `select curator worker` process, or workers that
 // died) used to show "0/n tasks committed" forever. After CURATOR_NO_WORKER_CHECK_MS with nothing happening it
 // asks Kafka for the workers' consumer group and, finding it empty, says so in the build's status; a worker
-// started later takes the tasks from Kafka and the build completes.
+// started later takes the tasks from Kafka and the build completes. The status also counts the tasks workers
+// are running, and says when the workers in the group have taken none of a build's tasks (busy elsewhere).
+import { join } from 'node:path';
 import { OPENCLIPART_ROOT } from '@select/datasets';
 import { unary } from '@select/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCurationKit, waitForJob, type CurationKit } from './curation-test-kit.test-util.js';
+import type { ChainStep, StepDefinition } from './chain/step.js';
+import { createStepRegistry, STEP_DEFINITIONS } from './steps.js';
+import { startCurationKit, waitForJob, writeSvgPool, type CurationKit } from './curation-test-kit.test-util.js';
 
-describe('a build with no curator worker running', () => {
+let release: () => void = () => undefined;
+const released = new Promise<void>((resolve) => (release = resolve));
+
+/** A filter whose batches wait until the test releases them when `params.hold` is true: tasks that stay running. */
+const holding: StepDefinition = {
+  name: 'holding-test-step',
+  role: 'filter',
+  description: 'test step that holds its batches until released',
+  paperShift: '',
+  poolFormats: [],
+  params: { hold: { type: 'boolean', description: 'wait for the release', default: false } },
+  create(params): ChainStep {
+    return {
+      scope: 'task',
+      name: 'holding-test-step',
+      params,
+      async process(batch) {
+        if (params['hold'] === true) await released;
+        return { kept: batch, dropped: [] };
+      },
+    };
+  },
+};
+
+async function messageWhen(client: Parameters<typeof unary>[0], jobId: string, match: RegExp, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    last = (await unary<{ message: string }>(client, 'GetJob', { jobId })).message;
+    if (match.test(last)) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no status of ${jobId} matched ${match} in ${timeoutMs} ms; the last: ${last}`);
+}
+
+describe("a build's status while its tasks wait for workers", () => {
   let kit: CurationKit;
 
   beforeAll(async () => {
@@ -47,4 +86,34 @@ describe('a build with no curator worker running', () => {
     expect(firstCommitted).toBeGreaterThanOrEqual(0);
     expect(messages.slice(firstCommitted).filter((m) => m.includes('no curator worker'))).toEqual([]);
   }, 180_000);
+
+  it("counts the tasks running; a build whose tasks no busy worker has taken yet says so", async () => {
+    const root = join(kit.dir, 'tench-pool');
+    writeSvgPool(root, Array.from({ length: 8 }, (_, i) => ({ path: `c/${String(i).padStart(3, '0')}.svg`, title: `tench number ${i}` })));
+    const registry = createStepRegistry([...STEP_DEFINITIONS, holding]);
+    // one worker in the curator, two tasks at once (CURATOR_WORKER_CONCURRENT_TASKS's default)
+    const { client } = await kit.startCurator({ localWorkers: 1, noWorkerCheckMs: 1000, workerGroupId: `${kit.prefix}busy-workers` }, { registry });
+    const start = (name: string, hold: boolean, limit: number) =>
+      unary<{ jobId: string }>(client, 'StartCuration', {
+        shiftName: name,
+        gateOverrideReason: 'test pool: no evaluation set to gate against',
+        pool: { uri: root, format: 'openclipart', limit: String(limit) },
+        steps: [
+          { name: 'substring-match', paramsJson: '{}' },
+          { name: 'holding-test-step', paramsJson: JSON.stringify({ hold }) },
+        ],
+        taskSize: 2,
+      });
+    const held = await start('held', true, 4);
+    expect(await messageWhen(client, held.jobId, /^0\/2 tasks committed, 2 running$/)).toBe('0/2 tasks committed, 2 running');
+    // the worker's two slots are taken: the next build's tasks wait in Kafka, and its status says why nothing moves
+    const waiting = await start('waiting', false, 2);
+    const hint = await messageWhen(client, waiting.jobId, /no task taken yet/);
+    expect(hint).toBe(`0/1 tasks committed; no task taken yet by the 1 worker(s) in group ${kit.prefix}busy-workers (busy with another build's tasks, or rebalancing)`);
+    release();
+    for (const jobId of [held.jobId, waiting.jobId]) {
+      const job = await waitForJob(client, jobId, 60_000);
+      expect(job.state, job.message).toBe('JOB_STATE_SUCCEEDED');
+    }
+  }, 120_000);
 });

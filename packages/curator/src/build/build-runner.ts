@@ -168,6 +168,7 @@ async function waitForTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): 
   const checkMs = deps.noWorkerCheckMs ?? 20_000;
   let lastActivity = Date.now();
   let lastDone = -1;
+  let lastRunning = -1;
   let checkedAt = 0;
   let noWorker = '';
   try {
@@ -186,13 +187,15 @@ async function waitForTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): 
       }
       const done = names.filter((n) => recordsOf.has(n));
       const records = done.reduce((sum, n) => sum + (recordsOf.get(n) ?? 0), 0);
+      const running = tasksInProgress(spec.shiftId, names, recordsOf, new Set(done));
       // Workers setting up the build's steps (embedding the pool can take minutes before a first task ends)
       const notes = done.length < plan.tasks.length ? await readPreparationNotes(paths.tasks, names) : [];
       const preparing = notes.length === 0 ? '' : `; preparing (${notes.length === 1 ? notes[0]!.worker : `${notes.length} workers`}): ${notes[0]!.message}`;
       const now = Date.now();
-      if (done.length !== lastDone || notes.length > 0) {
+      if (done.length !== lastDone || running !== lastRunning || notes.length > 0) {
         lastActivity = now;
         lastDone = done.length;
+        lastRunning = running;
         noWorker = '';
       } else if (deps.workerCount !== undefined && now - lastActivity >= checkMs && now - checkedAt >= checkMs) {
         checkedAt = now;
@@ -205,9 +208,12 @@ async function waitForTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): 
         noWorker =
           members === 0
             ? `; no curator worker is running (consumer group ${group} has no member): start one (select services up curator-worker, or CURATOR_LOCAL_WORKERS=1 in the curator); the tasks wait in Kafka`
-            : '';
+            : members !== undefined && running === 0
+              ? `; no task taken yet by the ${members} worker(s) in group ${group} (busy with another build's tasks, or rebalancing)`
+              : '';
       }
-      deps.progress(records, plan.records, `${done.length}/${plan.tasks.length} tasks committed${preparing}${noWorker}`);
+      const inProgress = running > 0 ? `, ${running} running` : '';
+      deps.progress(records, plan.records, `${done.length}/${plan.tasks.length} tasks committed${inProgress}${preparing}${noWorker}`);
       if (done.length === plan.tasks.length) return;
       if (changed) continue;
       await new Promise<void>((resolve) => {
@@ -222,6 +228,22 @@ async function waitForTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): 
   } finally {
     watcher?.close();
   }
+}
+
+/**
+ * Tasks of the build a worker is running now: those with a private `.tmp` folder (`<task>.<worker>-<id>.tmp`,
+ * task-runner.ts) that are not committed. A killed worker's leftover counts until its task is redone.
+ */
+function tasksInProgress(shiftId: string, names: readonly string[], planned: ReadonlyMap<string, number>, committed: ReadonlySet<string>): number {
+  const prefix = `${shiftId}-t`;
+  const running = new Set<string>();
+  for (const name of names) {
+    if (!name.endsWith('.tmp') || !name.startsWith(prefix)) continue;
+    const digits = /^\d+/.exec(name.slice(prefix.length))?.[0];
+    const taskId = digits === undefined ? undefined : `${prefix}${digits}`;
+    if (taskId !== undefined && planned.has(taskId) && !committed.has(taskId)) running.add(taskId);
+  }
+  return running.size;
 }
 
 /** The request's max_per_class as a build-wide step: the N best-scored per class (ties: pool order). */
