@@ -108,8 +108,8 @@ describe("a build's status while its tasks wait for workers", () => {
     expect(await messageWhen(client, held.jobId, /^0\/2 tasks committed, 2 running$/)).toBe('0/2 tasks committed, 2 running');
     // the worker's two slots are taken: the next build's tasks wait in Kafka, and its status says why nothing moves
     const waiting = await start('waiting', false, 2);
-    const hint = await messageWhen(client, waiting.jobId, /no task taken yet/);
-    expect(hint).toBe(`0/1 tasks committed; no task taken yet by the 1 worker(s) in group ${kit.prefix}busy-workers (busy with another build's tasks, or rebalancing)`);
+    const hint = await messageWhen(client, waiting.jobId, /is running one of its tasks/);
+    expect(hint).toBe(`0/1 tasks committed; none of the 1 worker(s) in group ${kit.prefix}busy-workers is running one of its tasks (busy with another build's, or rebalancing)`);
     release();
     for (const jobId of [held.jobId, waiting.jobId]) {
       const job = await waitForJob(client, jobId, 60_000);

@@ -105,7 +105,9 @@ export class CuratorWorker {
         const spec = await readSpec(specUri);
         // What the set-up is doing (embedding the pool, ...) goes to the build's status through a note
         // in its tasks folder, until the chain is ready or its set-up failed.
-        const note = preparationReporter(buildRootOfSpec(specUri), this.workerId);
+        // its first line at once: a set-up that reports nothing for a while (a model described, a set registered)
+        // is still one, not an idle worker
+        const note = preparationReporter(buildRootOfSpec(specUri), this.workerId, { initial: "setting up the build's steps" });
         try {
           return { spec, chain: await createChain(spec, this.options.registry, this.options.services, this.options.logger, (message) => note.say(message)) };
         } finally {

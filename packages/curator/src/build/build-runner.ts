@@ -209,7 +209,7 @@ async function waitForTasks(spec: BuildSpec, plan: BuildPlan, deps: BuildDeps): 
           members === 0
             ? `; no curator worker is running (consumer group ${group} has no member): start one (select services up curator-worker, or CURATOR_LOCAL_WORKERS=1 in the curator); the tasks wait in Kafka`
             : members !== undefined && running === 0
-              ? `; no task taken yet by the ${members} worker(s) in group ${group} (busy with another build's tasks, or rebalancing)`
+              ? `; none of the ${members} worker(s) in group ${group} is running one of its tasks (busy with another build's, or rebalancing)`
               : '';
       }
       const inProgress = running > 0 ? `, ${running} running` : '';

@@ -42,6 +42,20 @@ describe('preparation notes', () => {
     expect(readdirSync(join(root, 'tasks'))).toEqual([]);
   });
 
+  it('an initial line is written at once and does not hold back the first line said', async () => {
+    const root = buildRoot('initial');
+    const note = preparationReporter(root, 'w', { intervalMs: 10_000, initial: "setting up the build's steps" });
+    await sleep(50);
+    expect((await notesIn(root))[0]!.message).toBe("setting up the build's steps");
+    note.say('embedding the pool: starting');
+    await sleep(50);
+    expect((await notesIn(root))[0]!.message).toBe('embedding the pool: starting');
+    note.say('embedding the pool: 10/100 samples'); // now the interval holds it back
+    await sleep(50);
+    expect((await notesIn(root))[0]!.message).toBe('embedding the pool: starting');
+    await note.clear();
+  });
+
   it('a note is refreshed while the set-up lasts; one a dead worker left stops counting after maxAgeMs', async () => {
     const root = buildRoot('heartbeat');
     const live = preparationReporter(root, 'live', { intervalMs: 10, heartbeatMs: 100 });

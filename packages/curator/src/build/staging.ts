@@ -58,7 +58,11 @@ export interface PreparationReporter {
  * `heartbeatMs` while the set-up lasts, so one older than a few heartbeats is a dead worker's leftover.
  * A build folder that is gone (deleted) makes the writes no-ops.
  */
-export function preparationReporter(root: string, workerId: string, options: { intervalMs?: number; heartbeatMs?: number } = {}): PreparationReporter {
+export function preparationReporter(
+  root: string,
+  workerId: string,
+  options: { intervalMs?: number; heartbeatMs?: number; /** Written at once, without holding back the first line said. */ initial?: string } = {},
+): PreparationReporter {
   const file = join(root, 'tasks', `${workerId.replace(/[^A-Za-z0-9_-]/g, '_')}${PREPARING}`);
   const intervalMs = options.intervalMs ?? 1000;
   let latest = '';
@@ -87,6 +91,11 @@ export function preparationReporter(root: string, workerId: string, options: { i
   };
   const heartbeat = setInterval(write, options.heartbeatMs ?? 10_000);
   heartbeat.unref();
+  if (options.initial !== undefined && options.initial !== '') {
+    latest = options.initial;
+    write();
+    lastWrite = 0;
+  }
   return {
     say(message) {
       if (closed || message === written || message === latest) {
