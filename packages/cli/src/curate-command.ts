@@ -104,6 +104,12 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/** A job's count as people read it: `2,500/10,000 candidates`, without `/total` while it is unknown. */
+function countText(job: JobStatusOut): string {
+  const total = Number(job.total);
+  return `${Number(job.done).toLocaleString('en-US')}${total > 0 ? `/${total.toLocaleString('en-US')}` : ''} ${job.unit || 'candidates'}`;
+}
+
 /** `[#######.......]  45.0%  4,500/10,000 candidates  1,234/s  ETA 0:05  message` */
 export function progressLine(job: JobStatusOut, ratePerS: number, width = 28): string {
   const done = Number(job.done);
@@ -112,8 +118,7 @@ export function progressLine(job: JobStatusOut, ratePerS: number, width = 28): s
   const filled = Math.round(fraction * width);
   const bar = total > 0 ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(1).padStart(5)}%` : '[working]';
   const eta = total > 0 && ratePerS > 0 && done < total ? formatDuration((total - done) / ratePerS) : '-';
-  const count = `${done.toLocaleString('en-US')}${total > 0 ? `/${total.toLocaleString('en-US')}` : ''} ${job.unit || 'candidates'}`;
-  return `${bar}  ${count}  ${Math.round(ratePerS).toLocaleString('en-US')}/s  ETA ${eta}  ${job.message}`;
+  return `${bar}  ${countText(job)}  ${Math.round(ratePerS).toLocaleString('en-US')}/s  ETA ${eta}  ${job.message}`;
 }
 
 /**
@@ -144,8 +149,7 @@ const SHIFT_ID_HELP = 'the shift id, or the start of it when only one shift id s
 function jobSummary(job: JobStatusOut, shiftId: string, opts: CommonOptions): string {
   const address = addressArgument(opts.address);
   const state = job.state.replace('JOB_STATE_', '').toLowerCase();
-  const total = Number(job.total);
-  const count = `${Number(job.done).toLocaleString('en-US')}${total > 0 ? `/${total.toLocaleString('en-US')}` : ''} ${job.unit || 'candidates'}`;
+  const count = countText(job);
   if (job.state === 'JOB_STATE_RUNNING' || job.state === 'JOB_STATE_QUEUED') {
     return `${state}: ${count} — ${job.message}\nfollow it: select curate watch ${shiftId}${address}`;
   }

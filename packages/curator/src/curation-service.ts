@@ -2,14 +2,14 @@ import { setMaxListeners } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { curationV1 } from '@select/contracts';
-import type { EventProducer } from '@select/events';
+import { countGroupMembers, type EventProducer } from '@select/events';
 import { JobRuntime, type JobKind, type JobStatus } from '@select/jobs';
 import { ServiceError, writeFileAtomic, type Logger } from '@select/platform';
 import { loadImageNetTaxonomy } from '@select/taxonomy';
 import type { StepRegistry } from './chain/registry.js';
 import type { ParamSpec, ServiceClients } from './chain/step.js';
 import { normalizeRequest, type BuildSpec, type SpecLimits } from './build/build-spec.js';
-import { runBuild, type BuildReport } from './build/build-runner.js';
+import { runBuild, type BuildDeps, type BuildReport } from './build/build-runner.js';
 import type { CuratorConfig } from './config.js';
 
 type CurationRequest = curationV1.CurationRequest__Output;
@@ -34,8 +34,6 @@ export interface CurationServiceDeps {
   producer: EventProducer | undefined;
   /** For decision batches (large events, few per request). @default producer */
   decisionProducer?: EventProducer | undefined;
-  /** Members of the workers' consumer group now (BuildDeps.workerCount). */
-  workerCount?: () => Promise<number>;
   logger: Logger;
 }
 
@@ -109,13 +107,17 @@ export class CurationService {
           decisionProducer: this.deps.decisionProducer ?? this.deps.producer,
           signal: ctx.signal,
           progress: (done, total, message) => ctx.progress(done, total, message),
-          ...(this.deps.workerCount === undefined || this.deps.config.noWorkerCheckMs === 0
-            ? {}
-            : { workerCount: this.deps.workerCount, workerGroup: this.deps.config.workerGroupId, noWorkerCheckMs: this.deps.config.noWorkerCheckMs }),
+          ...(this.deps.config.noWorkerCheckMs === 0 ? {} : this.workerCheck()),
         });
         return summarize(report);
       },
     };
+  }
+
+  /** How a build asks Kafka whether its tasks have any worker to go to (BuildDeps.workerCount). */
+  private workerCheck(): Pick<BuildDeps, 'workerCount' | 'workerGroup' | 'noWorkerCheckMs'> {
+    const { kafkaBrokers, workerGroupId, noWorkerCheckMs } = this.deps.config;
+    return { workerCount: () => countGroupMembers({ clientId: 'curator', brokers: kafkaBrokers }, workerGroupId), workerGroup: workerGroupId, noWorkerCheckMs };
   }
 
   async start(request: CurationRequest): Promise<JobStatus> {

@@ -1,5 +1,5 @@
 import { packageDefinition, type curationV1 } from '@select/contracts';
-import { countGroupMembers, createEventProducer, type EventProducer } from '@select/events';
+import { createEventProducer, type EventProducer } from '@select/events';
 import { createGrpcServer, createLogger, serverOptionsFromConfig, type GrpcServer, type Logger } from '@select/platform';
 import type { StepRegistry } from './chain/registry.js';
 import type { CuratorConfig } from './config.js';
@@ -36,8 +36,7 @@ export async function startCuratorServer(config: CuratorConfig, options: StartCu
   // Decision events are up to 64 KiB: 8 per request stays under Kafka's 1 MB message limit.
   const decisionProducer: EventProducer = createEventProducer({ ...kafka, maxBatch: 8 });
   await Promise.all([producer.connect(), decisionProducer.connect()]);
-  const workerCount = (): Promise<number> => countGroupMembers({ clientId: 'curator', brokers: config.kafkaBrokers }, config.workerGroupId);
-  const curation = await CurationService.open({ config, registry, services, producer, decisionProducer, workerCount, logger });
+  const curation = await CurationService.open({ config, registry, services, producer, decisionProducer, logger });
   const workers: CuratorWorker[] = [];
   const server = createGrpcServer({ ...serverOptionsFromConfig(config), name: 'curator', logger });
   server.addService(packageDefinition('curation'), SERVICE_NAME, {

@@ -103,10 +103,9 @@ export class CuratorWorker {
     if (entry === undefined) {
       entry = (async () => {
         const spec = await readSpec(specUri);
-        // What the set-up is doing (embedding the pool, ...) goes to the build's status through a note
-        // in its tasks folder, until the chain is ready or its set-up failed.
-        // its first line at once: a set-up that reports nothing for a while (a model described, a set registered)
-        // is still one, not an idle worker
+        // What the set-up is doing (embedding the pool, ...) goes to the build's status through a note in its
+        // tasks folder until the chain is ready or its set-up failed; its first line is written at once, so a
+        // set-up that reports nothing for a while (a model described, a set registered) is not taken for an idle worker.
         const note = preparationReporter(buildRootOfSpec(specUri), this.workerId, { initial: "setting up the build's steps" });
         try {
           return { spec, chain: await createChain(spec, this.options.registry, this.options.services, this.options.logger, (message) => note.say(message)) };

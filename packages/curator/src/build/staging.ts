@@ -121,7 +121,7 @@ export function preparationReporter(
 export async function readPreparationNotes(tasksDir: string, names: readonly string[], maxAgeMs = 30_000): Promise<PreparationNote[]> {
   const notes: PreparationNote[] = [];
   for (const name of names) {
-    if (!name.endsWith(PREPARING)) continue;
+    if (!isPreparationNote(name)) continue;
     try {
       const note = JSON.parse(await readFile(join(tasksDir, name), 'utf8')) as PreparationNote;
       if (Date.now() - note.at <= maxAgeMs) notes.push(note);
